@@ -1,0 +1,3 @@
+from bentokit.cli import main
+
+raise SystemExit(main())

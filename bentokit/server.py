@@ -1,0 +1,137 @@
+"""Start ``bentoml serve`` on a free loopback port, wait for ``/readyz``, stop its process group.
+
+Written by hand on purpose: ``bentoml.serve()`` imports the service into the calling process
+and runs its supervisor in a thread there, so a learner's import that hangs or crashes would
+take the notebook, test or grader down with it. Here the server is a child process in its own
+session (process group): it can be waited for with a time limit and killed whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+HOST = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """The server exited or did not become ready; the message ends with its last log lines."""
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def kit_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the kit runs BentoML in: the caller's, with usage tracking off."""
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"}
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class RunningServer:
+    """A ``bentoml serve`` process group and the address it answers on."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines the server printed."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_ready(self, timeout: float = 60.0) -> float:
+        """Poll ``/readyz`` until it answers 200; return the seconds it took since start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ServerError(
+                    f"the server exited with code {self.process.returncode} before it was ready.\n"
+                    f"{self.log_tail()}"
+                )
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return time.monotonic() - self.started
+            time.sleep(0.1)  # a poll interval, not a wait for readiness
+        raise ServerError(f"the server was not ready after {timeout:.0f} s.\n{self.log_tail()}")
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the whole process group, then SIGKILL whatever is left after ``grace`` s."""
+        pgid = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=grace)
+        # Workers may outlive the supervisor: make sure none of the group is left.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=grace)
+
+
+def start(
+    target: str,
+    working_dir: str | Path = ".",
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    log_path: str | Path | None = None,
+) -> RunningServer:
+    """Launch ``bentoml serve TARGET`` in its own process group; does not wait for readiness."""
+    port = port or free_port()
+    if log_path is None:
+        fd, name = tempfile.mkstemp(prefix="bentoml-serve-", suffix=".log")
+        os.close(fd)
+        log_path = name
+    log_path = Path(log_path)
+    command = [sys.executable, "-m", "bentoml", "serve", target,
+               "--host", HOST, "--port", str(port), *args]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=str(working_dir), env=kit_env(env), stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    return RunningServer(url=f"http://{HOST}:{port}", process=process, log_path=log_path)
+
+
+@contextlib.contextmanager
+def serving(
+    target: str,
+    working_dir: str | Path = ".",
+    timeout: float = 60.0,
+    **kwargs,
+) -> Iterator[RunningServer]:
+    """Serve ``target`` while the block runs; the process group is stopped however the block ends."""
+    server = start(target, working_dir, **kwargs)
+    try:
+        server.wait_ready(timeout)
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,71 @@
+"""Shared fixtures: a throw-away BentoML home, the course model in it, the reference server.
+
+``BENTOML_HOME`` is set before anything imports BentoML, to a temporary folder outside the
+repository (and so outside the bento build context). Set ``CREDIT_SCORING_CSV`` to the
+course's ``CreditScoring.csv`` to train on the real data; without it the generated data is used
+and the tests that need the real file are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_HOME = tempfile.mkdtemp(prefix="bentokit-tests-home-")
+os.environ["BENTOML_HOME"] = _HOME
+os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+
+import pytest  # noqa: E402
+
+from bentokit import contract, data, server, training  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_TARGET = "solutions.service:CreditRiskClassifier"
+
+
+@pytest.fixture(scope="session")
+def bentoml_home() -> Path:
+    return Path(_HOME)
+
+
+@pytest.fixture(scope="session")
+def real_csv() -> Path:
+    path = os.environ.get(data.DATA_ENV)
+    if not path:
+        pytest.skip(f"set {data.DATA_ENV} to the course's CreditScoring.csv to run this test")
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def credit_data() -> data.CreditData:
+    """The real data when ``CREDIT_SCORING_CSV`` is set, else the generated data."""
+    return data.load()
+
+
+@pytest.fixture(scope="session")
+def trained(credit_data) -> training.TrainedModel:
+    return training.train(credit_data)
+
+
+@pytest.fixture(scope="session")
+def saved_model(trained, bentoml_home):
+    """The course model, saved once in the test store as ``credit_risk_model``."""
+    return training.save(trained, owner="kit-tests", stage="test")
+
+
+@pytest.fixture(scope="session")
+def reference_server(saved_model):
+    """The reference service from ``solutions/``, served on a free loopback port for the session."""
+    with server.serving(SERVICE_TARGET, ROOT, timeout=90) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def expected(saved_model):
+    """P(default) computed in-process from the saved model, for any list of applicants."""
+    import bentoml
+
+    model = bentoml.xgboost.load_model(saved_model.tag)
+    dv = saved_model.custom_objects[contract.CUSTOM_OBJECT_KEY]
+    return lambda applicants: training.predict_proba(model, dv, applicants)
