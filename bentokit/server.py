@@ -4,6 +4,10 @@ Written by hand on purpose: ``bentoml.serve()`` imports the service into the cal
 and runs its supervisor in a thread there, so a learner's import that hangs or crashes would
 take the notebook, test or grader down with it. Here the server is a child process in its own
 session (process group): it can be waited for with a time limit and killed whole.
+
+BentoML's supervisor (circus) starts each worker in a session of its own, so stopping the
+supervisor's process group alone can orphan a worker that ignores SIGTERM (one stuck in a
+learner's ``__init__``, say). ``stop`` therefore also signals every descendant's group.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import requests
 
 HOST = "127.0.0.1"
@@ -45,7 +50,7 @@ def kit_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 @dataclass
 class RunningServer:
-    """A ``bentoml serve`` process group and the address it answers on."""
+    """A server's process group (``bentoml serve`` or any ``launch``-ed command) and its address."""
 
     url: str
     process: subprocess.Popen
@@ -82,16 +87,26 @@ class RunningServer:
             time.sleep(0.1)  # a poll interval, not a wait for readiness
         raise ServerError(f"the server was not ready after {timeout:.0f} s.\n{self.log_tail()}")
 
+    def process_groups(self) -> set[int]:
+        """The supervisor's process group and those of all its descendants (the workers')."""
+        groups = {self.process.pid}
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                with contextlib.suppress(ProcessLookupError, psutil.Error):
+                    groups.add(os.getpgid(child.pid))
+        return groups
+
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM the whole process group, then SIGKILL whatever is left after ``grace`` s."""
-        pgid = self.process.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
+        """SIGTERM every group of the server, then SIGKILL whatever is left after ``grace`` s."""
+        groups = self.process_groups()  # before the supervisor exits and its workers are re-parented
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=grace)
-        # Workers may outlive the supervisor: make sure none of the group is left.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=grace)
 
@@ -106,13 +121,28 @@ def start(
 ) -> RunningServer:
     """Launch ``bentoml serve TARGET`` in its own process group; does not wait for readiness."""
     port = port or free_port()
+    command = [sys.executable, "-m", "bentoml", "serve", target,
+               "--host", HOST, "--port", str(port), *args]
+    return launch(command, port, working_dir, env=env, log_path=log_path)
+
+
+def launch(
+    command: Sequence[str],
+    port: int,
+    working_dir: str | Path = ".",
+    env: Mapping[str, str] | None = None,
+    log_path: str | Path | None = None,
+) -> RunningServer:
+    """Run any server ``command`` that will listen on ``HOST:port`` in its own process group.
+
+    ``start`` uses it for ``bentoml serve``; the benchmarks use it for Flask, gunicorn and
+    uvicorn. The server must answer ``GET /readyz`` with 200 for ``wait_ready``.
+    """
     if log_path is None:
         fd, name = tempfile.mkstemp(prefix="bentoml-serve-", suffix=".log")
         os.close(fd)
         log_path = name
     log_path = Path(log_path)
-    command = [sys.executable, "-m", "bentoml", "serve", target,
-               "--host", HOST, "--port", str(port), *args]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command, cwd=str(working_dir), env=kit_env(env), stdin=subprocess.DEVNULL,

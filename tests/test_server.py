@@ -1,0 +1,75 @@
+"""bentokit.server: readiness, clear failures, and no process left behind whatever happens."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import textwrap
+
+import psutil
+import pytest
+
+from bentokit import server
+
+SLOW_SERVICE = textwrap.dedent("""
+    import time
+    import bentoml
+
+    @bentoml.service
+    class Slow:
+        def __init__(self) -> None:
+            time.sleep(300)  # never ready within the test's limit
+
+        @bentoml.api
+        def ping(self) -> str:
+            return "pong"
+""")
+
+
+def members(groups: set[int]) -> list[psutil.Process]:
+    """Live processes in any of the process groups."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if proc.status() != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) in groups:
+                found.append(proc)
+    return found
+
+
+def test_free_port_is_bindable():
+    port = server.free_port()
+    with socket.socket() as sock:
+        sock.bind((server.HOST, port))
+
+
+def test_crash_on_start_is_reported_with_the_log(tmp_path):
+    (tmp_path / "service.py").write_text("raise RuntimeError('boom at import')\n")
+    with pytest.raises(server.ServerError, match="(?s)exited with code.*boom at import"), \
+            server.serving("service:Anything", tmp_path, timeout=60):
+        pass
+
+
+@pytest.mark.server
+def test_never_ready_times_out_and_leaves_nothing(tmp_path):
+    (tmp_path / "service.py").write_text(SLOW_SERVICE)
+    running = server.start("service:Slow", tmp_path)
+    try:
+        with pytest.raises(server.ServerError, match="not ready after 8 s"):
+            running.wait_ready(timeout=8)
+        groups = running.process_groups()
+        assert len(groups) >= 2  # the supervisor's and the stuck worker's own session
+    finally:
+        running.stop()
+    assert members(groups) == []
+
+
+@pytest.mark.server
+def test_error_inside_the_block_still_stops_the_group(reference_server, saved_model):
+    from tests.conftest import ROOT, SERVICE_TARGET
+
+    with pytest.raises(ZeroDivisionError), server.serving(SERVICE_TARGET, ROOT, timeout=90) as running:
+        groups = running.process_groups()
+        assert len(members(groups)) >= 2  # supervisor and at least one worker
+        1 / 0  # noqa: B018
+    assert members(groups) == []
