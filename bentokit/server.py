@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,32 @@ def kit_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"}
     env.update(extra or {})
     return env
+
+
+def wait_url_ready(
+    url: str,
+    timeout: float = 60.0,
+    exited: Callable[[], str | None] = lambda: None,
+    log_tail: Callable[[], str] = lambda: "",
+    started: float | None = None,
+    what: str = "the server",
+) -> float:
+    """Poll ``URL/readyz`` until it answers 200; return the seconds since ``started`` (default: now).
+
+    ``exited()`` returns why the server is gone (it is polled too, so a crash fails fast) or None;
+    ``log_tail()`` ends the error message. Shared by ``bentoml serve`` processes and containers.
+    """
+    started = time.monotonic() if started is None else started
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reason = exited()
+        if reason:
+            raise ServerError(f"{reason} before it was ready.\n{log_tail()}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        time.sleep(0.1)  # a poll interval, not a wait for readiness
+    raise ServerError(f"{what} was not ready after {timeout:.0f} s.\n{log_tail()}")
 
 
 @dataclass
@@ -74,18 +100,11 @@ class RunningServer:
 
     def wait_ready(self, timeout: float = 60.0) -> float:
         """Poll ``/readyz`` until it answers 200; return the seconds it took since start."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise ServerError(
-                    f"the server exited with code {self.process.returncode} before it was ready.\n"
-                    f"{self.log_tail()}"
-                )
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return time.monotonic() - self.started
-            time.sleep(0.1)  # a poll interval, not a wait for readiness
-        raise ServerError(f"the server was not ready after {timeout:.0f} s.\n{self.log_tail()}")
+
+        def exited() -> str | None:
+            return None if self.alive() else f"the server exited with code {self.process.returncode}"
+
+        return wait_url_ready(self.url, timeout, exited, self.log_tail, self.started, what="the server")
 
     def process_groups(self) -> set[int]:
         """The supervisor's process group and those of all its descendants (the workers')."""

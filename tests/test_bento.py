@@ -57,7 +57,8 @@ def test_bento_holds_only_what_the_service_needs(built):
     assert packed == {"solutions/service.py", "bentofile.yaml"}  # BentoML keeps the bentofile
     text = Path(built.path_of("env/python/requirements.txt")).read_text()
     for package in PINNED:
-        assert f"{package}=={version(package)}" in text, package
+        # the bentofile may name xgboost's CPU-only package (same module and version, lean image)
+        assert any(f"{name}=={version(package)}" in text for name in (package, f"{package}-cpu")), package
     assert "3.11" in Path(built.path_of("env/docker/Dockerfile")).read_text()
 
 

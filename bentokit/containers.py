@@ -1,0 +1,399 @@
+"""Build a bento's image and run it: the kit's one entry point to a container engine.
+
+Docker is used when its daemon answers, else podman; ``detect()`` says which, and
+``require_engine()`` says exactly what to install when there is none. Images are built with
+``bentoml containerize --backend ENGINE`` (a subprocess, so the learner's code and a failing build
+cannot take the caller down, and the exit code is honest: the Python API only logs build errors).
+Containers publish port 3000 on a free ``127.0.0.1`` port, get ``BENTOML_DO_NOT_TRACK=true``, are
+waited for by ``/readyz`` and are removed however the caller's block ends.
+
+Set ``KIT_CONTAINER_ENGINE=docker|podman`` to choose the engine yourself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bentokit.server import HOST, ServerError, free_port, kit_env, wait_url_ready
+
+ENGINES = ("docker", "podman")
+ENGINE_ENV = "KIT_CONTAINER_ENGINE"
+SERVICE_PORT = 3000  # where the bento image's entrypoint serves
+_PROBE_TIMEOUT = 20.0
+
+
+class ContainerError(RuntimeError):
+    """No engine, a failed build, or a container that did not start; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A container engine that answers: its command and server version."""
+
+    name: str
+    binary: str
+    version: str
+
+    def describe(self) -> str:
+        why = "its daemon answers" if self.name == "docker" else "no Docker daemon answered"
+        return f"{self.name} {self.version} ({why}; set {ENGINE_ENV} to choose)"
+
+    def command(self, *args: str) -> list[str]:
+        return [self.binary, *args]
+
+
+def _answers(binary: str, *args: str) -> str | None:
+    """The stripped output of ``binary args`` when it exits 0 in time, else None."""
+    try:
+        result = subprocess.run([binary, *args], capture_output=True, text=True,
+                                timeout=_PROBE_TIMEOUT, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _probe(name: str) -> Engine | None:
+    binary = shutil.which(name)
+    if binary is None:
+        return None
+    # `docker info` needs the daemon (the CLI alone is only a client); `podman info` needs the
+    # podman machine on macOS/Windows and nothing else on Linux.
+    template = "{{.ServerVersion}}" if name == "docker" else "{{.Version.Version}}"
+    version = _answers(binary, "info", "--format", template)
+    return Engine(name, binary, version) if version else None
+
+
+def detect(preferred: str | None = None) -> Engine | None:
+    """The engine to use: ``preferred`` or ``$KIT_CONTAINER_ENGINE`` if set, else docker, else podman."""
+    choice = preferred or os.environ.get(ENGINE_ENV) or None
+    if choice is not None and choice not in ENGINES:
+        raise ContainerError(f"unknown container engine {choice!r}: use one of {', '.join(ENGINES)}")
+    for name in [choice] if choice else ENGINES:
+        engine = _probe(name)
+        if engine is not None:
+            return engine
+    return None
+
+
+def install_hint(preferred: str | None = None) -> str:
+    """What to install or start so that an engine answers, for this machine."""
+    lines = ["No container engine answers."]
+    if shutil.which("docker") and preferred in (None, "docker"):
+        lines.append("The docker command is installed but its daemon does not answer: start Docker "
+                     "Desktop, or `sudo systemctl start docker` on Linux (check with `docker info`).")
+    if shutil.which("podman") and preferred in (None, "podman"):
+        lines.append("podman is installed but `podman info` fails: on macOS/Windows run "
+                     "`podman machine init && podman machine start`; on Linux read its error.")
+    system = platform.system()
+    if system == "Linux":
+        lines.append("Install one: `sudo apt-get install podman runc` (Debian/Ubuntu; no daemon needed), "
+                     "or Docker Engine: https://docs.docker.com/engine/install/")
+    else:
+        lines.append("Install Docker Desktop (https://docs.docker.com/get-docker/) or Podman Desktop "
+                     "(https://podman-desktop.io/), start it, then run this again.")
+    return "\n".join(lines)
+
+
+def require_engine(preferred: str | None = None) -> Engine:
+    """``detect()``, or a ContainerError that says exactly what to install."""
+    engine = detect(preferred)
+    if engine is None:
+        raise ContainerError(install_hint(preferred or os.environ.get(ENGINE_ENV)))
+    return engine
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _log_file(prefix: str, log_path: str | Path | None) -> Path:
+    if log_path is not None:
+        return Path(log_path)
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".log")
+    os.close(fd)
+    return Path(name)
+
+
+def _run_logged(command: list[str], log: Path, timeout: float, cwd: str | Path | None = None,
+                env: Mapping[str, str] | None = None) -> int:
+    """Run ``command`` with its output appended to ``log``; its exit code (124 on timeout)."""
+    with open(log, "ab") as out:
+        try:
+            return subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  cwd=cwd, env=kit_env(env), timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            return 124
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image built from a bento."""
+
+    tag: str
+    bento: str
+    engine: Engine
+    seconds: float
+    log_path: Path
+
+    def size(self) -> int:
+        """Bytes, as the engine reports the image (uncompressed)."""
+        return image_size(self.tag, self.engine)
+
+
+def image_size(image: str, engine: Engine | None = None) -> int:
+    """The image's size in bytes, as ``ENGINE image inspect`` reports it."""
+    engine = engine or require_engine()
+    out = _answers(engine.binary, "image", "inspect", "--format", "{{.Size}}", image)
+    if not out:
+        raise ContainerError(f"{engine.name} has no image {image}")
+    return int(out.split()[0])
+
+
+def image_user(image: str, engine: Engine | None = None) -> str:
+    """The user the image runs as (``USER`` in its Dockerfile); empty means root."""
+    engine = engine or require_engine()
+    out = _answers(engine.binary, "image", "inspect", "--format", "{{json .Config.User}}", image)
+    if out is None:
+        raise ContainerError(f"{engine.name} has no image {image}")
+    return json.loads(out) or ""
+
+
+def build_image(
+    bento_tag: str,
+    image_tag: str | None = None,
+    engine: Engine | None = None,
+    timeout: float = 1800.0,
+    log_path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> BuiltImage:
+    """``bentoml containerize BENTO --backend ENGINE -t IMAGE`` from the current ``BENTOML_HOME``.
+
+    The bento's models are copied into the image: the container never needs the host's store.
+    """
+    engine = engine or require_engine()
+    image_tag = image_tag or bento_tag
+    log = _log_file("bentoml-containerize-", log_path)
+    command = [sys.executable, "-m", "bentoml", "containerize", bento_tag,
+               "--backend", engine.name, "-t", image_tag]
+    started = time.monotonic()
+    code = _run_logged(command, log, timeout, env=env)
+    seconds = time.monotonic() - started
+    if code != 0:
+        what = f"did not finish in {timeout:.0f} s" if code == 124 else f"failed (exit code {code})"
+        raise ContainerError(
+            f"building the image of {bento_tag} with {engine.name} {what}. Log: {log}\n{_tail(log)}")
+    return BuiltImage(image_tag, bento_tag, engine, seconds, log)
+
+
+def build_bento(project_dir: str | Path, timeout: float = 600.0, log_path: str | Path | None = None,
+                env: Mapping[str, str] | None = None) -> str:
+    """``bentoml build`` of a project folder (its ``bentofile.yaml``) in a child process; the bento tag.
+
+    The models the service references must be in the store of ``BENTOML_HOME`` (``env`` or ours).
+    """
+    project_dir = Path(project_dir).resolve()
+    if not (project_dir / "bentofile.yaml").is_file():
+        raise ContainerError(f"{project_dir} has no bentofile.yaml")
+    log = _log_file("bentoml-build-", log_path)
+    out = _log_file("bentoml-build-tag-", None)
+    command = [sys.executable, "-m", "bentoml", "build", str(project_dir), "--output", "tag"]
+    try:
+        with open(out, "wb") as stdout, open(log, "ab") as stderr:
+            code = subprocess.run(command, cwd=project_dir, stdout=stdout, stderr=stderr,
+                                  stdin=subprocess.DEVNULL, env=kit_env(env), timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        code = 124
+    printed = out.read_text(errors="replace")
+    out.unlink(missing_ok=True)
+    with open(log, "a") as stderr:
+        stderr.write(printed)
+    tags = [line.split("__tag__:", 1)[1].strip() for line in printed.splitlines() if "__tag__:" in line]
+    if code != 0 or not tags:
+        raise ContainerError(f"`bentoml build {project_dir}` failed (exit code {code}). Log: {log}\n"
+                             f"{_tail(log)}")
+    return tags[-1]
+
+
+@dataclass
+class RunningContainer:
+    """A detached container publishing the bento's port on ``127.0.0.1``."""
+
+    name: str
+    image: str
+    engine: Engine
+    url: str
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def state(self) -> dict:
+        """The engine's ``State`` of the container (empty when it is gone)."""
+        out = _answers(self.engine.binary, "inspect", "--format", "{{json .State}}", self.name)
+        return json.loads(out) if out else {}
+
+    def alive(self) -> bool:
+        return bool(self.state().get("Running"))
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The container's last output lines."""
+        result = subprocess.run(self.engine.command("logs", "--tail", str(lines), self.name),
+                                capture_output=True, text=True, timeout=_PROBE_TIMEOUT,
+                                stdin=subprocess.DEVNULL)
+        return (result.stdout + result.stderr).strip()
+
+    def wait_ready(self, timeout: float = 120.0) -> float:
+        """Poll ``/readyz`` until 200; the seconds since ``run`` started the container."""
+        checked = [0.0]
+
+        def exited() -> str | None:
+            # Ask the engine about once a second (each question is a subprocess).
+            if time.monotonic() - checked[0] < 1.0:
+                return None
+            checked[0] = time.monotonic()
+            state = self.state()
+            if state.get("Running"):
+                return None
+            return f"the container {self.name} exited with code {state.get('ExitCode', '?')}"
+
+        try:
+            return wait_url_ready(self.url, timeout, exited, self.log_tail, self.started,
+                                  what=f"the container {self.name}")
+        except ServerError as error:
+            raise ContainerError(str(error)) from None
+
+    def stop(self) -> None:
+        """Remove the container (``rm -f``: it is stopped first); safe to call twice."""
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(self.engine.command("rm", "-f", self.name), capture_output=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+
+
+def run(
+    image: str,
+    engine: Engine | None = None,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    name: str | None = None,
+    container_port: int = SERVICE_PORT,
+) -> RunningContainer:
+    """Start ``image`` detached on ``127.0.0.1:port`` (free by default); does not wait for readiness."""
+    engine = engine or require_engine()
+    port = port or free_port()
+    name = name or f"bentokit-{uuid.uuid4().hex[:10]}"
+    environment = {"BENTOML_DO_NOT_TRACK": "true", **(env or {})}
+    command = engine.command("run", "-d", "--name", name, "-p", f"{HOST}:{port}:{container_port}")
+    for key, value in environment.items():
+        command += ["-e", f"{key}={value}"]
+    started = time.monotonic()
+    result = subprocess.run([*command, image], capture_output=True, text=True, timeout=120,
+                            stdin=subprocess.DEVNULL)
+    container = RunningContainer(name, image, engine, f"http://{HOST}:{port}", started)
+    if result.returncode != 0:
+        container.stop()  # `run` may have created it before failing to start it
+        raise ContainerError(f"{engine.name} could not start {image}:\n{result.stderr.strip()}")
+    return container
+
+
+@contextlib.contextmanager
+def running(image: str, timeout: float = 120.0, **kwargs) -> Iterator[RunningContainer]:
+    """Run ``image`` while the block runs, ready; the container is removed however the block ends."""
+    container = run(image, **kwargs)
+    try:
+        container.wait_ready(timeout)
+        yield container
+    finally:
+        container.stop()
+
+
+def remove_image(image: str, engine: Engine | None = None) -> None:
+    """Delete an image (no error when it is already gone)."""
+    engine = engine or require_engine()
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(engine.command("rmi", "-f", image), capture_output=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+
+
+@dataclass
+class ContainerService:
+    """What the grader gets: the URL to grade and the handle that stops it all."""
+
+    url: str
+    container: RunningContainer
+    image: BuiltImage
+    ready_seconds: float
+    keep_image: bool = True
+
+    def stop(self) -> None:
+        """Remove the container, and the image unless ``keep_image``; safe to call twice."""
+        self.container.stop()
+        if not self.keep_image:
+            remove_image(self.image.tag, self.image.engine)
+
+    def __enter__(self) -> ContainerService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_in_container(
+    source: str | Path,
+    engine: Engine | None = None,
+    image_tag: str | None = None,
+    build_timeout: float = 1800.0,
+    ready_timeout: float = 120.0,
+    keep_image: bool = True,
+    log_dir: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ContainerService:
+    """Build a learner's image, run it and return the URL to grade plus a ``stop()`` handle.
+
+    ``source`` is a submission folder (with ``bentofile.yaml``: ``bentoml build`` runs there first,
+    in a child process) or a bento tag already in the store. The store is ``BENTOML_HOME`` (set it in
+    ``env`` or the environment), and must hold the models the service references. Steps: ``bentoml
+    containerize --backend ENGINE``, ``ENGINE run`` on a free 127.0.0.1 port, wait for ``/readyz``.
+    Raises ContainerError with the build log's or the container's last lines on any failure; the
+    container is removed before raising. Use as ``with serve_in_container(folder) as live: ...
+    live.url``, or call ``live.stop()`` yourself. Logs go to ``log_dir`` (default: temporary files).
+    """
+    engine = engine or require_engine()
+    logs = Path(log_dir) if log_dir is not None else None
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
+    path = Path(source)
+    if path.is_dir():
+        bento_tag = build_bento(path, log_path=logs / "bentoml-build.log" if logs else None, env=env)
+    else:
+        bento_tag = str(source)
+    image = build_image(bento_tag, image_tag or f"bentokit-submission:{bento_tag.split(':')[-1]}",
+                        engine, timeout=build_timeout,
+                        log_path=logs / "containerize.log" if logs else None, env=env)
+    container = run(image.tag, engine)
+    try:
+        ready = container.wait_ready(ready_timeout)
+    except BaseException:
+        if logs is not None:
+            with contextlib.suppress(Exception):
+                (logs / "container.log").write_text(container.log_tail(200))
+        container.stop()
+        if not keep_image:
+            remove_image(image.tag, engine)
+        raise
+    return ContainerService(container.url, container, image, ready, keep_image)
