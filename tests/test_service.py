@@ -27,7 +27,8 @@ def test_service_declares_the_contract():
     assert CreditRiskClassifier.name == contract.SERVICE_CLASS
     assert set(CreditRiskClassifier.apis) == {"classify", "classify_batch"}
     assert CreditRiskClassifier.apis["classify_batch"].batchable
-    assert [str(m.tag) for m in CreditRiskClassifier.models] == [f"{contract.MODEL_NAME}:latest"]
+    # "latest" is resolved to a version as soon as the store has one.
+    assert [m.tag.name for m in CreditRiskClassifier.models] == [contract.MODEL_NAME]
     fields = CreditApplication.model_fields
     assert list(fields) == list(contract.FIELD_TYPES)
     assert {name: f.annotation for name, f in fields.items()
