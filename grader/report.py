@@ -1,0 +1,123 @@
+"""Scores of a grading run and the reports made from them: terminal table, Gradescope, JSON summary."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+#: The artifact groups, in report order, keyed by check module.
+GROUPS = {
+    "test_1_service": "service.py",
+    "test_2_model": "model store",
+    "test_3_bentofile": "bentofile.yaml",
+    "test_4_bento": "built bento",
+    "test_5_live": "live endpoint",
+}
+#: Gradescope visibility of hidden checks: shown to learners once the due date has passed.
+HIDDEN_VISIBILITY = "after_due_date"
+
+
+@dataclass
+class CheckResult:
+    """One check's outcome."""
+
+    id: str
+    group: str
+    title: str
+    score: float
+    max_score: float
+    passed: bool
+    output: str
+    hidden: bool = False
+
+
+@dataclass
+class Report:
+    submission: str
+    checks: list[CheckResult] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.score for c in self.checks), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_score for c in self.checks), 2)
+
+    def by_group(self) -> dict[str, list[CheckResult]]:
+        out: dict[str, list[CheckResult]] = {}
+        for group in [*GROUPS.values(), *(c.group for c in self.checks)]:
+            members = [c for c in self.checks if c.group == group]
+            if members and group not in out:
+                out[group] = members
+        return out
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def gradescope(self) -> dict:
+        """Gradescope's ``results.json``: score, tests[] with name, score, max_score, output, visibility."""
+        hidden = sum(c.hidden for c in self.checks)
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "execution_time": round(self.seconds, 1),
+            "output": (f"Graded {self.submission}: {self.score:g} / {self.max_score:g} points."
+                       + (f" {hidden} check(s) use hidden inputs." if hidden else "")),
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "tests": [{
+                "name": f"{c.group}: {c.title}",
+                "number": str(i + 1),
+                "score": c.score,
+                "max_score": c.max_score,
+                "status": "passed" if c.passed else "failed",
+                "output": c.output,
+                "visibility": HIDDEN_VISIBILITY if c.hidden else "visible",
+            } for i, c in enumerate(self.checks)],
+        }
+
+    def summary(self) -> dict:
+        return {
+            "submission": self.submission,
+            "score": self.score,
+            "max_score": self.max_score,
+            "seconds": round(self.seconds, 2),
+            "groups": {g: {"score": round(sum(c.score for c in cs), 2),
+                           "max_score": round(sum(c.max_score for c in cs), 2)}
+                       for g, cs in self.by_group().items()},
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+    def write(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [folder / "results.json", folder / "summary.json"]
+        paths[0].write_text(json.dumps(self.gradescope(), indent=2))
+        paths[1].write_text(json.dumps(self.summary(), indent=2))
+        return paths
+
+    def table(self, width: int = 88) -> list[str]:
+        """The readable table: by group, each check with its points and, when failed, its hint."""
+        lines = [f"Grading {self.submission}", ""]
+        for group, checks in self.by_group().items():
+            earned = sum(c.score for c in checks)
+            possible = sum(c.max_score for c in checks)
+            lines.append(f"{group}  ({earned:g} / {possible:g})")
+            for c in checks:
+                mark = "PASS" if c.passed else ("PART" if c.score else "FAIL")
+                label = c.title + (" [hidden inputs]" if c.hidden else "")
+                points = f"{c.score:g} / {c.max_score:g}"
+                lines.append(f"  {mark}  {label:<{width - 20}} {points:>9}")
+                if not c.passed:
+                    lines += ["        " + ln for ln in c.output.splitlines()]
+            lines.append("")
+        lines.append(f"TOTAL  {self.score:g} / {self.max_score:g}   ({self.seconds:.1f} s)")
+        hidden = [c for c in self.checks if c.hidden]
+        if hidden:
+            lines.append(f"Note: {len(hidden)} check(s) ({', '.join(c.title for c in hidden)}) send inputs "
+                         "generated at grading time and compare with your own model's answers; their inputs "
+                         "are not shown.")
+        return lines
