@@ -1,0 +1,119 @@
+"""``python -m benchmarks run|fuzz|soak|profile|report``: see ``benchmarks/README.md``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from benchmarks import store
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def _names(text: str) -> list[str]:
+    return [x for x in text.split(",") if x]
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    home = store.use_temporary_home(args.bentoml_home)
+    tag, source = store.ensure_model(args.data)
+    args.model, args.source = tag, source
+    print(f"model {tag} (data: {source}) in BENTOML_HOME={home}", flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmarks import report, run
+    from benchmarks.targets import TARGETS
+
+    plan = run.Plan(targets=args.targets or list(TARGETS), clients=args.clients, seconds=args.seconds,
+                    rounds=args.rounds, warmup=args.warmup)
+    print(f"benchmark: {plan.describe()}", flush=True)
+    results = run.run(plan, args.out, progress=lambda line: print(line, flush=True))
+    results["meta"].update(model=args.model, data=args.source)
+    path = report.write(results, args.out)
+    print(f"report: {path}")
+    problems = run.failures(results)
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmarks import report
+
+    results = json.loads((args.out / report.RESULTS_JSON).read_text())
+    print(f"report: {report.write(results, args.out)}")
+    return 0
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from benchmarks import fuzz
+
+    return fuzz.main(max_examples=args.max_examples, time_limit=args.time_limit, out_dir=args.out)
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    from benchmarks import soak
+
+    return soak.main(seconds=args.seconds, clients=args.clients, out_dir=args.out)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from benchmarks import profile
+
+    return profile.main(target=args.target, seconds=args.seconds, clients=args.clients, out_dir=args.out)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: %(default)s)")
+    common.add_argument("--bentoml-home", help="model store to use (default: a new temporary one)")
+    common.add_argument("--data", help="training data: a CSV path, 'download' or 'generated' "
+                        "(default: $CREDIT_SCORING_CSV, else generated)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", parents=[common], help="serve each target in turn and load it with wrk")
+    r.add_argument("--targets", type=_names, default=None, help="comma-separated (default: all)")
+    r.add_argument("--clients", type=_ints, default=[1, 8, 32], help="default: 1,8,32")
+    r.add_argument("--seconds", type=float, default=10.0, help="per wrk run (default: %(default)s)")
+    r.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
+    r.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up (default: %(default)s)")
+    r.set_defaults(func=cmd_run)
+
+    f = sub.add_parser("fuzz", parents=[common], help="schemathesis against /docs.json: no 5xx")
+    f.add_argument("--max-examples", type=int, default=100, help="per operation (default: %(default)s)")
+    f.add_argument("--time-limit", type=float, default=300.0, help="seconds (default: %(default)s)")
+    f.set_defaults(func=cmd_fuzz)
+
+    s = sub.add_parser("soak", parents=[common], help="sustained load: no failed request, flat memory")
+    s.add_argument("--seconds", type=float, default=60.0, help="default: %(default)s")
+    s.add_argument("--clients", type=int, default=32, help="default: %(default)s")
+    s.set_defaults(func=cmd_soak)
+
+    pr = sub.add_parser("profile", parents=[common], help="py-spy profile of a worker under wrk load")
+    pr.add_argument("--target", default="bentoml-tuned", help="default: %(default)s")
+    pr.add_argument("--seconds", type=float, default=15.0, help="default: %(default)s")
+    pr.add_argument("--clients", type=int, default=32, help="default: %(default)s")
+    pr.set_defaults(func=cmd_profile)
+
+    rep = sub.add_parser("report", parents=[common], help="re-write the report from results.json")
+    rep.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command != "report":
+        _prepare(args)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The contenders the reference service is measured against, all on the same stored model and body."""

@@ -1,0 +1,67 @@
+"""CPU time and memory of a server's processes: its process group and every descendant.
+
+Descendants count too because BentoML's supervisor (circus) starts each worker in a session, and
+so a process group, of its own.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+
+
+def members(pgid: int) -> list[psutil.Process]:
+    """The live processes of group ``pgid`` (a leader started in its own session) and its descendants."""
+    found: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                found[proc.pid] = proc
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    for proc in list(found.values()):
+        try:
+            found.update((child.pid, child) for child in proc.children(recursive=True))
+        except psutil.Error:
+            continue
+    return list(found.values())
+
+
+def cpu_seconds(pgid: int) -> dict[int, float]:
+    """User + system CPU seconds used so far by each live process of the group, by pid."""
+    times = {}
+    for proc in members(pgid):
+        try:
+            t = proc.cpu_times()
+            times[proc.pid] = t.user + t.system
+        except psutil.Error:
+            continue
+    return times
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the group used between two ``cpu_seconds`` snapshots (new processes count in full)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def rss_bytes(pgid: int) -> int:
+    """Resident memory of the whole group, in bytes."""
+    total = 0
+    for proc in members(pgid):
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def alive(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies do not count)."""
+    for proc in members(pgid):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.Error:
+            continue
+    return False

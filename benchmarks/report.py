@@ -1,0 +1,215 @@
+"""Turn raw benchmark results into medians, headline ratios, a markdown report and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from benchmarks.targets import BASELINE_TARGET, GOAL_TARGET, TARGETS
+
+RESULTS_JSON = "results.json"
+REPORT_MD = "report.md"
+METRICS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "others_cores")
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    """Medians over rounds: per target, cold start and, per client count, each metric."""
+    targets: dict[str, Any] = {}
+    for record in results["runs"]:
+        entry = targets.setdefault(record["target"], {"cold": [], "loads": {}})
+        entry["cold"].append(record["cold_start_s"])
+        for load in record["loads"]:
+            bucket = entry["loads"].setdefault(load["clients"], {m: [] for m in (*METRICS, "failed")})
+            for metric in (*METRICS, "failed"):
+                bucket[metric].append(load.get(metric))
+    summary = {}
+    for name, entry in targets.items():
+        summary[name] = {
+            "rounds": len(entry["cold"]),
+            "cold_start_s": _median(entry["cold"]),
+            "loads": {clients: {**{m: _median(b[m]) for m in METRICS}, "failed": sum(b["failed"])}
+                      for clients, b in sorted(entry["loads"].items())},
+        }
+    inprocess = {key: _median([r[key] for r in results["inprocess"]])
+                 for key in (results["inprocess"][0] if results["inprocess"] else {})}
+    return {"targets": summary, "inprocess": inprocess}
+
+
+def headline(summary: dict[str, Any], clients: int) -> dict[str, dict[str, float | None]]:
+    """Per target at ``clients``: throughput and p99 against tuned gunicorn-Flask, CPU/request
+    against the in-process cost of one prediction (the limit)."""
+    targets, limit = summary["targets"], summary["inprocess"].get("course_one_cpu_us")
+    base = targets.get(BASELINE_TARGET, {}).get("loads", {}).get(clients)
+    ratios = {}
+    for name, entry in targets.items():
+        load = entry["loads"].get(clients)
+        if not load:
+            continue
+        ratios[name] = {
+            "rps_vs_baseline": load["rps"] / base["rps"] if base and base["rps"] else None,
+            "p99_vs_baseline": load["p99_ms"] / base["p99_ms"] if base and base["p99_ms"] else None,
+            "cpu_vs_inprocess": (load["cpu_us_per_req"] / limit
+                                 if limit and load["cpu_us_per_req"] is not None else None),
+        }
+    return ratios
+
+
+def goals(ratios: dict[str, dict[str, float | None]], name: str = GOAL_TARGET) -> dict[str, bool | None]:
+    """The issue's goal for the reference service, each part true, false or unknown (not measured)."""
+    r = ratios.get(name, {})
+
+    def check(value, ok):
+        return None if value is None else bool(ok(value))
+
+    return {
+        "throughput >= tuned gunicorn-Flask": check(r.get("rps_vs_baseline"), lambda v: v >= 1.0),
+        "p99 <= tuned gunicorn-Flask": check(r.get("p99_vs_baseline"), lambda v: v <= 1.0),
+        "CPU/request <= 2x in-process": check(r.get("cpu_vs_inprocess"), lambda v: v <= 2.0),
+    }
+
+
+def _fmt(value: float | None, spec: str = ".0f", suffix: str = "") -> str:
+    return "–" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _verdict(value: bool | None) -> str:
+    return {True: "holds", False: "does not hold", None: "not measured"}[value]
+
+
+def markdown(results: dict[str, Any], summary: dict[str, Any], plots: list[str]) -> str:
+    """The report text."""
+    meta, plan = results["meta"], results["meta"]["plan"]
+    top = max(plan["clients"])
+    ratios = headline(summary, top)
+    others = [load.get("others_cores") for record in results["runs"] for load in record["loads"]]
+    lines = [
+        "# Benchmark: the reference BentoML service against week-5 Flask, FastAPI and the in-process limit",
+        "",
+        f"Measured {meta['started']} – {meta.get('finished', '?')} on {meta['cpus']} CPUs "
+        f"({meta['platform']}, Python {meta['python']}).",
+        f"Load average (1, 5, 15 min) before: {meta['load_before']}, after: {meta.get('load_after')}; "
+        f"other tenants used a median {_fmt(_median(others), '.2f')} of the {meta['cpus']} cores during the "
+        "measurements (CPU neither the server nor wrk used; it lowers every number).",
+        f"Plan: {plan['rounds']} interleaved rounds; wrk at {plan['clients']} connections for "
+        f"{plan['seconds']:g} s each after a {plan['warmup']:g} s warm-up; medians over rounds. "
+        f"Model: {meta.get('model', '?')} trained on {meta.get('data', '?')}.",
+        "",
+        f"## Headline at {top} clients",
+        "",
+        f"Ratios against tuned gunicorn-Flask (`{BASELINE_TARGET}`) and against the in-process cost of one "
+        "prediction (`dv.transform` + `DMatrix` + `predict`, one OpenMP thread, "
+        f"{_fmt(summary['inprocess'].get('course_one_cpu_us'))} µs CPU).",
+        "",
+        "| target | req/s | × gunicorn-tuned | p99 ms | × gunicorn-tuned p99 | CPU µs/req | × in-process |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, entry in summary["targets"].items():
+        load, r = entry["loads"].get(top), ratios.get(name)
+        if not load or not r:
+            continue
+        lines.append(f"| `{name}` | {_fmt(load['rps'])} | {_fmt(r['rps_vs_baseline'], '.2f')} | "
+                     f"{_fmt(load['p99_ms'], '.1f')} | {_fmt(r['p99_vs_baseline'], '.2f')} | "
+                     f"{_fmt(load['cpu_us_per_req'])} | {_fmt(r['cpu_vs_inprocess'], '.1f')} |")
+    lines += ["", f"## Goal for the reference service (`{GOAL_TARGET}`)", ""]
+    lines += [f"- {goal}: **{_verdict(ok)}**" for goal, ok in goals(ratios).items()]
+    lines += ["", "## All measurements (medians)", "",
+              "| target | clients | req/s | p50 ms | p99 ms | CPU µs/req | failed | cold start s "
+              "| others' cores |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, entry in summary["targets"].items():
+        for clients, load in entry["loads"].items():
+            lines.append(f"| `{name}` | {clients} | {_fmt(load['rps'])} | {_fmt(load['p50_ms'], '.2f')} | "
+                         f"{_fmt(load['p99_ms'], '.1f')} | {_fmt(load['cpu_us_per_req'])} | "
+                         f"{load['failed']} | {_fmt(entry['cold_start_s'], '.1f')} | "
+                         f"{_fmt(load['others_cores'], '.2f')} |")
+    inproc = summary["inprocess"]
+    lines += ["", "## In-process costs (CPU µs, one OpenMP thread, medians)", "",
+              f"- course path, one row: {_fmt(inproc.get('course_one_cpu_us'))} "
+              f"(wall {_fmt(inproc.get('course_one_wall_us'))})",
+              f"- course path, per row in a batch of {_fmt(inproc.get('batch'))}: "
+              f"{_fmt(inproc.get('course_batch_row_cpu_us'), '.1f')}",
+              f"- reference service's `classify` called in-process (validation + predict + decision): "
+              f"{_fmt(inproc.get('service_one_cpu_us'))}",
+              f"- reference service's `classify_batch`, per row: "
+              f"{_fmt(inproc.get('service_batch_row_cpu_us'), '.1f')}",
+              "", "## Targets", ""]
+    lines += [f"- `{name}`: {TARGETS[name].label}" for name in summary["targets"] if name in TARGETS]
+    if results["errors"]:
+        lines += ["", "## Errors", ""] + [f"- {e['target']} round {e['round']}: "
+                                         f"{e['error'].splitlines()[0]}" for e in results["errors"]]
+    lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Throughput, p99 latency, CPU per request and cold start, one PNG each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary["targets"])
+    if not names:
+        return []
+    paths = []
+    clients = sorted({c for e in summary["targets"].values() for c in e["loads"]})
+    for metric, title, log in (("rps", "Throughput (req/s, higher is better)", False),
+                               ("p99_ms", "p99 latency (ms, lower is better)", True)):
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        width = 0.8 / len(clients)
+        for i, c in enumerate(clients):
+            values = [summary["targets"][n]["loads"].get(c, {}).get(metric) or 0 for n in names]
+            ax.bar([x + i * width for x in range(len(names))], values, width, label=f"{c} clients")
+        ax.set_xticks([x + width * (len(clients) - 1) / 2 for x in range(len(names))], names,
+                      rotation=25, ha="right")
+        ax.set_title(title)
+        if log:
+            ax.set_yscale("log")
+        ax.legend()
+        fig.tight_layout()
+        paths.append(out_dir / f"{metric}.png")
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+
+    top = max(clients)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.bar(names, [summary["targets"][n]["loads"].get(top, {}).get("cpu_us_per_req") or 0 for n in names])
+    limit = summary["inprocess"].get("course_one_cpu_us")
+    if limit:
+        ax.axhline(limit, color="green", label="in-process cost of one prediction")
+        ax.axhline(2 * limit, color="orange", linestyle="--", label="2 × in-process (goal)")
+        ax.legend()
+    ax.set_title(f"Server CPU per request at {top} clients (µs, lower is better)")
+    ax.tick_params(axis="x", rotation=25)
+    fig.tight_layout()
+    paths.append(out_dir / "cpu_per_request.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.bar(names, [summary["targets"][n]["cold_start_s"] or 0 for n in names])
+    ax.set_title("Cold start to first answer (s)")
+    ax.tick_params(axis="x", rotation=25)
+    fig.tight_layout()
+    paths.append(out_dir / "cold_start.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+def write(results: dict[str, Any], out_dir: Path) -> Path:
+    """Write results.json, the PNG plots and report.md into ``out_dir``; returns the report's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarise(results)
+    (out_dir / RESULTS_JSON).write_text(json.dumps({**results, "summary": summary}, indent=1) + "\n")
+    plots = plot(summary, out_dir)
+    report = out_dir / REPORT_MD
+    report.write_text(markdown(results, summary, [str(p) for p in plots]))
+    return report
