@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,16 +180,18 @@ def build_image(
     timeout: float = 1800.0,
     log_path: str | Path | None = None,
     env: Mapping[str, str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> BuiltImage:
     """``bentoml containerize BENTO --backend ENGINE -t IMAGE`` from the current ``BENTOML_HOME``.
 
     The bento's models are copied into the image: the container never needs the host's store.
+    ``extra_args`` go to ``bentoml containerize``, e.g. ``("--opt", "no-cache")`` for a cold build.
     """
     engine = engine or require_engine()
     image_tag = image_tag or bento_tag
     log = _log_file("bentoml-containerize-", log_path)
     command = [sys.executable, "-m", "bentoml", "containerize", bento_tag,
-               "--backend", engine.name, "-t", image_tag]
+               "--backend", engine.name, "-t", image_tag, *extra_args]
     started = time.monotonic()
     code = _run_logged(command, log, timeout, env=env)
     seconds = time.monotonic() - started

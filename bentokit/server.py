@@ -55,8 +55,9 @@ def wait_url_ready(
     log_tail: Callable[[], str] = lambda: "",
     started: float | None = None,
     what: str = "the server",
+    path: str = "/readyz",
 ) -> float:
-    """Poll ``URL/readyz`` until it answers 200; return the seconds since ``started`` (default: now).
+    """Poll ``URL + path`` (``/readyz``) until it answers 200; the seconds since ``started`` (or now).
 
     ``exited()`` returns why the server is gone (it is polled too, so a crash fails fast) or None;
     ``log_tail()`` ends the error message. Shared by ``bentoml serve`` processes and containers.

@@ -97,6 +97,17 @@ path-exclude /usr/share/man/*
 path-exclude /usr/share/info/*
 path-exclude /usr/share/locale/*
 CFG
+  # Like Debian's official container images: apt deletes downloaded packages after installing
+  # them and keeps its lists compressed, so an `apt-get install` layer holds only what it installs.
+  cat > "$ROOTFS/etc/apt/apt.conf.d/docker-clean" <<'CFG'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CFG
+  echo 'Acquire::Languages "none";' > "$ROOTFS/etc/apt/apt.conf.d/docker-no-languages"
+  printf '%s\n' 'Acquire::GzipIndexes "true";' 'Acquire::CompressionTypes::Order:: "gz";' \
+    > "$ROOTFS/etc/apt/apt.conf.d/docker-gzip-indexes"
   find "$ROOTFS/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete
   rm -rf "$ROOTFS"/usr/share/{man,info,locale}/* "$ROOTFS"/var/cache/apt/*.bin \
          "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/log/*

@@ -1,0 +1,95 @@
+"""The reference bento's image, built and run with the engine found (skipped without one)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from bentokit import containers, contract
+from tests.containers.conftest import TEST_IMAGE
+
+pytestmark = pytest.mark.container
+
+
+def post(url: str, path: str, body: object) -> requests.Response:
+    return requests.post(url + path, json=body, timeout=30)
+
+
+def test_without_an_engine_the_error_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker, no podman on this PATH
+    assert containers.detect() is None
+    with pytest.raises(containers.ContainerError) as error:
+        containers.require_engine()
+    message = str(error.value)
+    assert "No container engine answers" in message
+    assert "podman" in message and "Docker" in message
+
+
+def test_an_unknown_engine_name_is_refused(monkeypatch):
+    monkeypatch.setenv(containers.ENGINE_ENV, "lxc")
+    with pytest.raises(containers.ContainerError, match="unknown container engine 'lxc'"):
+        containers.detect()
+
+
+def test_the_engine_found_is_named(engine):
+    assert engine.name in containers.ENGINES
+    assert engine.version and engine.name in engine.describe()
+
+
+def test_reference_image_is_lean_and_not_root(reference_image, engine):
+    assert reference_image.size() <= 1_000_000_000, f"{reference_image.size() / 1e9:.2f} GB"
+    assert containers.image_user(reference_image.tag, engine) not in ("", "root", "0")
+
+
+def test_container_answers_like_bentoml_serve(reference_image, reference_server, engine):
+    applicants = list(contract.GOLDEN_APPLICANTS.values())
+    # No volume is mounted: the model the container answers with is the one inside the image.
+    with containers.running(reference_image.tag, engine=engine) as container:
+        for applicant in applicants:
+            got = post(container.url, contract.CLASSIFY_PATH, contract.wrap(applicant))
+            want = post(reference_server.url, contract.CLASSIFY_PATH, contract.wrap(applicant))
+            assert got.status_code == 200
+            assert got.json() == want.json()
+        batch = contract.wrap_batch(applicants)
+        assert (post(container.url, contract.CLASSIFY_BATCH_PATH, batch).json()
+                == post(reference_server.url, contract.CLASSIFY_BATCH_PATH, batch).json())
+        for name, body in contract.invalid_bodies().items():
+            assert post(container.url, contract.CLASSIFY_PATH, body).status_code == 400, name
+    assert not container.state(), "the container is still there"
+
+
+def test_container_is_removed_when_the_block_fails(reference_image, engine):
+    with pytest.raises(RuntimeError), containers.running(reference_image.tag, engine=engine) as container:
+        raise RuntimeError("a failing check")
+    assert not container.state()
+
+
+def test_a_crashing_container_fails_fast_with_its_log(reference_image, engine):
+    container = containers.run(reference_image.tag, engine, env={"PORT": "not-a-port"})
+    started = time.monotonic()
+    try:
+        with pytest.raises(containers.ContainerError, match="exited with code") as error:
+            container.wait_ready(timeout=120)
+        assert time.monotonic() - started < 60
+        assert "not-a-port" in str(error.value)  # the container's own last lines
+    finally:
+        container.stop()
+    assert not container.state()
+
+
+def test_grader_entry_point_serves_a_bento_and_stops_it(reference_bento, reference_image, engine):
+    with containers.serve_in_container(str(reference_bento.tag), engine, image_tag=TEST_IMAGE) as live:
+        answer = post(live.url, contract.CLASSIFY_PATH, contract.wrap(contract.SAMPLE_APPLICANT))
+        assert answer.status_code == 200 and answer.json()["status"] in contract.STATUSES
+        assert live.ready_seconds > 0
+    assert not live.container.state()
+
+
+def test_grader_entry_point_reports_a_broken_submission(engine, tmp_path):
+    (tmp_path / "service.py").write_text("import bentoml\n")
+    (tmp_path / "bentofile.yaml").write_text('service: "service:CreditRiskClassifier"\n')
+    with pytest.raises(containers.ContainerError, match="bentoml build") as error:
+        containers.serve_in_container(tmp_path, engine)
+    assert "CreditRiskClassifier" in str(error.value)  # the build's own error, from its log
