@@ -56,12 +56,18 @@ def rss_bytes(pgid: int) -> int:
     return total
 
 
-def alive(pgid: int) -> bool:
-    """Whether any process of the group is still running (zombies do not count)."""
-    for proc in members(pgid):
+def running(processes: list[psutil.Process]) -> list[int]:
+    """The pids of ``processes`` that still run (zombies and reused pids do not count)."""
+    left = []
+    for proc in processes:
         try:
-            if proc.status() != psutil.STATUS_ZOMBIE:
-                return True
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                left.append(proc.pid)
         except psutil.Error:
             continue
-    return False
+    return left
+
+
+def alive(pgid: int) -> bool:
+    """Whether any process of the group (or a descendant of it) is still running."""
+    return bool(running(members(pgid)))

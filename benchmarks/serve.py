@@ -54,6 +54,8 @@ def serving(target: Target, log_path: Path | None = None, timeout: float = 120.0
         cold = first_answer(server, target, timeout)
         yield server, cold
     finally:
+        processes = procgroup.members(server.process.pid)  # workers that left the group included
         server.stop()
-        if procgroup.alive(server.process.pid):
-            raise ServerError(f"{target.name} left processes running after stop()")
+        left = procgroup.running(processes)
+        if left:
+            raise ServerError(f"{target.name} left processes running after stop(): {left}")
