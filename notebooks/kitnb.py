@@ -1,0 +1,150 @@
+"""What the course notebooks share: the BentoML home, the results of earlier notebooks, servers.
+
+Each notebook runs on its own from a fresh kernel: whatever an earlier notebook makes (the model
+in the store, ``work/service.py``, ``work/bentofile.yaml``, the bento) is made again here when it is
+missing, with the kit's own code (``bentokit``) or from the earlier notebook's own cell, so that
+there is one copy of each file. Notebook files are written to ``work/`` (git ignores it).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+#: Where the notebooks write service.py, bentofile.yaml, exports and logs.
+WORK = HERE / "work"
+#: Set this to use a kit-local BentoML home; unset, BentoML's usual home is used.
+HOME_ENV = "BENTOKIT_HOME"
+#: Process groups of the servers the notebooks started, so a test run can stop leftovers.
+SERVERS = WORK / ".servers"
+
+#: The notebook whose ``%%writefile`` cell is the source of each project file.
+SOURCES = {
+    "service.py": "03_serve.ipynb",
+    "bentofile.yaml": "04_build.ipynb",
+}
+
+
+def setup() -> str:
+    """Prepare the environment; call it before ``import bentoml``. Returns the BentoML home."""
+    os.environ["BENTOML_DO_NOT_TRACK"] = "true"  # BentoML sends usage data unless told not to
+    # `!bentoml ...` runs in a pseudo-terminal: keep its output plain and its tables unclipped.
+    os.environ.setdefault("NO_COLOR", "1")
+    os.environ.setdefault("COLUMNS", "120")
+    kit_home = os.environ.get(HOME_ENV)
+    if kit_home:
+        if "bentoml" in sys.modules and os.environ.get("BENTOML_HOME") != kit_home:
+            raise RuntimeError(f"bentoml was imported before kitnb.setup(): restart the kernel "
+                               f"so that {HOME_ENV} takes effect")
+        os.environ["BENTOML_HOME"] = kit_home
+    WORK.mkdir(exist_ok=True)
+    return bentoml_home()
+
+
+def bentoml_home() -> str:
+    """The model and bento store BentoML uses: ``$BENTOML_HOME`` or ``~/bentoml``."""
+    return os.environ.get("BENTOML_HOME") or str(Path.home() / "bentoml")
+
+
+def cell_source(notebook: str | Path, target: str) -> str:
+    """The body of the ``%%writefile TARGET`` cell of a notebook in this folder."""
+    nb = json.loads((HERE / notebook).read_text())
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        first, _, body = source.partition("\n")
+        if cell["cell_type"] == "code" and first.split()[:2] == ["%%writefile", target]:
+            return body if body.endswith("\n") else body + "\n"
+    raise LookupError(f"{notebook} has no '%%writefile {target}' cell")
+
+
+def ensure_file(name: str) -> Path:
+    """``work/NAME``, written from its notebook's cell when it is missing."""
+    path = WORK / name
+    if not path.exists():
+        notebook = SOURCES[name]
+        path.write_text(cell_source(notebook, f"work/{name}"))
+        print(f"wrote work/{name} from the cell of {notebook}")
+    return path
+
+
+def ensure_model(stage: str = "dev") -> Any:
+    """The latest ``credit_risk_model`` in the store; trained and saved first if there is none."""
+    import bentoml
+
+    from bentokit import contract, data, training
+
+    try:
+        return bentoml.models.get(f"{contract.MODEL_NAME}:latest")
+    except bentoml.exceptions.NotFound:
+        credit = data.load()
+        print(f"no {contract.MODEL_NAME} in the store yet: training it on the {credit.source} data")
+        return training.save(training.train(credit), owner="credit-risk-team", stage=stage)
+
+
+def build(folder: str | Path = WORK) -> Any:
+    """``bentoml build FOLDER`` in a new process, as in a terminal; returns the built Bento.
+
+    A new process matters: a service module already imported into this kernel keeps the model
+    version it resolved first, so building in-process after a retrain would pin the old one.
+    """
+    import bentoml
+
+    command = [sys.executable, "-m", "bentoml", "build", str(folder), "--output", "tag"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        output = result.stdout[-3000:] + result.stderr[-3000:]
+        raise RuntimeError(f"`bentoml build {folder}` failed:\n{output}")
+    tag = result.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    return bentoml.bentos.get(tag)
+
+
+def ensure_bento() -> Any:
+    """The latest ``credit_risk_classifier`` bento; built from ``work/`` if there is none."""
+    import bentoml
+
+    from bentokit import contract
+
+    try:
+        return bentoml.bentos.get(f"{contract.SERVICE_NAME}:latest")
+    except bentoml.exceptions.NotFound:
+        ensure_model()
+        ensure_file("service.py")
+        ensure_file("bentofile.yaml")
+        print(f"no {contract.SERVICE_NAME} bento yet: building it from work/bentofile.yaml")
+        return build(WORK)
+
+
+def serve(target: str = "service:CreditRiskClassifier", working_dir: str | Path = WORK,
+          timeout: float = 90, **kwargs: Any):
+    """Start ``bentoml serve`` with :mod:`bentokit.server` and wait for ``/readyz``.
+
+    The server stops with ``server.stop()``; if the kernel exits first, ``atexit`` stops it, and
+    a test run stops any group still listed in ``work/.servers``.
+    """
+    from bentokit import server as kit_server
+
+    WORK.mkdir(exist_ok=True)
+    running = kit_server.start(target, working_dir, **kwargs)
+    SERVERS.mkdir(exist_ok=True)
+    marker = SERVERS / str(running.process.pid)
+    marker.touch()
+    original_stop = running.stop
+
+    def stop(grace: float = 10.0) -> None:
+        original_stop(grace)
+        marker.unlink(missing_ok=True)
+
+    running.stop = stop
+    atexit.register(stop)
+    try:
+        running.wait_ready(timeout)
+    except BaseException:
+        stop()
+        raise
+    return running
