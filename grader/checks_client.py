@@ -1,0 +1,68 @@
+"""client.py: its ``classify(url, applicant)`` returns the service's answers and raises on errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from bentokit import contract
+from grader.children import Child
+from grader.session import Run
+
+TIMEOUT = 60.0
+INVALID = "invalid_applicant"
+
+
+@pytest.fixture(scope="module")
+def client_calls(run: Run) -> dict[str, Any]:
+    """The learner's client, run in a child against the live service, on known and invalid applicants."""
+    if not (run.submission / "client.py").is_file():
+        return {"error": f"client.py not found in {run.submission}: copy it from grader/pristine/client.py."}
+    if not run.live.url:
+        return {"error": "not checked: the service is not running (finish the service exercise first)."}
+    invalid = {**contract.SAMPLE_APPLICANT, "home": "castle"}
+    applicants = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS, INVALID: invalid}
+    result = Child("grader.child_client", {"url": run.live.url, "applicants": applicants},
+                   cwd=run.submission, timeout=TIMEOUT).result()
+    if result.timed_out:
+        return {"error": f"client.py did not finish within {TIMEOUT:.0f} s (a request without a timeout?)."}
+    data = result.data or {"error": f"client.py could not be run:\n{result.log_tail}"}
+    return {**data, "applicants": applicants, "url": run.live.url}
+
+
+def need_answers(calls: dict[str, Any], check) -> dict[str, Any]:
+    if "error" in calls:
+        check.fail(calls["error"])
+    return calls["answers"]
+
+
+@pytest.mark.points(4)
+def test_client_answers(client_calls: dict[str, Any], check) -> None:
+    """classify(url, applicant) returns the service's answer"""
+    answers = need_answers(client_calls, check)
+    for name, applicant in client_calls["applicants"].items():
+        if name == INVALID:
+            continue
+        direct = requests.post(f"{client_calls['url']}{contract.CLASSIFY_PATH}",
+                               json=contract.wrap(applicant), timeout=30).json()
+        got = answers[name]
+        why = got.get("raised") or ("" if got.get("answer") == direct else f"returned {got.get('answer')!r}")
+        check.part(name, not why,
+                   f"{why}; expected the service's JSON answer {direct}. POST the applicant wrapped as "
+                   f'{{"{contract.CLASSIFY_ARG}": applicant}} and return response.json() '
+                   f'(notebook 03_serve.ipynb, "Calling `/classify` with `requests`").')
+    check.finish()
+
+
+@pytest.mark.points(2)
+def test_client_errors(client_calls: dict[str, Any], check) -> None:
+    """an invalid applicant raises instead of returning the error"""
+    answers = need_answers(client_calls, check)
+    got = answers[INVALID]
+    check.part("raises on HTTP 400", "raised" in got,
+               f"classify returned {got.get('answer')!r} for an applicant with home='castle': call "
+               f"response.raise_for_status() so that a rejected request is an error, not an answer "
+               f'(notebook 06_validate.ipynb, "Reading errors in a client").')
+    check.finish()

@@ -1,0 +1,80 @@
+"""Credit-risk prediction service: YOUR copy. Fill in the gaps marked TODO, then grade it:
+
+    python -m grader                     # from the repository root; grades exercises/
+
+Each TODO names the notebook section that teaches it. solutions/service.py is the reference:
+try on your own first.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import bentoml
+import numpy as np
+import xgboost as xgb
+from pydantic import BaseModel, ConfigDict, Field
+
+Home = Literal["rent", "owner", "private", "ignore", "parents", "other", "unk"]
+Marital = Literal["single", "married", "widow", "separated", "divorced", "unk"]
+Records = Literal["no", "yes", "unk"]
+Job = Literal["fixed", "partime", "freelance", "others", "unk"]
+
+Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+
+
+class CreditApplication(BaseModel):
+    """One applicant, with the 13 fields of the course's data set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seniority: Annotated[int, Field(ge=0, le=100)]
+    home: Home
+    time: Annotated[int, Field(ge=0, le=600)]
+    age: Annotated[int, Field(ge=18, le=120)]
+    # TODO(1): add the other 9 fields with their types: marital, records, job, expenses (int),
+    #          income, assets, debt (float, use Money), amount, price (int, use Count).
+    #          Notebook "Send, receive, validate", section "Pydantic models for the input".
+
+
+class CreditDecision(BaseModel):
+    """The probability of default and the decision."""
+
+    probability: Annotated[float, Field(ge=0.0, le=1.0)]
+    status: Literal["APPROVED", "MAYBE", "DECLINED"]
+
+
+def decide(probability: float) -> CreditDecision:
+    # TODO(2): the course's thresholds: > 0.5 DECLINED, > 0.25 MAYBE, else APPROVED.
+    #          Notebook "Serve", section "The decision".
+    status = "APPROVED"
+    return CreditDecision(probability=probability, status=status)
+
+
+@bentoml.service(resources={"cpu": "1"}, traffic={"timeout": 10})
+class CreditRiskClassifier:
+    # TODO(3): reference the saved model as a class attribute, so that `bentoml build` packs it:
+    #          model_ref = bentoml.models.BentoModel("credit_risk_model:latest")
+    #          Notebook "Serve", section "Referencing the model".
+
+    def __init__(self) -> None:
+        # TODO(4): load the booster with bentoml.xgboost.load_model(self.model_ref) and the
+        #          DictVectorizer from self.model_ref.custom_objects (mind the key's spelling).
+        #          Notebook "Serve", section "Loading the model in __init__".
+        raise NotImplementedError("TODO(4): load the model and the DictVectorizer")
+
+    def _probabilities(self, applications: list[CreditApplication]) -> list[float]:
+        features = self.dv.transform([a.model_dump() for a in applications])
+        matrix = xgb.DMatrix(features, feature_names=self.booster.feature_names)
+        return [float(p) for p in np.asarray(self.booster.predict(matrix)).reshape(-1)]
+
+    @bentoml.api
+    def classify(self, credit_application: CreditApplication) -> CreditDecision:
+        """Classify one credit application."""
+        return decide(self._probabilities([credit_application])[0])
+
+    # TODO(5): add classify_batch(self, credit_applications: list[CreditApplication])
+    #          -> list[CreditDecision], decorated with
+    #          @bentoml.api(batchable=True, batch_dim=0, max_batch_size=64, max_latency_ms=50).
+    #          Notebook "High-performance serving", section "Adaptive batching".

@@ -1,0 +1,44 @@
+"""Run the learner's ``train.py`` into a given model store, with a time limit, and record the outcome.
+
+The learner loop grades in a fresh store filled by the learner's own ``train.py``: the grade then
+depends on the files alone, and grading never adds versions to the learner's own store.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bentokit import contract
+from grader.children import kill_group, spawn
+
+OUTCOME_FILE = "train-run.json"
+TIMEOUT = 180.0
+
+
+def run_train(submission: Path, home: Path, results: Path, timeout: float = TIMEOUT) -> dict:
+    """``python train.py`` in ``submission`` with ``BENTOML_HOME=home``; writes and returns the outcome."""
+    script = submission / "train.py"
+    outcome = {"exists": script.is_file(), "returncode": None, "timed_out": False, "timeout": timeout,
+               "seconds": 0.0, "log_tail": "", "saved": False}
+    results.mkdir(parents=True, exist_ok=True)
+    if outcome["exists"]:
+        log_path = results / "train.log"
+        started = time.monotonic()
+        with open(log_path, "wb") as log:
+            process = spawn([sys.executable, "train.py"], cwd=submission, env={"BENTOML_HOME": str(home)},
+                            stdout=log)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                outcome["timed_out"] = True
+            finally:
+                kill_group(process)
+        outcome.update(returncode=process.returncode, seconds=round(time.monotonic() - started, 2),
+                       log_tail="\n".join(log_path.read_text(errors="replace").splitlines()[-15:]),
+                       saved=(home / "models" / contract.MODEL_NAME).is_dir())
+    (results / OUTCOME_FILE).write_text(json.dumps(outcome, indent=2))
+    return outcome
