@@ -56,8 +56,11 @@ def rss_bytes(pgid: int) -> int:
     return total
 
 
-def running(processes: list[psutil.Process]) -> list[int]:
-    """The pids of ``processes`` that still run (zombies and reused pids do not count)."""
+def running(processes: list[psutil.Process], grace: float = 0.0) -> list[int]:
+    """The pids of ``processes`` that still run after up to ``grace`` s (zombies and reused pids do
+    not count): a process killed a moment ago may take a little while to go."""
+    if grace > 0:
+        psutil.wait_procs(processes, timeout=grace)
     left = []
     for proc in processes:
         try:

@@ -56,6 +56,6 @@ def serving(target: Target, log_path: Path | None = None, timeout: float = 120.0
     finally:
         processes = procgroup.members(server.process.pid)  # workers that left the group included
         server.stop()
-        left = procgroup.running(processes)
+        left = procgroup.running(processes, grace=10.0)
         if left:
             raise ServerError(f"{target.name} left processes running after stop(): {left}")

@@ -6,6 +6,7 @@ one worker in its own group and one that leaves for a session of its own (as cir
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import textwrap
@@ -27,7 +28,7 @@ FAKE_SERVER = textwrap.dedent("""
         sys.exit(3)
     spin = "import time\\nwhile True: sum(range(100000)); time.sleep(0.001)"
     subprocess.Popen([sys.executable, "-c", spin])  # a worker in the group
-    subprocess.Popen([sys.executable, "-c", "import os, time; os.setsid(); time.sleep(600)"])  # escapes
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -51,20 +52,22 @@ def fake(answer: str = '{"probability": 0.1, "status": "APPROVED"}') -> Target:
     return Target("fake", "fake server", lambda port: [sys.executable, "-c", FAKE_SERVER, str(port), answer])
 
 
-def wait_for_members(pgid: int, count: int, timeout: float = 10.0) -> list[psutil.Process]:
+def wait_for_members(pgid: int, timeout: float = 20.0) -> list[psutil.Process]:
+    """The fake server's 3 processes, once the escaping one has its own session."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = procgroup.members(pgid)
-        if len(found) >= count:
-            return found
+        with contextlib.suppress(ProcessLookupError):
+            if len(found) == 3 and any(os.getpgid(p.pid) != pgid for p in found):
+                return found
         time.sleep(0.05)
-    raise AssertionError(f"only {len(procgroup.members(pgid))} of {count} processes appeared")
+    raise AssertionError(f"the fake server has {len(procgroup.members(pgid))} processes, not the 3 expected")
 
 
 def test_serving_measures_every_process_and_leaves_none(tmp_path):
     with serve.serving(fake(), tmp_path / "fake.log", timeout=30) as (server, cold):
         assert cold > 0
-        processes = wait_for_members(server.process.pid, 3)
+        processes = wait_for_members(server.process.pid)
         escaped = [p.pid for p in processes if os.getpgid(p.pid) != server.process.pid]
         before = procgroup.cpu_seconds(server.process.pid)
         time.sleep(0.5)
@@ -79,7 +82,7 @@ def test_serving_measures_every_process_and_leaves_none(tmp_path):
 def test_processes_are_stopped_when_the_block_fails(tmp_path):
     with pytest.raises(RuntimeError, match="boom"), \
             serve.serving(fake(), tmp_path / "fake.log", timeout=30) as (server, _):
-        processes = wait_for_members(server.process.pid, 3)
+        processes = wait_for_members(server.process.pid)
         raise RuntimeError("boom")
     assert procgroup.running(processes) == []
 
