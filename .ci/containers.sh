@@ -3,7 +3,8 @@
 # On a machine without a Docker daemon it installs podman + runc (+ debootstrap, podman-compose),
 # configures podman for sandboxes that cap resource limits, builds the offline Python base image,
 # then builds, runs, checks and removes the reference bento's image and the instructor demo.
-#   KIT_CI_COLD=0     let the first bento build use the cache (default: --no-cache, a cold build)
+#   KIT_CI_COLD=1     build the bento image with --no-cache first, then prune the dangling layers
+#                     (the first build is cold anyway on a fresh machine; do not prune a shared one)
 #   KIT_CI_DEMO=0     skip the demo image
 #   KIT_KEEP_IMAGES=1 keep the demo image too (the base and reference images stay: they are the
 #                     build cache of the next run and of tests/containers)
@@ -68,7 +69,9 @@ cleanup() {
   if [ "${KIT_KEEP_IMAGES:-0}" != 1 ]; then
     $ENGINE rmi -f localhost/bentokit-demo:latest >/dev/null 2>&1 || true
   fi
-  $ENGINE image prune -f >/dev/null 2>&1 || true  # layers left untagged by the --no-cache build
+  if [ "${KIT_CI_COLD:-0}" = 1 ]; then
+    $ENGINE image prune -f >/dev/null 2>&1 || true  # layers left untagged by the --no-cache build
+  fi
 }
 trap cleanup EXIT
 BENTOML_HOME=$home .venv/bin/python .ci/containers_check.py

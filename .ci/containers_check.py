@@ -50,13 +50,14 @@ def reference_image(engine: containers.Engine) -> None:
     tag = str(bento.build(ROOT).tag)
     print(f"    model {model.tag}, bento {tag} ({time.monotonic() - t:.1f} s)")
 
-    cold = os.environ.get("KIT_CI_COLD", "1") != "0"
-    step(f"building its image with {engine.name} ({'cold: --no-cache' if cold else 'cache allowed'})")
+    # On a fresh machine the first build is cold anyway; KIT_CI_COLD=1 forces it (--no-cache).
+    cold = os.environ.get("KIT_CI_COLD", "0") == "1"
+    step(f"building its image with {engine.name} ({'--no-cache' if cold else 'cold on a fresh machine'})")
     built = containers.build_image(tag, IMAGE, engine, extra_args=("--opt", "no-cache") if cold else ())
     size, user = built.size(), containers.image_user(IMAGE, engine)
     print(f"    {IMAGE}: {size / 1e9:.2f} GB, user {user!r}, built in {built.seconds:.1f} s")
     figures.update(bento_image_bytes=size, bento_image_user=user,
-                   cold_build_seconds=round(built.seconds, 1), cold_build_no_cache=cold)
+                   first_build_seconds=round(built.seconds, 1), first_build_no_cache=cold)
     check(size <= MAX_IMAGE_BYTES, f"the image is {size / 1e9:.2f} GB, more than 1.0 GB")
     check(user not in ("", "root", "0"), "the image runs as root")
 

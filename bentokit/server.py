@@ -69,7 +69,7 @@ def wait_url_ready(
         if reason:
             raise ServerError(f"{reason} before it was ready.\n{log_tail()}")
         with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if requests.get(f"{url}{path}", timeout=2).status_code == 200:
                 return time.monotonic() - started
         time.sleep(0.1)  # a poll interval, not a wait for readiness
     raise ServerError(f"{what} was not ready after {timeout:.0f} s.\n{log_tail()}")
