@@ -3,7 +3,7 @@
 Run as a child, ``python -m grader.homework_key IN OUT`` with a temporary ``BENTOML_HOME``: it trains
 and saves the course model with ``bentokit``, measures its size, exports it and imports it into a
 second empty store with the ``bentoml`` CLI, builds the reference bento and calls it, and serves the
-175- and 3000-round models in turn under a bounded locust run. :func:`questions_json` reads the JSON
+175- and 10000-round models in turn under a bounded locust run. :func:`questions_json` reads the JSON
 bodies of Q3 and Q5 from the questions file itself, so the key and the questions cannot disagree.
 """
 
@@ -29,8 +29,8 @@ SOLUTIONS = PACKAGE_DIR.parent / "solutions"
 #: Q2's options: letter -> size in KiB.
 SIZE_OPTIONS = {"A": 20, "B": 200, "C": 2000, "D": 20000}
 #: Q6: the two models' boosting rounds and the bounded load.
-ROUNDS = (175, 3000)
-LOAD = {"users": 6, "seconds": 8}
+ROUNDS = (175, 10000)
+LOAD = {"users": 4, "seconds": 8}
 JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
 

@@ -1,0 +1,56 @@
+"""list, hint and reset, and the progress bar (no grading: fast)."""
+
+from __future__ import annotations
+
+from grader.exercise_run import ExerciseResult
+from grader.exercises import PRISTINE_DIR
+from grader.learn import Learner
+from tests.learn.conftest import copy_exercises, learn
+
+
+def learner(tmp_path, lines: list[str]) -> Learner:
+    return Learner(copy_exercises(tmp_path / "exercises"), tmp_path / "results", say=lines.append)
+
+
+def test_hints_go_from_nudge_to_fix_and_are_remembered(tmp_path, exercise_list) -> None:
+    lines: list[str] = []
+    first = exercise_list[0]
+    learner(tmp_path, lines).hint(None)
+    assert lines[-1].startswith(f"Hint 1/{len(first.hints)} for {first.name!r}")
+    assert first.hints[0] in lines[-1]
+    again = Learner(tmp_path / "exercises", tmp_path / "results", say=lines.append)  # a new command
+    again.hint(None)
+    assert lines[-1].startswith(f"Hint 2/{len(first.hints)}") and first.hints[1] in lines[-1]
+    again.hint(None)
+    assert first.hints[-1] in lines[-1]  # past the last one, the last one again
+
+
+def test_reset_asks_restores_and_keeps_a_backup(tmp_path) -> None:
+    lines: list[str] = []
+    loop = learner(tmp_path, lines)
+    train = loop.submission / "train.py"
+    train.write_text("my work\n")
+    assert loop.reset("train", yes=False, ask=lambda prompt: "n") == 1
+    assert train.read_text() == "my work\n"
+    assert loop.reset("train", yes=False, ask=lambda prompt: "y") == 0
+    assert train.read_bytes() == (PRISTINE_DIR / "train.py").read_bytes()
+    backups = list((tmp_path / "results" / "backups").glob("train-*/train.py"))
+    assert len(backups) == 1 and backups[0].read_text() == "my work\n"
+    assert f"your version: {backups[0]}" in lines[-1]
+
+
+def test_progress_bar_and_next_exercise(tmp_path, exercise_list) -> None:
+    lines: list[str] = []
+    loop = learner(tmp_path, lines)
+    loop.progress.record(ExerciseResult(exercise_list[0].name, True, 16, 16))
+    loop.list()
+    total = len(exercise_list)
+    assert any(f"1 / {total} exercises done" in line and "[#####" in line for line in lines)
+    assert any(line.startswith(f"Next: exercise {exercise_list[1].name!r}") for line in lines)
+
+
+def test_cli_errors_are_clear(tmp_path) -> None:
+    out = learn(tmp_path, tmp_path / "results", "check", "nonsense")
+    assert out.returncode == 2 and "no exercise named 'nonsense'" in out.stdout
+    out = learn(tmp_path, tmp_path / "results", "reset", "train", "--yes")
+    assert out.returncode == 0 and (tmp_path / "train.py").is_file()
