@@ -51,6 +51,9 @@ TRAPS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"NotFound.*{contract.MODEL_NAME}|no Models with name '{contract.MODEL_NAME}'", re.S),
      f"the model is not in the store this server reads: train and save {contract.MODEL_NAME} "
      f"(python -m bentokit train) with the same BENTOML_HOME."),
+    (re.compile(r"Failed to lock PyPI packages"),
+     "BentoML could not resolve the python packages: check their names and pins in bentofile.yaml "
+     "(scikit-learn, not sklearn; versions that exist)."),
     (re.compile(r"Address already in use|address already in use"),
      "the port is taken: stop the other server, or let BentoML pick another port (--port)."),
     (re.compile(r"No module named 'sklearn'|No module named 'xgboost'|No module named 'pydantic'"),

@@ -140,7 +140,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                          score=score, max_score=points, passed=report.passed,
                          output=_output(item, report, call), hidden=bool(marker.kwargs.get("hidden")))
     item.config.stash[_REPORT].checks.append(result)
-    report.user_properties += [("points", score), ("max_points", points)]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -105,12 +105,18 @@ class Run:
             self._server = server.start(SERVICE_TARGET, self.submission,
                                         log_path=self._tmp / "server.log")
         atexit.register(self.close)  # also when the run is interrupted
-        self._build = self._start_build() if options.build and self.source.parsed else None
+        self._build: Any = None  # started once service.py is known to import (a hang would hang it too)
 
     # -- service.py ---------------------------------------------------------------------------
 
     @cached_property
     def service_facts(self) -> ServiceFacts:
+        facts = self._service_facts()
+        if facts.imported and self.options.build:
+            self._build = self._start_build()
+        return facts
+
+    def _service_facts(self) -> ServiceFacts:
         if self._service_child is None:
             why = (f"syntax error {self.source.syntax_error}" if self.source.exists
                    else "service.py is missing")
@@ -172,24 +178,18 @@ class Run:
 
     @cached_property
     def bento_facts(self) -> BentoFacts:
-        if self._build is not None:
-            return self._built_bento()
-        if self.options.build:
-            return BentoFacts(error="not built: service.py is missing or does not parse")
-        return self._stored_bento()
+        if not self.options.build:
+            return self._stored_bento()
+        if not self.service_facts.imported:
+            return BentoFacts(error="not built: service.py does not import (see the service.py checks)")
+        return self._built_bento()
 
     def _built_bento(self) -> BentoFacts:
         process, log, home = self._build
-        if not self.service_facts.imported:
-
-            kill_group(process)
-            log.close()
-            return BentoFacts(error="not built: service.py does not import (see the service.py checks)")
         timeout = max(1.0, self.options.build_timeout - (time.monotonic() - self.started))
         with contextlib.suppress(Exception):
             process.wait(timeout=timeout)
         timed_out = process.poll() is None
-
         kill_group(process)
         log.close()
         text = (self._tmp / "build.log").read_text(errors="replace")
@@ -231,8 +231,10 @@ class Run:
             return LiveTarget(error="not started: service.py is missing or does not parse")
         facts = self.service_facts  # a service that cannot be imported cannot serve: do not wait for it
         if not facts.imported and "did not finish" in facts.error:
-            return LiveTarget(error=hints.with_log("not started: " + facts.error.split(".")[0] + ".",
-                                                   self._server.log_tail()))
+            return LiveTarget(error=hints.with_log(
+                f"not started: importing service.py did not finish within "
+                f"{self.options.import_timeout:.0f} s (see the service.py import check).",
+                self._server.log_tail()))
         running = self._server
         remaining = max(1.0, self.options.ready_timeout - (time.monotonic() - running.started))
 

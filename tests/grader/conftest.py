@@ -1,0 +1,111 @@
+"""Fixtures for the grader's tests: grade a folder with ``python -m grader`` and read its reports.
+
+Every grading runs in a child process with a marker in its environment; afterwards no process
+carrying that marker may be left (children inherit the environment, re-parented orphans too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKEN = Path(__file__).resolve().parent / "broken"
+MARKER = "GRADER_TEST_RUN"
+#: Tighter limits than a learner's defaults keep the hanging and crashing cases short.
+FAST = ["--import-timeout", "10", "--ready-timeout", "45"]
+
+
+@dataclass
+class Graded:
+    returncode: int
+    stdout: str
+    summary: dict
+    results: dict
+    results_dir: Path
+    seconds: float
+
+    @property
+    def checks(self) -> dict[str, dict]:
+        return {c["id"]: c for c in self.summary["checks"]}
+
+    @property
+    def failed(self) -> set[str]:
+        return {i for i, c in self.checks.items() if not c["passed"]}
+
+    def explain(self, ids: set[str]) -> str:
+        """The outputs of these checks, for an assertion message that pytest does not cut short."""
+        return "\n".join(f"{i}: {self.checks[i]['output'][:400]}" for i in sorted(ids) if i in self.checks)
+
+
+def leftovers(marker: str) -> list[str]:
+    """Processes still carrying this grading's marker in their environment."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if proc.environ().get(MARKER) == marker:
+                found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])[:120]}")
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def grade(submission: Path, home: Path, results: Path, *args: str) -> Graded:
+    """``python -m grader`` on ``submission`` with ``home`` as the model store; asserts no orphans."""
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "BENTOML_HOME": str(home), MARKER: marker}
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "grader", "--submission", str(submission),
+                           "--results", str(results), *FAST, *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    seconds = time.monotonic() - started
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert leftovers(marker) == [], "processes left behind by the grader"
+    summary = json.loads((results / "summary.json").read_text())
+    gradescope = json.loads((results / "results.json").read_text())
+    return Graded(proc.returncode, proc.stdout, summary, gradescope, results, seconds)
+
+
+def copy_solutions(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in ("service.py", "bentofile.yaml"):
+        shutil.copy(ROOT / "solutions" / name, dest / name)
+    return dest
+
+
+def make_broken(name: str, dest: Path) -> tuple[Path, dict]:
+    """A copy of solutions/ with the case's replacements and files applied; returns it and the case."""
+    case_dir = BROKEN / name
+    case = yaml.safe_load((case_dir / "case.yaml").read_text())
+    submission = copy_solutions(dest)
+    for extra in case_dir.iterdir():
+        if extra.name != "case.yaml":
+            shutil.copy(extra, submission / extra.name)
+    for edit in case.get("replace") or []:
+        path = submission / edit["file"]
+        text = path.read_text()
+        assert edit["old"] in text, f"{name}: {edit['old']!r} not in {edit['file']} (solutions changed?)"
+        path.write_text(text.replace(edit["old"], edit["new"], 1))
+    return submission, case
+
+
+@pytest.fixture(scope="session")
+def reference_home(saved_model, bentoml_home) -> Path:
+    """The test store holding the kit-trained course model."""
+    return bentoml_home
+
+
+@pytest.fixture(scope="session")
+def solutions_graded(reference_home, tmp_path_factory) -> Graded:
+    return grade(ROOT / "solutions", reference_home, tmp_path_factory.mktemp("results"), "--build")

@@ -1,0 +1,140 @@
+"""The grader's parts without a server: source facts, bentofile validation, probes, hints."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bentokit import contract
+from grader import ast_facts, bentofile, hints, probes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def facts_of(tmp_path: Path, code: str) -> ast_facts.ServiceSource:
+    path = tmp_path / "service.py"
+    path.write_text(textwrap.dedent(code))
+    return ast_facts.read(path)
+
+
+def test_reference_service_facts() -> None:
+    facts = ast_facts.read(ROOT / "solutions" / "service.py")
+    svc = facts.service()
+    assert svc is not None and svc.bento_name == contract.SERVICE_NAME
+    assert {"classify", "classify_batch"} <= set(svc.apis) and svc.apis["classify_batch"].batchable
+    assert svc.model_refs == {"model_ref": f"{contract.MODEL_NAME}:latest"}
+    assert not facts.legacy and not facts.import_time_loads and not facts.pickle_files
+    assert {k for _, k in facts.custom_object_keys} == {contract.CUSTOM_OBJECT_KEY}
+
+
+def test_bentoml_1_0_code_is_recognised(tmp_path) -> None:
+    facts = facts_of(tmp_path, """
+        import bentoml
+        from bentoml.io import JSON
+        runner = bentoml.xgboost.get("credit_risk_model:latest").to_runner()
+        svc = bentoml.Service("credit_risk_classifier", runners=[runner])
+
+        @svc.api(input=JSON(), output=JSON())
+        def classify(data):
+            return runner.predict.run(data)
+    """)
+    found = " ".join(what for _, what in facts.legacy)
+    for construct in ("bentoml.io", "bentoml.Service", "runners=", ".to_runner()", "input=..."):
+        assert construct in found
+    assert facts.service() is None
+    assert "@bentoml.service" in hints.MIGRATION and "bentoml.models.BentoModel" in hints.MIGRATION
+
+
+def test_import_time_loads_and_pickles_are_found(tmp_path) -> None:
+    facts = facts_of(tmp_path, """
+        import pickle, bentoml
+        with open("model.bin", "rb") as fh:
+            dv, model = pickle.load(fh)
+
+        @bentoml.service(name="scorer")
+        class CreditRiskClassifier:
+            def __init__(self):
+                self.model = bentoml.xgboost.load_model("credit_risk_model:latest")  # inside: fine
+    """)
+    assert [call for _, call in facts.import_time_loads] == ["pickle.load"]
+    assert [name for _, name in facts.pickle_files] == ["model.bin"]
+    assert facts.service().bento_name == "scorer"
+
+
+def test_syntax_error_and_missing_file(tmp_path) -> None:
+    assert not ast_facts.read(tmp_path / "nope.py").exists
+    broken = facts_of(tmp_path, "def f(:\n")
+    assert broken.exists and not broken.parsed and "line 1" in broken.syntax_error
+
+
+def write(tmp_path: Path, text: str) -> bentofile.Bentofile:
+    path = tmp_path / "bentofile.yaml"
+    path.write_text(textwrap.dedent(text))
+    return bentofile.read(path)
+
+
+def test_bentofile_uses_bentomls_schema(tmp_path) -> None:
+    assert write(tmp_path, 'service: "service:CreditRiskClassifier"\n').valid
+    unknown = write(tmp_path, 'service: "service:X"\npythn:\n  packages: []\n')
+    assert not unknown.valid and "pythn" in unknown.error
+    wrong_type = write(tmp_path, 'service: "service:X"\npython:\n  packages: xgboost\n')
+    assert not wrong_type.valid and "packages" in wrong_type.error
+    assert "not valid YAML" in write(tmp_path, "python: [\n").error
+    assert "expected a mapping" in write(tmp_path, "- a\n- b\n").error
+
+
+def test_package_pins() -> None:
+    pins, sklearn = bentofile.check_packages(["xgboost", "sklearn", "pydantic==0.1"])
+    problems = {p.name: p.problem for p in pins}
+    assert "not pinned" in problems["xgboost"]
+    assert "missing" in problems["scikit-learn"]
+    assert "differs" in problems["pydantic"]
+    assert sklearn == ["sklearn"]
+    reference = bentofile.read(ROOT / "solutions" / "bentofile.yaml")
+    lines, _ = bentofile.requirements(reference, ROOT / "solutions")
+    assert all(not p.problem for p in bentofile.check_packages(lines)[0])
+
+
+def test_include_rules_use_bentomls_path_spec(tmp_path) -> None:
+    spec = bentofile.path_spec(bentofile.read(ROOT / "solutions" / "bentofile.yaml"), tmp_path)
+    assert spec.includes("service.py")
+    assert not spec.includes("data/CreditScoring.csv") and not spec.includes("train.ipynb")
+    everything = bentofile.path_spec(write(tmp_path, 'service: "s:C"\ninclude: ["*"]\n'), tmp_path)
+    assert everything.includes("CreditScoring.csv")
+
+
+def test_probes_are_valid_and_fresh() -> None:
+    first, second = probes.candidates(50), probes.candidates(50)
+    assert first != second  # generated at grading time
+    for applicant in first:
+        assert set(applicant) == set(contract.FIELD_TYPES)
+        for name, kind in contract.FIELD_TYPES.items():
+            assert isinstance(applicant[name], kind)
+            if name in contract.BOUNDS:
+                low, high = contract.BOUNDS[name]
+                assert low <= applicant[name] <= high
+            else:
+                assert applicant[name] in contract.CATEGORIES[name]
+
+
+def test_probe_selection_straddles_the_thresholds() -> None:
+    probabilities = [i / 100 for i in range(100)]
+    chosen = probes.select(probabilities, count=12, seed=1)
+    picked = [probabilities[i] for i in chosen]
+    assert len(set(chosen)) == 12
+    assert {0.26, 0.25, 0.51, 0.5} <= set(picked)
+
+
+@pytest.mark.parametrize(("log", "fix"), [
+    ("KeyError: 'DictVectorizer'", "lower-case d"),
+    ("ValueError: data did not contain feature names, but the following fields are expected",
+     "feature_names"),
+    ("TypeError: Service.__init__() got an unexpected keyword argument 'runners'", "@bentoml.service"),
+    ("Error: [bentos] `build` failed: Failed to lock PyPI packages.", "not sklearn"),
+    ("OSError: [Errno 98] Address already in use", "port is taken"),
+])
+def test_traps_are_named(log: str, fix: str) -> None:
+    assert any(fix in text for text in hints.diagnose(log))
+    assert hints.diagnose("all good") == []

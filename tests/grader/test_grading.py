@@ -1,0 +1,117 @@
+"""The grader both ways: full marks for the reference, the right failures for broken submissions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.grader.conftest import BROKEN, ROOT, grade, make_broken
+
+pytestmark = pytest.mark.server
+CASES = sorted(p.name for p in BROKEN.iterdir() if (p / "case.yaml").is_file())
+
+
+def test_solutions_get_full_marks(solutions_graded) -> None:
+    summary = solutions_graded.summary
+    assert summary["score"] == summary["max_score"] == 100, solutions_graded.explain(solutions_graded.failed)
+    assert len(summary["checks"]) == 31
+    assert {g for g in summary["groups"]} == {"service.py", "model store", "bentofile.yaml", "built bento",
+                                               "live endpoint"}
+    assert solutions_graded.returncode == 0
+
+
+def test_reports_are_standard(solutions_graded) -> None:
+    results = solutions_graded.results
+    assert results["score"] == 100 and results["max_score"] == 100
+    for test in results["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "output", "visibility"}
+    hidden = [t for t in results["tests"] if t["visibility"] != "visible"]
+    assert [t["name"] for t in hidden] == ["live endpoint: randomised probes answered by your model"]
+    junit = (solutions_graded.results_dir / "junit.xml").read_text()
+    assert junit.count("<testcase") == 31 and 'failures="0"' in junit
+    table = solutions_graded.stdout
+    assert "TOTAL  100 / 100" in table and "hidden" in table.lower()
+
+
+def test_regrading_gives_the_same_score(solutions_graded, reference_home, tmp_path) -> None:
+    again = grade(ROOT / "solutions", reference_home, tmp_path, "--build")
+    assert again.summary["score"] == solutions_graded.summary["score"]
+    scores = [c["score"] for c in solutions_graded.summary["checks"]]
+    assert [c["score"] for c in again.summary["checks"]] == scores
+
+
+def test_shipped_exercises_grade_low(reference_home, tmp_path) -> None:
+    graded = grade(ROOT / "exercises", reference_home, tmp_path)
+    assert graded.summary["score"] < 50, graded.stdout
+    assert len(graded.summary["checks"]) == 31
+    assert not any("could not finish" in c["output"] for c in graded.summary["checks"])
+    assert graded.checks["live_ready"]["output"].count("TODO(4)") >= 1  # the crash's own message
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_broken_submission(name: str, reference_home, tmp_path) -> None:
+    submission, case = make_broken(name, tmp_path / "submission")
+    home = reference_home
+    if case.get("store"):  # the case trains its own model into a fresh store
+        home = tmp_path / "home"
+        env_home = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+        subprocess.run([sys.executable, case["store"]], cwd=submission, check=True,
+                       env={**os.environ, **env_home})
+    graded = grade(submission, home, tmp_path / "results", "--build")
+    expected = case["fails"]
+    unexpected = graded.failed ^ set(expected)
+    assert not unexpected, f"{name}: {case['what']}\n{graded.explain(unexpected)}"
+    for check_id, hint in expected.items():
+        output = graded.checks[check_id]["output"]
+        assert hint in output, f"{name}/{check_id}: hint should name {hint!r}, got:\n{output}"
+        assert "could not finish" not in output
+
+
+def test_empty_submission_fails_clearly(reference_home, tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    graded = grade(empty, reference_home, tmp_path / "results", "--build")
+    groups = graded.summary["groups"]
+    for group in ("service.py", "bentofile.yaml", "built bento", "live endpoint"):
+        assert groups[group]["score"] == 0
+    outputs = [c["output"] for c in graded.summary["checks"]]
+    assert not any("could not finish" in o for o in outputs)
+    assert "service.py not found" in graded.checks["service_file"]["output"]
+    assert "bentofile.yaml not found" in graded.checks["bentofile_valid"]["output"]
+
+
+def test_missing_store_fails_the_model_checks(tmp_path) -> None:
+    graded = grade(ROOT / "solutions", tmp_path / "empty-home", tmp_path / "results")
+    assert "no model named credit_risk_model" in graded.checks["model_saved"]["output"]
+    assert graded.summary["groups"]["model store"]["score"] == 0
+    assert not graded.checks["live_ready"]["passed"]
+
+
+def test_url_option_grades_a_running_service(reference_server, reference_home, tmp_path) -> None:
+    graded = grade(ROOT / "solutions", reference_home, tmp_path / "results", "--url", reference_server.url)
+    live = [c for c in graded.summary["checks"] if c["group"] == "live endpoint"]
+    assert all(c["passed"] for c in live), graded.stdout
+
+
+def test_url_option_with_nothing_listening(reference_home, tmp_path) -> None:
+    from bentokit.server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    graded = grade(ROOT / "solutions", reference_home, tmp_path / "results", "--url", url,
+                   "--ready-timeout", "3")
+    assert "Is the service (or container) running" in graded.checks["live_ready"]["output"]
+
+
+def test_pytest_grader_from_the_repo_root(reference_home, tmp_path) -> None:
+    """`pytest grader` works too (here only the fast service.py checks)."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "grader/test_1_service.py", "--submission",
+                           "solutions", "--results", str(tmp_path), "-q", "-p", "no:cacheprovider"],
+                          cwd=ROOT, env={**os.environ, "BENTOML_HOME": str(reference_home)},
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "service.py  (26 / 26)" in proc.stdout
+    assert Path(tmp_path / "results.json").is_file()
