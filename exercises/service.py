@@ -35,7 +35,7 @@ class CreditApplication(BaseModel):
     age: Annotated[int, Field(ge=18, le=120)]
     # TODO(1): add the other 9 fields with their types: marital, records, job, expenses (int),
     #          income, assets, debt (float, use Money), amount, price (int, use Count).
-    #          Notebook "Send, receive, validate", section "Pydantic models for the input".
+    #          notebooks/06_validate.ipynb, "The pydantic models, in this notebook".
 
 
 class CreditDecision(BaseModel):
@@ -47,7 +47,7 @@ class CreditDecision(BaseModel):
 
 def decide(probability: float) -> CreditDecision:
     # TODO(2): the course's thresholds: > 0.5 DECLINED, > 0.25 MAYBE, else APPROVED.
-    #          Notebook "Serve", section "The decision".
+    #          notebooks/03_serve.ipynb, "`service.py`".
     status = "APPROVED"
     return CreditDecision(probability=probability, status=status)
 
@@ -56,12 +56,12 @@ def decide(probability: float) -> CreditDecision:
 class CreditRiskClassifier:
     # TODO(3): reference the saved model as a class attribute, so that `bentoml build` packs it:
     #          model_ref = bentoml.models.BentoModel("credit_risk_model:latest")
-    #          Notebook "Serve", section "Referencing the model".
+    #          notebooks/03_serve.ipynb, "`service.py`"; why: 04_build.ipynb, "What is inside".
 
     def __init__(self) -> None:
         # TODO(4): load the booster with bentoml.xgboost.load_model(self.model_ref) and the
         #          DictVectorizer from self.model_ref.custom_objects (mind the key's spelling).
-        #          Notebook "Serve", section "Loading the model in __init__".
+        #          notebooks/03_serve.ipynb, "`service.py`".
         raise NotImplementedError("TODO(4): load the model and the DictVectorizer")
 
     def _probabilities(self, applications: list[CreditApplication]) -> list[float]:
@@ -77,4 +77,4 @@ class CreditRiskClassifier:
     # TODO(5): add classify_batch(self, credit_applications: list[CreditApplication])
     #          -> list[CreditDecision], decorated with
     #          @bentoml.api(batchable=True, batch_dim=0, max_batch_size=64, max_latency_ms=50).
-    #          Notebook "High-performance serving", section "Adaptive batching".
+    #          notebooks/07_performance.ipynb, "Three ways to send applications".

@@ -31,7 +31,7 @@ bentoml.Service(..., runners=[...]) -> a class decorated with @bentoml.service;
 MODEL_REF = (f'declare the model as a class attribute of the service: '
              f'model_ref = bentoml.models.BentoModel("{contract.MODEL_NAME}:latest"), and load it in '
              f'__init__ with bentoml.xgboost.load_model(self.model_ref); only then does `bentoml build` '
-             f'pack it into the bento (see the "Serve" notebook).')
+             f'pack it into the bento (notebooks/03_serve.ipynb, "`service.py`").')
 
 WRAPPED = (f'the contract wraps the applicant: POST {contract.CLASSIFY_PATH} with body '
            f'{{"{contract.CLASSIFY_ARG}": {{...}}}}. Declare '

@@ -74,7 +74,7 @@ def test_service_apis(run: Run, check) -> None:
     batch = svc.apis.get("classify_batch")
     check.part("classify_batch", batch is not None,
                hint="add `classify_batch(self, credit_applications: list[CreditApplication])` decorated "
-                    "with @bentoml.api(batchable=True) (see the high-performance notebook).")
+                    "with @bentoml.api(batchable=True) (notebooks/07_performance.ipynb).")
     check.part("classify_batch is batchable", bool(batch and batch.batchable),
                hint="decorate classify_batch with @bentoml.api(batchable=True, batch_dim=0) so that "
                     "BentoML merges concurrent requests into batches.")
@@ -158,7 +158,7 @@ def test_input_schema(run: Run, check) -> None:
     check.part("a pydantic model", bool(props),
                f"declare the parameter as a pydantic model ({contract.CLASSIFY_ARG}: CreditApplication, "
                f"a BaseModel), not dict or Any: BentoML then validates every request and answers HTTP 400 "
-               f"with the field errors (see the \"Send, receive, validate\" notebook).")
+               f"with the field errors (notebooks/06_validate.ipynb).")
     missing = [f for f in contract.FIELD_TYPES if f not in props]
     extra = [f for f in props if f not in contract.FIELD_TYPES]
     check.part("the 13 fields", props and not missing and not extra,

@@ -9,7 +9,7 @@ import pytest
 from bentokit import contract
 from grader.session import Run, bentoml_home
 
-TRAIN_HINT = ("train and save the model (the \"Train and save\" notebook, or `python -m bentokit train`) "
+TRAIN_HINT = ("train and save the model (notebooks/02_train_and_save.ipynb, or `python -m bentokit train`) "
               "with the same BENTOML_HOME the grader uses")
 
 

@@ -30,9 +30,9 @@ def test_bentofile_valid(run: Run, check) -> None:
     """parses and passes BentoML's build-config schema"""
     facts = run.bentofile
     if not facts.exists:
-        check.fail(f"bentofile.yaml not found in {run.submission}: create it (see the \"Build\" notebook).")
+        check.fail(f"bentofile.yaml not found in {run.submission}: create it (notebooks/04_build.ipynb).")
     if not facts.valid:
-        check.fail(f"{facts.error}\nSee the \"Build\" notebook for the fields BentoML accepts.")
+        check.fail(f"{facts.error}\nSee notebooks/04_build.ipynb for the fields BentoML accepts.")
 
 
 @pytest.mark.points(2)
