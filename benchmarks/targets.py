@@ -13,6 +13,7 @@ from bentokit import contract, server
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = "solutions.service:CreditRiskClassifier"
 BASELINE = "benchmarks.apps.bentoml_baseline:CreditRiskClassifier"
+ASYNC_VARIANT = "benchmarks.apps.bentoml_async:CreditRiskClassifier"
 FLASK_APP = "benchmarks.apps.flask_app"
 
 SINGLE_BODY = json.dumps(contract.wrap(contract.SAMPLE_APPLICANT))
@@ -30,6 +31,8 @@ class Target:
     path: str = contract.CLASSIFY_PATH
     body: str = SINGLE_BODY
     env: Mapping[str, str] = field(default_factory=dict)
+    #: Which in-process measurement is this server's own prediction work (see ``inprocess.py``).
+    predict_cost: str = "course_one_cpu_us"
 
     def launch(self, log_path: Path | None = None) -> server.RunningServer:
         """Start the server on a free loopback port in its own process group (not yet ready)."""
@@ -58,9 +61,13 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            _python("-m", "uvicorn", "benchmarks.apps.fastapi_app:app", "--workers", "2",
                    "--host", "{host}", "--port", "{port}", "--no-access-log"), env=ONE_OMP_THREAD),
     Target("bentoml-defaults", "BentoML, decorator defaults, course predict path", _bentoml(BASELINE)),
-    Target("bentoml-tuned", "BentoML reference service (tuned), /classify", _bentoml(REFERENCE)),
+    Target("bentoml-tuned", "BentoML reference service (tuned), /classify", _bentoml(REFERENCE),
+           predict_cost="service_one_cpu_us"),
+    Target("bentoml-async", "the reference's settings with `async def classify` (benchmark variant)",
+           _bentoml(ASYNC_VARIANT), predict_cost="service_one_cpu_us"),
     Target("bentoml-batching", "BentoML reference service, /classify_batch (adaptive batching)",
-           _bentoml(REFERENCE), path=contract.CLASSIFY_BATCH_PATH, body=BATCH_BODY),
+           _bentoml(REFERENCE), path=contract.CLASSIFY_BATCH_PATH, body=BATCH_BODY,
+           predict_cost="service_batch_row_cpu_us"),
 ]}
 
 #: The contender the headline ratios are taken against.

@@ -73,7 +73,8 @@ def test_write_produces_report_json_and_plots(tmp_path):
     path = report.write(results(), tmp_path)
     text = path.read_text()
     assert "## Headline at 32 clients" in text
-    assert f"| `{GOAL_TARGET}` | 1200 | 1.20 | 25.0 | 0.83 | 500 | 2.0 |" in text
+    assert f"| `{GOAL_TARGET}` | 1200 | 1.20 | 25.0 | 0.83 | 500 | 2.0 | 350 |" in text  # 500 - 150
+    assert f"| `{BASELINE_TARGET}` | 1000 | 1.00 | 30.0 | 1.00 | 600 | 2.4 | 350 |" in text  # 600 - 250
     assert "throughput >= tuned gunicorn-Flask: **holds**" in text
     assert "Load average" in text and "[0.1, 0.1, 0.1]" in text
     for name in ("rps.png", "p99_ms.png", "cpu_per_request.png", "cold_start.png"):
