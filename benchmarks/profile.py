@@ -99,6 +99,11 @@ def _kids(proc: psutil.Process) -> list[psutil.Process]:
         return []
 
 
+def short(frame: str) -> str:
+    """``function (/long/site-packages/pkg/mod.py:12)`` -> ``function (pkg/mod.py:12)``."""
+    return re.sub(r"\(\S*(?:site-packages|python3\.\d+)/", "(", frame)
+
+
 def markdown(target: str, layers: collections.Counter, functions: collections.Counter, idle: int,
              result: wrk.WrkResult, cpu_us: float) -> str:
     busy = sum(layers.values()) or 1
@@ -110,7 +115,7 @@ def markdown(target: str, layers: collections.Counter, functions: collections.Co
     for name, count in layers.most_common():
         lines.append(f"| {name} | {count / busy:.1%} | {count / busy * cpu_us:.0f} |")
     lines += ["", "Top functions (self time):", "", "| function | share |", "|---|---:|"]
-    lines += [f"| `{fn[:100]}` | {count / busy:.1%} |" for fn, count in functions.most_common(15)]
+    lines += [f"| `{short(fn)}` | {count / busy:.1%} |" for fn, count in functions.most_common(15)]
     return "\n".join(lines) + "\n"
 
 

@@ -55,3 +55,6 @@ def test_profile_attributes_innermost_frames_to_layers():
                       "ASGI framework: starlette": 10}
     assert sum(functions.values()) == 50
     assert profile.layer_of("f (/work/main/solutions/service.py:80)") == "service code"
+    assert profile.short(f"Booster.inplace_predict ({site}/xgboost/core.py:2873)") == \
+        "Booster.inplace_predict (xgboost/core.py:2873)"
+    assert profile.short("wait (/usr/lib/python3.11/threading.py:327)") == "wait (threading.py:327)"
