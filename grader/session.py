@@ -105,15 +105,17 @@ class Run:
             self._server = server.start(SERVICE_TARGET, self.submission,
                                         log_path=self._tmp / "server.log")
         atexit.register(self.close)  # also when the run is interrupted
-        self._build: Any = None  # started once service.py is known to import (a hang would hang it too)
+        # The build imports service.py too: it runs beside the inspector (its network wait for the
+        # package lock overlaps) and is killed if the import turns out to fail.
+        self._build: Any = self._start_build() if options.build and self.source.parsed else None
 
     # -- service.py ---------------------------------------------------------------------------
 
     @cached_property
     def service_facts(self) -> ServiceFacts:
         facts = self._service_facts()
-        if facts.imported and self.options.build:
-            self._build = self._start_build()
+        if not facts.imported and self._build is not None:
+            kill_group(self._build[0])
         return facts
 
     def _service_facts(self) -> ServiceFacts:
