@@ -179,7 +179,9 @@ def plot(summary: dict[str, Any], out_dir: Path) -> list[Path]:
         width = 0.8 / len(clients)
         for i, c in enumerate(clients):
             values = [summary["targets"][n]["loads"].get(c, {}).get(metric) or 0 for n in names]
-            ax.bar([x + i * width for x in range(len(names))], values, width, label=f"{c} clients")
+            bars = ax.bar([x + i * width for x in range(len(names))], values, width, label=f"{c} clients")
+            if c == max(clients):
+                ax.bar_label(bars, fmt="%.0f", fontsize=7)
         ax.set_xticks([x + width * (len(clients) - 1) / 2 for x in range(len(names))], names,
                       rotation=25, ha="right")
         ax.set_title(title)
@@ -193,13 +195,16 @@ def plot(summary: dict[str, Any], out_dir: Path) -> list[Path]:
 
     top = max(clients)
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    ax.bar(names, [summary["targets"][n]["loads"].get(top, {}).get("cpu_us_per_req") or 0 for n in names])
+    bars = ax.bar(names, [summary["targets"][n]["loads"].get(top, {}).get("cpu_us_per_req") or 0
+                          for n in names])
+    ax.bar_label(bars, fmt="%.0f")
+    ax.set_yscale("log")  # the untuned servers cost tens of times more: a linear axis hides the rest
     limit = summary["inprocess"].get("course_one_cpu_us")
     if limit:
         ax.axhline(limit, color="green", label="in-process cost of one prediction")
         ax.axhline(2 * limit, color="orange", linestyle="--", label="2 × in-process (goal)")
         ax.legend()
-    ax.set_title(f"Server CPU per request at {top} clients (µs, lower is better)")
+    ax.set_title(f"Server CPU per request at {top} clients (µs, log scale, lower is better)")
     ax.tick_params(axis="x", rotation=25)
     fig.tight_layout()
     paths.append(out_dir / "cpu_per_request.png")
