@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,11 +21,12 @@ def _names(text: str) -> list[str]:
     return [x for x in text.split(",") if x]
 
 
-def _prepare(args: argparse.Namespace) -> None:
+def _prepare(args: argparse.Namespace) -> Path:
     home = store.use_temporary_home(args.bentoml_home)
     tag, source = store.ensure_model(args.data)
     args.model, args.source = tag, source
     print(f"model {tag} (data: {source}) in BENTOML_HOME={home}", flush=True)
+    return home
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -110,9 +112,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command != "report":
-        _prepare(args)
-    return args.func(args)
+    if args.command == "report":
+        return args.func(args)
+    home = _prepare(args)
+    try:
+        return args.func(args)
+    finally:
+        if not args.bentoml_home:  # the temporary store this run made
+            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

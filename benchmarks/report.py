@@ -116,10 +116,10 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], plots: list[str])
         f"{_fmt(summary['inprocess'].get('course_one_cpu_us'))} µs CPU).",
         "",
         "The last column is the server's CPU per request minus its own prediction work measured "
-        "in-process: what the HTTP server and the framework cost per request.",
+        "in-process: what the HTTP server, the framework (and, untuned, idle OpenMP threads) cost.",
         "",
         "| target | req/s | × gunicorn-tuned | p99 ms | × gunicorn-tuned p99 | CPU µs/req | × in-process "
-        "| framework µs/req |",
+        "| overhead µs/req |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, entry in summary["targets"].items():
