@@ -1,8 +1,10 @@
 """Watch mode: grade the current exercise, then again each time one of its files is saved.
 
 File events come from ``watchfiles`` (BentoML's own dependency). When the current exercise is
-done, the next one becomes current and is graded at once. Ctrl-C stops the loop cleanly: a grading
-in progress is interrupted and its server stopped (see ``exercise_run.run_grader``).
+done, the next one becomes current and is graded at once. A save made while a grading runs, or
+before the watcher is ready, is noticed by comparing the files' modification stamps. Ctrl-C stops
+the loop cleanly: a grading in progress is interrupted and its server stopped
+(see ``exercise_run.run_grader``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from grader.exercises import Exercise
 
 #: Milliseconds without further events before a burst of saves is graded (editors write in steps).
 STEP_MS = 100
+#: Milliseconds after which the watcher reports that it is ready (an empty change set).
+READY_MS = 200
+
+Stamps = dict[str, tuple[int, int] | None]
 
 
 def changed_files(submission: Path, exercise: Exercise) -> watchfiles.BaseFilter:
@@ -28,21 +34,43 @@ def changed_files(submission: Path, exercise: Exercise) -> watchfiles.BaseFilter
     return ExerciseFiles()
 
 
+def stamps(submission: Path, exercise: Exercise) -> Stamps:
+    out: Stamps = {}
+    for name in exercise.files:
+        try:
+            stat = (submission / name).stat()
+            out[name] = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            out[name] = None
+    return out
+
+
+def wait_for_save(submission: Path, exercise: Exercise, graded: Stamps, say: Callable[[str], None]) -> None:
+    """Return when a file of ``exercise`` differs from its state at the last grading."""
+    ready = False
+    only = changed_files(submission, exercise)
+    for changes in watchfiles.watch(submission, watch_filter=only, step=STEP_MS, rust_timeout=READY_MS,
+                                    yield_on_timeout=True, raise_interrupt=True):
+        if changes or stamps(submission, exercise) != graded:
+            return
+        if not ready:
+            ready = True
+            files = ", ".join(str(submission / f) for f in exercise.files)
+            say(f"Watching {files} (save to re-grade, Ctrl-C to stop)")
+
+
 def watch(submission: Path, current: Callable[[], Exercise | None], grade: Callable[[Exercise], bool],
           say: Callable[[str], None] = print) -> int:
     """Grade ``current()`` until all are done; regrade on saves. Returns 0 (also after Ctrl-C)."""
     try:
         exercise = current()
         while exercise is not None:
+            graded = stamps(submission, exercise)
             if grade(exercise):  # done: move on, and grade the next one now
                 exercise = current()
                 continue
-            files = ", ".join(str(submission / f) for f in exercise.files)
-            say(f"Watching {files} (save to re-grade, Ctrl-C to stop)")
-            for _ in watchfiles.watch(submission, watch_filter=changed_files(submission, exercise),
-                                      step=STEP_MS, debounce=1600, raise_interrupt=True):
-                say(f"Saved: re-grading {exercise.name}")
-                break
+            wait_for_save(submission, exercise, graded, say)
+            say(f"Saved: re-grading {exercise.name}")
         say("All exercises are done.")
     except KeyboardInterrupt:
         say("\nStopped watching.")

@@ -27,9 +27,12 @@ def test_solutions_advance_progress_one_by_one(exercise_list, homework_key_dir, 
     assert exercise_list[0].hints[0].split()[0] in first.stdout
     assert not any(s["done"] for s in first.state.values())
 
-    for n, exercise in enumerate(exercise_list):
+    def copy_solution(exercise) -> None:
         for name in exercise.files:
             shutil.copy(SOLUTIONS / name, submission / name)
+
+    for n, exercise in enumerate(exercise_list[:-1]):
+        copy_solution(exercise)
         chosen = exercise_list[n:n + 2]  # this exercise and the next, in one grading
         graded = grade(submission, chosen, results)
         progress = Progress.load(results, exercise_list)
@@ -37,10 +40,10 @@ def test_solutions_advance_progress_one_by_one(exercise_list, homework_key_dir, 
             progress.record(result)
         progress.save()
         assert graded.results[exercise.name].done, (exercise.name, graded.results[exercise.name].failed)
-        if len(chosen) == 2:
-            assert not graded.results[chosen[1].name].done, f"{chosen[1].name} done before its solution"
+        assert not graded.results[chosen[1].name].done, f"{chosen[1].name} done before its solution"
         assert progress.done == n + 1, f"after {exercise.name}: {progress.done} done"
 
+    copy_solution(exercise_list[-1])  # the last one: graded with all the others
     final = learn(submission, results, "check", "--all")
     assert final.returncode == 0, final.stdout
     assert f"{total} / {total} exercises done" in final.stdout and "All exercises are done" in final.stdout
