@@ -36,6 +36,7 @@ def setup() -> str:
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"  # BentoML sends usage data unless told not to
     # `!bentoml ...` runs in a pseudo-terminal: keep its output plain and its tables unclipped.
     os.environ.setdefault("NO_COLOR", "1")
+    os.environ["TERM"] = "dumb"  # rich (BentoML's CLI output) then prints no bold or colour codes
     os.environ.setdefault("COLUMNS", "120")
     kit_home = os.environ.get(HOME_ENV)
     if kit_home:
@@ -69,7 +70,6 @@ def ensure_file(name: str) -> Path:
     if not path.exists():
         notebook = SOURCES[name]
         path.write_text(cell_source(notebook, f"work/{name}"))
-        print(f"wrote work/{name} from the cell of {notebook}")
     return path
 
 
@@ -82,9 +82,8 @@ def ensure_model(stage: str = "dev") -> Any:
     try:
         return bentoml.models.get(f"{contract.MODEL_NAME}:latest")
     except bentoml.exceptions.NotFound:
-        credit = data.load()
-        print(f"no {contract.MODEL_NAME} in the store yet: training it on the {credit.source} data")
-        return training.save(training.train(credit), owner="credit-risk-team", stage=stage)
+        # Quietly, so that a notebook's output is the same whether or not notebook 2 ran before.
+        return training.save(training.train(data.load()), owner="credit-risk-team", stage=stage)
 
 
 def build(folder: str | Path = WORK) -> Any:
@@ -116,7 +115,6 @@ def ensure_bento() -> Any:
         ensure_model()
         ensure_file("service.py")
         ensure_file("bentofile.yaml")
-        print(f"no {contract.SERVICE_NAME} bento yet: building it from work/bentofile.yaml")
         return build(WORK)
 
 
