@@ -197,9 +197,19 @@ def build_image(
     seconds = time.monotonic() - started
     if code != 0:
         what = f"did not finish in {timeout:.0f} s" if code == 124 else f"failed (exit code {code})"
-        raise ContainerError(
-            f"building the image of {bento_tag} with {engine.name} {what}. Log: {log}\n{_tail(log)}")
+        raise ContainerError(f"building the image of {bento_tag} with {engine.name} {what}. Log: {log}\n"
+                             f"{_tail(log)}{_pull_hint(log)}")
     return BuiltImage(image_tag, bento_tag, engine, seconds, log)
+
+
+def _pull_hint(log: Path) -> str:
+    """Advice when the base image could not be pulled (no registry, or a TLS-intercepting proxy)."""
+    text = _tail(log, 80).lower()
+    words = ("pull", "manifest", "registry", "x509", "resolve", "short-name")
+    if "python:3.11-slim" in text and any(word in text for word in words):
+        return ("\nThe base image python:3.11-slim could not be pulled. Without registry access, build "
+                "it locally: sudo containers/base-image.sh --alias-python-slim [--extra-ca PROXY.crt]")
+    return ""
 
 
 def build_bento(project_dir: str | Path, timeout: float = 600.0, log_path: str | Path | None = None,
