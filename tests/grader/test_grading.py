@@ -61,7 +61,7 @@ def test_broken_submission(name: str, reference_home, tmp_path) -> None:
         env_home = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
         subprocess.run([sys.executable, case["store"]], cwd=submission, check=True,
                        env={**os.environ, **env_home})
-    graded = grade(submission, home, tmp_path / "results", "--build")
+    graded = grade(submission, home, tmp_path / "results", "--build", *case.get("args", []))
     expected = case["fails"]
     unexpected = graded.failed ^ set(expected)
     assert not unexpected, f"{name}: {case['what']}\n{graded.explain(unexpected)}"
