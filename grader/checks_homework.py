@@ -135,5 +135,5 @@ def test_homework_q6(homework, key, check) -> None:
     given = answer(homework, "FASTER_MODEL", check)
     check.part("FASTER_MODEL", same(given, key["q6"]),
                f"{given!r} is not what the kit measured: run the bounded locust test of homework.md "
-               f"against each model and compare the Requests/s of the Aggregated line.")
+               f"against each model and compare their successful requests per second (Aggregated line).")
     check.finish()

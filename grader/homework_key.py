@@ -30,7 +30,7 @@ SOLUTIONS = PACKAGE_DIR.parent / "solutions"
 SIZE_OPTIONS = {"A": 20, "B": 200, "C": 2000, "D": 20000}
 #: Q6: the two models' boosting rounds and the bounded load.
 ROUNDS = (175, 10000)
-LOAD = {"users": 4, "seconds": 8}
+LOAD = {"users": 3, "seconds": 8}
 JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
 
@@ -68,8 +68,12 @@ def cli(args: list[str], home: Path) -> str:
     return out.stdout
 
 
-def load_test(url: str, workdir: Path) -> float:
-    """Requests per second of a bounded headless locust run of the kit's BatchUser."""
+def load_test(url: str, workdir: Path) -> dict[str, float]:
+    """Successful requests per second (and failures) of a bounded headless locust run of the BatchUser.
+
+    A request still queued at the service's batching deadline gets a 503: the slower model may have
+    some under load, so only successful requests count.
+    """
     prefix = workdir / "locust"
     users = str(LOAD["users"])
     subprocess.run([sys.executable, "-m", "locust", "-f", str(PACKAGE_DIR / "homework_locust.py"),
@@ -79,9 +83,11 @@ def load_test(url: str, workdir: Path) -> float:
                    capture_output=True, timeout=LOAD["seconds"] + 60, check=True)
     with open(f"{prefix}_stats.csv", newline="") as fh:
         total = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
-    if int(total["Failure Count"]):
-        raise RuntimeError(f"the load test had failures: {total}")
-    return float(total["Requests/s"])
+    count, failures = int(total["Request Count"]), int(total["Failure Count"])
+    if count == failures:
+        raise RuntimeError(f"no request of the load test succeeded: {total}")
+    ok_rate = float(total["Requests/s"]) * (count - failures) / count
+    return {"ok_per_s": round(ok_rate, 2), "failures": failures}
 
 
 def compute(workdir: Path) -> dict[str, Any]:
@@ -119,7 +125,7 @@ def compute(workdir: Path) -> dict[str, Any]:
         "q3": field_types(questions_json("q3")),
         "q4": record["context"]["framework_versions"]["xgboost"],
         "q5": answer.json()["status"],
-        "q6": max(rps, key=rps.get),
+        "q6": max(rps, key=lambda rounds: rps[rounds]["ok_per_s"]),
         "measured": {"model_kib": round(kib, 1), "bento": str(built.tag), "rps": rps,
                      "data_sha256": credit.sha256[:12]},
     }

@@ -135,8 +135,10 @@ class Learner:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m grader.learn", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(prog="python -m grader.learn",
+                                description="Work through the exercises one by one, like rustlings.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--submission", type=Path, default=Path("exercises"))
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     sub = p.add_subparsers(dest="command", required=True)
