@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bentokit.server import kit_env
 
-def build(project_dir: str | Path = ".", bentofile: str = "bentofile.yaml") -> Any:
-    """``bentoml build`` of ``project_dir`` into the current BentoML home; returns the Bento."""
+
+class BuildError(RuntimeError):
+    """``bentoml build`` failed; the message ends with its output."""
+
+
+def build(project_dir: str | Path = ".", bentofile: str = "bentofile.yaml", timeout: float = 600) -> Any:
+    """``bentoml build`` of ``project_dir`` into the current BentoML home; returns the Bento.
+
+    The build runs in a child process, as in a terminal: a service module already imported into
+    this process keeps the model version it resolved first, so an in-process build after a
+    retrain would pack the old model (and a learner's service must not run in the caller).
+    """
     import bentoml
 
     project_dir = Path(project_dir).resolve()
-    return bentoml.bentos.build_bentofile(str(project_dir / bentofile), build_ctx=str(project_dir))
+    command = [sys.executable, "-m", "bentoml", "build", str(project_dir),
+               "--bentofile", str(project_dir / bentofile), "--output", "tag"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=kit_env(),
+                              cwd=project_dir)
+    except subprocess.TimeoutExpired as err:
+        raise BuildError(f"`bentoml build {project_dir}` did not finish in {timeout:.0f} s") from err
+    tags = [line.removeprefix("__tag__:") for line in done.stdout.splitlines() if line.startswith("__tag__:")]
+    if done.returncode != 0 or not tags:
+        output = (done.stdout[-2000:] + done.stderr[-3000:]).strip()
+        raise BuildError(f"`bentoml build {project_dir}` failed (exit code {done.returncode}):\n{output}")
+    return bentoml.bentos.get(tags[-1])
 
 
 def manifest(bento: Any) -> dict[str, Any]:

@@ -50,8 +50,10 @@ def train_and_save(source: str | None, stage: str, steps: Steps):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import bentoml
+
     model = train_and_save(args.data, args.stage, Steps(3))
-    print(f"Model store: {os.path.dirname(os.path.dirname(model.path))}")
+    print(f"Stored at {bentoml.models.get(model.tag).path}")
     return 0
 
 
@@ -110,11 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from bentoml.exceptions import BentoMLException
 
+    from bentokit.bento import BuildError
     from bentokit.server import ServerError
 
     try:
         return args.func(args)
-    except (DataError, ServerError, BentoMLException, requests.RequestException) as err:
+    except (DataError, ServerError, BuildError, BentoMLException, requests.RequestException) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -87,20 +86,10 @@ def ensure_model(stage: str = "dev") -> Any:
 
 
 def build(folder: str | Path = WORK) -> Any:
-    """``bentoml build FOLDER`` in a new process, as in a terminal; returns the built Bento.
+    """``bentoml build FOLDER`` in a new process, as in a terminal (:func:`bentokit.bento.build`)."""
+    from bentokit import bento
 
-    A new process matters: a service module already imported into this kernel keeps the model
-    version it resolved first, so building in-process after a retrain would pin the old one.
-    """
-    import bentoml
-
-    command = [sys.executable, "-m", "bentoml", "build", str(folder), "--output", "tag"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        output = result.stdout[-3000:] + result.stderr[-3000:]
-        raise RuntimeError(f"`bentoml build {folder}` failed:\n{output}")
-    tag = result.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
-    return bentoml.bentos.get(tag)
+    return bento.build(folder)
 
 
 def ensure_bento() -> Any:
