@@ -13,8 +13,6 @@ from grader import PACKAGE_DIR
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     args = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in args):
-        print(__doc__.strip() + "\nThe grader's options are under \"the BentoML kit's grader\" below.\n")
     # The grader's own pytest.ini, not the kit's test settings, and no third-party plugins (their
     # loading took seconds); quiet output: the grade table is what the learner reads.
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"

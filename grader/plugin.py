@@ -84,12 +84,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n, hidden=False): the points a grader check is worth")
-    results: Path = config.getoption("--results")
+    results = Path(config.getoption("--results"))
+    config.stash[_REPORT] = Report(submission=str(config.getoption("--submission")))
+    config.stash[_DEADLINE] = time.monotonic() + config.getoption("--time-limit")
+    if config.option.help:
+        return
     if not getattr(config.option, "xmlpath", None):  # pytest's own JUnit XML writer, into --results
         results.mkdir(parents=True, exist_ok=True)
         config.option.xmlpath = str(results / "junit.xml")
-    config.stash[_REPORT] = Report(submission=str(config.getoption("--submission")))
-    config.stash[_DEADLINE] = time.monotonic() + config.getoption("--time-limit")
     # A SIGTERM (a course platform's time limit) unwinds like Ctrl-C: fixtures stop the server.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -147,7 +149,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     report = session.config.stash[_REPORT]
     report.seconds = time.time() - report.started
     if report.checks:
-        report.write(session.config.getoption("--results"))
+        report.write(Path(session.config.getoption("--results")))
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

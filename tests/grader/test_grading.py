@@ -115,3 +115,29 @@ def test_pytest_grader_from_the_repo_root(reference_home, tmp_path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "service.py  (26 / 26)" in proc.stdout
     assert Path(tmp_path / "results.json").is_file()
+
+
+def test_interrupted_grading_leaves_no_processes(reference_home, tmp_path) -> None:
+    """SIGTERM to the grader while the learner's server runs: the server's groups go with it."""
+    import signal
+    import time
+    import uuid
+
+    from tests.grader.conftest import MARKER, leftovers
+
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "BENTOML_HOME": str(reference_home), MARKER: marker}
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "--submission", "solutions",
+                               "--results", str(tmp_path)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("bentoml serve" in p for p in leftovers(marker)):
+            time.sleep(0.2)  # a poll interval while the grader starts the server
+        assert any("bentoml serve" in p for p in leftovers(marker)), "the grader never started a server"
+        grader.send_signal(signal.SIGTERM)
+        grader.wait(timeout=60)
+    finally:
+        if grader.poll() is None:
+            grader.kill()
+    assert leftovers(marker) == []
