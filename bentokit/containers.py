@@ -265,9 +265,12 @@ class RunningContainer:
 
     def log_tail(self, lines: int = 40) -> str:
         """The container's last output lines."""
-        result = subprocess.run(self.engine.command("logs", "--tail", str(lines), self.name),
-                                capture_output=True, text=True, timeout=_PROBE_TIMEOUT,
-                                stdin=subprocess.DEVNULL)
+        try:
+            result = subprocess.run(self.engine.command("logs", "--tail", str(lines), self.name),
+                                    capture_output=True, text=True, timeout=_PROBE_TIMEOUT,
+                                    stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"(no logs: {error})"
         return (result.stdout + result.stderr).strip()
 
     def wait_ready(self, timeout: float = 120.0) -> float:
@@ -305,18 +308,23 @@ def run(
     name: str | None = None,
     container_port: int = SERVICE_PORT,
 ) -> RunningContainer:
-    """Start ``image`` detached on ``127.0.0.1:port`` (free by default); does not wait for readiness."""
+    """Start the local ``image`` detached on ``127.0.0.1:port`` (free by default); no readiness wait."""
     engine = engine or require_engine()
     port = port or free_port()
     name = name or f"bentokit-{uuid.uuid4().hex[:10]}"
     environment = {"BENTOML_DO_NOT_TRACK": "true", **(env or {})}
-    command = engine.command("run", "-d", "--name", name, "-p", f"{HOST}:{port}:{container_port}")
+    command = engine.command("run", "-d", "--pull=never", "--name", name,
+                             "-p", f"{HOST}:{port}:{container_port}")
     for key, value in environment.items():
         command += ["-e", f"{key}={value}"]
     started = time.monotonic()
-    result = subprocess.run([*command, image], capture_output=True, text=True, timeout=120,
-                            stdin=subprocess.DEVNULL)
     container = RunningContainer(name, image, engine, f"http://{HOST}:{port}", started)
+    try:
+        result = subprocess.run([*command, image], capture_output=True, text=True, timeout=120,
+                                stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        container.stop()
+        raise ContainerError(f"`{engine.name} run {image}` did not return within 120 s") from None
     if result.returncode != 0:
         container.stop()  # `run` may have created it before failing to start it
         raise ContainerError(f"{engine.name} could not start {image}:\n{result.stderr.strip()}")

@@ -79,6 +79,14 @@ def test_a_crashing_container_fails_fast_with_its_log(reference_image, engine):
     assert not container.state()
 
 
+def test_a_missing_image_is_reported_and_leaves_nothing(engine):
+    with pytest.raises(containers.ContainerError, match="could not start") as error:
+        containers.run("localhost/bentokit-no-such-image:none", engine, name="bentokit-test-missing")
+    assert "bentokit-no-such-image" in str(error.value)
+    check = containers.RunningContainer("bentokit-test-missing", "", engine, "http://127.0.0.1:1")
+    assert not check.state()
+
+
 def test_grader_entry_point_serves_a_bento_and_stops_it(reference_bento, reference_image, engine):
     with containers.serve_in_container(str(reference_bento.tag), engine, image_tag=TEST_IMAGE) as live:
         answer = post(live.url, contract.CLASSIFY_PATH, contract.wrap(contract.SAMPLE_APPLICANT))
