@@ -95,6 +95,8 @@ def test_homework_q3(homework, key, check) -> None:
     facts = homework["q3"]
     if "error" in facts:
         check.fail(facts["error"])
+    if not facts["types"]:
+        check.fail("LoanQuery has no fields yet: declare one annotated field per key of the JSON body.")
     wanted: dict[str, str] = key["q3"]
     check.part("validates the body", facts["validates"],
                f"LoanQuery rejects the body of homework.md: {facts.get('validation_error', '')}")

@@ -92,19 +92,22 @@ class Learner:
             return
         self.say(f"Next: exercise {nxt.name!r}: open {self.files(nxt)} (taught in {nxt.notebook})")
         if show_hint and self.progress.exercises[nxt.name].graded:
-            self.hint(nxt.name)
+            self.show_hint(nxt, *self.progress.shown_hint(nxt))
+            self.progress.save()
 
     def hint(self, name: str | None) -> int:
         exercise = self.exercise(name)
         if exercise is None:
             self.say("All exercises are done: no hint needed.")
             return 0
-        level, text = self.progress.next_hint(exercise)
+        self.show_hint(exercise, *self.progress.next_hint(exercise))
         self.progress.save()
-        more = (" (run `python -m grader.learn hint` again for the next one)"
+        return 0
+
+    def show_hint(self, exercise: Exercise, level: int, text: str) -> None:
+        more = (" (run `python -m grader.learn hint` for the next one)"
                 if level < len(exercise.hints) else "")
         self.say(f"Hint {level}/{len(exercise.hints)} for {exercise.name!r}{more}:\n{text}")
-        return 0
 
     def watch(self) -> int:
         def grade_one(exercise: Exercise) -> bool:

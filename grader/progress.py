@@ -72,6 +72,11 @@ class Progress:
     def next_hint(self, exercise: Exercise) -> tuple[int, str]:
         """The next hint of ``exercise`` (1-based level, text); asking past the last repeats it."""
         state = self.exercises[exercise.name]
-        level = min(state.hint_level + 1, len(exercise.hints))
-        state.hint_level = level
-        return level, exercise.hints[level - 1]
+        state.hint_level = min(state.hint_level + 1, len(exercise.hints))
+        return self.shown_hint(exercise)
+
+    def shown_hint(self, exercise: Exercise) -> tuple[int, str]:
+        """The hint asked for last, or the nudge (now seen): shown after a grading, without advancing."""
+        state = self.exercises[exercise.name]
+        state.hint_level = max(1, state.hint_level)
+        return state.hint_level, exercise.hints[state.hint_level - 1]

@@ -54,3 +54,16 @@ def test_cli_errors_are_clear(tmp_path) -> None:
     assert out.returncode == 2 and "no exercise named 'nonsense'" in out.stdout
     out = learn(tmp_path, tmp_path / "results", "reset", "train", "--yes")
     assert out.returncode == 0 and (tmp_path / "train.py").is_file()
+
+
+def test_a_grading_shows_the_hint_asked_for_without_advancing(tmp_path, exercise_list) -> None:
+    lines: list[str] = []
+    loop = learner(tmp_path, lines)
+    first = exercise_list[0]
+    loop.progress.record(ExerciseResult(first.name, False, 0, 16))
+    for _ in range(2):  # two gradings in a row: still the nudge
+        loop.footer(show_hint=True)
+        assert lines[-1].startswith(f"Hint 1/{len(first.hints)}")
+    loop.hint(None)  # asked: the concrete fix, shown again after the next grading
+    loop.footer(show_hint=True)
+    assert lines[-1].startswith(f"Hint 2/{len(first.hints)}")
