@@ -44,6 +44,12 @@ def post(url: str, path: str, body: object) -> requests.Response:
     return requests.post(url + path, json=body, timeout=30)
 
 
+def image_id(engine: containers.Engine, image: str) -> str:
+    result = subprocess.run(engine.command("image", "inspect", "--format", "{{.Id}}", image),
+                            capture_output=True, text=True, timeout=60)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
 def reference_image(engine: containers.Engine) -> None:
     t = step("training the course model and building the reference bento")
     model = training.save(training.train(data.load()), owner="kit-ci", stage="ci")
@@ -53,7 +59,10 @@ def reference_image(engine: containers.Engine) -> None:
     # On a fresh machine the first build is cold anyway; KIT_CI_COLD=1 forces it (--no-cache).
     cold = os.environ.get("KIT_CI_COLD", "0") == "1"
     step(f"building its image with {engine.name} ({'--no-cache' if cold else 'cold on a fresh machine'})")
+    previous = image_id(engine, IMAGE)
     built = containers.build_image(tag, IMAGE, engine, extra_args=("--opt", "no-cache") if cold else ())
+    if previous and previous != image_id(engine, IMAGE):  # the last run's image, now untagged
+        subprocess.run(engine.command("rmi", previous), capture_output=True, timeout=120)
     size, user = built.size(), containers.image_user(IMAGE, engine)
     print(f"    {IMAGE}: {size / 1e9:.2f} GB, user {user!r}, built in {built.seconds:.1f} s")
     figures.update(bento_image_bytes=size, bento_image_user=user,
