@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bentokit import bento
 from bentokit.server import HOST, ServerError, free_port, kit_env, wait_url_ready
 
 ENGINES = ("docker", "podman")
@@ -212,35 +213,6 @@ def _pull_hint(log: Path) -> str:
     return ""
 
 
-def build_bento(project_dir: str | Path, timeout: float = 600.0, log_path: str | Path | None = None,
-                env: Mapping[str, str] | None = None) -> str:
-    """``bentoml build`` of a project folder (its ``bentofile.yaml``) in a child process; the bento tag.
-
-    The models the service references must be in the store of ``BENTOML_HOME`` (``env`` or ours).
-    """
-    project_dir = Path(project_dir).resolve()
-    if not (project_dir / "bentofile.yaml").is_file():
-        raise ContainerError(f"{project_dir} has no bentofile.yaml")
-    log = _log_file("bentoml-build-", log_path)
-    out = _log_file("bentoml-build-tag-", None)
-    command = [sys.executable, "-m", "bentoml", "build", str(project_dir), "--output", "tag"]
-    try:
-        with open(out, "wb") as stdout, open(log, "ab") as stderr:
-            code = subprocess.run(command, cwd=project_dir, stdout=stdout, stderr=stderr,
-                                  stdin=subprocess.DEVNULL, env=kit_env(env), timeout=timeout).returncode
-    except subprocess.TimeoutExpired:
-        code = 124
-    printed = out.read_text(errors="replace")
-    out.unlink(missing_ok=True)
-    with open(log, "a") as stderr:
-        stderr.write(printed)
-    tags = [line.split("__tag__:", 1)[1].strip() for line in printed.splitlines() if "__tag__:" in line]
-    if code != 0 or not tags:
-        raise ContainerError(f"`bentoml build {project_dir}` failed (exit code {code}). Log: {log}\n"
-                             f"{_tail(log)}")
-    return tags[-1]
-
-
 @dataclass
 class RunningContainer:
     """A detached container publishing the bento's port on ``127.0.0.1``."""
@@ -386,12 +358,12 @@ def serve_in_container(
     """Build a learner's image, run it and return the URL to grade plus a ``stop()`` handle.
 
     ``source`` is a submission folder (with ``bentofile.yaml``: ``bentoml build`` runs there first,
-    in a child process) or a bento tag already in the store. The store is ``BENTOML_HOME`` (set it in
-    ``env`` or the environment), and must hold the models the service references. Steps: ``bentoml
-    containerize --backend ENGINE``, ``ENGINE run`` on a free 127.0.0.1 port, wait for ``/readyz``.
-    Raises ContainerError with the build log's or the container's last lines on any failure; the
-    container is removed before raising. Use as ``with serve_in_container(folder) as live: ...
-    live.url``, or call ``live.stop()`` yourself. Logs go to ``log_dir`` (default: temporary files).
+    in a child process) or a bento tag already in the store. The store is the environment's
+    ``BENTOML_HOME`` and must hold the models the service references; ``env`` goes to containerize.
+    Steps: ``bentoml containerize --backend ENGINE``, ``ENGINE run`` on a free 127.0.0.1 port, wait
+    for ``/readyz``. Raises ContainerError with the build's or the container's last lines on any
+    failure; the container is removed before raising. Use as ``with serve_in_container(folder) as
+    live: ... live.url``, or call ``live.stop()`` yourself. Logs go to ``log_dir`` (default: temp files).
     """
     engine = engine or require_engine()
     logs = Path(log_dir) if log_dir is not None else None
@@ -399,7 +371,10 @@ def serve_in_container(
         logs.mkdir(parents=True, exist_ok=True)
     path = Path(source)
     if path.is_dir():
-        bento_tag = build_bento(path, log_path=logs / "bentoml-build.log" if logs else None, env=env)
+        try:  # `bentoml build` in a child process: the learner's code does not run in the caller
+            bento_tag = str(bento.build(path).tag)
+        except bento.BuildError as error:
+            raise ContainerError(str(error)) from None
     else:
         bento_tag = str(source)
     image = build_image(bento_tag, image_tag or f"bentokit-submission:{bento_tag.split(':')[-1]}",
