@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from grader.plugin import time_limit
 from grader.session import Options, Run
 
 
@@ -14,7 +15,9 @@ def run(request: pytest.FixtureRequest) -> Iterator[Run]:
     """The grading run: starts the helpers and the server, and stops them all at the end."""
     opt = request.config.getoption
     grading = Run(Options(submission=opt("--submission"), url=opt("--url"), build=opt("--build"),
-                          import_timeout=opt("--import-timeout"), ready_timeout=opt("--ready-timeout")))
+                          import_timeout=opt("--import-timeout"), ready_timeout=opt("--ready-timeout"),
+                          container=opt("--container"), keep_image=opt("--keep-image"),
+                          image_timeout=time_limit(request.config)))
     try:
         yield grading
     finally:

@@ -18,6 +18,12 @@ import pytest
 from grader.report import GROUPS, CheckResult, Report
 
 DEFAULT_RESULTS = "grader-results"
+TIME_LIMIT = 300.0
+#: A cold image build (system packages, Python packages) takes minutes.
+CONTAINER_TIME_LIMIT = 1200.0
+#: The container image check: not a test_*.py module, so only ``--container`` collects it (the default
+#: grade stays 31 checks and 100 points, and it belongs to no exercise of the learner loop).
+CONTAINER_CHECKS = "container_checks.py"
 _REPORT = pytest.StashKey[Report]()
 _DEADLINE = pytest.StashKey[float]()
 
@@ -71,14 +77,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="grade the service running at this URL (e.g. a container) instead of starting one")
     group.addoption("--build", action="store_true",
                     help="build the bento into a temporary store instead of looking for one in yours")
+    group.addoption("--container", action="store_true",
+                    help="build the bento's image with docker or podman, run it, and grade the live checks "
+                         "against it (implies --build; adds the container image check)")
+    group.addoption("--keep-image", action="store_true",
+                    help="with --container: keep the image afterwards (the container is always removed)")
     group.addoption("--results", default=DEFAULT_RESULTS, type=Path,
                     help=f"where results.json, junit.xml and summary.json go (default: {DEFAULT_RESULTS})")
     group.addoption("--import-timeout", default=30.0, type=float,
                     help="seconds importing service.py may take (default: 30)")
     group.addoption("--ready-timeout", default=60.0, type=float,
                     help="seconds the service may take to become ready (default: 60)")
-    group.addoption("--time-limit", default=300.0, type=float,
-                    help="seconds for the whole run; checks not started by then fail (default: 300)")
+    group.addoption("--time-limit", default=None, type=float,
+                    help="seconds for the whole run; checks not started by then fail "
+                         f"(default: {TIME_LIMIT:.0f}, {CONTAINER_TIME_LIMIT:.0f} with --container)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -86,7 +98,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n, hidden=False): the points a grader check is worth")
     results = Path(config.getoption("--results"))
     config.stash[_REPORT] = Report(submission=str(config.getoption("--submission")))
-    config.stash[_DEADLINE] = time.monotonic() + config.getoption("--time-limit")
+    config.stash[_DEADLINE] = time.monotonic() + time_limit(config)
     if config.option.help:
         return
     if not getattr(config.option, "xmlpath", None):  # pytest's own JUnit XML writer, into --results
@@ -95,6 +107,21 @@ def pytest_configure(config: pytest.Config) -> None:
     # A SIGTERM (a course platform's time limit) unwinds like Ctrl-C: fixtures stop the server.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def time_limit(config: pytest.Config) -> float:
+    """``--time-limit``, or its default (longer with ``--container``)."""
+    chosen = config.getoption("--time-limit")
+    if chosen is not None:
+        return float(chosen)
+    return CONTAINER_TIME_LIMIT if config.getoption("--container") else TIME_LIMIT
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Collect the container image check with ``--container``."""
+    if file_path.name == CONTAINER_CHECKS and parent.config.getoption("--container"):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -14,6 +14,7 @@ GROUPS = {
     "test_3_bentofile": "bentofile.yaml",
     "test_4_bento": "built bento",
     "test_5_live": "live endpoint",
+    "container_checks": "container image",
 }
 #: Gradescope visibility of hidden checks: shown to learners once the due date has passed.
 HIDDEN_VISIBILITY = "after_due_date"

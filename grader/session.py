@@ -22,13 +22,12 @@ from typing import Any
 
 import yaml
 
-from bentokit import contract, server
+from bentokit import containers, contract, server
 from grader import ast_facts, bentofile, hints, probes
 from grader.children import Child, ChildResult, kill_all, kill_group, spawn
+from grader.container_run import STARTUP_FAILED, ContainerFacts, ContainerRun
 
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
-#: What BentoML logs when a worker's lifespan (the service's __init__) raised.
-STARTUP_FAILED = "Application startup failed"
 
 
 @dataclass
@@ -39,6 +38,10 @@ class Options:
     import_timeout: float = 30.0
     ready_timeout: float = 60.0
     build_timeout: float = 180.0
+    #: Build and run the bento's image with the engine found, and grade the live checks against it.
+    container: bool = False
+    keep_image: bool = False
+    image_timeout: float = 900.0
 
 
 @dataclass
@@ -101,13 +104,30 @@ class Run:
                                      timeout=options.import_timeout)
                                if self.source.parsed else None)
         self._server: server.RunningServer | None = None
-        if not options.url and self.source.parsed:
+        self._container: ContainerRun | None = None
+        self.engine_error = ""
+        if options.container:
+            self._container = self._container_run()
+        # With an engine the container serves the live checks; without one, `bentoml serve` does.
+        if not options.url and self._container is None and self.source.parsed:
             self._server = server.start(SERVICE_TARGET, self.submission,
                                         log_path=self._tmp / "server.log")
         atexit.register(self.close)  # also when the run is interrupted
         # The build imports service.py too: it runs beside the inspector (its network wait for the
         # package lock overlaps) and is killed if the import turns out to fail.
-        self._build: Any = self._start_build() if options.build and self.source.parsed else None
+        self.building = options.build or self._container is not None
+        self._build: Any = self._start_build() if self.building and self.source.parsed else None
+
+    def _container_run(self) -> ContainerRun | None:
+        try:
+            engine = containers.detect()
+        except containers.ContainerError as err:  # an unknown KIT_CONTAINER_ENGINE
+            self.engine_error = str(err)
+            return None
+        if engine is None:
+            self.engine_error = containers.install_hint()
+            return None
+        return ContainerRun(engine, self.options.keep_image, self._tmp)
 
     # -- service.py ---------------------------------------------------------------------------
 
@@ -180,7 +200,7 @@ class Run:
 
     @cached_property
     def bento_facts(self) -> BentoFacts:
-        if not self.options.build:
+        if not self.building:
             return self._stored_bento()
         if not self.service_facts.imported:
             return BentoFacts(error="not built: service.py does not import (see the service.py checks)")
@@ -226,7 +246,24 @@ class Run:
     # -- live service -------------------------------------------------------------------------
 
     @cached_property
+    def container_facts(self) -> ContainerFacts:
+        """The learner's image built and running (``--container``), or why not."""
+        if self._container is None:
+            return ContainerFacts(error=f"not checked: no container engine was found.\n{self.engine_error}")
+        facts = self.bento_facts
+        if not facts.tag:
+            return ContainerFacts(engine=self._container.engine.describe(),
+                                  error=f"no image: the bento was not built (see the built bento checks). "
+                                        f"{facts.error.splitlines()[0] if facts.error else ''}")
+        remaining = max(1.0, self.options.image_timeout - (time.monotonic() - self.started))
+        return self._container.start(facts.tag, self._build[2], remaining, self.options.ready_timeout)
+
+    @cached_property
     def live(self) -> LiveTarget:
+        if self._container is not None:
+            facts = self.container_facts
+            return LiveTarget(url=facts.url, ready_seconds=facts.ready_seconds,
+                              error=facts.error and f"the container (--container): {facts.error}")
         if self.options.url:
             return self._wait_url(self.options.url.rstrip("/"))
         if self._server is None:
@@ -264,6 +301,8 @@ class Run:
         return LiveTarget(url=url, ready_seconds=seconds)
 
     def server_log(self, lines: int = 20) -> str:
+        if self._container is not None:
+            return self._container.log_tail(lines)
         return self._server.log_tail(lines) if self._server else ""
 
     # -- end ----------------------------------------------------------------------------------
@@ -273,6 +312,9 @@ class Run:
         if self._server is not None:
             self._server.stop(grace=3.0)  # the grade is known: no need for a long graceful shutdown
             self._server = None
+        if self._container is not None:
+            self._container.close()  # the container, and the image unless it is kept
+            self._container = None
         if self._build is not None:
             self._build[1].close()
         kill_all()

@@ -1,0 +1,71 @@
+"""``python -m grader --container``: the learner's image built, run and graded, and always removed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bentokit import containers
+from grader.container_run import IMAGE_REPOSITORY
+from tests.grader.conftest import ROOT, Graded, grade, make_broken
+
+pytestmark = [pytest.mark.container, pytest.mark.server]
+GROUP = "container image"
+
+
+@pytest.fixture(scope="session")
+def store(saved_model, bentoml_home) -> Path:
+    """The test store holding the kit-trained course model."""
+    return bentoml_home
+
+
+def grader_leftovers(engine: containers.Engine) -> tuple[list[str], list[str]]:
+    """Containers and images of the grader's repository that still exist."""
+    def lines(*args: str) -> list[str]:
+        out = subprocess.run([engine.binary, *args], capture_output=True, text=True, timeout=60).stdout
+        return [line for line in out.splitlines() if IMAGE_REPOSITORY in line]
+    return (lines("ps", "-a", "--format", "{{.Names}} {{.Image}}"),
+            lines("images", "--format", "{{.Repository}}:{{.Tag}}"))
+
+
+def live_results(graded: Graded) -> dict[str, tuple[bool, float]]:
+    return {i: (c["passed"], c["score"]) for i, c in graded.checks.items() if c["group"] == "live endpoint"}
+
+
+def test_solutions_in_their_container_get_full_marks(engine, store, tmp_path) -> None:
+    served = grade(ROOT / "solutions", store, tmp_path / "serve", "--build")
+    assert GROUP not in served.summary["groups"] and len(served.summary["checks"]) == 31
+    contained = grade(ROOT / "solutions", store, tmp_path / "container", "--container")
+    group = contained.summary["groups"][GROUP]
+    assert group["score"] == group["max_score"] == 10, contained.explain(contained.failed)
+    assert contained.summary["score"] == contained.summary["max_score"] == 110
+    assert live_results(contained) == live_results(served)
+    # The live checks ran against the container, not a `bentoml serve` beside it.
+    output = contained.checks["container_image"]["output"]
+    assert engine.name in output and contained.checks["live_ready"]["output"].split(" after")[0] in output
+    assert grader_leftovers(engine) == ([], [])
+
+
+def test_an_image_that_crashes_on_start_fails_with_its_hint(engine, store, tmp_path) -> None:
+    submission, _ = make_broken("crash_on_start", tmp_path / "submission")
+    graded = grade(submission, store, tmp_path / "results", "--container", "--ready-timeout", "90")
+    check = graded.checks["container_image"]
+    assert not check["passed"] and 0 < check["score"] < check["max_score"]  # the image itself builds
+    assert "container runs and becomes ready" in check["output"]
+    assert "startup failed" in check["output"] and "bentoml.xgboost.load_model" in check["output"]
+    assert "live_ready" in graded.failed
+    assert graded.seconds < 240, "a crash must be detected, not waited out"
+    assert grader_leftovers(engine) == ([], [])
+
+
+def test_without_an_engine_the_check_says_what_to_install(store, tmp_path, monkeypatch) -> None:
+    # No docker or podman on this PATH: the live checks fall back to `bentoml serve`.
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    graded = grade(ROOT / "solutions", store, tmp_path / "results", "--container")
+    check = graded.checks["container_image"]
+    assert not check["passed"] and check["score"] == 0
+    assert "No container engine answers" in check["output"] and "install" in check["output"].lower()
+    assert graded.summary["groups"]["live endpoint"]["score"] == 38, graded.explain(graded.failed)
