@@ -1,7 +1,8 @@
 """``--container``: the learner's bento image, built and run with the engine found.
 
-Everything goes through :mod:`bentokit.containers` (engine detection, ``bentoml containerize``,
-``run`` on a free 127.0.0.1 port, removal). The readiness wait is :func:`bentokit.server.wait_url_ready`
+Everything goes through :mod:`bentokit.containers`: ``bentoml containerize`` (in the child
+grader.child_image, so that an interrupted grading kills the build with it), ``run`` on a free
+127.0.0.1 port, removal. The readiness wait is :func:`bentokit.server.wait_url_ready`
 with the grader's own crash test (BentoML keeps the container running when the service's
 ``__init__`` fails, so the container's log is read too, as for ``bentoml serve``).
 """
@@ -9,11 +10,13 @@ with the grader's own crash test (BentoML keeps the container running when the s
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from bentokit import containers, server
 from grader import hints
+from grader.children import Child, kill_group
 
 IMAGE_REPOSITORY = "localhost/bentokit-grader"
 #: What BentoML logs when a worker's lifespan (the service's __init__) raised.
@@ -42,27 +45,31 @@ class ContainerRun:
         self.log_dir = log_dir
         self.image: str | None = None
         self.container: containers.RunningContainer | None = None
+        #: Named in advance: a grading interrupted while the engine starts it still removes it.
+        self.name = f"bentokit-grader-{uuid.uuid4().hex[:10]}"
+        self._build: Child | None = None
 
     def start(self, bento_tag: str, home: Path, build_timeout: float, ready_timeout: float) -> ContainerFacts:
         """Build the image of ``bento_tag`` from the store ``home``, run it and wait for ``/readyz``."""
         facts = ContainerFacts(engine=self.engine.describe())
         tag = f"{IMAGE_REPOSITORY}:{bento_tag.split(':')[-1]}"
         self.image = tag  # removed at close even when the build fails half-way
-        try:
-            built = containers.build_image(bento_tag, tag, self.engine, timeout=build_timeout,
-                                           log_path=self.log_dir / "containerize.log",
-                                           env={"BENTOML_HOME": str(home)})
-        except containers.ContainerError as err:
-            fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(str(err)))
-            facts.error = f"the image did not build: {err}{fixes}"
+        engine = [self.engine.name, self.engine.binary, self.engine.version]
+        self._build = Child("grader.child_image", {
+            "bento": bento_tag, "image": tag, "engine": engine, "home": str(home), "timeout": build_timeout,
+            "log": str(self.log_dir / "containerize.log"),
+        }, cwd=self.log_dir, timeout=build_timeout + 30)
+        result = self._build.result()
+        data = result.data or {}
+        if not result.ok or "error" in data:
+            error = data.get("error") or (f"the build did not finish within {build_timeout:.0f} s"
+                                          if result.timed_out else result.log_tail)
+            fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(error))
+            facts.error = f"the image did not build: {error}{fixes}"
             return facts
-        facts.image, facts.build_seconds = tag, built.seconds
+        facts.image, facts.build_seconds, facts.size = tag, data["seconds"], data["size"]
         try:
-            facts.size = built.size()
-        except containers.ContainerError:
-            facts.size = 0
-        try:
-            self.container = containers.run(tag, self.engine)
+            self.container = containers.run(tag, self.engine, name=self.name)
         except containers.ContainerError as err:
             facts.error = f"the container did not start: {err}"
             return facts
@@ -98,7 +105,11 @@ class ContainerRun:
         return self.container.log_tail(lines) if self.container else ""
 
     def close(self) -> None:
-        """Remove the container, and the image unless it is kept; safe to call twice."""
+        """Stop the build, remove the container, and the image unless it is kept; safe to call twice."""
+        if self._build is not None and self._build.process is not None:
+            kill_group(self._build.process)  # before removing the image it would create
+        if self.container is None and self.image is not None:  # `run` may have been interrupted
+            self.container = containers.RunningContainer(self.name, self.image, self.engine, "")
         if self.container is not None:
             self.container.stop()
             self.container = None

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from bentokit import containers
 from grader.container_run import IMAGE_REPOSITORY
-from tests.grader.conftest import ROOT, Graded, grade, make_broken
+from tests.grader.conftest import MARKER, ROOT, Graded, grade, leftovers, make_broken
 
 pytestmark = [pytest.mark.container, pytest.mark.server]
 GROUP = "container image"
@@ -69,3 +73,32 @@ def test_without_an_engine_the_check_says_what_to_install(store, tmp_path, monke
     assert not check["passed"] and check["score"] == 0
     assert "No container engine answers" in check["output"] and "install" in check["output"].lower()
     assert graded.summary["groups"]["live endpoint"]["score"] == 38, graded.explain(graded.failed)
+
+
+def test_an_interrupted_grading_leaves_nothing(engine, store, tmp_path) -> None:
+    """SIGTERM (a platform's time limit) while the container serves the live checks.
+
+    Not tested while the image builds, though the grader kills the build then: podman 4.3 leaves the
+    build's working containers in its storage (``podman ps -a --external``) when a build is killed.
+    """
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "BENTOML_HOME": str(store), MARKER: marker}
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "--submission", "solutions", "--container",
+                               "--results", str(tmp_path)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def reached() -> bool:
+        return bool(grader_leftovers(engine)[0])
+
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not reached():
+            time.sleep(0.5)  # a poll interval while the grader gets there
+        assert reached(), "the grader never started the container"
+        grader.send_signal(signal.SIGTERM)
+        grader.wait(timeout=90)
+    finally:
+        if grader.poll() is None:
+            grader.kill()
+    assert leftovers(marker) == []
+    assert grader_leftovers(engine) == ([], [])
