@@ -111,8 +111,21 @@ class ContainerRun:
         if self.container is None and self.image is not None:  # `run` may have been interrupted
             self.container = containers.RunningContainer(self.name, self.image, self.engine, "")
         if self.container is not None:
-            self.container.stop()
+            for _ in range(3):  # a busy engine (a build holding its lock) may time out: ask again
+                self.container.stop()
+                if not self.container.state():
+                    break
             self.container = None
         if self.image is not None and not self.keep_image:
-            containers.remove_image(self.image, self.engine)
+            for _ in range(3):
+                containers.remove_image(self.image, self.engine)
+                if not self._image_exists():
+                    break
         self.image = None
+
+    def _image_exists(self) -> bool:
+        try:
+            containers.image_size(self.image or "", self.engine)
+        except containers.ContainerError:
+            return False
+        return True
