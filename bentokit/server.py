@@ -107,28 +107,56 @@ class RunningServer:
 
         return wait_url_ready(self.url, timeout, exited, self.log_tail, self.started, what="the server")
 
+    def _tree(self) -> list[psutil.Process]:
+        """The supervisor and all its descendants that are alive now."""
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(self.process.pid)
+            return [root, *root.children(recursive=True)]
+        return []
+
     def process_groups(self) -> set[int]:
         """The supervisor's process group and those of all its descendants (the workers')."""
         groups = {self.process.pid}
-        with contextlib.suppress(psutil.Error):
-            for child in psutil.Process(self.process.pid).children(recursive=True):
-                with contextlib.suppress(ProcessLookupError, psutil.Error):
-                    groups.add(os.getpgid(child.pid))
+        for proc in self._tree():
+            with contextlib.suppress(ProcessLookupError, psutil.Error):
+                groups.add(os.getpgid(proc.pid))
         return groups
 
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM every group of the server, then SIGKILL whatever is left after ``grace`` s."""
-        groups = self.process_groups()  # before the supervisor exits and its workers are re-parented
+        """SIGTERM every group of the server, then SIGKILL whatever is left after ``grace`` s.
+
+        The tree is looked at twice (before the SIGTERM, and again before the SIGKILL, for a worker
+        the supervisor started meanwhile) while the supervisor still holds its workers as children,
+        and ``stop`` returns only once every process it saw is gone.
+        """
+        seen = {p.pid: p for p in self._tree()}
+        groups = self.process_groups()
         for pgid in groups:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=grace)
+        seen.update({p.pid: p for p in self._tree()})
+        groups |= self.process_groups()
         for pgid in groups:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
+        for proc in seen.values():  # also any that left its group
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=grace)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_alive(p) for p in seen.values()):
+            time.sleep(0.05)  # SIGKILL is asynchronous: poll until the kernel has ended them
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """Running, as opposed to ended or a zombie waiting for its (re-)parent."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def start(
