@@ -76,7 +76,9 @@ def most_failed(outcomes: list[Outcome], top: int = 10) -> list[dict]:
             if not check["passed"]:
                 fails[check["id"]] += 1
                 first = (check["output"].strip().splitlines() or [""])[0]
-                hints.setdefault(check["id"], Counter())[first] += 1
+                # "not checked: ..." only follows another check's failure: it is no hint to re-teach.
+                weight = 0.001 if first.startswith("not checked") else 1
+                hints.setdefault(check["id"], Counter())[first] += weight
     return [{"id": cid, "check": titles[cid], "failed": n, "graded": len(graded),
              "hint": hints[cid].most_common(1)[0][0]} for cid, n in fails.most_common(top)]
 
