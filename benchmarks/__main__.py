@@ -63,7 +63,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 def cmd_soak(args: argparse.Namespace) -> int:
     from benchmarks import soak
 
-    return soak.main(seconds=args.seconds, clients=args.clients, out_dir=args.out)
+    return soak.main(seconds=args.seconds, clients=args.clients, out_dir=args.out, warmup=args.warmup)
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -97,6 +97,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("soak", parents=[common], help="sustained load: no failed request, flat memory")
     s.add_argument("--seconds", type=float, default=60.0, help="default: %(default)s")
     s.add_argument("--clients", type=int, default=32, help="default: %(default)s")
+    s.add_argument("--warmup", type=float, default=10.0,
+                   help="seconds of load before sampling (default: %(default)s)")
     s.set_defaults(func=cmd_soak)
 
     pr = sub.add_parser("profile", parents=[common], help="py-spy profile of a worker under wrk load")

@@ -47,14 +47,16 @@ def plot(times: list[float], rss_mib: list[float], path: Path, title: str) -> No
 
 
 def main(seconds: float = 60.0, clients: int = 32, out_dir: Path = Path("."),
-         target: str = GOAL_TARGET) -> int:
+         target: str = GOAL_TARGET, warmup: float = 10.0) -> int:
     """Run the soak; write ``soak.json``, ``soak.md`` and ``soak.png``; returns the exit code."""
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = TARGETS[target]
     times, rss = [], []
     with serve.serving(spec, out_dir / "soak-server.log") as (server, _):
         url = server.url + spec.path
-        wrk.run(url, spec.body, clients, 2)  # warm-up: imports, caches and pools settle first
+        # Warm-up under the same load: every worker's imports, caches and pools settle before the
+        # first memory sample, or a short soak mistakes warming up for growth.
+        wrk.run(url, spec.body, clients, warmup)
         pgid = server.process.pid
         started = time.monotonic()
         load = wrk.start(url, spec.body, clients, seconds)
