@@ -14,8 +14,6 @@ import requests
 from bentokit import contract
 from bentokit.data import DATA_ENV, DataError
 
-SERVICE_TARGET = "solutions.service:CreditRiskClassifier"
-
 
 class Steps:
     """Numbered progress lines: ``[2/6] Training …  done in 1.2 s``."""
