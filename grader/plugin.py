@@ -1,31 +1,35 @@
-"""The grader's pytest plugin: options, the ``points`` marker, partial credit, reports.
+"""The grader's pytest plugin: collects declared checks, scores them with partial credit, writes reports.
 
-Each check is a pytest item marked ``@pytest.mark.points(n, hidden=False)``. A check records its
-parts with the ``check`` fixture; a failed check earns the weighted share of its passed parts,
-and its output is the hint of each failed part. Results go to the terminal (a table grouped by
-artifact), to Gradescope's ``results.json``, to pytest's own JUnit XML and to ``summary.json``.
+Registered through the ``pytest11`` entry point and inert unless ``--grade`` is given (as nbval is
+without ``--nbval``): ``python -m grader`` passes it, ``pytest --grade --submission DIR`` works too.
+A check is a function declared with :class:`grader.declare.Checks` (see ``grader/README.md``); it
+records its parts with the ``check`` fixture, and a failed check earns the weighted share of its
+passed parts, with the hint of each failed part as its output. Results go to the terminal (a table
+grouped by artifact), Gradescope's ``results.json``, pytest's JUnit XML and ``summary.json``.
 """
 
 from __future__ import annotations
 
+import inspect
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from grader.report import GROUPS, CheckResult, Report
+from grader import CHECKS_DIR
+from grader.declare import MODULES, CheckSpec, catalogue, groups, spec_of
+from grader.report import CheckResult, Report
 
 DEFAULT_RESULTS = "grader-results"
 TIME_LIMIT = 300.0
 #: A cold image build (system packages, Python packages) takes minutes.
 CONTAINER_TIME_LIMIT = 1200.0
-#: The container image check: not a test_*.py module, so only ``--container`` collects it (the default
-#: grade stays 31 checks and 100 points, and it belongs to no exercise of the learner loop).
-CONTAINER_CHECKS = "container_checks.py"
-_REPORT = pytest.StashKey[Report]()
+REPORT = pytest.StashKey[Report]()
 _DEADLINE = pytest.StashKey[float]()
+_CHECK = pytest.StashKey["Check"]()
 
 
 @dataclass
@@ -69,8 +73,13 @@ class Check:
         return sum(p.weight for p in self.parts if p.ok) / total if total and self.finished else 0.0
 
 
+def active(config: pytest.Config) -> bool:
+    return bool(config.getoption("--grade", default=False))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grader", "the BentoML kit's grader")
+    group.addoption("--grade", action="store_true", help="grade a submission with the kit's checks")
     group.addoption("--submission", default="exercises", type=Path,
                     help="the submission folder holding service.py and bentofile.yaml (default: exercises)")
     group.addoption("--url", default=None,
@@ -91,16 +100,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--time-limit", default=None, type=float,
                     help="seconds for the whole run; checks not started by then fail "
                          f"(default: {TIME_LIMIT:.0f}, {CONTAINER_TIME_LIMIT:.0f} with --container)")
+    group.addoption("--exercise", default=None,
+                    help="grade only the checks of these exercises (comma-separated names)")
+    group.addoption("--group", dest="check_group", default=None,
+                    help="grade only the checks of these report groups (comma-separated)")
+    group.addoption("--checks", default=None, help="grade only these check ids (comma-separated)")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "points(n, hidden=False): the points a grader check is worth")
+    if not active(config):
+        return
     results = Path(config.getoption("--results"))
-    config.stash[_REPORT] = Report(submission=str(config.getoption("--submission")))
+    config.stash[REPORT] = Report(submission=str(config.getoption("--submission")))
     config.stash[_DEADLINE] = time.monotonic() + time_limit(config)
     if config.option.help:
         return
+    if config.args_source != pytest.Config.ArgsSource.ARGS:  # bare `pytest --grade`: the kit's checks
+        config.args = [str(CHECKS_DIR)]
     if not getattr(config.option, "xmlpath", None):  # pytest's own JUnit XML writer, into --results
         results.mkdir(parents=True, exist_ok=True)
         config.option.xmlpath = str(results / "junit.xml")
@@ -118,14 +135,55 @@ def time_limit(config: pytest.Config) -> float:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
-    """Collect the container image check with ``--container``."""
-    if file_path.name == CONTAINER_CHECKS and parent.config.getoption("--container"):
+    """The check modules of ``grader/checks/`` (not named like tests, so pytest would skip them)."""
+    if (active(parent.config) and file_path.suffix == ".py" and file_path.parent == CHECKS_DIR
+            and file_path.stem in MODULES):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list | None:
+    """A declared check is an item, whatever its name."""
+    if active(collector.config) and inspect.isfunction(obj) and spec_of(obj) is not None:
+        return [pytest.Function.from_parent(collector, name=name, callobj=obj)]
+    return None
+
+
+def spec(item: pytest.Item) -> CheckSpec | None:
+    return spec_of(getattr(item, "obj", None))
+
+
+def _names(value: str | None) -> list[str] | None:
+    return None if value is None else [n.strip() for n in value.split(",") if n.strip()]
+
+
+def selected(spec: CheckSpec, config: pytest.Config) -> bool:
+    """Whether the options select this check (by default: the whole-submission grade)."""
+    checks, exercises = _names(config.getoption("--checks")), _names(config.getoption("--exercise"))
+    wanted_groups = _names(config.getoption("check_group"))
+    if checks is not None or exercises is not None or wanted_groups is not None:
+        return ((checks is not None and spec.id in checks)
+                or (exercises is not None and spec.exercise in exercises)
+                or (wanted_groups is not None and spec.group in wanted_groups))
+    return spec.graded or (spec.container_only and bool(config.getoption("--container")))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not active(config):
+        return
+    chosen = [i for i in items if (s := spec(i)) is not None and selected(s, config)]
+    dropped = [i for i in items if i not in chosen]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    # The catalogue's order (report order), whatever order the files were collected in.
+    order = {s.id: n for n, s in enumerate(catalogue())}
+    items[:] = sorted(chosen, key=lambda i: order.get(spec(i).id, len(order)))
+    config.stash[REPORT].group_order = groups([*catalogue(), *(spec(i) for i in items)])
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if time.monotonic() > item.config.stash[_DEADLINE]:
+    if active(item.config) and time.monotonic() > item.config.stash[_DEADLINE]:
         pytest.fail("not run: the whole-run time limit (--time-limit) was reached", pytrace=False)
 
 
@@ -137,7 +195,22 @@ def check(request: pytest.FixtureRequest) -> Check:
     return recorder
 
 
-_CHECK = pytest.StashKey[Check]()
+@pytest.fixture(scope="session")
+def run(request: pytest.FixtureRequest) -> Iterator:
+    """The grading run: starts the helpers (and, when a selected check needs them, the build and the
+    server), and stops them all at the end."""
+    from grader.facts.run import Options, Run
+
+    opt = request.config.getoption
+    needs = frozenset().union(*(s.needs for i in request.session.items if (s := spec(i)) is not None))
+    grading = Run(Options(submission=opt("--submission"), url=opt("--url"), build=opt("--build"),
+                          import_timeout=opt("--import-timeout"), ready_timeout=opt("--ready-timeout"),
+                          container=opt("--container"), keep_image=opt("--keep-image"),
+                          image_timeout=time_limit(request.config), needs=needs))
+    try:
+        yield grading
+    finally:
+        grading.close()
 
 
 def _output(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo) -> str:
@@ -157,30 +230,31 @@ def _output(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    marker = item.get_closest_marker("points")
-    if marker is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
+    declared = spec(item) if active(item.config) else None
+    if declared is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return
-    points = float(marker.args[0])
     recorder = item.stash.get(_CHECK, None)
+    points = declared.points
     score = points if report.passed else round(points * (recorder.share if recorder else 0.0), 2)
-    module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
-    doc = (getattr(item, "function", None).__doc__ or item.name).strip().splitlines()[0]
-    result = CheckResult(id=item.name.removeprefix("test_"), group=GROUPS.get(module, module), title=doc,
-                         score=score, max_score=points, passed=report.passed,
-                         output=_output(item, report, call), hidden=bool(marker.kwargs.get("hidden")))
-    item.config.stash[_REPORT].checks.append(result)
+    item.config.stash[REPORT].checks.append(CheckResult(
+        id=declared.id, group=declared.group, title=declared.title, score=score, max_score=points,
+        passed=report.passed, output=_output(item, report, call), hidden=declared.hidden))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    report = session.config.stash[_REPORT]
+    if not active(session.config):
+        return
+    report = session.config.stash[REPORT]
     report.seconds = time.time() - report.started
     if report.checks:
         report.write(Path(session.config.getoption("--results")))
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    report = config.stash[_REPORT]
+    if not active(config):
+        return
+    report = config.stash[REPORT]
     if not report.checks:
         return
     terminalreporter.section("grade")

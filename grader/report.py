@@ -7,15 +7,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-#: The artifact groups, in report order, keyed by check module.
-GROUPS = {
-    "test_1_service": "service.py",
-    "test_2_model": "model store",
-    "test_3_bentofile": "bentofile.yaml",
-    "test_4_bento": "built bento",
-    "test_5_live": "live endpoint",
-    "container_checks": "container image",
-}
 #: Gradescope visibility of hidden checks: shown to learners once the due date has passed.
 HIDDEN_VISIBILITY = "after_due_date"
 
@@ -40,6 +31,8 @@ class Report:
     checks: list[CheckResult] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     seconds: float = 0.0
+    #: The report groups in order (from the checks' declarations).
+    group_order: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -51,7 +44,7 @@ class Report:
 
     def by_group(self) -> dict[str, list[CheckResult]]:
         out: dict[str, list[CheckResult]] = {}
-        for group in [*GROUPS.values(), *(c.group for c in self.checks)]:
+        for group in [*self.group_order, *(c.group for c in self.checks)]:
             members = [c for c in self.checks if c.group == group]
             if members and group not in out:
                 out[group] = members

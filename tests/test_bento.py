@@ -34,7 +34,9 @@ def test_bentofile_pins_equal_the_training_environment():
 
 
 def test_pyproject_pins_every_dependency_exactly():
-    for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dep in [*project["dependencies"], *(d for extra in project["optional-dependencies"].values()
+                                            for d in extra)]:
         assert "==" in dep, dep
 
 

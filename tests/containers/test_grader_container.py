@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bentokit import containers
-from grader.container_run import IMAGE_REPOSITORY
-from tests.grader.conftest import MARKER, ROOT, Graded, grade, leftovers, make_broken
+from grader.facts.container import IMAGE_REPOSITORY
+from tests.grader.conftest import MARKER, ROOT, Graded, grade, graded_specs, leftovers, make_broken, points
 
 pytestmark = [pytest.mark.container, pytest.mark.server]
 GROUP = "container image"
@@ -41,11 +41,13 @@ def live_results(graded: Graded) -> dict[str, tuple[bool, float]]:
 
 def test_solutions_in_their_container_get_full_marks(engine, store, tmp_path) -> None:
     served = grade(ROOT / "solutions", store, tmp_path / "serve", "--build")
-    assert GROUP not in served.summary["groups"] and len(served.summary["checks"]) == 31
+    assert GROUP not in served.summary["groups"] and len(served.summary["checks"]) == len(graded_specs())
     contained = grade(ROOT / "solutions", store, tmp_path / "container", "--container")
     group = contained.summary["groups"][GROUP]
-    assert group["score"] == group["max_score"] == 10, contained.explain(contained.failed)
-    assert contained.summary["score"] == contained.summary["max_score"] == 110
+    with_container = graded_specs(container=True)
+    assert group["score"] == group["max_score"] == points(with_container, GROUP), \
+        contained.explain(contained.failed)
+    assert contained.summary["score"] == contained.summary["max_score"] == points(with_container)
     assert live_results(contained) == live_results(served)
     # The live checks ran against the container, not a `bentoml serve` beside it.
     output = contained.checks["container_image"]["output"]
@@ -72,7 +74,8 @@ def test_without_an_engine_the_check_says_what_to_install(store, tmp_path, monke
     check = graded.checks["container_image"]
     assert not check["passed"] and check["score"] == 0
     assert "No container engine answers" in check["output"] and "install" in check["output"].lower()
-    assert graded.summary["groups"]["live endpoint"]["score"] == 38, graded.explain(graded.failed)
+    live = points(graded_specs(), "live endpoint")
+    assert graded.summary["groups"]["live endpoint"]["score"] == live, graded.explain(graded.failed)
 
 
 def test_an_interrupted_grading_leaves_nothing(engine, store, tmp_path) -> None:

@@ -20,6 +20,8 @@ import psutil
 import pytest
 import yaml
 
+from grader.declare import CheckSpec, catalogue
+
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).resolve().parent / "broken"
 MARKER = "GRADER_TEST_RUN"
@@ -47,6 +49,16 @@ class Graded:
     def explain(self, ids: set[str]) -> str:
         """The outputs of these checks, for an assertion message that pytest does not cut short."""
         return "\n".join(f"{i}: {self.checks[i]['output'][:400]}" for i in sorted(ids) if i in self.checks)
+
+
+def graded_specs(container: bool = False) -> list[CheckSpec]:
+    """The checks ``python -m grader`` runs (with ``--container``: plus the container-only ones)."""
+    return [s for s in catalogue() if s.graded or (container and s.container_only)]
+
+
+def points(specs: list[CheckSpec], group: str | None = None) -> float:
+    """The points these checks are worth (of one report group only, if named)."""
+    return sum(s.points for s in specs if group is None or s.group == group)
 
 
 def leftovers(marker: str) -> list[str]:

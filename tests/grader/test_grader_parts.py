@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from bentokit import contract
-from grader import ast_facts, bentofile, hints, probes
+from grader import hints
+from grader.facts import bentofile, probes
+from grader.facts import source as ast_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import exercises
-from grader.checks_homework import KEY_FILE, cached_key
+from grader.checks.homework import KEY_FILE, cached_key
+from grader.learn import manifest as exercises
 from tests.grader.conftest import MARKER, leftovers
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from grader.exercise_run import ExerciseResult
-from grader.exercises import PRISTINE_DIR
-from grader.learn import Learner
-from tests.learn.conftest import copy_exercises, learn
+import os
+import subprocess
+import sys
+
+from grader.learn.commands import Learner
+from grader.learn.grading import ExerciseResult
+from tests.learn.conftest import ROOT, copy_exercises, learn
+
+
+def shipped(name: str) -> bytes:
+    """``exercises/NAME`` as committed in the kit's HEAD (a fresh clone's shipped version)."""
+    return subprocess.run(["git", "-C", str(ROOT), "show", f"HEAD:exercises/{name}"], capture_output=True,
+                          check=True).stdout
 
 
 def learner(tmp_path, lines: list[str]) -> Learner:
@@ -33,7 +42,7 @@ def test_reset_asks_restores_and_keeps_a_backup(tmp_path) -> None:
     assert loop.reset("train", yes=False, ask=lambda prompt: "n") == 1
     assert train.read_text() == "my work\n"
     assert loop.reset("train", yes=False, ask=lambda prompt: "y") == 0
-    assert train.read_bytes() == (PRISTINE_DIR / "train.py").read_bytes()
+    assert train.read_bytes() == shipped("train.py")
     backups = list((tmp_path / "results" / "backups").glob("train-*/train.py"))
     assert len(backups) == 1 and backups[0].read_text() == "my work\n"
     assert f"your version: {backups[0]}" in lines[-1]
@@ -67,3 +76,21 @@ def test_a_grading_shows_the_hint_asked_for_without_advancing(tmp_path, exercise
     loop.hint(None)  # asked: the concrete fix, shown again after the next grading
     loop.footer(show_hint=True)
     assert lines[-1].startswith(f"Hint 2/{len(first.hints)}")
+
+
+def test_reset_restores_the_shipped_version_after_the_learner_committed(tmp_path) -> None:
+    """In a clone where the learner committed their work, reset still restores the kit's version."""
+    kit = tmp_path / "kit"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(kit)], check=True)
+    train = kit / "exercises" / "train.py"
+    train.write_text("my committed work\n")
+    git = ["git", "-C", str(kit), "-c", "user.name=Learner", "-c", "user.email=learner@example.org"]
+    subprocess.run([*git, "commit", "-q", "-am", "my work"], check=True)
+    env = {**os.environ, "PYTHONPATH": str(kit), "BENTOML_DO_NOT_TRACK": "true"}
+    done = subprocess.run([sys.executable, "-m", "grader.learn", "--results", str(tmp_path / "results"),
+                           "reset", "train", "--yes"], cwd=kit, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert train.read_bytes() == shipped("train.py")
+    backups = list((tmp_path / "results" / "backups").glob("train-*/train.py"))
+    assert [b.read_text() for b in backups] == ["my committed work\n"]

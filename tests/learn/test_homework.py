@@ -6,9 +6,10 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from grader import exercises, homework_key
-from grader.checks_homework import KEY_FILE
-from grader.exercise_run import grade
+from grader.checks.homework import KEY_FILE
+from grader.homework import key as homework_key
+from grader.learn import manifest as exercises
+from grader.learn.grading import grade
 from tests.learn.conftest import results_with_key
 
 
@@ -44,7 +45,8 @@ def test_homework_checks_accept_the_key_and_name_a_wrong_answer(homework_key_dir
         folder.mkdir()
         (folder / "homework.py").write_text(text)
     graded = grade(right, [homework], results_with_key(tmp_path / "r1", homework_key_dir)).results["homework"]
-    assert graded.done and graded.score == graded.max_score == 12, graded.failed
+    total = sum(s.points for s in homework.specs)
+    assert graded.done and graded.score == graded.max_score == total, graded.failed
     graded = grade(wrong, [homework], results_with_key(tmp_path / "r2", homework_key_dir)).results["homework"]
     assert [c["id"] for c in graded.failed] == ["homework_q1"]
     assert "bentoml --version" in graded.failed[0]["output"]

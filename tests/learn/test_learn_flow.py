@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shutil
 
-from grader.exercise_run import grade
-from grader.progress import Progress
+from grader.learn.grading import grade
+from grader.learn.state import Progress
 from tests.learn.conftest import SOLUTIONS, copy_exercises, learn, results_with_key
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import watchfiles
 
-from grader import exercises
-from grader.watch import changed_files
+from grader.learn import manifest as exercises
+from grader.learn.watch import changed_files
 from tests.grader.conftest import leftovers
 from tests.learn.conftest import ROOT, SOLUTIONS, copy_exercises, learn_env
 

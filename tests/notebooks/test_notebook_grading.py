@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.grader.conftest import grade
+from tests.grader.conftest import grade, graded_specs, points
 from tests.notebooks.test_notebook_cells import submission  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.server
@@ -14,4 +14,4 @@ def test_notebook_submission_gets_full_marks(submission, saved_model, bentoml_ho
     graded = grade(submission, bentoml_home, tmp_path / "results", "--build")
     summary = graded.summary
     failed = {c["id"]: c["output"] for c in summary["checks"] if not c["passed"]}
-    assert summary["score"] == summary["max_score"] == 100, failed or graded.stdout
+    assert summary["score"] == summary["max_score"] == points(graded_specs()), failed or graded.stdout

@@ -1,0 +1,1 @@
+"""The graded checks, one module per artifact; each check is declared with ``grader.declare.Checks``."""

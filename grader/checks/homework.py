@@ -1,0 +1,144 @@
+"""The homework: one check per question, against the key the kit computes (``grader.homework.key``).
+
+The key is computed once per environment (package versions, Python, data checksum) in a child
+process with a temporary model store, and cached in the results folder as ``homework-key.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.children import Child
+from grader.declare import Checks
+from grader.facts.run import Run
+from grader.homework import key as homework_key
+
+graded = Checks(group="homework", exercise="homework", graded=False)
+
+KEY_FILE = "homework-key.json"
+KEY_TIMEOUT = 900.0
+
+
+def cached_key(results: Path) -> dict[str, Any]:
+    """The answer key for this environment: from the cache when its fingerprint matches, else computed."""
+    fingerprint = homework_key.fingerprint()
+    path = results / KEY_FILE
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored.get("fingerprint") == fingerprint:
+            return stored["key"]
+    with tempfile.TemporaryDirectory(prefix="homework-key-home-") as home:
+        result = Child("grader.homework.key", fingerprint, cwd=Path(home), timeout=KEY_TIMEOUT,
+                       env={"BENTOML_HOME": home}).result()
+    if not result.ok:
+        raise RuntimeError(f"computing the homework key failed:\n{result.log_tail}")
+    results.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.data, indent=2))
+    return result.data["key"]
+
+
+@pytest.fixture(scope="module")
+def key(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return cached_key(request.config.getoption("--results"))
+
+
+@pytest.fixture(scope="module")
+def homework(run: Run) -> dict[str, Any]:
+    """The learner's answers, read in a child process."""
+    if not (run.submission / "homework.py").is_file():
+        return {"error": f"homework.py not found in {run.submission}: "
+                         f"restore it with `./kit learn reset homework`."}
+    result = Child("grader.children.homework", homework_key.questions_json("q3"), cwd=run.submission,
+                   timeout=60).result()
+    return result.data if result.ok else {"error": f"homework.py could not be read:\n{result.log_tail}"}
+
+
+def answer(homework: dict[str, Any], name: str, check) -> Any:
+    if "error" in homework:
+        check.fail(homework["error"])
+    value = homework[name]
+    if value is None:
+        check.fail(f"{name} is not answered yet (still None in homework.py).")
+    return value
+
+
+def same(given: Any, expected: Any) -> bool:
+    return str(given).strip().upper() == str(expected).strip().upper()
+
+
+@graded(points=2)
+def homework_q1(homework, key, check) -> None:
+    """Q1: the installed BentoML version"""
+    given = answer(homework, "BENTOML_VERSION", check)
+    check.part("BENTOML_VERSION", same(given, key["q1"]),
+               f"{given!r} is not the installed version: run `bentoml --version` in the kit's environment.")
+    check.finish()
+
+
+@graded(points=2)
+def homework_q2(homework, key, check) -> None:
+    """Q2: the size of the saved model"""
+    given = answer(homework, "MODEL_SIZE", check)
+    check.part("MODEL_SIZE", same(given, key["q2"]),
+               f"{given!r} is not it: look at the Size column of `bentoml models list credit_risk_model` "
+               f"(options A-D in homework.md).")
+    check.finish()
+
+
+@graded(points=2)
+def homework_q3(homework, key, check) -> None:
+    """Q3: a pydantic class for the JSON body"""
+    if "error" in homework:
+        check.fail(homework["error"])
+    facts = homework["q3"]
+    if "error" in facts:
+        check.fail(facts["error"])
+    if not facts["types"]:
+        check.fail("LoanQuery has no fields yet: declare one annotated field per key of the JSON body.")
+    wanted: dict[str, str] = key["q3"]
+    check.part("validates the body", facts["validates"],
+               f"LoanQuery rejects the body of homework.md: {facts.get('validation_error', '')}")
+    wrong = [f"{k}: {facts['types'].get(k, 'missing')}, should be {t}" for k, t in wanted.items()
+             if facts["types"].get(k) != t]
+    extra = sorted(set(facts["types"]) - set(wanted))
+    check.part("field types", not wrong and not extra,
+               "; ".join(wrong + [f"unexpected field {e}" for e in extra])
+               + ". One annotated field per key, with the type of the JSON value (str, int, float, bool).")
+    check.part("all fields required", facts["required"] == sorted(wanted),
+               "give no defaults: every key of the body is required.")
+    check.finish()
+
+
+@graded(points=2)
+def homework_q4(homework, key, check) -> None:
+    """Q4: the framework version of an imported .bentomodel"""
+    given = answer(homework, "XGBOOST_VERSION", check)
+    check.part("XGBOOST_VERSION", same(given, key["q4"]),
+               f"{given!r} is not it: read context.framework_versions of the imported model "
+               f"(`bentoml models get credit_risk_model:latest -o yaml`).")
+    check.finish()
+
+
+@graded(points=2)
+def homework_q5(homework, key, check) -> None:
+    """Q5: the status the built bento returns"""
+    given = answer(homework, "BENTO_STATUS", check)
+    check.part("BENTO_STATUS", same(given, key["q5"]),
+               f"{given!r} is not what the bento answers for the applicant of homework.md: build, serve the "
+               f"bento (credit_risk_classifier:latest) and POST it wrapped under \"credit_application\".")
+    check.finish()
+
+
+@graded(points=2)
+def homework_q6(homework, key, check) -> None:
+    """Q6: the faster of two models under load"""
+    given = answer(homework, "FASTER_MODEL", check)
+    check.part("FASTER_MODEL", same(given, key["q6"]),
+               f"{given!r} is not what the kit measured: run the bounded locust test of homework.md "
+               f"against each model and compare their successful requests per second (Aggregated line).")
+    check.finish()

@@ -1,0 +1,270 @@
+"""The live endpoint: readiness, answers checked against the learner's own model, validation, load."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from bentokit import contract
+from grader import hints
+from grader.declare import LIVE, Checks
+from grader.facts.run import Run
+
+graded = Checks(group="live endpoint", exercise="service", needs=(LIVE,))
+
+#: Probabilities may be rounded to 2 decimals by the service; anything further off is a wrong answer.
+TOLERANCE = 0.0051
+TIMEOUT = 10
+CONCURRENT = 20
+
+
+@dataclass
+class Answer:
+    """One HTTP answer: status code, parsed JSON (or None) and the raw text."""
+
+    code: int
+    body: Any
+    text: str
+
+    @classmethod
+    def post(cls, url: str, payload: Any) -> Answer:
+        try:
+            response = requests.post(url, json=payload, timeout=TIMEOUT)
+        except requests.RequestException as err:
+            return cls(0, None, f"no answer: {type(err).__name__}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return cls(response.status_code, body, response.text[:300])
+
+    @property
+    def probability(self) -> float | None:
+        value = self.body.get("probability") if isinstance(self.body, dict) else None
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    @property
+    def status(self) -> str | None:
+        return self.body.get("status") if isinstance(self.body, dict) else None
+
+
+def need_live(run: Run, check) -> str:
+    if not run.live.url:
+        check.fail("not checked: the service is not running (see the first live check).")
+    return run.live.url
+
+
+def expects_flat_body(answer: Answer) -> bool:
+    """A 400 listing the applicant's own fields as missing at the top level: the service takes a flat body."""
+    detail = answer.body.get("detail") if isinstance(answer.body, dict) else None
+    items = detail if isinstance(detail, list) else []
+    locs = [tuple(d.get("loc") or ()) for d in items if isinstance(d, dict)]
+    return any(len(loc) == 1 and loc[0] in contract.FIELD_TYPES for loc in locs)
+
+
+def problem(answer: Answer, expected: float | None, run: Run) -> str:
+    """Why ``answer`` is not the decision for ``expected``, or ``''``."""
+    if answer.code != 200:
+        extra = ""
+        if answer.code == 400 and expects_flat_body(answer):
+            extra = " The service expects a flat body: " + hints.WRAPPED
+        elif answer.code >= 500:
+            fixes = hints.diagnose(run.server_log(60))
+            extra = (" The service crashed on a valid request." + "".join(f" Likely fix: {f}" for f in fixes)
+                     + ("" if fixes else " Look at the server log for the traceback."))
+        return f"HTTP {answer.code}: {answer.text[:200]}.{extra}"
+    if answer.probability is None or answer.status not in contract.STATUSES:
+        return (f"the answer {answer.text[:120]} is not {{\"probability\": float, \"status\": "
+                f"{' | '.join(contract.STATUSES)}}}.")
+    if expected is not None and abs(answer.probability - expected) > TOLERANCE:
+        return (f"probability {answer.probability:.4f}, but your saved model gives {expected:.4f}: use the "
+                f"model and DictVectorizer from the store for every request (no hard-coded answers).")
+    return ""
+
+
+@pytest.fixture(scope="module")
+def answers(run: Run) -> dict[str, Any]:
+    """The service's answers to the sample, the golden applicants and the hidden probes (once)."""
+    if not run.live.url:
+        return {}
+    url = run.live.url + contract.CLASSIFY_PATH
+    known = {name: Answer.post(url, contract.wrap(a)) for name, a in run.known.items()}
+    probes = [Answer.post(url, contract.wrap(run.candidates[i])) for i in run.probe_indexes]
+    return {"known": known, "probes": probes}
+
+
+def expected_known(run: Run, name: str) -> float | None:
+    return run.expected(list(run.known).index(name))
+
+
+def expected_probe(run: Run, n: int) -> float | None:
+    return run.expected(len(run.known) + run.probe_indexes[n])
+
+
+@graded(points=4)
+def live_ready(run: Run, check) -> None:
+    """service starts; /readyz within the time limit"""
+    if not run.live.url:
+        check.fail(run.live.error)
+    after = f" after {run.live.ready_seconds:.1f} s" if run.live.ready_seconds else ""
+    check.note(f"ready at {run.live.url}{after}")
+
+
+@graded(points=3)
+def live_infra(run: Run, check) -> None:
+    """/livez, /readyz and /metrics answer"""
+    url = need_live(run, check)
+    for path in ("/livez", "/readyz", "/metrics"):
+        try:
+            response = requests.get(url + path, timeout=TIMEOUT)
+            ok = response.status_code == 200 and (path != "/metrics" or "bentoml_" in response.text)
+            got = f"HTTP {response.status_code}"
+        except requests.RequestException as err:
+            ok, got = False, type(err).__name__
+        check.part(path, ok, f"{path} gave {got}; BentoML serves it by default: serve the service with "
+                             f"`bentoml serve` and do not disable it in the service config.")
+    check.finish()
+
+
+@graded(points=3)
+def live_sample(run: Run, check, answers) -> None:
+    """sample applicant answered by your model"""
+    need_live(run, check)
+    if run.expected(0) is None:
+        check.note("your saved model could not be read, so only the answer's form is checked")
+    why = problem(answers["known"]["sample"], expected_known(run, "sample"), run)
+    check.part("sample applicant", not why, why)
+    check.finish()
+
+
+@graded(points=4)
+def live_golden(run: Run, check, answers) -> None:
+    """golden applicants answered by your model"""
+    need_live(run, check)
+    for name in contract.GOLDEN_APPLICANTS:
+        if name == "sample":
+            continue
+        why = problem(answers["known"][name], expected_known(run, name), run)
+        check.part(name, not why, why)
+    check.finish()
+
+
+@graded(points=8, hidden=True)
+def live_hidden_probes(run: Run, check, answers) -> None:
+    """randomised probes answered by your model"""
+    need_live(run, check)
+    if run.expected(0) is None:
+        check.fail(f"your saved model could not be read, so the expected answers are unknown: "
+                   f"{run.model_facts.get('error', '')}")
+    probs = answers["probes"]
+    # All or nothing: a share of random probes would make the score vary between runs.
+    wrong = [w for n, a in enumerate(probs) if (w := problem(a, expected_probe(run, n), run))]
+    check.part(f"{len(probs)} probes", not wrong)
+    if wrong:  # one reason, without the probe's inputs or the expected value
+        first = wrong[0].split(", but your saved model gives")[0]
+        check.note(f"{len(wrong)} of {len(probs)} hidden applicants got a wrong answer (e.g. {first}). "
+                   f"Every answer must come from your saved model and its DictVectorizer: no hard-coded "
+                   f"or cached answers.")
+    check.finish()
+
+
+@graded(points=4)
+def live_status_thresholds(run: Run, check, answers) -> None:
+    """status thresholds (> 0.5 DECLINED, > 0.25 MAYBE)"""
+    need_live(run, check)
+    pairs = [(a, expected_known(run, n)) for n, a in answers["known"].items()]
+    pairs += [(a, expected_probe(run, n)) for n, a in enumerate(answers["probes"])]
+    decided = [(a, e) for a, e in pairs if a.probability is not None and a.status in contract.STATUSES]
+    if not decided:
+        check.fail("no request was answered with a decision, so the thresholds cannot be checked.")
+    # A service may round the probability it returns: its status may follow the unrounded value.
+    wrong = [(a.probability, a.status) for a, e in decided
+             if a.status not in {contract.status_for(a.probability),
+                                 contract.status_for(a.probability if e is None else e)}]
+    for probability, status in wrong[:3]:
+        check.part(f"p={probability:.3f}", False,
+                   f"answered {status}, the rule gives {contract.status_for(probability)}: use "
+                   f"> {contract.DECLINED_ABOVE} DECLINED, > {contract.MAYBE_ABOVE} MAYBE, else APPROVED.")
+    check.part(f"{len(decided) - len(wrong)} of {len(decided)} decisions", not wrong, weight=0.0)
+    check.finish()
+
+
+INVALID_HINTS = {
+    "wrong_type": "age must be an int: type the field `age: int`.",
+    "unknown_category": "home='castle' must be rejected: type categories as Literal[...] of the labels.",
+    "missing_field": "every field is required: declare them without defaults.",
+    "negative_amount": "amount must be >= 0: Annotated[int, Field(ge=0)].",
+    "minor_age": "age must be >= 18: Annotated[int, Field(ge=18)].",
+    "unknown_field": "unknown fields must be rejected: model_config = ConfigDict(extra=\"forbid\").",
+    "flat_body": "a flat body (no credit_application wrapper) must be rejected. " + hints.WRAPPED,
+    "empty_object": "an empty body must be rejected.",
+    "not_an_object": "a JSON list instead of an object must be rejected.",
+    "null_field": "income=null must be rejected: type it float, not Optional[float].",
+    "huge_number": "amount=10**400 must be rejected: bound it, e.g. Field(ge=0, le=1_000_000_000).",
+}
+
+
+@graded(points=6)
+def live_invalid_bodies(run: Run, check) -> None:
+    """invalid bodies get HTTP 400 with detail, never 500"""
+    url = need_live(run, check) + contract.CLASSIFY_PATH
+    for name, body in contract.invalid_bodies().items():
+        answer = Answer.post(url, body)
+        body = answer.body if isinstance(answer.body, dict) else {}
+        has_detail = bool(body.get("detail") or body.get("error"))
+        if answer.code == 400 and has_detail:
+            check.part(name, True)
+            continue
+        if answer.code >= 500:
+            why = ("HTTP 500: the service crashed on bad input. Declare the parameter as the pydantic model "
+                   "(credit_application: CreditApplication) so BentoML validates it and answers 400.")
+        elif answer.code == 422:
+            why = ("HTTP 422: BentoML 1.4 answers validation errors with 400 itself; do not raise your own "
+                   "422 (or serve through another framework).")
+        elif answer.code == 400:
+            why = "HTTP 400 without an error detail in the body."
+        else:
+            why = f"HTTP {answer.code}: {INVALID_HINTS[name]}"
+        check.part(name, False, why)
+    check.finish()
+
+
+@graded(points=4)
+def live_batch(run: Run, check, answers) -> None:
+    """/classify_batch answers the same as /classify"""
+    url = need_live(run, check) + contract.CLASSIFY_BATCH_PATH
+    names = list(run.known)
+    applicants = [run.known[n] for n in names] + [run.candidates[i] for i in run.probe_indexes]
+    singles = [answers["known"][n] for n in names] + list(answers["probes"])
+    batch = Answer.post(url, contract.wrap_batch(applicants))
+    ok = batch.code == 200 and isinstance(batch.body, list) and len(batch.body) == len(applicants)
+    check.part("one decision per applicant", ok, weight=1,
+               hint=f"POST {contract.CLASSIFY_BATCH_PATH} {{\"{contract.CLASSIFY_BATCH_ARG}\": [...]}} gave "
+                    f"HTTP {batch.code}: {batch.text[:160]}")
+    if ok:
+        differ = sum(1 for s, b in zip(singles, batch.body, strict=True)
+                     if s.code != 200 or not isinstance(b, dict) or s.body.get("status") != b.get("status")
+                     or abs(float(s.probability or -1) - float(b.get("probability", -2))) > 1e-6)
+        check.part("equal to /classify", differ == 0, weight=2,
+                   hint=f"{differ} of {len(applicants)} batch answers differ from /classify: both must use "
+                        f"the same model, DictVectorizer and thresholds.")
+    check.finish()
+
+
+@graded(points=2)
+def live_concurrency(run: Run, check) -> None:
+    """20 concurrent requests all succeed"""
+    url = need_live(run, check) + contract.CLASSIFY_PATH
+    with ThreadPoolExecutor(CONCURRENT) as pool:
+        results = list(pool.map(lambda _: Answer.post(url, contract.wrap(contract.SAMPLE_APPLICANT)),
+                                range(CONCURRENT)))
+    failed = [a for a in results if a.code != 200]
+    check.part(f"{CONCURRENT} requests", not failed,
+               f"{len(failed)} of {CONCURRENT} concurrent requests failed "
+               f"(e.g. {failed[0].text[:120] if failed else ''}): avoid shared mutable state in the service "
+               f"and blocking calls inside async APIs.")
+    check.finish()

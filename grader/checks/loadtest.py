@@ -1,0 +1,76 @@
+"""locustfile.py: a bounded headless locust run against the live service succeeds.
+
+Runs ``locust --headless`` (the ecosystem's own runner, in a child process group with a time
+limit) for a few seconds with a few users, and reads its CSV statistics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bentokit import contract
+from grader.children import kill_group, spawn
+from grader.declare import LIVE, Checks
+from grader.facts.run import Run
+
+graded = Checks(group="locustfile.py", exercise="loadtest", needs=(LIVE,), graded=False)
+
+USERS = 4
+RUN_SECONDS = 4
+LIMIT = RUN_SECONDS + 30.0
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@graded(points=4)
+def locust_run(run: Run, check) -> None:
+    """a bounded locust run of locustfile.py posts to /classify without failures"""
+    if not (run.submission / "locustfile.py").is_file():
+        check.fail(f"locustfile.py not found in {run.submission}: "
+                   f"restore it with `./kit learn reset loadtest`.")
+    if not run.live.url:
+        check.fail("not checked: the service is not running (finish the service exercise first).")
+    with tempfile.TemporaryDirectory(prefix="grader-locust-") as tmp:
+        prefix = Path(tmp) / "locust"
+        with open(Path(tmp) / "log.txt", "wb") as log:
+            process = spawn([sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless",
+                             "--host", run.live.url, "--users", str(USERS), "--spawn-rate", str(USERS),
+                             "--run-time", f"{RUN_SECONDS}s", "--stop-timeout", "2", "--only-summary",
+                             "--csv", str(prefix), "--exit-code-on-error", "0"],
+                            cwd=run.submission, stdout=log)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # the group is killed below either way
+                process.wait(timeout=LIMIT)
+            timed_out = process.poll() is None
+            kill_group(process)
+        log_tail = "\n".join((Path(tmp) / "log.txt").read_text(errors="replace").splitlines()[-12:])
+        stats = rows(Path(f"{prefix}_stats.csv"))
+        exceptions = rows(Path(f"{prefix}_exceptions.csv"))
+        failures = rows(Path(f"{prefix}_failures.csv"))
+    if timed_out or not stats:
+        why = "its time limit passed" if timed_out else f"exit code {process.returncode}"
+        check.fail(f"locust did not run to its end ({why}):\n{log_tail}")
+    classify = [r for r in stats if r.get("Name") == contract.CLASSIFY_PATH]
+    count = int(classify[0]["Request Count"]) if classify else 0
+    raised = exceptions[0].get("Message", "")[:200] if exceptions else ""
+    if count == 0:
+        check.fail(f"no request reached {contract.CLASSIFY_PATH} in {RUN_SECONDS} s"
+                   + (f" (the task raised {raised})" if raised else "")
+                   + '. A @task method posts with self.client.post("/classify", json={"credit_application": '
+                     'APPLICANT}) (notebook 07_performance.ipynb, "A bounded locust run").')
+    failed = sum(int(r.get("Failure Count") or 0) for r in stats if r.get("Name") != "Aggregated")
+    check.part("no failed requests", failed == 0,
+               f"{failed} request(s) failed ({failures[0].get('Error', '')[:200] if failures else ''}): "
+               f"send the applicant wrapped under \"credit_application\".")
+    check.part("no task exceptions", not exceptions, f"a task raised: {raised}")
+    check.note(f"{count} requests to {contract.CLASSIFY_PATH} in {RUN_SECONDS} s with {USERS} users")
+    check.finish()

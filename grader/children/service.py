@@ -1,0 +1,61 @@
+"""Child process: import the learner's ``service.py`` and describe the BentoML services it defines.
+
+Run as ``python -m grader.children.service IN OUT`` with the submission folder as working
+directory; never imported by the grader itself. Writes JSON facts to OUT.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from typing import Any
+
+from grader.children import write_output
+
+
+def describe(svc: Any) -> dict[str, Any]:
+    """Name, bento name, APIs (route, batchable, input schema) and model references of a Service."""
+    from bentokit.private import to_snake_case
+
+    apis = {}
+    for name, api in svc.apis.items():
+        entry: dict[str, Any] = {"route": api.route, "batchable": bool(api.batchable)}
+        try:
+            entry["params"] = list(api.input_spec.model_fields)
+            entry["input_schema"] = api.input_spec.model_json_schema()
+        except Exception as err:  # an input spec pydantic cannot describe
+            entry["schema_error"] = f"{type(err).__name__}: {err}"
+        apis[name] = entry
+    models = []
+    for ref in svc.models:
+        entry = {"tag": str(getattr(ref, "tag", ref))}
+        try:
+            entry["resolved"] = str(ref.resolve().tag)
+        except Exception as err:
+            entry["error"] = f"{type(err).__name__}: {err}"
+        models.append(entry)
+    return {"name": svc.name, "bento_name": to_snake_case(svc.name), "apis": apis, "models": models}
+
+
+def main(out_path: str) -> None:
+    sys.path.insert(0, ".")
+    facts: dict[str, Any] = {"imported": False}
+    try:
+        module = importlib.import_module("service")
+    except BaseException as err:  # SystemExit and KeyboardInterrupt are the learner's too
+        lines = traceback.format_exception(type(err), err, err.__traceback__)
+        facts["error"] = f"{type(err).__name__}: {err}"
+        facts["traceback"] = "".join(lines[-6:])
+        write_output(out_path, facts)
+        return
+    facts["imported"] = True
+    import bentoml
+
+    facts["services"] = {attr: describe(value) for attr, value in vars(module).items()
+                         if isinstance(value, bentoml.Service)}
+    write_output(out_path, facts)
+
+
+if __name__ == "__main__":
+    main(sys.argv[2])

@@ -1,0 +1,118 @@
+"""Read a submission's ``bentofile.yaml`` and validate it with BentoML's own build-config schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from bentokit import private
+
+#: Packages the service needs in the bento, by canonical name.
+REQUIRED_PACKAGES = ("xgboost", "scikit-learn", "pydantic")
+
+
+@dataclass
+class Bentofile:
+    """A parsed and validated bentofile, or the reason it is not one."""
+
+    path: Path
+    exists: bool = False
+    error: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+    config: Any = None  # bentoml's BentoBuildConfig
+
+    @property
+    def valid(self) -> bool:
+        return self.config is not None
+
+
+def leaf_errors(err: BaseException) -> list[str]:
+    """The messages at the leaves of cattrs' nested validation errors."""
+    if isinstance(err, BaseExceptionGroup):
+        return [msg for sub in err.exceptions for msg in leaf_errors(sub)]
+    return [str(err).split("\n")[0]]
+
+
+def read(path: Path) -> Bentofile:
+    """Parse YAML, then structure it into ``BentoBuildConfig`` as ``bentoml build`` does."""
+    facts = Bentofile(path=path)
+    if not path.is_file():
+        facts.error = f"{path.name} not found in {path.parent}"
+        return facts
+    facts.exists = True
+    try:
+        raw = yaml.safe_load(path.read_text(errors="replace"))
+    except yaml.YAMLError as err:
+        facts.error = f"not valid YAML: {err}"
+        return facts
+    if not isinstance(raw, dict):
+        facts.error = f"expected a mapping of build options, got {type(raw).__name__}"
+        return facts
+    facts.raw = raw
+    try:
+        facts.config = private.load_build_config(raw)
+    except Exception as err:  # cattrs raises ClassValidationError groups, attrs TypeError/ValueError
+        facts.error = "BentoML rejects it: " + "; ".join(leaf_errors(err))
+    return facts
+
+
+def requirements(facts: Bentofile, base: Path) -> tuple[list[str], str]:
+    """The python requirement lines (``packages`` or the ``requirements_txt`` file) and where from."""
+    python = facts.config.python
+    if python.requirements_txt:
+        req_path = base / python.requirements_txt
+        if not req_path.is_file():
+            return [], f"requirements_txt {python.requirements_txt} (missing)"
+        lines = [ln.split("#")[0].strip() for ln in req_path.read_text().splitlines()]
+        where = f"requirements_txt {python.requirements_txt}"
+        return [ln for ln in lines if ln and not ln.startswith("-")], where
+    return list(python.packages or []), "python.packages"
+
+
+@dataclass
+class PackageCheck:
+    name: str
+    requirement: str = ""
+    problem: str = ""
+
+
+def check_packages(lines: list[str]) -> tuple[list[PackageCheck], list[str]]:
+    """Each required package's pin, and the lines that name ``sklearn`` (which no longer installs)."""
+    parsed: dict[str, Requirement] = {}
+    sklearn = []
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        name = canonicalize_name(req.name)
+        if name == "sklearn":
+            sklearn.append(line)
+        parsed.setdefault(name, req)
+    out = []
+    for name in REQUIRED_PACKAGES:
+        installed = importlib_metadata.version(name)
+        req = parsed.get(name)
+        check = PackageCheck(name, str(req) if req else "")
+        if req is None:
+            check.problem = f"{name} is missing: add \"{name}=={installed}\""
+        else:
+            pins = [s.version for s in req.specifier if s.operator == "=="]
+            if not pins:
+                check.problem = f"{req} is not pinned: write \"{name}=={installed}\" (the version in use)"
+            elif pins[0] != installed:
+                check.problem = (f"{req} differs from the installed {name} {installed}, which the model "
+                                 f"was trained with: write \"{name}=={installed}\"")
+        out.append(check)
+    return out, sklearn
+
+
+def path_spec(facts: Bentofile, ctx_dir: Path) -> Any:
+    """BentoML's own include/exclude matcher for this bentofile."""
+    return private.path_spec(facts.config, ctx_dir)

@@ -1,0 +1,131 @@
+"""``--container``: the learner's bento image, built and run with the engine found.
+
+Everything goes through :mod:`bentokit.containers`: ``bentoml containerize`` (in the child
+grader.children.image, so that an interrupted grading kills the build with it), ``run`` on a free
+127.0.0.1 port, removal. The readiness wait is :func:`bentokit.server.wait_url_ready`
+with the grader's own crash test (BentoML keeps the container running when the service's
+``__init__`` fails, so the container's log is read too, as for ``bentoml serve``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bentokit import containers, server
+from grader import hints
+from grader.children import Child, kill_group
+
+IMAGE_REPOSITORY = "localhost/bentokit-grader"
+#: What BentoML logs when a worker's lifespan (the service's __init__) raised.
+STARTUP_FAILED = "Application startup failed"
+
+
+@dataclass
+class ContainerFacts:
+    """How far the image got: built (``image``), then ready at ``url``; ``error`` says why not."""
+
+    engine: str = ""
+    image: str = ""
+    build_seconds: float = 0.0
+    size: int = 0
+    url: str = ""
+    ready_seconds: float = 0.0
+    error: str = ""
+
+
+class ContainerRun:
+    """One image and one container of a grading run; :meth:`close` removes them."""
+
+    def __init__(self, engine: containers.Engine, keep_image: bool, log_dir: Path) -> None:
+        self.engine = engine
+        self.keep_image = keep_image
+        self.log_dir = log_dir
+        self.image: str | None = None
+        self.container: containers.RunningContainer | None = None
+        #: Named in advance: a grading interrupted while the engine starts it still removes it.
+        self.name = f"bentokit-grader-{uuid.uuid4().hex[:10]}"
+        self._build: Child | None = None
+
+    def start(self, bento_tag: str, home: Path, build_timeout: float, ready_timeout: float) -> ContainerFacts:
+        """Build the image of ``bento_tag`` from the store ``home``, run it and wait for ``/readyz``."""
+        facts = ContainerFacts(engine=self.engine.describe())
+        tag = f"{IMAGE_REPOSITORY}:{bento_tag.split(':')[-1]}"
+        self.image = tag  # removed at close even when the build fails half-way
+        engine = [self.engine.name, self.engine.binary, self.engine.version]
+        self._build = Child("grader.children.image", {
+            "bento": bento_tag, "image": tag, "engine": engine, "home": str(home), "timeout": build_timeout,
+            "log": str(self.log_dir / "containerize.log"),
+        }, cwd=self.log_dir, timeout=build_timeout + 30)
+        result = self._build.result()
+        data = result.data or {}
+        if not result.ok or "error" in data:
+            error = data.get("error") or (f"the build did not finish within {build_timeout:.0f} s"
+                                          if result.timed_out else result.log_tail)
+            fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(error))
+            facts.error = f"the image did not build: {error}{fixes}"
+            return facts
+        facts.image, facts.build_seconds, facts.size = tag, data["seconds"], data["size"]
+        try:
+            self.container = containers.run(tag, self.engine, name=self.name)
+        except containers.ContainerError as err:
+            facts.error = f"the container did not start: {err}"
+            return facts
+        try:
+            facts.ready_seconds = server.wait_url_ready(
+                self.container.url, ready_timeout, self._exited(), self.log_tail, self.container.started,
+                what=f"the container {self.container.name}")
+        except server.ServerError as err:
+            facts.error = hints.with_log(f"the container did not become ready: {str(err).splitlines()[0]}",
+                                         self.log_tail(40))
+            return facts
+        facts.url = self.container.url
+        return facts
+
+    def _exited(self):
+        """Why the container cannot become ready (it exited, or its service's startup failed), or None."""
+        checked = [0.0]
+
+        def exited() -> str | None:
+            if time.monotonic() - checked[0] < 1.0:  # each question is an engine subprocess
+                return None
+            checked[0] = time.monotonic()
+            state = self.container.state() if self.container else {}
+            if not state.get("Running"):
+                return f"the container exited with code {state.get('ExitCode', '?')}"
+            if STARTUP_FAILED in self.log_tail(40):
+                return "the service's startup failed in the container"
+            return None
+
+        return exited
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self.container.log_tail(lines) if self.container else ""
+
+    def close(self) -> None:
+        """Stop the build, remove the container, and the image unless it is kept; safe to call twice."""
+        if self._build is not None and self._build.process is not None:
+            kill_group(self._build.process)  # before removing the image it would create
+        if self.container is None and self.image is not None:  # `run` may have been interrupted
+            self.container = containers.RunningContainer(self.name, self.image, self.engine, "")
+        if self.container is not None:
+            for _ in range(3):  # a busy engine (a build holding its lock) may time out: ask again
+                self.container.stop()
+                if not self.container.state():
+                    break
+            self.container = None
+        if self.image is not None and not self.keep_image:
+            for _ in range(3):
+                containers.remove_image(self.image, self.engine)
+                if not self._image_exists():
+                    break
+        self.image = None
+
+    def _image_exists(self) -> bool:
+        try:
+            containers.image_size(self.image or "", self.engine)
+        except containers.ContainerError:
+            return False
+        return True

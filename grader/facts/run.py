@@ -1,0 +1,326 @@
+"""One grading run: the submission, the facts gathered about it, and the processes it starts.
+
+Slow work starts as soon as the run begins, in child processes that run side by side: the
+service inspector, the model reader (which also scores the probe candidates), the live server,
+and (with ``--build``) the bento build. Checks then wait for the facts they need.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bentokit import containers, contract, server
+from grader import hints
+from grader.children import Child, ChildResult, kill_all, kill_group, spawn
+from grader.declare import BENTO, CONTAINER, LIVE
+from grader.facts import bentofile, probes, source
+from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
+
+SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
+
+
+@dataclass
+class Options:
+    submission: Path
+    url: str | None = None
+    build: bool = False
+    import_timeout: float = 30.0
+    ready_timeout: float = 60.0
+    build_timeout: float = 180.0
+    #: Build and run the bento's image with the engine found, and grade the live checks against it.
+    container: bool = False
+    keep_image: bool = False
+    image_timeout: float = 900.0
+    #: What the selected checks need (``grader.declare``): the server starts only for live checks,
+    #: the bento is built only for bento checks.
+    needs: frozenset[str] = frozenset({BENTO, LIVE})
+
+
+@dataclass
+class ServiceFacts:
+    """What importing ``service.py`` in a child showed."""
+
+    imported: bool
+    error: str = ""
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def service(self) -> dict[str, Any] | None:
+        """The service whose class is the contract's, whatever module attribute holds it."""
+        return self.services.get(contract.SERVICE_CLASS) or next(
+            (s for s in self.services.values() if s["name"] == contract.SERVICE_CLASS), None)
+
+
+@dataclass
+class BentoFacts:
+    """A built bento's manifest, or why there is none."""
+
+    tag: str = ""
+    manifest: dict[str, Any] | None = None
+    error: str = ""
+    #: The service.py packed in the bento (None when it has none).
+    service_source: str | None = None
+
+
+@dataclass
+class LiveTarget:
+    """The address of a ready service, or why there is none (with the server's last log lines)."""
+
+    url: str = ""
+    error: str = ""
+    ready_seconds: float = 0.0
+
+
+def bentoml_home() -> Path:
+    """The learner's BentoML home: ``$BENTOML_HOME`` or BentoML's default ``~/bentoml``."""
+    return Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml")
+
+
+class Run:
+    """Everything one grading run knows and owns; :meth:`close` stops all it started."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.submission = options.submission.resolve()
+        self.started = time.monotonic()
+        self._tmp = Path(tempfile.mkdtemp(prefix="grader-run-"))
+        self.source = source.read(self.submission / "service.py")
+        self.bentofile = bentofile.read(self.submission / "bentofile.yaml")
+        # Known applicants first, then the hidden candidates; the model child scores them all.
+        self.known = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS}
+        self.candidates = probes.candidates()
+        self._model_child = Child("grader.children.model", {
+            "tag": self.source.model_tag,
+            "applicants": [*self.known.values(), *self.candidates],
+        }, cwd=self._tmp, timeout=120)
+        self._service_child = (Child("grader.children.service", {}, cwd=self.submission,
+                                     timeout=options.import_timeout)
+                               if self.source.parsed else None)
+        self._server: server.RunningServer | None = None
+        self._container: ContainerRun | None = None
+        self.engine_error = ""
+        if options.container and options.needs & {CONTAINER, LIVE}:
+            self._container = self._container_run()
+        # With an engine the container serves the live checks; without one, `bentoml serve` does.
+        if LIVE in options.needs and not options.url and self._container is None and self.source.parsed:
+            self._server = server.start(SERVICE_TARGET, self.submission,
+                                        log_path=self._tmp / "server.log")
+        atexit.register(self.close)  # also when the run is interrupted
+        # The build imports service.py too: it runs beside the inspector (its network wait for the
+        # package lock overlaps) and is killed if the import turns out to fail.
+        self.building = BENTO in options.needs and (options.build or self._container is not None)
+        self._build: Any = self._start_build() if self.building and self.source.parsed else None
+
+    def _container_run(self) -> ContainerRun | None:
+        try:
+            engine = containers.detect()
+        except containers.ContainerError as err:  # an unknown KIT_CONTAINER_ENGINE
+            self.engine_error = str(err)
+            return None
+        if engine is None:
+            self.engine_error = containers.install_hint()
+            return None
+        return ContainerRun(engine, self.options.keep_image, self._tmp)
+
+    # -- service.py ---------------------------------------------------------------------------
+
+    @cached_property
+    def service_facts(self) -> ServiceFacts:
+        facts = self._service_facts()
+        if not facts.imported and self._build is not None:
+            kill_group(self._build[0])
+        return facts
+
+    def _service_facts(self) -> ServiceFacts:
+        if self._service_child is None:
+            why = (f"syntax error {self.source.syntax_error}" if self.source.exists
+                   else "service.py is missing")
+            return ServiceFacts(False, f"not imported: {why}")
+        result = self._service_child.result()
+        if result.timed_out:
+            return ServiceFacts(False, (
+                f"importing service.py did not finish within {self.options.import_timeout:.0f} s. "
+                "Code at module level runs at import: move loops, input(), training or requests "
+                "into functions, and keep module level to imports, classes and constants."))
+        data = result.data or {}
+        if not data.get("imported"):
+            error = data.get("traceback") or result.log_tail or f"exit code {result.returncode}"
+            return ServiceFacts(False, f"importing service.py failed:\n{error}")
+        return ServiceFacts(True, services=data.get("services") or {})
+
+    # -- model store --------------------------------------------------------------------------
+
+    @cached_property
+    def model_result(self) -> ChildResult:
+        return self._model_child.result()
+
+    @cached_property
+    def model_facts(self) -> dict[str, Any]:
+        """The model child's facts; ``error`` says why they are missing."""
+        result = self.model_result
+        if result.timed_out:
+            return {"error": "reading the model store did not finish within its time limit"}
+        if result.data is None:
+            return {"error": f"reading the model store failed:\n{result.log_tail}"}
+        return result.data
+
+    def expected(self, index: int) -> float | None:
+        """The learner's own model's P(default) for applicant ``index`` (known ones, then candidates)."""
+        predictions = self.model_facts.get("predictions")
+        return predictions[index] if predictions else None
+
+    @cached_property
+    def probe_indexes(self) -> list[int]:
+        """Indexes (into the candidates) of the hidden probes, chosen around the thresholds."""
+        predictions = self.model_facts.get("predictions")
+        if not predictions:
+            return list(range(12))
+        return probes.select(predictions[len(self.known):])
+
+    # -- bento --------------------------------------------------------------------------------
+
+    def _start_build(self) -> Any:
+        """``bentoml build`` in a child, into a temporary store that sees the learner's models."""
+        home = self._tmp / "build-home"
+        home.mkdir()
+        models = bentoml_home() / "models"
+        models.mkdir(parents=True, exist_ok=True)
+        (home / "models").symlink_to(models, target_is_directory=True)
+        log = open(self._tmp / "build.log", "wb")  # noqa: SIM115 - closed in bento_facts
+        process = spawn([sys.executable, "-m", "bentoml", "build", str(self.submission), "--output", "tag"],
+                        cwd=self.submission, env={"BENTOML_HOME": str(home)}, stdout=log)
+        return process, log, home
+
+    @cached_property
+    def bento_facts(self) -> BentoFacts:
+        if not self.building:
+            return self._stored_bento()
+        if not self.service_facts.imported:
+            return BentoFacts(error="not built: service.py does not import (see the service.py checks)")
+        return self._built_bento()
+
+    def _built_bento(self) -> BentoFacts:
+        process, log, home = self._build
+        timeout = max(1.0, self.options.build_timeout - (time.monotonic() - self.started))
+        with contextlib.suppress(Exception):
+            process.wait(timeout=timeout)
+        timed_out = process.poll() is None
+        kill_group(process)
+        log.close()
+        text = (self._tmp / "build.log").read_text(errors="replace")
+        match = re.search(r"__tag__:(\S+)", text)
+        if timed_out or not match:
+            tail = "\n".join(text.splitlines()[-15:])
+            why = "did not finish in time" if timed_out else f"failed (exit code {process.returncode})"
+            fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(text))
+            return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
+        tag = match.group(1)
+        name, version = tag.split(":", 1)
+        return self._bento_at(tag, home / "bentos" / name / version)
+
+    @staticmethod
+    def _bento_at(tag: str, path: Path) -> BentoFacts:
+        packed = path / "src" / "service.py"
+        return BentoFacts(tag=tag, manifest=yaml.safe_load((path / "bento.yaml").read_text()),
+                          service_source=packed.read_text(errors="replace") if packed.is_file() else None)
+
+    def _stored_bento(self) -> BentoFacts:
+        import bentoml
+        from bentoml.exceptions import BentoMLException
+
+        try:
+            found = bentoml.bentos.get(f"{contract.SERVICE_NAME}:latest")
+        except BentoMLException as err:
+            return BentoFacts(error=(
+                f"no bento named {contract.SERVICE_NAME} in the store {bentoml_home()} ({err}). "
+                f"Run `bentoml build` in {self.submission}, or grade with --build."))
+        return self._bento_at(str(found.tag), Path(found.path))
+
+    # -- live service -------------------------------------------------------------------------
+
+    @cached_property
+    def container_facts(self) -> ContainerFacts:
+        """The learner's image built and running (``--container``), or why not."""
+        if self._container is None:
+            return ContainerFacts(error=f"not checked: no container engine was found.\n{self.engine_error}")
+        facts = self.bento_facts
+        if not facts.tag:
+            return ContainerFacts(engine=self._container.engine.describe(),
+                                  error=f"no image: the bento was not built (see the built bento checks). "
+                                        f"{facts.error.splitlines()[0] if facts.error else ''}")
+        remaining = max(1.0, self.options.image_timeout - (time.monotonic() - self.started))
+        return self._container.start(facts.tag, self._build[2], remaining, self.options.ready_timeout)
+
+    @cached_property
+    def live(self) -> LiveTarget:
+        if self._container is not None:
+            facts = self.container_facts
+            return LiveTarget(url=facts.url, ready_seconds=facts.ready_seconds,
+                              error=facts.error and f"the container (--container): {facts.error}")
+        if self.options.url:
+            return self._wait_url(self.options.url.rstrip("/"))
+        if self._server is None:
+            return LiveTarget(error="not started: service.py is missing or does not parse")
+        facts = self.service_facts  # a service that cannot be imported cannot serve: do not wait for it
+        if not facts.imported and "did not finish" in facts.error:
+            return LiveTarget(error=hints.with_log(
+                f"not started: importing service.py did not finish within "
+                f"{self.options.import_timeout:.0f} s (see the service.py import check).",
+                self._server.log_tail()))
+        running = self._server
+        remaining = max(1.0, self.options.ready_timeout - (time.monotonic() - running.started))
+
+        def exited() -> str | None:  # BentoML keeps the supervisor alive when a worker fails to start
+            if not running.alive():
+                return f"the server exited with code {running.process.returncode}"
+            if STARTUP_FAILED in running.log_tail(40):
+                return "the service's startup failed"
+            return None
+
+        try:
+            seconds = server.wait_url_ready(running.url, remaining, exited, running.log_tail, running.started)
+        except server.ServerError as err:
+            first = str(err).splitlines()[0]
+            return LiveTarget(error=hints.with_log(f"the service did not start: {first}",
+                                                   self._server.log_tail(40)))
+        return LiveTarget(url=self._server.url, ready_seconds=seconds)
+
+    def _wait_url(self, url: str) -> LiveTarget:
+        try:
+            seconds = server.wait_url_ready(url, self.options.ready_timeout, what=url)
+        except server.ServerError as err:
+            return LiveTarget(error=(f"{str(err).strip()} Is the service (or container) running, and its "
+                                     f"port published (e.g. docker run -p 3000:3000 ...)?"))
+        return LiveTarget(url=url, ready_seconds=seconds)
+
+    def server_log(self, lines: int = 20) -> str:
+        if self._container is not None:
+            return self._container.log_tail(lines)
+        return self._server.log_tail(lines) if self._server else ""
+
+    # -- end ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the server (all its workers' groups) and every child; remove temporary files."""
+        if self._server is not None:
+            self._server.stop(grace=3.0)  # the grade is known: no need for a long graceful shutdown
+            self._server = None
+        if self._container is not None:
+            self._container.close()  # the container, and the image unless it is kept
+            self._container = None
+        if self._build is not None:
+            self._build[1].close()
+        kill_all()
+        shutil.rmtree(self._tmp, ignore_errors=True)

@@ -1,0 +1,202 @@
+"""Facts about a learner's ``service.py`` read from its syntax tree (nothing is executed)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bentokit import contract, private
+
+#: Calls that load a model or unpickle a file, by dotted name suffix.
+LOAD_CALLS = ("load_model", "models.get", "pickle.load", "pickle.loads", "joblib.load", "cloudpickle.load")
+#: Calls that declare a model reference the bento packs.
+REF_CALLS = ("BentoModel", "models.get_model_ref")
+PICKLE_FILE = re.compile(r"\.(bin|pkl|pickle|joblib)$")
+
+
+def dotted(node: ast.AST) -> str:
+    """``bentoml.models.BentoModel`` for an attribute chain, ``''`` when it is not one."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted(node.value)
+        return f"{base}.{node.attr}" if base else ""
+    if isinstance(node, ast.Call):
+        return dotted(node.func)
+    return ""
+
+
+def keyword(call: ast.Call, name: str) -> ast.AST | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def constant(node: ast.AST | None) -> object:
+    return node.value if isinstance(node, ast.Constant) else None
+
+
+@dataclass
+class Api:
+    name: str
+    line: int
+    batchable: bool
+    input_spec: bool
+
+
+@dataclass
+class ServiceClass:
+    name: str
+    line: int
+    bento_name: str
+    apis: dict[str, Api] = field(default_factory=dict)
+    #: Class attributes holding a model reference: attribute -> tag literal ('' if not a literal).
+    model_refs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceSource:
+    """What ``service.py`` says, line numbers included, for checks and hints."""
+
+    path: Path
+    exists: bool = False
+    syntax_error: str = ""
+    services: dict[str, ServiceClass] = field(default_factory=dict)
+    #: (line, description) of BentoML 1.0 constructs.
+    legacy: list[tuple[int, str]] = field(default_factory=list)
+    #: (line, call) of model loads or unpickling that run at import time.
+    import_time_loads: list[tuple[int, str]] = field(default_factory=list)
+    #: (line, file name) of pickle files the code opens or loads.
+    pickle_files: list[tuple[int, str]] = field(default_factory=list)
+    #: (line, key) of ``custom_objects[KEY]`` reads.
+    custom_object_keys: list[tuple[int, str]] = field(default_factory=list)
+    #: Model tags written as string literals (``credit_risk_model:latest``).
+    tag_literals: list[str] = field(default_factory=list)
+
+    @property
+    def parsed(self) -> bool:
+        return self.exists and not self.syntax_error
+
+    def service(self, name: str = contract.SERVICE_CLASS) -> ServiceClass | None:
+        return self.services.get(name)
+
+    @property
+    def model_tag(self) -> str:
+        """The model tag the source asks for: the class-level reference, else a literal, else latest."""
+        for svc in self.services.values():
+            for tag in svc.model_refs.values():
+                if tag:
+                    return tag
+        return self.tag_literals[0] if self.tag_literals else f"{contract.MODEL_NAME}:latest"
+
+
+def is_service_decorator(node: ast.AST) -> tuple[bool, str]:
+    """Whether a decorator is ``@bentoml.service``/``@service`` (called or not), and its ``name=``."""
+    name = dotted(node)
+    if name not in ("bentoml.service", "service"):
+        return False, ""
+    given = constant(keyword(node, "name")) if isinstance(node, ast.Call) else None
+    return True, given if isinstance(given, str) else ""
+
+
+def api_of(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Api | None:
+    for deco in func.decorator_list:
+        if dotted(deco) in ("bentoml.api", "api", "bentoml.task", "task"):
+            call = deco if isinstance(deco, ast.Call) else None
+            batchable = bool(call and constant(keyword(call, "batchable")) is True)
+            spec = bool(call and keyword(call, "input_spec") is not None)
+            return Api(func.name, func.lineno, batchable, spec)
+    return None
+
+
+def snake_case(name: str) -> str:
+    """BentoML's class name -> bento name rule."""
+    return private.to_snake_case(name)
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self, facts: ServiceSource) -> None:
+        self.facts = facts
+        self.depth = 0  # > 0 inside a function body: code there does not run at import
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for deco in node.decorator_list:
+            self.visit(deco)
+        self.depth += 1
+        for stmt in node.body:
+            self.visit(stmt)
+        self.depth -= 1
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for deco in node.decorator_list:
+            is_svc, given = is_service_decorator(deco)
+            if is_svc:
+                svc = ServiceClass(node.name, node.lineno, given or snake_case(node.name))
+                for stmt in node.body:
+                    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and (api := api_of(stmt)):
+                        svc.apis[api.name] = api
+                    value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
+                    if isinstance(value, ast.Call) and dotted(value).endswith(REF_CALLS):
+                        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                        tag = constant(value.args[0]) if value.args else constant(keyword(value, "tag"))
+                        for target in targets:
+                            if isinstance(target, ast.Name):
+                                svc.model_refs[target.id] = tag if isinstance(tag, str) else ""
+                self.facts.services[node.name] = svc
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if (node.module or "").startswith("bentoml.io"):
+            names = ", ".join(a.name for a in node.names)
+            self.facts.legacy.append((node.lineno, f"from {node.module} import {names}"))
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = dotted(node)
+        if name in ("bentoml.Service", "Service"):
+            self.facts.legacy.append((node.lineno, "bentoml.Service(...)"))
+        if keyword(node, "runners") is not None:
+            self.facts.legacy.append((node.lineno, "runners=[...]"))
+        if name.endswith(".to_runner"):
+            self.facts.legacy.append((node.lineno, ".to_runner()"))
+        if name.startswith("bentoml.io."):
+            self.facts.legacy.append((node.lineno, name))
+        if name.endswith(".api") and keyword(node, "input") is not None:
+            self.facts.legacy.append((node.lineno, f"@{name}(input=..., output=...)"))
+        if self.depth == 0 and name.endswith(LOAD_CALLS):
+            self.facts.import_time_loads.append((node.lineno, name))
+        if name == "open" and node.args and isinstance(path := constant(node.args[0]), str) \
+                and PICKLE_FILE.search(path):
+            self.facts.pickle_files.append((node.lineno, path))
+        if name.endswith(("pickle.load", "joblib.load")) and node.args \
+                and isinstance(path := constant(node.args[0]), str):
+            self.facts.pickle_files.append((node.lineno, path))
+        key = constant(node.args[0]) if node.args else None
+        if name.endswith("custom_objects.get") and isinstance(key, str):
+            self.facts.custom_object_keys.append((node.lineno, key))
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if dotted(node.value).endswith("custom_objects") and isinstance(key := constant(node.slice), str):
+            self.facts.custom_object_keys.append((node.lineno, key))
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and node.value.startswith(contract.MODEL_NAME):
+            self.facts.tag_literals.append(node.value)
+
+
+def read(path: Path) -> ServiceSource:
+    """Parse ``path`` and collect its facts; a missing file or a syntax error is recorded, not raised."""
+    facts = ServiceSource(path=path)
+    if not path.is_file():
+        return facts
+    facts.exists = True
+    try:
+        tree = ast.parse(path.read_text(errors="replace"), filename=str(path))
+    except SyntaxError as err:
+        facts.syntax_error = f"line {err.lineno}: {err.msg}"
+        return facts
+    _Visitor(facts).visit(tree)
+    return facts

@@ -1,0 +1,1 @@
+"""The learner loop (``python -m grader.learn``): exercises one by one, like rustlings."""
