@@ -50,10 +50,20 @@ def records(frame) -> list[dict[str, Any]]:
     return frame[list(contract.FIELD_TYPES)].fillna(0).to_dict(orient="records")
 
 
+def split(data: CreditData) -> tuple[Any, Any]:
+    """The course's split: 80 % to train, 20 % held out (random_state 11)."""
+    return train_test_split(data.frame, test_size=TEST_SIZE, random_state=SPLIT_SEED)
+
+
+def holdout(data: CreditData) -> tuple[list[dict[str, Any]], list[int]]:
+    """The held-out applicants (feature dicts) and their labels (1 = default)."""
+    _, test_df = split(data)
+    return records(test_df), (test_df.status == "default").astype(int).tolist()
+
+
 def train(data: CreditData, num_boost_round: int = NUM_BOOST_ROUND) -> TrainedModel:
     """Split 80/20 (random_state 11), fit DictVectorizer + XGBoost, score AUC on the held-out part."""
-    frame = data.frame
-    train_df, test_df = train_test_split(frame, test_size=TEST_SIZE, random_state=SPLIT_SEED)
+    train_df, test_df = split(data)
     y_train = (train_df.status == "default").astype(int).to_numpy()
     y_test = (test_df.status == "default").astype(int).to_numpy()
 

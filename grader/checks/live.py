@@ -55,7 +55,19 @@ class Answer:
 def need_live(run: Run, check) -> str:
     if not run.live.url:
         check.fail("not checked: the service is not running (see the first live check).")
+    problem = run.serving_problem()
+    if problem:
+        check.fail(problem)
     return run.live.url
+
+
+def need_expected(run: Run, check) -> None:
+    """Fail as not checked when the learner's own model gave no expected answers."""
+    if run.expected(0) is None:
+        why = (run.model_facts.get("predict_error") or run.model_facts.get("error")
+               or "no model to read").strip()
+        check.fail(f"not checked: your saved model could not predict, so the right answers are unknown "
+                   f"({why.splitlines()[0]}); see the model store checks.")
 
 
 def expects_flat_body(answer: Answer) -> bool:
@@ -78,9 +90,16 @@ def problem(answer: Answer, expected: float | None, run: Run) -> str:
                      + ("" if fixes else " Look at the server log for the traceback."))
         return f"HTTP {answer.code}: {answer.text[:200]}.{extra}"
     if answer.probability is None or answer.status not in contract.STATUSES:
+        if isinstance(answer.status, str) and answer.status.upper() in contract.STATUSES:
+            return (f"status {answer.status!r}: the contract's statuses are upper-case "
+                    f"({', '.join(contract.STATUSES)}); return {answer.status.upper()!r}.")
         return (f"the answer {answer.text[:120]} is not {{\"probability\": float, \"status\": "
                 f"{' | '.join(contract.STATUSES)}}}.")
     if expected is not None and abs(answer.probability - expected) > TOLERANCE:
+        if abs(answer.probability - (1 - expected)) <= TOLERANCE:
+            return (f"probability {answer.probability:.4f} is 1 - {expected:.4f}, the probability of NOT "
+                    f"defaulting: the contract's probability is P(default), which the model predicts as "
+                    f"is (the booster's prediction, or predict_proba(...)[:, 1]); do not subtract it from 1.")
         return (f"probability {answer.probability:.4f}, but your saved model gives {expected:.4f}: use the "
                 f"model and DictVectorizer from the store for every request (no hard-coded answers).")
     return ""
@@ -114,7 +133,7 @@ def live_ready(run: Run, check) -> None:
     check.note(f"ready at {run.live.url}{after}")
 
 
-@graded(points=3)
+@graded(points=2)
 def live_infra(run: Run, check) -> None:
     """/livez, /readyz and /metrics answer"""
     url = need_live(run, check)
@@ -134,8 +153,7 @@ def live_infra(run: Run, check) -> None:
 def live_sample(run: Run, check, answers) -> None:
     """sample applicant answered by your model"""
     need_live(run, check)
-    if run.expected(0) is None:
-        check.note("your saved model could not be read, so only the answer's form is checked")
+    need_expected(run, check)
     why = problem(answers["known"]["sample"], expected_known(run, "sample"), run)
     check.part("sample applicant", not why, why)
     check.finish()
@@ -145,6 +163,7 @@ def live_sample(run: Run, check, answers) -> None:
 def live_golden(run: Run, check, answers) -> None:
     """golden applicants answered by your model"""
     need_live(run, check)
+    need_expected(run, check)
     for name in contract.GOLDEN_APPLICANTS:
         if name == "sample":
             continue
@@ -157,9 +176,7 @@ def live_golden(run: Run, check, answers) -> None:
 def live_hidden_probes(run: Run, check, answers) -> None:
     """randomised probes answered by your model"""
     need_live(run, check)
-    if run.expected(0) is None:
-        check.fail(f"your saved model could not be read, so the expected answers are unknown: "
-                   f"{run.model_facts.get('error', '')}")
+    need_expected(run, check)
     probs = answers["probes"]
     # All or nothing: a share of random probes would make the score vary between runs.
     wrong = [w for n, a in enumerate(probs) if (w := problem(a, expected_probe(run, n), run))]
@@ -208,6 +225,17 @@ INVALID_HINTS = {
 }
 
 
+#: Invalid bodies that only a bound on a field rejects (a pydantic model without one lets them in).
+BOUNDS_CASES = ("negative_amount", "minor_age", "huge_number")
+
+
+def validates(run: Run) -> bool:
+    """Whether classify takes a pydantic model (BentoML then answers 400 to what the model rejects)."""
+    svc = run.service_facts.service() if run.service_facts.imported else None
+    api = (svc or {}).get("apis", {}).get("classify") or {}
+    return bool(api.get("input_schema", {}).get("properties"))
+
+
 @graded(points=6)
 def live_invalid_bodies(run: Run, check) -> None:
     """invalid bodies get HTTP 400 with detail, never 500"""
@@ -219,7 +247,10 @@ def live_invalid_bodies(run: Run, check) -> None:
         if answer.code == 400 and has_detail:
             check.part(name, True)
             continue
-        if answer.code >= 500:
+        if answer.code >= 500 and name in BOUNDS_CASES and validates(run):
+            why = (f"HTTP {answer.code}: the pydantic model accepted it and the service then crashed: "
+                   f"{INVALID_HINTS[name]}")
+        elif answer.code >= 500:
             why = ("HTTP 500: the service crashed on bad input. Declare the parameter as the pydantic model "
                    "(credit_application: CreditApplication) so BentoML validates it and answers 400.")
         elif answer.code == 422:
@@ -263,8 +294,16 @@ def live_concurrency(run: Run, check) -> None:
         results = list(pool.map(lambda _: Answer.post(url, contract.wrap(contract.SAMPLE_APPLICANT)),
                                 range(CONCURRENT)))
     failed = [a for a in results if a.code != 200]
+    svc = run.source.service()
+    api = svc.apis.get("classify") if svc else None
+    if api is not None and api.is_async:
+        fix = ("classify is async: a blocking call inside it (time.sleep, requests, a long computation) "
+               "stalls every request of the worker; await async calls, or make it a plain def (BentoML "
+               "then runs it in a thread).")
+    else:
+        fix = ("classify is a plain def, run by BentoML in worker threads: keep no per-request state on "
+               "self or in globals (two requests run at once), and give every outgoing call a timeout.")
     check.part(f"{CONCURRENT} requests", not failed,
                f"{len(failed)} of {CONCURRENT} concurrent requests failed "
-               f"(e.g. {failed[0].text[:120] if failed else ''}): avoid shared mutable state in the service "
-               f"and blocking calls inside async APIs.")
+               f"(e.g. {failed[0].text[:120] if failed else ''}): {fix}")
     check.finish()

@@ -6,6 +6,7 @@ import sys
 
 from bentokit import contract
 from grader.declare import Checks
+from grader.facts.quality import AUC_FLOOR, AUC_TOLERANCE
 from grader.facts.run import Run, bentoml_home
 
 graded = Checks(group="model store", exercise="train")
@@ -70,6 +71,31 @@ def model_labels_metadata(run: Run, check) -> None:
     auc = metadata.get("auc")
     check.part("metadata auc", isinstance(auc, int | float) and 0 <= auc <= 1,
                f'save the held-out AUC with metadata={{"auc": auc}} (metadata keys: {sorted(metadata)}).')
+    check.finish()
+
+
+@graded(points=3)
+def model_quality(run: Run, check) -> None:
+    """held-out AUC, measured by the grader, beats the floor and matches the metadata"""
+    need_model(run, check)
+    quality = run.quality
+    if quality.measured is None:
+        check.fail(f"the grader could not measure the model's AUC ({quality.error}): save the "
+                   f"DictVectorizer with the model (custom object \"{contract.CUSTOM_OBJECT_KEY}\") and a "
+                   f"model that predicts probabilities (an xgboost Booster, or a classifier with "
+                   f"predict_proba).")
+    measured = quality.measured
+    check.note(f"held-out AUC {measured:.3f}, measured on the course's 20 % held-out split of {quality.data}")
+    check.part("better than the floor", measured >= AUC_FLOOR,
+               f"the model's held-out AUC is {measured:.3f}, under the floor of {AUC_FLOOR}: it ranks "
+               f"applicants barely better than a constant answer (0.5); the course's model reaches about "
+               f"0.78-0.83. Train it as the course does (training.train: DictVectorizer + XGBoost) and save "
+               f"that model.")
+    if quality.recorded is not None:
+        check.part("metadata auc as measured", abs(quality.recorded - measured) <= AUC_TOLERANCE,
+                   f"the metadata says auc {quality.recorded:.3f}, the grader measures {measured:.3f}: save "
+                   f"the AUC your training measured on the held-out data "
+                   f"(metadata={{\"auc\": trained.auc}}), not a number written by hand.")
     check.finish()
 
 

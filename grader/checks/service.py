@@ -18,17 +18,20 @@ def need_source(run: Run, check) -> None:
     if not run.source.exists:
         check.fail(f"service.py not found in {run.submission}: create it "
                    f"(exercises/service.py is the template).")
-    if run.source.syntax_error:
-        check.fail(f"service.py does not parse ({run.source.syntax_error}): fix the syntax error.")
+    error = run.source.syntax_error
+    if error.startswith("it is not valid UTF-8"):
+        check.fail(f"service.py cannot be read: {error}.")
+    if error:
+        check.fail(f"service.py does not parse ({error}): fix the syntax error.")
 
 
-@graded(points=3)
+@graded(points=2)
 def service_file(run: Run, check) -> None:
     """service.py exists and parses"""
     need_source(run, check)
 
 
-@graded(points=3)
+@graded(points=2)
 def bentoml_1_4_api(run: Run, check) -> None:
     """BentoML 1.4 API (no runners, bentoml.Service, bentoml.io)"""
     need_source(run, check)

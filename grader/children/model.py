@@ -1,11 +1,15 @@
 """Child process: read the learner's model from the store and predict for the grader's applicants.
 
-Run as ``python -m grader.children.model IN OUT``; IN holds ``{"tag": ..., "applicants": [...]}``.
-Unpickling the custom objects happens here, never in the grader's process. Writes JSON to OUT.
+Run as ``python -m grader.children.model IN OUT``; IN holds ``{"tag": ..., "applicants": [...],
+"data": SOURCE}``. Unpickling the custom objects happens here, never in the grader's process. The
+model is loaded the way BentoML would (with the framework module it was saved with), so the
+expected answers exist whatever framework saved it. It also predicts the course's held-out
+applicants of ``SOURCE`` (features only: the labels stay with the grader). Writes JSON to OUT.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from importlib import metadata as importlib_metadata
@@ -24,19 +28,35 @@ def jsonable(value: Any) -> Any:
         return repr(value)
 
 
-def facts_for(tag: str, applicants: list[dict[str, Any]]) -> dict[str, Any]:
+def probabilities(model: Any, dv: Any, applicants: list[dict[str, Any]]) -> list[float]:
+    """P(default) from a Booster, an XGBClassifier, or any classifier with ``predict_proba``."""
+    import numpy as np
+    import xgboost as xgb
+
+    from bentokit import training
+
+    if isinstance(model, xgb.Booster) or hasattr(model, "get_booster"):
+        return [float(p) for p in training.predict_proba(model, dv, applicants)]
+    if hasattr(model, "predict_proba"):
+        features = dv.transform(applicants) if dv is not None else applicants  # a pipeline takes dicts
+        return [float(p) for p in np.asarray(model.predict_proba(features))[:, 1]]
+    raise TypeError(f"a {type(model).__name__} has no predict_proba")
+
+
+def facts_for(tag: str, applicants: list[dict[str, Any]], source: str | None) -> dict[str, Any]:
     import bentoml
-    from bentoml.exceptions import NotFound
+    from bentoml.exceptions import BentoMLException
 
-    from bentokit import contract, training
+    from bentokit import contract
 
-    facts: dict[str, Any] = {
-        "versions": [str(m.tag) for m in bentoml.models.list(contract.MODEL_NAME)],
-        "environment": {name: importlib_metadata.version(name) for name in FRAMEWORKS},
-    }
+    facts: dict[str, Any] = {"environment": {name: importlib_metadata.version(name) for name in FRAMEWORKS}}
+    try:
+        facts["versions"] = [str(m.tag) for m in bentoml.models.list(contract.MODEL_NAME)]
+    except BentoMLException:  # no model of that name: an empty store
+        facts["versions"] = []
     try:
         model = bentoml.models.get(tag)
-    except (NotFound, ValueError) as err:
+    except (BentoMLException, ValueError) as err:
         facts["error"] = f"{type(err).__name__}: {err}"
         return facts
     info = model.info
@@ -50,26 +70,34 @@ def facts_for(tag: str, applicants: list[dict[str, Any]]) -> dict[str, Any]:
     })
     try:
         objects = model.custom_objects
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - an unreadable pickle is the finding
         facts["custom_objects_error"] = f"{type(err).__name__}: {err}"
-        return facts
-    facts["custom_objects"] = {k: f"{type(v).__module__}.{type(v).__qualname__}" for k, v in objects.items()}
+        objects = {}
+    else:
+        facts["custom_objects"] = {k: f"{type(v).__module__}.{type(v).__qualname__}"
+                                   for k, v in objects.items()}
     dv = objects.get(contract.CUSTOM_OBJECT_KEY)
     facts["dv_fitted"] = bool(getattr(dv, "feature_names_", None))
-    if not facts["dv_fitted"] or info.module != "bentoml.xgboost":
+    try:
+        loaded = importlib.import_module(info.module).load_model(model)  # as the service would load it
+        facts["predictions"] = probabilities(loaded, dv if facts["dv_fitted"] else None, applicants)
+    except Exception as err:  # noqa: BLE001 - recorded for the checks, with the fix
+        facts["predict_error"] = f"{type(err).__name__}: {err}".strip()
         return facts
     try:
-        booster = bentoml.xgboost.load_model(model)
-        facts["predictions"] = [float(p) for p in training.predict_proba(booster, dv, applicants)]
-    except Exception as err:
-        facts["predict_error"] = f"{type(err).__name__}: {err}"
+        from bentokit import data, training
+
+        held_out, _ = training.holdout(data.load(source))
+        facts["holdout_predictions"] = probabilities(loaded, dv if facts["dv_fitted"] else None, held_out)
+    except Exception as err:  # noqa: BLE001 - the quality check says it could not measure
+        facts["holdout_error"] = f"{type(err).__name__}: {err}"
     return facts
 
 
 def main(in_path: str, out_path: str) -> None:
     with open(in_path) as fh:
         request = json.load(fh)
-    write_output(out_path, facts_for(request["tag"], request["applicants"]))
+    write_output(out_path, facts_for(request["tag"], request["applicants"], request.get("data")))
 
 
 if __name__ == "__main__":

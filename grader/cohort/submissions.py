@@ -47,6 +47,7 @@ def from_folder(root: Path) -> list[Submission]:
     """One submission per sub-folder of ``root`` (hidden folders skipped), by name."""
     if not root.is_dir():
         raise SubmissionError(f"no folder of submissions at {root}")
+    root = root.resolve()  # every later step (copy, model import) runs elsewhere
     return [Submission(p.name, str(p)) for p in sorted(root.iterdir())
             if p.is_dir() and not p.name.startswith(".")]
 
@@ -61,7 +62,7 @@ def from_csv(path: Path) -> list[Submission]:
     for row in rows:
         source = row["source"].strip()
         sub = Submission(row["learner"].strip(), source)
-        if not sub.is_git and not Path(source).is_absolute():
+        if not sub.is_git:
             sub = Submission(sub.learner, str((path.parent / source).resolve()))
         out.append(sub)
     return out
@@ -88,7 +89,8 @@ def _import_models(source: Path, home: Path, timeout: float) -> tuple[list[str],
         if models.is_dir():
             shutil.copytree(models, home / "models", dirs_exist_ok=True, symlinks=False)
             notes.append(f"model store copied from {store}/")
-    for exported in sorted(source.rglob("*.bentomodel")):
+    for exported in sorted(source.resolve().rglob("*.bentomodel")):
+        # An absolute path: BentoML resolves a relative one against / (its file system layer).
         done = subprocess.run([sys.executable, "-m", "bentoml", "models", "import", str(exported)],
                               env=kit_env({"BENTOML_HOME": str(home)}), capture_output=True, text=True,
                               timeout=timeout)

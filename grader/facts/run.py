@@ -15,11 +15,13 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from bentokit import containers, contract, server
@@ -28,8 +30,12 @@ from grader.children import Child, ChildResult, kill_all, kill_group, spawn
 from grader.declare import BENTO, CONTAINER, LIVE
 from grader.facts import bentofile, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
+from grader.facts.quality import Quality, auc
 
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
+#: Every process of a grading run carries this variable (the run's id) in its environment, so that
+#: one the learner's code detached from its process group is still found and killed at the end.
+RUN_MARKER = "BENTOKIT_GRADING_RUN"
 
 
 @dataclass
@@ -83,6 +89,36 @@ class LiveTarget:
     ready_seconds: float = 0.0
 
 
+def kill_marked(marker: str) -> list[str]:
+    """Kill every process (but this one) carrying the run's marker; returns what was left behind."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.pid != os.getpid() and proc.environ().get(RUN_MARKER) == marker:
+                found.append(proc)
+    for proc in found:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(found, timeout=5)
+    return [" ".join(p.info.get("cmdline") or [])[:100] for p in found]
+
+
+def port_owners(port: int) -> set[int]:
+    """The processes listening on a TCP port (empty when they cannot be seen)."""
+    with contextlib.suppress(psutil.Error, OSError):
+        return {c.pid for c in psutil.net_connections(kind="tcp")
+                if c.pid and c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port}
+    return set()
+
+
+def tree_pids(pid: int) -> set[int]:
+    """A process and its descendants."""
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        return {root.pid, *(p.pid for p in root.children(recursive=True))}
+    return set()
+
+
 def bentoml_home() -> Path:
     """The learner's BentoML home: ``$BENTOML_HOME`` or BentoML's default ``~/bentoml``."""
     return Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml")
@@ -95,16 +131,23 @@ class Run:
         self.options = options
         self.submission = options.submission.resolve()
         self.started = time.monotonic()
+        self.marker = uuid.uuid4().hex
+        os.environ[RUN_MARKER] = self.marker  # inherited by every child, server and worker
         self._tmp = Path(tempfile.mkdtemp(prefix="grader-run-"))
         self.source = source.read(self.submission / "service.py")
         self.bentofile = bentofile.read(self.submission / "bentofile.yaml")
         # Known applicants first, then the hidden candidates; the model child scores them all.
         self.known = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS}
         self.candidates = probes.candidates()
+        # The data the grader measures the model's quality with: the instructor's CSV, else generated.
+        self.data_source = os.environ.get("CREDIT_SCORING_CSV") or "generated"
         self._model_child = Child("grader.children.model", {
             "tag": self.source.model_tag,
             "applicants": [*self.known.values(), *self.candidates],
+            "data": self.data_source,
         }, cwd=self._tmp, timeout=120)
+        self._holdout_child = Child("grader.children.holdout", {"data": self.data_source}, cwd=self._tmp,
+                                    timeout=120)
         self._service_child = (Child("grader.children.service", {}, cwd=self.submission,
                                      timeout=options.import_timeout)
                                if self.source.parsed else None)
@@ -175,6 +218,24 @@ class Run:
         if result.data is None:
             return {"error": f"reading the model store failed:\n{result.log_tail}"}
         return result.data
+
+    @cached_property
+    def quality(self) -> Quality:
+        """The model's held-out AUC as the grader measures it, and as its metadata records it."""
+        recorded = (self.model_facts.get("metadata") or {}).get("auc")
+        found = Quality(recorded=recorded if isinstance(recorded, int | float) else None)
+        predictions = self.model_facts.get("holdout_predictions")
+        holdout = self._holdout_child.result()
+        if not predictions or not holdout.ok:
+            found.error = (self.model_facts.get("holdout_error") or self.model_facts.get("predict_error")
+                           or (holdout.log_tail.splitlines() or ["the held-out data could not be read"])[-1])
+            return found
+        found.data = holdout.data["data"]
+        try:
+            found.measured = auc(holdout.data["labels"], predictions)
+        except ValueError as err:
+            found.error = str(err)
+        return found
 
     def expected(self, index: int) -> float | None:
         """The learner's own model's P(default) for applicant ``index`` (known ones, then candidates)."""
@@ -295,7 +356,30 @@ class Run:
             first = str(err).splitlines()[0]
             return LiveTarget(error=hints.with_log(f"the service did not start: {first}",
                                                    self._server.log_tail(40)))
+        problem = self.serving_problem()
+        if problem:
+            return LiveTarget(error=problem)
         return LiveTarget(url=self._server.url, ready_seconds=seconds)
+
+    def serving_problem(self) -> str:
+        """Why the service answering on the port is not the one this run started (``''`` when it is).
+
+        An orphaned worker (its ``bentoml serve`` supervisor gone) or a stranger on the port may still
+        answer ``/readyz``: a live check counts only while the supervisor lives and owns the port.
+        """
+        running = self._server
+        if running is None:
+            return ""  # --url or a container: the grader started no `bentoml serve`
+        if not running.alive():
+            return (f"the `bentoml serve` the grader started has exited (code {running.process.returncode}) "
+                    f"while something still answers on its port: a service must not stop or signal its own "
+                    f"server (e.g. os.kill/os._exit in __init__); only the server's own workers count.")
+        owners = port_owners(running.port)
+        ours = tree_pids(running.process.pid)
+        if owners and not owners & ours:
+            return (f"port {running.port} is answered by process(es) {sorted(owners)}, which the server the "
+                    f"grader started did not create: only the service's own workers count.")
+        return ""
 
     def _wait_url(self, url: str) -> LiveTarget:
         try:
@@ -323,4 +407,5 @@ class Run:
         if self._build is not None:
             self._build[1].close()
         kill_all()
+        kill_marked(self.marker)
         shutil.rmtree(self._tmp, ignore_errors=True)

@@ -42,6 +42,7 @@ class Api:
     line: int
     batchable: bool
     input_spec: bool
+    is_async: bool = False
 
 
 @dataclass
@@ -105,7 +106,7 @@ def api_of(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Api | None:
             call = deco if isinstance(deco, ast.Call) else None
             batchable = bool(call and constant(keyword(call, "batchable")) is True)
             spec = bool(call and keyword(call, "input_spec") is not None)
-            return Api(func.name, func.lineno, batchable, spec)
+            return Api(func.name, func.lineno, batchable, spec, isinstance(func, ast.AsyncFunctionDef))
     return None
 
 
@@ -193,10 +194,15 @@ def read(path: Path) -> ServiceSource:
     if not path.is_file():
         return facts
     facts.exists = True
-    try:
-        tree = ast.parse(path.read_text(errors="replace"), filename=str(path))
+    raw = path.read_bytes()
+    try:  # bytes, as Python reads a module: UTF-8 unless a coding line says otherwise
+        tree = ast.parse(raw, filename=str(path))
     except SyntaxError as err:
         facts.syntax_error = f"line {err.lineno}: {err.msg}"
+        if "UTF-8" in err.msg or "decode" in err.msg or "codec" in err.msg:
+            facts.syntax_error = (f"it is not valid UTF-8 ({err.msg.split(' in file')[0]}), so Python cannot "
+                                  f"import it: save it as UTF-8 (your editor's encoding setting) and "
+                                  f"replace the characters it shows as ? or \ufffd")
         return facts
     _Visitor(facts).visit(tree)
     return facts

@@ -140,3 +140,29 @@ def test_probe_selection_straddles_the_thresholds() -> None:
 def test_traps_are_named(log: str, fix: str) -> None:
     assert any(fix in text for text in hints.diagnose(log))
     assert hints.diagnose("all good") == []
+
+
+def test_a_service_py_that_is_not_utf8_fails_to_parse_with_the_fix(tmp_path) -> None:
+    path = tmp_path / "service.py"
+    path.write_bytes('"""Service de crédit."""\nimport bentoml\n'.encode("latin-1"))
+    facts = ast_facts.read(path)
+    assert not facts.parsed and "not valid UTF-8" in facts.syntax_error and "save it as UTF-8" in \
+        facts.syntax_error
+    path.write_bytes('# -*- coding: latin-1 -*-\n"""Service de crédit."""\n'.encode("latin-1"))
+    assert ast_facts.read(path).parsed  # a coding line makes it valid Python, as for the import
+
+
+def test_auc_is_the_rank_definition() -> None:
+    import random
+
+    from sklearn.metrics import roc_auc_score
+
+    from grader.facts.quality import auc
+
+    rng = random.Random(3)
+    labels = [rng.randint(0, 1) for _ in range(500)]
+    scores = [round(rng.random(), 2) + 0.3 * y for y in labels]  # ties included
+    assert auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert auc(labels, [0.5] * len(labels)) == 0.5
+    with pytest.raises(ValueError):
+        auc([1, 1], [0.2, 0.3])
