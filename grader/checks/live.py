@@ -97,9 +97,11 @@ def problem(answer: Answer, expected: float | None, run: Run) -> str:
                 f"{' | '.join(contract.STATUSES)}}}.")
     if expected is not None and abs(answer.probability - expected) > TOLERANCE:
         if abs(answer.probability - (1 - expected)) <= TOLERANCE:
-            return (f"probability {answer.probability:.4f} is 1 - {expected:.4f}, the probability of NOT "
-                    f"defaulting: the contract's probability is P(default), which the model predicts as "
-                    f"is (the booster's prediction, or predict_proba(...)[:, 1]); do not subtract it from 1.")
+            # No expected value in the text: the hidden probes' note quotes it.
+            return (f"probability {answer.probability:.4f} is one minus what your saved model gives, the "
+                    f"probability of NOT defaulting: the contract's probability is P(default), which the "
+                    f"model predicts as is (the booster's prediction, or predict_proba(...)[:, 1]); do not "
+                    f"subtract it from 1.")
         return (f"probability {answer.probability:.4f}, but your saved model gives {expected:.4f}: use the "
                 f"model and DictVectorizer from the store for every request (no hard-coded answers).")
     return ""
@@ -114,6 +116,19 @@ def answers(run: Run) -> dict[str, Any]:
     known = {name: Answer.post(url, contract.wrap(a)) for name, a in run.known.items()}
     probes = [Answer.post(url, contract.wrap(run.candidates[i])) for i in run.probe_indexes]
     return {"known": known, "probes": probes}
+
+
+SAMPLE_TITLE = "sample applicant answered by your model"
+
+
+def need_answering(answers: dict[str, Any], check) -> None:
+    """One root cause, one penalty: when every known applicant got the same error, the sample check
+    names the cause and its fix, and the checks that build on working answers are not checked."""
+    known = list((answers or {}).get("known", {}).values())
+    if known and all(a.code != 200 for a in known) and len({a.code for a in known}) == 1:
+        got = f"HTTP {known[0].code}" if known[0].code else "no answer"
+        check.fail(f"not checked: every request to {contract.CLASSIFY_PATH} gets {got}; the cause and its "
+                   f"fix are under \"{SAMPLE_TITLE}\".")
 
 
 def expected_known(run: Run, name: str) -> float | None:
@@ -163,6 +178,7 @@ def live_sample(run: Run, check, answers) -> None:
 def live_golden(run: Run, check, answers) -> None:
     """golden applicants answered by your model"""
     need_live(run, check)
+    need_answering(answers, check)
     need_expected(run, check)
     for name in contract.GOLDEN_APPLICANTS:
         if name == "sample":
@@ -176,6 +192,7 @@ def live_golden(run: Run, check, answers) -> None:
 def live_hidden_probes(run: Run, check, answers) -> None:
     """randomised probes answered by your model"""
     need_live(run, check)
+    need_answering(answers, check)
     need_expected(run, check)
     probs = answers["probes"]
     # All or nothing: a share of random probes would make the score vary between runs.
@@ -193,6 +210,7 @@ def live_hidden_probes(run: Run, check, answers) -> None:
 def live_status_thresholds(run: Run, check, answers) -> None:
     """status thresholds (> 0.5 DECLINED, > 0.25 MAYBE)"""
     need_live(run, check)
+    need_answering(answers, check)
     pairs = [(a, expected_known(run, n)) for n, a in answers["known"].items()]
     pairs += [(a, expected_probe(run, n)) for n, a in enumerate(answers["probes"])]
     decided = [(a, e) for a, e in pairs if a.probability is not None and a.status in contract.STATUSES]
@@ -268,6 +286,7 @@ def live_invalid_bodies(run: Run, check) -> None:
 def live_batch(run: Run, check, answers) -> None:
     """/classify_batch answers the same as /classify"""
     url = need_live(run, check) + contract.CLASSIFY_BATCH_PATH
+    need_answering(answers, check)
     names = list(run.known)
     applicants = [run.known[n] for n in names] + [run.candidates[i] for i in run.probe_indexes]
     singles = [answers["known"][n] for n in names] + list(answers["probes"])
@@ -287,9 +306,10 @@ def live_batch(run: Run, check, answers) -> None:
 
 
 @graded(points=2)
-def live_concurrency(run: Run, check) -> None:
+def live_concurrency(run: Run, check, answers) -> None:
     """20 concurrent requests all succeed"""
     url = need_live(run, check) + contract.CLASSIFY_PATH
+    need_answering(answers, check)
     with ThreadPoolExecutor(CONCURRENT) as pool:
         results = list(pool.map(lambda _: Answer.post(url, contract.wrap(contract.SAMPLE_APPLICANT)),
                                 range(CONCURRENT)))

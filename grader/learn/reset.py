@@ -39,12 +39,19 @@ def shipped_commit() -> str:
         upstream = _git("rev-parse", "--symbolic-full-name", "@{upstream}").strip()
     except ResetError:
         upstream = ""
-    if upstream:
-        for line in _git("reflog", "show", "--format=%H %gs", upstream, "--").splitlines():
-            commit, _, subject = line.partition(" ")
-            if not subject.startswith("update by push"):
-                return commit
-    return _git("rev-parse", "HEAD").strip()
+    if not upstream:
+        return _git("rev-parse", "HEAD").strip()
+    # The upstream's reflog, oldest first: "OLD NEW who when<TAB>message". A fresh clone has none (the
+    # ref still points where it was cloned); the learner's own pushes are skipped.
+    log = Path(_git("rev-parse", "--git-path", f"logs/{upstream}").strip())
+    log = log if log.is_absolute() else KIT_ROOT / log
+    entries = [line.split("\t", 1) for line in log.read_text().splitlines()] if log.is_file() else []
+    for head, message in reversed([e for e in entries if len(e) == 2]):
+        if not message.startswith("update by push"):
+            return head.split()[1]
+    if entries and not set(entries[0][0].split()[0]) <= {"0"}:
+        return entries[0][0].split()[0]  # only pushes were logged: where it was before the first
+    return _git("rev-parse", upstream).strip()
 
 
 def shipped(name: str, commit: str) -> bytes:
