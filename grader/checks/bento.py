@@ -17,6 +17,22 @@ def need_bento(run: Run, check) -> dict:
     return facts.manifest
 
 
+def built_from_this(run: Run) -> bool:
+    """Whether the bento packs the submission's own service.py, byte for byte."""
+    packed = run.bento_facts.service_source
+    return packed is not None and run.source.exists and packed == run.source.path.read_bytes()
+
+
+def need_own_bento(run: Run, check) -> dict:
+    """The bento's manifest, once the bento is known to be built from this service.py: a bento built
+    from other code (the demo's, the reference's) earns no point."""
+    manifest = need_bento(run, check)
+    if not built_from_this(run):
+        check.fail(f"not checked: the bento {run.bento_facts.tag} was not built from {run.source.path} "
+                   f"(see \"a bento of the service is built\").")
+    return manifest
+
+
 @graded(points=3)
 def bento_built(run: Run, check) -> None:
     """a bento of the service is built"""
@@ -24,9 +40,7 @@ def bento_built(run: Run, check) -> None:
     check.note(f"bento {run.bento_facts.tag}")
     check.part("bento name", manifest.get("name") == contract.SERVICE_NAME,
                f"the bento is named {manifest.get('name')!r}, expected {contract.SERVICE_NAME!r}.")
-    packed = run.bento_facts.service_source
-    mine = run.source.path.read_text(errors="replace") if run.source.exists else None
-    check.part("built from this service.py", packed is not None and packed == mine,
+    check.part("built from this service.py", built_from_this(run),
                f"the latest bento {run.bento_facts.tag} packs a different service.py than "
                f"{run.source.path}: run `bentoml build` again in {run.submission} (or grade with --build).")
     check.finish()
@@ -35,7 +49,7 @@ def bento_built(run: Run, check) -> None:
 @graded(points=4)
 def bento_packs_model(run: Run, check) -> None:
     """bento.yaml lists the model"""
-    manifest = need_bento(run, check)
+    manifest = need_own_bento(run, check)
     packed = [t for t in kit_bento.packed_models(manifest) if t.split(":")[0] == contract.MODEL_NAME]
     check.part(f"{contract.MODEL_NAME} packed", bool(packed), weight=3,
                hint=f"the bento packs no {contract.MODEL_NAME} "
@@ -54,7 +68,7 @@ def bento_packs_model(run: Run, check) -> None:
 @graded(points=3)
 def bento_apis(run: Run, check) -> None:
     """bento.yaml lists the /classify and /classify_batch APIs"""
-    manifest = need_bento(run, check)
+    manifest = need_own_bento(run, check)
     routes = kit_bento.api_routes(manifest)
     for route in (contract.CLASSIFY_PATH, contract.CLASSIFY_BATCH_PATH):
         check.part(route, route in routes,

@@ -61,7 +61,8 @@ def bentofile_include(run: Run, check) -> None:
     for what, paths in KEEP_OUT.items():
         leaks = [p for p in paths if spec.includes(p)]
         check.part(f"{what} excluded", not leaks,
-                   f"{', '.join(leaks)} would be packed: list only the code in include (include: "
+                   f"{', '.join(leaks)} would be packed (example paths the grader asks BentoML about; they "
+                   f"need not exist in your folder): list only the code in include (include: "
                    f'["service.py"]) or exclude {what} (e.g. "*.csv", "*.ipynb", "*.bentomodel"); models '
                    f"reach the bento through the model store, not as files.")
     check.finish()

@@ -76,8 +76,8 @@ class BentoFacts:
     tag: str = ""
     manifest: dict[str, Any] | None = None
     error: str = ""
-    #: The service.py packed in the bento (None when it has none).
-    service_source: str | None = None
+    #: The service.py packed in the bento, as bytes (None when it has none).
+    service_source: bytes | None = None
 
 
 @dataclass
@@ -295,7 +295,7 @@ class Run:
     def _bento_at(tag: str, path: Path) -> BentoFacts:
         packed = path / "src" / "service.py"
         return BentoFacts(tag=tag, manifest=yaml.safe_load((path / "bento.yaml").read_text()),
-                          service_source=packed.read_text(errors="replace") if packed.is_file() else None)
+                          service_source=packed.read_bytes() if packed.is_file() else None)
 
     def _stored_bento(self) -> BentoFacts:
         import bentoml

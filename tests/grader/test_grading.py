@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,21 @@ def test_shipped_exercises_grade_low(reference_home, tmp_path) -> None:
     assert len(graded.summary["checks"]) == len(graded_specs())
     assert not any("could not finish" in c["output"] for c in graded.summary["checks"])
     assert graded.checks["live_ready"]["output"].count("TODO(4)") >= 1  # the crash's own message
+
+
+def test_a_bento_built_from_other_code_earns_nothing(reference_home, tmp_path) -> None:
+    """Day one: the store holds the reference's bento (as after a demo); the untouched exercises'
+    service.py was never built, so the built bento group earns no point."""
+    home = tmp_path / "home"
+    shutil.copytree(reference_home / "models", home / "models")
+    subprocess.run([sys.executable, "-m", "bentoml", "build", str(ROOT / "solutions")], cwd=ROOT / "solutions",
+                   env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"},
+                   check=True, capture_output=True, timeout=300)
+    graded = grade(ROOT / "exercises", home, tmp_path / "results")
+    assert graded.summary["groups"]["built bento"]["score"] == 0, graded.explain({"bento_built"})
+    assert "built from this service.py" in graded.checks["bento_built"]["output"]
+    for check_id in ("bento_packs_model", "bento_apis"):
+        assert graded.checks[check_id]["output"].startswith("not checked"), graded.explain({check_id})
 
 
 @pytest.mark.parametrize("name", CASES)
