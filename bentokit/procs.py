@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,11 @@ import psutil
 
 log = logging.getLogger(__name__)
 
-#: The environment variable that carries a run's marker (see :func:`find`).
+#: The environment variable that carries a sandbox's (or any run's) marker (see :func:`find`).
 MARKER = "BENTOKIT_RUN"
+#: The environment variable :func:`spawn` sets to a value of each process's own, so that
+#: :func:`kill_tree` finds its descendants even after they left the tree (orphaned workers).
+SPAWN_MARKER = "BENTOKIT_SPAWN"
 #: Sandbox users are named ``USER_PREFIX + slot``.
 USER_PREFIX = "bentokit-learner-"
 #: Where the slot locks live (root-owned, not world-writable, emptied at boot).
@@ -61,6 +65,7 @@ Root = int | psutil.Process | subprocess.Popen
 
 _lock = threading.Lock()
 _registered: list[subprocess.Popen] = []
+_spawn_markers: weakref.WeakKeyDictionary[subprocess.Popen, str] = weakref.WeakKeyDictionary()
 _sandboxes: list[Sandbox] = []
 _noted_unconfined = False
 
@@ -89,21 +94,29 @@ def spawn(command: Sequence[str | os.PathLike], *, cwd: str | os.PathLike,
     """Start ``command`` in a new session, stdin closed, registered for :func:`kill_registered`.
 
     Without a sandbox the environment is :func:`kit_env` (the caller's) plus ``env``; with one it is
-    ``sandbox.env(env)`` (an allow-list) and the command runs as the sandbox's user. ``popen`` goes
+    ``sandbox.env(env)`` (an allow-list) and the command runs as the sandbox's user. Either way
+    ``SPAWN_MARKER`` is set to a value of this process's own (:func:`spawn_marker`). ``popen`` goes
     to :class:`subprocess.Popen` (``text=True``, say).
     """
     if sandbox is None:
         full_env, ids = kit_env(env), {}
     else:
         full_env, ids = sandbox.env(env or {}), sandbox.popen_ids()
+    marker = full_env[SPAWN_MARKER] = secrets.token_hex(12)
     process = subprocess.Popen([os.fspath(c) for c in command], cwd=os.fspath(cwd), env=full_env,
                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                start_new_session=True, **ids, **popen)
     with _lock:
         _registered.append(process)
+        _spawn_markers[process] = marker
         if sandbox is not None:
             sandbox._spawned.append(process)
     return process
+
+
+def spawn_marker(process: subprocess.Popen) -> str | None:
+    """The value of ``SPAWN_MARKER`` in the environment of a process :func:`spawn` started."""
+    return _spawn_markers.get(process)
 
 
 def kill_registered() -> list[str]:
@@ -171,7 +184,10 @@ class _Scan:
         self.own_pids, self.own_ids = _protected()
         self.found: dict[int, psutil.Process] = {}
         self.ids: set[int] = set()  # process groups and sessions that belong to the tree
+        self.markers: set[str] = set()  # SPAWN_MARKER values of the roots spawn() started
         for root in roots:
+            if isinstance(root, subprocess.Popen) and (marker := spawn_marker(root)):
+                self.markers.add(marker)
             pid = _pid(root)
             if pid not in self.own_ids:
                 self.ids.add(pid)  # a leader's group and session outlive it
@@ -187,11 +203,17 @@ class _Scan:
         self.found[proc.pid] = proc
         return True
 
-    def scan(self) -> list[psutil.Process]:
-        """Add descendants and group/session members until a pass finds nothing new; the live ones."""
+    def scan(self, deep: bool = True) -> list[psutil.Process]:
+        """Add descendants and group/session members until a pass finds nothing new; the live ones.
+
+        ``deep`` also adds the processes carrying a root's ``SPAWN_MARKER`` (costs reading every
+        process's environment)."""
         grew = True
         while grew:
             grew = False
+            for marker in self.markers if deep else ():
+                for proc in find(marker, var=SPAWN_MARKER):
+                    grew |= self._add(proc)
             for proc in list(self.found.values()):
                 with contextlib.suppress(psutil.Error):
                     for child in proc.children(recursive=True):
@@ -267,7 +289,8 @@ def kill_tree(root: Root | Iterable[Root], grace: float = 3.0) -> list[str]:
     """Stop the tree(s) of ``root``: SIGTERM, up to ``grace`` s to end, then SIGKILL what is left.
 
     Every pass snapshots again (a supervisor may start a worker meanwhile; the tree's groups and
-    sessions are remembered after their leaders end). Before the SIGKILL every process is frozen
+    sessions are remembered after their leaders end; a root :func:`spawn` started also brings the
+    processes that carry its ``SPAWN_MARKER``, orphans included). Before the SIGKILL every process is frozen
     with SIGSTOP until a snapshot finds nothing new, so nothing can fork away. Returns only once
     all have ended (a ``Popen`` root is reaped); the descriptions of the processes it signalled.
     """
@@ -279,7 +302,7 @@ def kill_tree(root: Root | Iterable[Root], grace: float = 3.0) -> list[str]:
     deadline = time.monotonic() + grace
     while alive and time.monotonic() < deadline:
         time.sleep(0.05)  # a poll interval while they shut down
-        alive = scan.scan()
+        alive = scan.scan(deep=False)
         fresh = [p for p in alive if p.pid not in told]
         told.update({p.pid: describe(p) for p in fresh})
         _signal(fresh, signal.SIGTERM)
