@@ -204,34 +204,39 @@ class _Scan:
         return True
 
     def scan(self, deep: bool = True) -> list[psutil.Process]:
-        """Add descendants and group/session members until a pass finds nothing new; the live ones.
+        """Add descendants and group/session members until nothing new is found; the live ones.
 
         ``deep`` also adds the processes carrying a root's ``SPAWN_MARKER`` (costs reading every
-        process's environment)."""
+        process's environment). One pass over the process table, then closed in memory.
+        """
+        table: dict[int, tuple[psutil.Process, int, int, int]] = {}  # pid: (process, ppid, pgid, sid)
+        attrs = ["ppid", "environ"] if deep and self.markers else ["ppid"]
+        for proc in psutil.process_iter(attrs):
+            if proc.pid in self.own_pids:
+                continue
+            with contextlib.suppress(OSError):
+                table[proc.pid] = (proc, proc.info["ppid"], os.getpgid(proc.pid), os.getsid(proc.pid))
+            if "environ" in attrs and (proc.info["environ"] or {}).get(SPAWN_MARKER) in self.markers:
+                self._add(proc)
         grew = True
         while grew:
             grew = False
-            for marker in self.markers if deep else ():
-                for proc in find(marker, var=SPAWN_MARKER):
-                    grew |= self._add(proc)
-            for proc in list(self.found.values()):
-                with contextlib.suppress(psutil.Error):
-                    for child in proc.children(recursive=True):
-                        grew |= self._add(child)
-                with contextlib.suppress(OSError):
-                    self.ids |= {os.getpgid(proc.pid), os.getsid(proc.pid)} - self.own_ids
-            for proc in psutil.process_iter():
-                if proc.pid in self.found or proc.pid in self.own_pids:
+            for pid, (proc, _, pgid, sid) in table.items():
+                if self.found.get(pid) == proc:
+                    self.ids |= {pgid, sid} - self.own_ids
+            for pid, (proc, ppid, pgid, sid) in table.items():
+                if pid in self.found:
                     continue
-                with contextlib.suppress(OSError):
-                    if os.getpgid(proc.pid) in self.ids or os.getsid(proc.pid) in self.ids:
-                        grew |= self._add(proc)
+                parent = table.get(ppid)
+                if pgid in self.ids or sid in self.ids or (parent and self.found.get(ppid) == parent[0]):
+                    grew |= self._add(proc)
         return [p for p in self.found.values() if _running(p)]
 
 
 def snapshot(roots: Iterable[Root]) -> list[psutil.Process]:
-    """Every running process of the trees of ``roots``: the roots, their descendants, and the members
-    of the process groups and sessions any of them is in (never the caller's own group or session).
+    """Every running process of the trees of ``roots``: the roots, their descendants, the members of
+    the process groups and sessions any of them is in (never the caller's own group or session),
+    and for a root :func:`spawn` started, every process carrying its ``SPAWN_MARKER``.
 
     A root that has ended still counts for its group and session (its pid is their id).
     """
@@ -474,7 +479,8 @@ class Sandbox:
         if not confine:
             folder = Path(tempfile.mkdtemp(prefix="bentokit-sandbox-", dir=workroot))
             me = pwd.getpwuid(os.getuid())
-            note = ("Confinement is off (not running as root): learner code runs as "
+            why = "turned off" if root else "not running as root"
+            note = (f"Confinement is off ({why}): learner code runs as "
                     f"{me.pw_name}, with an allow-listed environment; its processes are cleaned up by "
                     "run marker and process tree.")
             if not _noted_unconfined:
@@ -571,21 +577,21 @@ class Sandbox:
             kill_tree(process, grace=0.5)
         return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
-    def check(self) -> None:
-        """Verify (once per process and user) that the sandbox's user can run this interpreter and
-        import ``bentokit``, ``grader`` and ``bentoml``; a :class:`SandboxError` saying what to change."""
-        key = (self.uid, sys.executable)
+    def check(self, python: str = sys.executable) -> None:
+        """Verify (once per process, user and interpreter) that the sandbox's user can run ``python``
+        and import ``bentokit``, ``grader`` and ``bentoml``; a :class:`SandboxError` saying what to change."""
+        key = (self.uid, python)
         if key in Sandbox._checked:
             return
         try:
-            done = self.run([sys.executable, "-c", "import bentokit, grader, bentoml"], timeout=120)
+            done = self.run([python, "-c", "import bentokit, grader, bentoml"], timeout=120)
         except (OSError, subprocess.SubprocessError) as err:
             done = subprocess.CompletedProcess([], -1, "", str(err))
         if done.returncode != 0:
             import bentokit
 
             kit = Path(bentokit.__file__).resolve().parent.parent
-            paths = [Path(sys.executable), Path(sys.executable).resolve(), Path(sys.prefix), kit, self.folder]
+            paths = [Path(python), Path(python).resolve(), Path(sys.prefix), kit, self.folder]
             blocked = next((b for b in (_unreachable(p, self.uid, self.gid) for p in paths) if b), None)
             why = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
             if blocked is not None:
