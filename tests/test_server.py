@@ -24,6 +24,21 @@ SLOW_SERVICE = textwrap.dedent("""
 """)
 
 
+KILLER_SERVICE = textwrap.dedent("""
+    import os, signal
+    import bentoml
+
+    @bentoml.service
+    class Orphan:
+        def __init__(self) -> None:
+            os.kill(os.getppid(), signal.SIGKILL)  # the supervisor: this worker is an orphan now
+
+        @bentoml.api
+        def ping(self) -> str:
+            return "pong"
+""")
+
+
 def test_free_port_is_bindable():
     port = server.free_port()
     with socket.socket() as sock:
@@ -64,3 +79,19 @@ def test_error_inside_the_block_still_stops_the_group(reference_server, saved_mo
         1 / 0  # noqa: B018
     assert procs.running(seen) == []
     assert procs.snapshot(groups) == []
+
+
+@pytest.mark.server
+def test_a_service_that_kills_its_supervisor_is_not_ready_and_leaves_no_orphan(tmp_path):
+    (tmp_path / "service.py").write_text(KILLER_SERVICE)
+    running = server.start("service:Orphan", tmp_path)
+    marker = procs.spawn_marker(running.process)
+    try:
+        with pytest.raises(server.ServerError, match="exited with code -9"):
+            running.wait_ready(timeout=60)
+        assert "supervisor exited" in running.problem()
+        orphans = procs.find(marker, var=procs.SPAWN_MARKER)
+        assert orphans, "the worker should outlive its supervisor (it is in a session of its own)"
+    finally:
+        running.stop()
+    assert procs.running(orphans) == [] and procs.find(marker, var=procs.SPAWN_MARKER) == []
