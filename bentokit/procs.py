@@ -249,8 +249,8 @@ def find(marker: str | None = None, uid: int | None = None, *, var: str = MARKER
         raise ValueError("find() needs a marker or a uid")
     me = os.getpid()
     found = []
-    for proc in psutil.process_iter(["uids"]):
-        if proc.pid == me or not _running(proc):
+    for proc in psutil.process_iter(["uids", "status"]):
+        if proc.pid == me or proc.info["status"] in (None, psutil.STATUS_ZOMBIE):
             continue
         try:
             if uid is not None and uid not in tuple(proc.info["uids"] or ()):
@@ -615,7 +615,10 @@ class Sandbox:
         if self.confined:
             left = kill_user(self.uid)
             for process in spawned:  # all ended: reap them and forget them
-                left += kill_tree(process, grace=0)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=5)
+                with _lock, contextlib.suppress(ValueError):
+                    _registered.remove(process)
             left += _clean_shared_tmp(self.uid, keep=self.folder)
         else:
             left = kill_tree([*spawned, *find(self.marker)], grace=0)
