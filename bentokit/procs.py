@@ -395,10 +395,11 @@ def _unreachable(path: Path, uid: int, gid: int) -> Path | None:
 def _remove(path: Path) -> None:
     """Remove a file or folder whatever modes the learner left on it."""
 
-    def retry(func, name, _exc) -> None:
+    def retry(func, name, _exc) -> None:  # a folder the learner made read-only (unconfined mode)
         with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(name), 0o700)
-            os.chmod(name, 0o700)
+            for folder in (os.path.dirname(name), name):
+                if not os.path.islink(folder):
+                    os.chmod(folder, 0o700)
             func(name)
 
     if path.is_dir() and not path.is_symlink():
@@ -555,16 +556,24 @@ class Sandbox:
     def give(self, *paths: str | os.PathLike) -> None:
         """Hand files and folders (recursively) to the sandbox's user; a no-op when not confined.
 
-        Symbolic links are changed themselves, never followed (a learner's link to /etc stays harmless).
+        Walked by file descriptor and never following a symbolic link (a learner's link to /etc, or
+        one swapped in meanwhile, stays harmless); a file with other hard links is left alone (it
+        may be one of the system's).
         """
         if not self.confined:
             return
-        for path in paths:
-            os.lchown(path, self.uid, self.gid)
+
+        def chown(name: str, dir_fd: int | None = None) -> None:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode) or st.st_nlink == 1:
+                os.chown(name, self.uid, self.gid, dir_fd=dir_fd, follow_symlinks=False)
+
+        for path in map(os.fspath, paths):
+            chown(path)
             if os.path.isdir(path) and not os.path.islink(path):
-                for folder, dirs, files in os.walk(path):  # os.walk does not follow links
+                for _, dirs, files, fd in os.fwalk(path):  # follow_symlinks=False by default
                     for name in dirs + files:
-                        os.lchown(os.path.join(folder, name), self.uid, self.gid)
+                        chown(name, dir_fd=fd)
 
     def run(self, command: Sequence[str | os.PathLike], *, cwd: str | os.PathLike | None = None,
             env: Mapping[str, str] | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess:

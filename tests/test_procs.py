@@ -280,12 +280,18 @@ def test_give_hands_a_folder_over_without_following_links(sandbox):
     (sub / "pkg").mkdir(parents=True)
     (sub / "pkg" / "service.py").write_text("x = 1\n")
     outside = shared_folder()
+    (outside / "system-file").write_text("root's\n")
     (sub / "link").symlink_to(outside)
+    os.link(outside / "system-file", sub / "hardlink")
     try:
         sandbox.give(sub)
-        assert {p.stat(follow_symlinks=False).st_uid for p in [sub, *sub.rglob("*")]} == {sandbox.uid}
-        assert outside.stat().st_uid == 0
+        owners = {p.name: p.stat(follow_symlinks=False).st_uid for p in [sub, *sub.rglob("*")]}
+        assert owners.pop("hardlink") == 0  # may be a system file: not handed over
+        assert set(owners.values()) == {sandbox.uid}
+        assert outside.stat().st_uid == 0 and (outside / "system-file").stat().st_uid == 0
     finally:
+        (sub / "hardlink").unlink()
+        (outside / "system-file").unlink()
         outside.rmdir()
 
 
