@@ -295,6 +295,42 @@ def test_give_hands_a_folder_over_without_following_links(sandbox):
         outside.rmdir()
 
 
+UNPRIVILEGED = textwrap.dedent("""
+    import time
+    from bentokit import procs
+    try:
+        procs.Sandbox.acquire(confine=True)
+    except procs.SandboxError as err:
+        print("refused:", err)
+    box = procs.Sandbox.acquire()
+    print("confined:", box.confined, box.uid)
+    daemon = f"(env -u {procs.SPAWN_MARKER} setsid sleep 304 > /dev/null 2>&1 &)"
+    procs.spawn(["sh", "-c", daemon], cwd=box.folder, sandbox=box).wait()
+    deadline = time.monotonic() + 20
+    while not procs.find(box.marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("left:", box.release())
+    print("after:", procs.find(box.marker))
+""")
+
+
+@root_only
+def test_run_unprivileged_confinement_is_off_and_said_and_cleanup_works(sandbox):
+    """A learner grading on a laptop: the kit run by an ordinary user (here the sandbox's own)."""
+    import bentokit
+
+    kit = Path(bentokit.__file__).resolve().parent.parent
+    for path in (Path(sys.executable), Path(sys.executable).resolve(), kit):
+        if blocked := procs._unreachable(path, sandbox.uid, sandbox.gid):
+            pytest.skip(f"other users cannot run this kit's Python ({blocked} is closed to them)")
+    done = sandbox.run([sys.executable, "-c", UNPRIVILEGED], timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "refused: Confining learner code needs root" in done.stdout
+    assert f"confined: False {sandbox.uid}" in done.stdout
+    assert "sleep 304" in done.stdout.split("left:")[1] and "after: []" in done.stdout
+    assert done.stderr.count("Confinement is off (not running as root)") == 1
+
+
 @root_only
 def test_check_says_which_folder_to_open(sandbox):
     hidden = Path(tempfile.mkdtemp(prefix="procs-test-private-"))  # mode 700, root's
