@@ -329,6 +329,7 @@ def kill_tree(root: Root | Iterable[Root], grace: float = 3.0) -> list[str]:
                 _registered.remove(proc)
     left = running(scan.found.values(), grace=max(grace, 5.0))
     if left:
+        _signal(left, signal.SIGCONT)  # not ours to kill after all: do not leave them frozen
         raise ProcsError(f"processes still running after SIGKILL: {', '.join(map(describe, left))}")
     return list(told.values())
 
@@ -432,6 +433,39 @@ def _ensure_user(name: str) -> pwd.struct_passwd:
     return pwd.getpwnam(name)
 
 
+def _try_slot(locks: Path, slot: int) -> int | None:
+    """The slot's lock file, locked (a descriptor to close to free it), or None if someone holds it."""
+    fd = os.open(locks / f"learner-{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # freed by the kernel if the holder dies
+    except OSError as err:
+        os.close(fd)
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return None
+        raise
+    return fd
+
+
+def reap_idle_sandboxes() -> list[str]:
+    """Kill the processes of every sandbox user no one holds now (a grader killed before its
+    clean-up leaves them; the next holder of the slot would kill them too); what was left. Root only."""
+    if os.geteuid() != 0:
+        return []
+    left: list[str] = []
+    for user in pwd.getpwall():
+        slot = user.pw_name.removeprefix(USER_PREFIX)
+        if user.pw_name == slot or not slot.isdigit():
+            continue
+        fd = _try_slot(_lock_dir(), int(slot))
+        if fd is None:
+            continue
+        try:
+            left += kill_user(user.pw_uid) + _clean_shared_tmp(user.pw_uid)
+        finally:
+            os.close(fd)
+    return left
+
+
 def _lock_dir() -> Path:
     LOCK_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
     st = os.lstat(LOCK_DIR)
@@ -456,6 +490,7 @@ class Sandbox:
         self.confined, self.slot, self.note = confined, slot, note
         self.marker = secrets.token_hex(16)
         self._lock_fd = lock_fd
+        self.keep_env: tuple[str, ...] = ()
         self._spawned: list[subprocess.Popen] = []
         self._released = False
 
@@ -465,12 +500,13 @@ class Sandbox:
 
     @classmethod
     def acquire(cls, workroot: str | os.PathLike | None = None, *, confine: bool | None = None,
-                check: bool = True) -> Sandbox:
+                check: bool = True, keep_env: Iterable[str] = ()) -> Sandbox:
         """A sandbox with a fresh private folder under ``workroot`` (default: the temp folder).
 
         ``confine``: None = when running as root; False = never (the unprivileged behaviour, even
         as root); True = required (a :class:`SandboxError` when not root). ``check``: verify once per
-        process that the user can run the kit (:meth:`check`).
+        process that the user can run the kit (:meth:`check`). ``keep_env``: names of the caller's
+        variables its environment keeps too (a parent run's marker, say).
         """
         global _noted_unconfined
         root = os.geteuid() == 0
@@ -491,6 +527,7 @@ class Sandbox:
                           note=note)
         else:
             sandbox = cls._acquire_confined(workroot)
+        sandbox.keep_env = tuple(keep_env)
         with _lock:
             _sandboxes.append(sandbox)
         try:
@@ -505,16 +542,9 @@ class Sandbox:
     def _acquire_confined(cls, workroot: str | os.PathLike | None) -> Sandbox:
         locks = _lock_dir()
         for slot in range(MAX_SLOTS):
-            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(locks / f"learner-{slot}.lock", flags, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as err:
-                os.close(fd)
-                if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    continue
-                raise
-            break
+            fd = _try_slot(locks, slot)
+            if fd is not None:
+                break
         else:
             raise SandboxError(f"All {MAX_SLOTS} sandbox users are busy (more gradings at once than that).")
         try:
@@ -539,7 +569,7 @@ class Sandbox:
     def env(self, extra: Mapping[str, str] = {}) -> dict[str, str]:  # noqa: B006 (never mutated)
         """The allow-listed environment for learner code: ``ENV_ALLOWED`` variables that are set, HOME
         and TMPDIR = the sandbox's folder, its user, usage tracking off, the marker, then ``extra``."""
-        env = {name: os.environ[name] for name in ENV_ALLOWED if name in os.environ}
+        env = {name: os.environ[name] for name in (*ENV_ALLOWED, *self.keep_env) if name in os.environ}
         env.setdefault("PATH", os.defpath)
         env.update({"HOME": str(self.folder), "TMPDIR": str(self.folder), "USER": self.user,
                     "LOGNAME": self.user, "BENTOML_DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1",

@@ -168,14 +168,16 @@ def test_unconfined_sandbox_cleans_up_by_marker_and_allow_lists_the_environment(
     """The behaviour a learner's laptop gets (not root), simulated with confine=False."""
     monkeypatch.setenv("CREDIT_SCORING_CSV", "/instructor/secret.csv")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
-    with procs.Sandbox.acquire(tmp_path, confine=False) as sandbox:
+    monkeypatch.setenv("PARENT_RUN", "parent-marker")
+    with procs.Sandbox.acquire(tmp_path, confine=False, keep_env=["PARENT_RUN"]) as sandbox:
         assert not sandbox.confined and sandbox.uid == os.getuid() and "Confinement is off" in sandbox.note
         env = sandbox.env({"BENTOML_HOME": str(tmp_path / "home")})
         assert "CREDIT_SCORING_CSV" not in env and "GITHUB_TOKEN" not in env and "VIRTUAL_ENV" not in env
         assert env["HOME"] == env["TMPDIR"] == str(sandbox.folder)
         assert env["BENTOML_HOME"] == str(tmp_path / "home") and env["BENTOML_DO_NOT_TRACK"] == "true"
         assert set(env) <= {*procs.ENV_ALLOWED, "HOME", "TMPDIR", "USER", "LOGNAME", "BENTOML_DO_NOT_TRACK",
-                            "PYTHONUNBUFFERED", procs.MARKER, "BENTOML_HOME"}
+                            "PYTHONUNBUFFERED", procs.MARKER, "BENTOML_HOME", "PARENT_RUN"}
+        assert env["PARENT_RUN"] == "parent-marker"  # kept because asked for
         # run() kills its tree and whatever carries its spawn marker: this daemon clears that one
         script = (f"env; (env -u {procs.SPAWN_MARKER} setsid sleep 300 >/dev/null 2>&1 &); "
                   "echo x > $TMPDIR/left")
@@ -341,6 +343,25 @@ def test_check_says_which_folder_to_open(sandbox):
     finally:
         (hidden / "python").unlink()
         hidden.rmdir()
+
+
+@root_only
+def test_a_killed_holders_leftovers_are_reaped_once_its_slot_is_free():
+    code = textwrap.dedent("""
+        import os, subprocess
+        from bentokit import procs
+        box = procs.Sandbox.acquire(check=False)
+        procs.spawn(["setsid", "sleep", "305"], cwd=box.folder, sandbox=box)
+        print(box.uid, flush=True)
+        os.kill(os.getpid(), 9)  # a grader killed before its clean-up
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    uid = int(done.stdout)
+    left = [p for p in procs.find(uid=uid) if p.cmdline() == ["sleep", "305"]]
+    assert left, "the killed holder's process should still run"
+    assert any("sleep 305" in line for line in procs.reap_idle_sandboxes())
+    assert procs.running(left) == [] and procs.find(uid=uid) == []
 
 
 @root_only
