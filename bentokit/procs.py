@@ -1,18 +1,35 @@
 """The kit's processes, in one place: start them, find them, measure them, kill them, confine them.
 
-- :func:`spawn` starts a command in a session of its own (its own process group), stdin closed, and
-  registers it, so that :func:`kill_registered` (also run at interpreter exit) kills whatever is left.
-- :func:`snapshot` lists a tree: the root, its descendants, and every member of the process groups
-  and sessions they lead (BentoML's supervisor, circus, starts each worker in a session of its own;
-  a daemon that forks twice without ``setsid`` stays in its group). :func:`kill_tree` SIGTERMs that,
-  then freezes (SIGSTOP) and SIGKILLs whatever is left, snapshotting again until nothing new appears.
-- :func:`find` lists processes by the run marker in their environment or by user id;
-  :func:`kill_user` kills every process of a user id; :func:`tree_rss_mb` measures a tree's memory.
-- :class:`Sandbox` is the identity learner code runs under. As root, a system user of its own
-  (``bentokit-learner-N``, one per concurrent grading) with a private folder: its processes are found
-  by user id, so clearing the environment or double-forking does not escape, and it cannot write
-  into the kit or the grader's results. Unprivileged, confinement is off (said once): the same
-  allow-listed environment, and clean-up by marker and registered trees.
+- :func:`spawn` starts a command in a session of its own (its own process group), stdin closed, with
+  a ``SPAWN_MARKER`` of its own in its environment, and registers it, so that
+  :func:`kill_registered` (also run at interpreter exit) kills whatever is left.
+- :func:`snapshot` lists a tree: the root, its descendants, every member of the process groups and
+  sessions they are in (BentoML's supervisor, circus, starts each worker in a session of its own; a
+  daemon that forks twice without ``setsid`` stays in its session), and whatever carries a spawned
+  root's marker (an orphaned worker). :func:`kill_tree` SIGTERMs that, then freezes (SIGSTOP) and
+  SIGKILLs whatever is left, snapshotting again until nothing new appears.
+- :func:`find` lists processes by a marker in their environment or by user id; :func:`kill_user`
+  kills every process of a user id; :func:`tree_rss_mb` measures a tree's memory.
+- :class:`Sandbox` is the identity learner code runs under (:meth:`Sandbox.acquire`, then
+  ``spawn(..., sandbox=box)`` or ``box.run(...)``, then ``box.cleanup()`` / ``box.release()``).
+
+What each mode guarantees:
+
+- **Confined** (running as root: Gradescope, GitHub Actions, CI, a class server): learner code runs
+  as ``bentokit-learner-N`` (a system user created on demand, one per concurrent grading, no login
+  shell, no password, root's groups dropped) in a private folder (mode 700) that is its HOME and
+  TMPDIR. It cannot write into the kit, the grader's results or anything root owns, cannot signal or
+  trace the grader, and cannot read other sandboxes' folders. Clean-up kills every process of that
+  user (``kill(-1)`` as the user, then by uid until none is left), so clearing the environment,
+  double-forking or ``setsid`` does not escape; what it left in /tmp, /var/tmp and /dev/shm goes too.
+- **Not confined** (an ordinary user: a learner on a laptop; said once on stderr): learner code runs as
+  the caller, with the same allow-listed environment and private folder. Clean-up kills the spawned
+  trees (groups, sessions, spawn markers) and every process carrying the sandbox's marker; a process
+  that clears its environment *and* leaves its session escapes, and nothing stops learner code from
+  writing where the caller can.
+- Both: the environment is an allow-list (``ENV_ALLOWED`` + HOME/TMPDIR/USER + what the caller
+  adds): no instructor paths, tokens or CSV locations. Neither mode limits network, CPU or memory
+  (the cohort runner measures memory with :func:`tree_rss_mb`), nor hides world-readable files.
 
 Written by hand around psutil: psutil lists and signals processes, but no library kills a tree
 whose members leave it, nor runs commands as a throw-away user with its leftovers killed.
