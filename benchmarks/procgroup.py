@@ -1,76 +1,49 @@
-"""CPU time and memory of a server's processes: its process group and every descendant.
+"""CPU time and memory of a server's processes: every process of its tree (see :mod:`bentokit.procs`).
 
-Descendants count too because BentoML's supervisor (circus) starts each worker in a session, and
-so a process group, of its own.
+The whole tree counts because BentoML's supervisor (circus) starts each worker in a session, and so
+a process group, of its own. ``pgid`` is the server's process id (it leads its own session).
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 
 import psutil
 
+from bentokit import procs
+
 
 def members(pgid: int) -> list[psutil.Process]:
-    """The live processes of group ``pgid`` (a leader started in its own session) and its descendants."""
-    found: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter():
-        try:
-            if os.getpgid(proc.pid) == pgid:
-                found[proc.pid] = proc
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    for proc in list(found.values()):
-        try:
-            found.update((child.pid, child) for child in proc.children(recursive=True))
-        except psutil.Error:
-            continue
-    return list(found.values())
+    """The running processes of the server's tree (:func:`bentokit.procs.snapshot`)."""
+    return procs.snapshot([pgid])
 
 
 def cpu_seconds(pgid: int) -> dict[int, float]:
-    """User + system CPU seconds used so far by each live process of the group, by pid."""
+    """User + system CPU seconds used so far by each running process of the tree, by pid."""
     times = {}
     for proc in members(pgid):
-        try:
+        with contextlib.suppress(psutil.Error):
             t = proc.cpu_times()
             times[proc.pid] = t.user + t.system
-        except psutil.Error:
-            continue
     return times
 
 
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds the group used between two ``cpu_seconds`` snapshots (new processes count in full)."""
+    """CPU seconds the tree used between two ``cpu_seconds`` snapshots (new processes count in full)."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def rss_bytes(pgid: int) -> int:
-    """Resident memory of the whole group, in bytes."""
-    total = 0
-    for proc in members(pgid):
-        try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            continue
-    return total
+    """Resident memory of the whole tree, in bytes."""
+    return round(procs.tree_rss_mb(pgid) * 2**20)
 
 
 def running(processes: list[psutil.Process], grace: float = 0.0) -> list[int]:
     """The pids of ``processes`` that still run after up to ``grace`` s (zombies and reused pids do
     not count): a process killed a moment ago may take a little while to go."""
-    if grace > 0:
-        psutil.wait_procs(processes, timeout=grace)
-    left = []
-    for proc in processes:
-        try:
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                left.append(proc.pid)
-        except psutil.Error:
-            continue
-    return left
+    return [p.pid for p in procs.running(processes, grace)]
 
 
 def alive(pgid: int) -> bool:
-    """Whether any process of the group (or a descendant of it) is still running."""
-    return bool(running(members(pgid)))
+    """Whether any process of the tree is still running."""
+    return bool(members(pgid))

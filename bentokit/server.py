@@ -1,20 +1,22 @@
-"""Start ``bentoml serve`` on a free loopback port, wait for ``/readyz``, stop its process group.
+"""Start ``bentoml serve`` on a free loopback port, wait for ``/readyz``, stop all its processes.
 
 Written by hand on purpose: ``bentoml.serve()`` imports the service into the calling process
 and runs its supervisor in a thread there, so a learner's import that hangs or crashes would
 take the notebook, test or grader down with it. Here the server is a child process in its own
-session (process group): it can be waited for with a time limit and killed whole.
+session (:func:`bentokit.procs.spawn`, optionally as a :class:`~bentokit.procs.Sandbox`'s user):
+it can be waited for with a time limit and killed whole.
 
 BentoML's supervisor (circus) starts each worker in a session of its own, so stopping the
 supervisor's process group alone can orphan a worker that ignores SIGTERM (one stuck in a
-learner's ``__init__``, say). ``stop`` therefore also signals every descendant's group.
+learner's ``__init__``, say). ``stop`` therefore kills the whole tree with
+:func:`bentokit.procs.kill_tree`, and a ready answer counts only while the supervisor runs
+(:meth:`RunningServer.problem` also tells whether a stranger answers on the port).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +28,12 @@ from pathlib import Path
 
 import psutil
 import requests
+
+from bentokit import procs
+from bentokit.procs import Sandbox, kit_env
+
+__all__ = ["HOST", "RunningServer", "ServerError", "free_port", "kit_env", "launch", "serving", "start",
+           "wait_url_ready"]
 
 HOST = "127.0.0.1"
 
@@ -41,13 +49,6 @@ def free_port(host: str = HOST) -> int:
         return sock.getsockname()[1]
 
 
-def kit_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment the kit runs BentoML in: the caller's, with usage tracking off."""
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"}
-    env.update(extra or {})
-    return env
-
-
 def wait_url_ready(
     url: str,
     timeout: float = 60.0,
@@ -60,7 +61,9 @@ def wait_url_ready(
     """Poll ``URL + path`` (``/readyz``) until it answers 200; the seconds since ``started`` (or now).
 
     ``exited()`` returns why the server is gone (it is polled too, so a crash fails fast) or None;
-    ``log_tail()`` ends the error message. Shared by ``bentoml serve`` processes and containers.
+    it is asked again after the 200, so an answer from what a dead server left behind (orphaned
+    workers still holding the port) does not count. ``log_tail()`` ends the error message. Shared
+    by ``bentoml serve`` processes and containers.
     """
     started = time.monotonic() if started is None else started
     deadline = time.monotonic() + timeout
@@ -70,6 +73,10 @@ def wait_url_ready(
             raise ServerError(f"{reason} before it was ready.\n{log_tail()}")
         with contextlib.suppress(requests.RequestException):
             if requests.get(f"{url}{path}", timeout=2).status_code == 200:
+                reason = exited()
+                if reason:
+                    raise ServerError(f"{reason}, yet {url}{path} answered 200: what answers is left over "
+                                      f"from it (orphaned workers), not a running server.\n{log_tail()}")
                 return time.monotonic() - started
         time.sleep(0.1)  # a poll interval, not a wait for readiness
     raise ServerError(f"{what} was not ready after {timeout:.0f} s.\n{log_tail()}")
@@ -107,56 +114,57 @@ class RunningServer:
 
         return wait_url_ready(self.url, timeout, exited, self.log_tail, self.started, what="the server")
 
-    def _tree(self) -> list[psutil.Process]:
-        """The supervisor and all its descendants that are alive now."""
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(self.process.pid)
-            return [root, *root.children(recursive=True)]
-        return []
+    def problem(self) -> str | None:
+        """Why an answer on this server's port would not be this server's own, or None.
+
+        Either its supervisor exited (workers it left behind may still answer), or a process outside
+        its tree (a stranger, or a process of another user) listens on its port.
+        """
+        if not self.alive():
+            return (f"the server's supervisor exited with code {self.process.returncode}; what answers on "
+                    f"port {self.port} is left over from it, not a running server")
+        mine = {p.pid for p in procs.snapshot([self.process])}
+        strangers = _listeners(self.port) - mine
+        if strangers:
+            who = ", ".join(_who(pid) for pid in strangers)
+            return f"port {self.port} is also answered by processes that are not this server's: {who}"
+        return None
+
+    def processes(self) -> list[psutil.Process]:
+        """The supervisor and every process of its tree (workers in their own sessions too)."""
+        return procs.snapshot([self.process])
 
     def process_groups(self) -> set[int]:
-        """The supervisor's process group and those of all its descendants (the workers')."""
+        """The supervisor's process group and those of all its processes (the workers')."""
         groups = {self.process.pid}
-        for proc in self._tree():
-            with contextlib.suppress(ProcessLookupError, psutil.Error):
+        for proc in self.processes():
+            with contextlib.suppress(ProcessLookupError):
                 groups.add(os.getpgid(proc.pid))
         return groups
 
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM every group of the server, then SIGKILL whatever is left after ``grace`` s.
-
-        The tree is looked at twice (before the SIGTERM, and again before the SIGKILL, for a worker
-        the supervisor started meanwhile) while the supervisor still holds its workers as children,
-        and ``stop`` returns only once every process it saw is gone.
-        """
-        seen = {p.pid: p for p in self._tree()}
-        groups = self.process_groups()
-        for pgid in groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=grace)
-        seen.update({p.pid: p for p in self._tree()})
-        groups |= self.process_groups()
-        for pgid in groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-        for proc in seen.values():  # also any that left its group
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=grace)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_alive(p) for p in seen.values()):
-            time.sleep(0.05)  # SIGKILL is asynchronous: poll until the kernel has ended them
+        """SIGTERM every process of the server, SIGKILL whatever is left after ``grace`` s; returns
+        once all have ended (:func:`bentokit.procs.kill_tree`)."""
+        procs.kill_tree(self.process, grace)
 
 
-def _alive(proc: psutil.Process) -> bool:
-    """Running, as opposed to ended or a zombie waiting for its (re-)parent."""
+def _who(pid: int | None) -> str:
+    if pid is None:
+        return "a process of another user"
     try:
-        return proc.status() != psutil.STATUS_ZOMBIE
+        return procs.describe(psutil.Process(pid))
     except psutil.Error:
-        return False
+        return f"process {pid}"
+
+
+def _listeners(port: int) -> set[int | None]:
+    """The pids listening on TCP ``port`` (None for a socket whose process this user cannot see)."""
+    found: set[int | None] = set()
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                found.add(conn.pid)
+    return found
 
 
 def start(
@@ -166,12 +174,14 @@ def start(
     env: Mapping[str, str] | None = None,
     args: Sequence[str] = (),
     log_path: str | Path | None = None,
+    sandbox: Sandbox | None = None,
 ) -> RunningServer:
-    """Launch ``bentoml serve TARGET`` in its own process group; does not wait for readiness."""
+    """Launch ``bentoml serve TARGET`` in its own session (as ``sandbox``'s user when given; ``env``
+    then adds to its allow-listed environment); does not wait for readiness."""
     port = port or free_port()
     command = [sys.executable, "-m", "bentoml", "serve", target,
                "--host", HOST, "--port", str(port), *args]
-    return launch(command, port, working_dir, env=env, log_path=log_path)
+    return launch(command, port, working_dir, env=env, log_path=log_path, sandbox=sandbox)
 
 
 def launch(
@@ -180,8 +190,9 @@ def launch(
     working_dir: str | Path = ".",
     env: Mapping[str, str] | None = None,
     log_path: str | Path | None = None,
+    sandbox: Sandbox | None = None,
 ) -> RunningServer:
-    """Run any server ``command`` that will listen on ``HOST:port`` in its own process group.
+    """Run any server ``command`` that will listen on ``HOST:port`` in its own session.
 
     ``start`` uses it for ``bentoml serve``; the benchmarks use it for Flask, gunicorn and
     uvicorn. The server must answer ``GET /readyz`` with 200 for ``wait_ready``.
@@ -192,10 +203,7 @@ def launch(
         log_path = name
     log_path = Path(log_path)
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, cwd=str(working_dir), env=kit_env(env), stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        process = procs.spawn(command, cwd=working_dir, env=env, stdout=log, sandbox=sandbox)
     return RunningServer(url=f"http://{HOST}:{port}", process=process, log_path=log_path)
 
 
@@ -206,7 +214,7 @@ def serving(
     timeout: float = 60.0,
     **kwargs,
 ) -> Iterator[RunningServer]:
-    """Serve ``target`` while the block runs; the process group is stopped however the block ends."""
+    """Serve ``target`` while the block runs; all its processes are stopped however the block ends."""
     server = start(target, working_dir, **kwargs)
     try:
         server.wait_ready(timeout)

@@ -3,26 +3,28 @@
 Each notebook runs in a fresh kernel against its own empty, temporary BentoML home outside the
 repository (``BENTOKIT_HOME``, which ``kitnb.setup()`` turns into ``BENTOML_HOME`` in the kernel),
 so every notebook must create what it needs from the earlier steps by itself. Kernels inherit
-this process's environment, including ``CREDIT_SCORING_CSV`` when it is set.
+this process's environment, including ``CREDIT_SCORING_CSV`` when it is set, and a run marker
+(``MARKER``) by which whatever a failed notebook left running is found and stopped at the end.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import tempfile
-import time
+import uuid
 from pathlib import Path
 
 import pytest
 
+from bentokit import procs
+
 HERE = Path(__file__).resolve().parent
-SERVERS = HERE / "work" / ".servers"
 _homes: list[str] = []
 _current: dict[str, object] = {"notebook": None}
-_started = time.time()
+#: Every kernel, and so every server a notebook starts, carries this run's marker in its environment.
+MARKER = "BENTOKIT_NOTEBOOK_RUN"
+_marker = os.environ.setdefault(MARKER, uuid.uuid4().hex)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -39,15 +41,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop servers a failed notebook left running, then remove the temporary homes."""
-    # Written by hand: the notebooks' servers are bentokit.server process groups that kitnb lists by
-    # id in work/.servers; a notebook that died before its last cell leaves its group listed here.
-    if SERVERS.is_dir():
-        for marker in SERVERS.iterdir():
-            if marker.stat().st_mtime < _started:
-                continue  # not from this run: its process id may belong to someone else by now
-            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-                os.killpg(int(marker.name), signal.SIGKILL)
-            marker.unlink(missing_ok=True)
+    """Stop whatever the notebooks left running (a server of a notebook that failed before its
+    last cell, with its workers), then remove the temporary homes."""
+    procs.kill_tree(procs.find(_marker, var=MARKER), grace=5.0)
     for home in _homes:
         shutil.rmtree(home, ignore_errors=True)

@@ -8,7 +8,6 @@ there is one copy of each file. Notebook files are written to ``work/`` (git ign
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import sys
@@ -20,8 +19,6 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 #: Set this to use a kit-local BentoML home; unset, BentoML's usual home is used.
 HOME_ENV = "BENTOKIT_HOME"
-#: Process groups of the servers the notebooks started, so a test run can stop leftovers.
-SERVERS = WORK / ".servers"
 
 #: The notebook whose ``%%writefile`` cell is the source of each project file.
 SOURCES = {
@@ -111,27 +108,16 @@ def serve(target: str = "service:CreditRiskClassifier", working_dir: str | Path 
           timeout: float = 90, **kwargs: Any):
     """Start ``bentoml serve`` with :mod:`bentokit.server` and wait for ``/readyz``.
 
-    The server stops with ``server.stop()``; if the kernel exits first, ``atexit`` stops it, and
-    a test run stops any group still listed in ``work/.servers``.
+    The server stops with ``server.stop()``; if the kernel exits first, :mod:`bentokit.procs` stops
+    it at exit, and a test run stops whatever carries its run marker (see ``conftest.py``).
     """
     from bentokit import server as kit_server
 
     WORK.mkdir(exist_ok=True)
     running = kit_server.start(target, working_dir, **kwargs)
-    SERVERS.mkdir(exist_ok=True)
-    marker = SERVERS / str(running.process.pid)
-    marker.touch()
-    original_stop = running.stop
-
-    def stop(grace: float = 10.0) -> None:
-        original_stop(grace)
-        marker.unlink(missing_ok=True)
-
-    running.stop = stop
-    atexit.register(stop)
     try:
         running.wait_ready(timeout)
     except BaseException:
-        stop()
+        running.stop()
         raise
     return running

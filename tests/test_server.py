@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
 import textwrap
 
-import psutil
 import pytest
 
-from bentokit import server
+from bentokit import procs, server
 
 SLOW_SERVICE = textwrap.dedent("""
     import time
@@ -27,14 +24,19 @@ SLOW_SERVICE = textwrap.dedent("""
 """)
 
 
-def members(groups: set[int]) -> list[psutil.Process]:
-    """Live processes in any of the process groups."""
-    found = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if proc.status() != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) in groups:
-                found.append(proc)
-    return found
+KILLER_SERVICE = textwrap.dedent("""
+    import os, signal
+    import bentoml
+
+    @bentoml.service
+    class Orphan:
+        def __init__(self) -> None:
+            os.kill(os.getppid(), signal.SIGKILL)  # the supervisor: this worker is an orphan now
+
+        @bentoml.api
+        def ping(self) -> str:
+            return "pong"
+""")
 
 
 def test_free_port_is_bindable():
@@ -57,11 +59,13 @@ def test_never_ready_times_out_and_leaves_nothing(tmp_path):
     try:
         with pytest.raises(server.ServerError, match="not ready after 8 s"):
             running.wait_ready(timeout=8)
+        seen = running.processes()
         groups = running.process_groups()
         assert len(groups) >= 2  # the supervisor's and the stuck worker's own session
     finally:
         running.stop()
-    assert members(groups) == []
+    assert procs.running(seen) == []
+    assert procs.snapshot(groups) == []  # nothing new in those groups or sessions either
 
 
 @pytest.mark.server
@@ -69,7 +73,25 @@ def test_error_inside_the_block_still_stops_the_group(reference_server, saved_mo
     from tests.conftest import ROOT, SERVICE_TARGET
 
     with pytest.raises(ZeroDivisionError), server.serving(SERVICE_TARGET, ROOT, timeout=90) as running:
+        seen = running.processes()
         groups = running.process_groups()
-        assert len(members(groups)) >= 2  # supervisor and at least one worker
+        assert len(seen) >= 2  # supervisor and at least one worker
         1 / 0  # noqa: B018
-    assert members(groups) == []
+    assert procs.running(seen) == []
+    assert procs.snapshot(groups) == []
+
+
+@pytest.mark.server
+def test_a_service_that_kills_its_supervisor_is_not_ready_and_leaves_no_orphan(tmp_path):
+    (tmp_path / "service.py").write_text(KILLER_SERVICE)
+    running = server.start("service:Orphan", tmp_path)
+    marker = procs.spawn_marker(running.process)
+    try:
+        with pytest.raises(server.ServerError, match="exited with code -9"):
+            running.wait_ready(timeout=60)
+        assert "supervisor exited" in running.problem()
+        orphans = procs.find(marker, var=procs.SPAWN_MARKER)
+        assert orphans, "the worker should outlive its supervisor (it is in a session of its own)"
+    finally:
+        running.stop()
+    assert procs.running(orphans) == [] and procs.find(marker, var=procs.SPAWN_MARKER) == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bentokit import containers
+from bentokit import containers, procs
 from grader.facts.container import IMAGE_REPOSITORY
 from tests.grader.conftest import MARKER, ROOT, Graded, grade, graded_specs, leftovers, make_broken, points
 
@@ -86,9 +86,8 @@ def test_an_interrupted_grading_leaves_nothing(engine, store, tmp_path) -> None:
     """
     marker = uuid.uuid4().hex
     env = {**os.environ, "BENTOML_HOME": str(store), MARKER: marker}
-    grader = subprocess.Popen([sys.executable, "-m", "grader", "--submission", "solutions", "--container",
-                               "--results", str(tmp_path)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    grader = procs.spawn([sys.executable, "-m", "grader", "--submission", "solutions", "--container",
+                          "--results", str(tmp_path)], cwd=ROOT, env=env)
 
     def reached() -> bool:
         return bool(grader_leftovers(engine)[0])
@@ -102,6 +101,6 @@ def test_an_interrupted_grading_leaves_nothing(engine, store, tmp_path) -> None:
         grader.wait(timeout=90)
     finally:
         if grader.poll() is None:
-            grader.kill()
+            procs.kill_tree(grader, grace=0)
     assert leftovers(marker) == []
     assert grader_leftovers(engine) == ([], [])

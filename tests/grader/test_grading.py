@@ -64,9 +64,10 @@ def test_a_bento_built_from_other_code_earns_nothing(reference_home, tmp_path) -
     service.py was never built, so the built bento group earns no point."""
     home = tmp_path / "home"
     shutil.copytree(reference_home / "models", home / "models")
-    subprocess.run([sys.executable, "-m", "bentoml", "build", str(ROOT / "solutions")], cwd=ROOT / "solutions",
+    subprocess.run([sys.executable, "-m", "bentoml", "build", str(ROOT / "solutions")],
+                   cwd=ROOT / "solutions", check=True,
                    env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"},
-                   check=True, capture_output=True, timeout=300)
+                   capture_output=True, timeout=300)
     graded = grade(ROOT / "exercises", home, tmp_path / "results")
     assert graded.summary["groups"]["built bento"]["score"] == 0, graded.explain({"bento_built"})
     assert "built from this service.py" in graded.checks["bento_built"]["output"]

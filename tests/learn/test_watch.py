@@ -20,6 +20,7 @@ from pathlib import Path
 
 import watchfiles
 
+from bentokit import procs
 from grader.learn import manifest as exercises
 from grader.learn.watch import changed_files
 from tests.grader.conftest import leftovers
@@ -33,10 +34,9 @@ class Watcher:
 
     def __init__(self, submission: Path, results: Path) -> None:
         self.marker = uuid.uuid4().hex
-        self.process = subprocess.Popen(
+        self.process = procs.spawn(
             [sys.executable, "-m", "grader.learn", "--submission", str(submission), "--results", str(results),
-             "watch"], cwd=ROOT, env=learn_env(self.marker), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True)
+             "watch"], cwd=ROOT, env=learn_env(self.marker), stdout=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -59,9 +59,8 @@ class Watcher:
         raise AssertionError(f"no {text!r} within {timeout} s:\n" + "\n".join(self.seen))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        """Kill the watcher and every process it left (a grading it was running, say)."""
+        procs.kill_tree(self.process, grace=5.0)
 
 
 def test_watch_regrades_on_save_and_stops_on_sigint(tmp_path) -> None:

@@ -1,0 +1,717 @@
+"""The kit's processes, in one place: start them, find them, measure them, kill them, confine them.
+
+- :func:`spawn` starts a command in a session of its own (its own process group), stdin closed, with
+  a ``SPAWN_MARKER`` of its own in its environment, and registers it, so that
+  :func:`kill_registered` (also run at interpreter exit) kills whatever is left.
+- :func:`snapshot` lists a tree: the root, its descendants, every member of the process groups and
+  sessions they are in (BentoML's supervisor, circus, starts each worker in a session of its own; a
+  daemon that forks twice without ``setsid`` stays in its session), and whatever carries a spawned
+  root's marker (an orphaned worker). :func:`kill_tree` SIGTERMs that, then freezes (SIGSTOP) and
+  SIGKILLs whatever is left, snapshotting again until nothing new appears.
+- :func:`find` lists processes by a marker in their environment or by user id; :func:`kill_user`
+  kills every process of a user id; :func:`tree_rss_mb` measures a tree's memory.
+- :class:`Sandbox` is the identity learner code runs under (:meth:`Sandbox.acquire`, then
+  ``spawn(..., sandbox=box)`` or ``box.run(...)``, then ``box.cleanup()`` / ``box.release()``).
+
+What each mode guarantees:
+
+- **Confined** (running as root: Gradescope, GitHub Actions, CI, a class server): learner code runs
+  as ``bentokit-learner-N`` (a system user created on demand, one per concurrent grading, no login
+  shell, no password, root's groups dropped) in a private folder (mode 700) that is its HOME and
+  TMPDIR. It cannot write into the kit, the grader's results or anything root owns, cannot signal or
+  trace the grader, and cannot read other sandboxes' folders. Clean-up kills every process of that
+  user (``kill(-1)`` as the user, then by uid until none is left), so clearing the environment,
+  double-forking or ``setsid`` does not escape; what it left in /tmp, /var/tmp and /dev/shm goes too.
+- **Not confined** (an ordinary user: a learner on a laptop; said once on stderr): learner code runs as
+  the caller, with the same allow-listed environment and private folder. Clean-up kills the spawned
+  trees (groups, sessions, spawn markers) and every process carrying the sandbox's marker; a process
+  that clears its environment *and* leaves its session escapes, and nothing stops learner code from
+  writing where the caller can.
+- Both: the environment is an allow-list (``ENV_ALLOWED`` + HOME/TMPDIR/USER + what the caller
+  adds): no instructor paths, tokens or CSV locations. Neither mode limits network, CPU or memory
+  (the cohort runner measures memory with :func:`tree_rss_mb`), nor hides world-readable files.
+
+Written by hand around psutil: psutil lists and signals processes, but no library kills a tree
+whose members leave it, nor runs commands as a throw-away user with its leftovers killed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+#: The environment variable that carries a sandbox's (or any run's) marker (see :func:`find`).
+MARKER = "BENTOKIT_RUN"
+#: The environment variable :func:`spawn` sets to a value of each process's own, so that
+#: :func:`kill_tree` finds its descendants even after they left the tree (orphaned workers).
+SPAWN_MARKER = "BENTOKIT_SPAWN"
+#: Sandbox users are named ``USER_PREFIX + slot``.
+USER_PREFIX = "bentokit-learner-"
+#: Where the slot locks live (root-owned, not world-writable, emptied at boot).
+LOCK_DIR = Path("/run/bentokit")
+#: How many sandboxes may be held at once on one machine.
+MAX_SLOTS = 32
+#: The caller's variables a sandbox passes on (when set); everything else is left out.
+ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+#: Where a sandbox user can leave files outside its folder; cleaned by :meth:`Sandbox.cleanup`.
+SHARED_TMP = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+
+Root = int | psutil.Process | subprocess.Popen
+
+_lock = threading.Lock()
+_registered: list[subprocess.Popen] = []
+_spawn_markers: weakref.WeakKeyDictionary[subprocess.Popen, str] = weakref.WeakKeyDictionary()
+_sandboxes: list[Sandbox] = []
+_noted_unconfined = False
+
+
+class ProcsError(RuntimeError):
+    """Processes that could not be killed."""
+
+
+class SandboxError(RuntimeError):
+    """A sandbox could not be set up; the message says what to change."""
+
+
+def kit_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the kit runs its own tools in: the caller's, with usage tracking off."""
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"}
+    env.update(extra or {})
+    return env
+
+
+# --- starting -------------------------------------------------------------------------------------
+
+
+def spawn(command: Sequence[str | os.PathLike], *, cwd: str | os.PathLike,
+          env: Mapping[str, str] | None = None, stdout: Any = subprocess.DEVNULL,
+          stderr: Any = subprocess.STDOUT, sandbox: Sandbox | None = None, **popen: Any) -> subprocess.Popen:
+    """Start ``command`` in a new session, stdin closed, registered for :func:`kill_registered`.
+
+    Without a sandbox the environment is :func:`kit_env` (the caller's) plus ``env``; with one it is
+    ``sandbox.env(env)`` (an allow-list) and the command runs as the sandbox's user. Either way
+    ``SPAWN_MARKER`` is set to a value of this process's own (:func:`spawn_marker`). ``popen`` goes
+    to :class:`subprocess.Popen` (``text=True``, say).
+    """
+    if sandbox is None:
+        full_env, ids = kit_env(env), {}
+    else:
+        full_env, ids = sandbox.env(env or {}), sandbox.popen_ids()
+    marker = full_env[SPAWN_MARKER] = secrets.token_hex(12)
+    process = subprocess.Popen([os.fspath(c) for c in command], cwd=os.fspath(cwd), env=full_env,
+                               stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                               start_new_session=True, **ids, **popen)
+    with _lock:
+        _registered.append(process)
+        _spawn_markers[process] = marker
+        if sandbox is not None:
+            sandbox._spawned.append(process)
+    return process
+
+
+def spawn_marker(process: subprocess.Popen) -> str | None:
+    """The value of ``SPAWN_MARKER`` in the environment of a process :func:`spawn` started."""
+    return _spawn_markers.get(process)
+
+
+def kill_registered() -> list[str]:
+    """Kill every registered tree still around and release every sandbox held (idempotent)."""
+    left: list[str] = []
+    while True:
+        with _lock:
+            if not _registered:
+                break
+            process = _registered.pop()
+        with contextlib.suppress(ProcsError):
+            left += kill_tree(process, grace=1.0)
+    while True:
+        with _lock:
+            if not _sandboxes:
+                break
+            sandbox = _sandboxes[-1]
+        try:
+            left += sandbox.release()
+        except (ProcsError, OSError) as err:
+            log.warning("could not clean up %r: %s", sandbox, err)
+    return left
+
+
+atexit.register(kill_registered)
+
+
+# --- finding --------------------------------------------------------------------------------------
+
+
+def _pid(root: Root) -> int:
+    return root if isinstance(root, int) else root.pid
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Running, as opposed to ended or a zombie waiting for its (re-)parent."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def running(processes: Iterable[psutil.Process], grace: float = 0.0) -> list[psutil.Process]:
+    """Those of ``processes`` still running after up to ``grace`` s (zombies and reused pids do not count)."""
+    processes = list(processes)
+    deadline = time.monotonic() + grace
+    while True:
+        left = [p for p in processes if _running(p)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.02)  # poll: psutil.wait_procs counts a zombie of another parent as running
+
+
+def _protected() -> tuple[set[int], set[int]]:
+    """This process and its ancestors, and the group and session it is in: never part of a tree."""
+    me = psutil.Process()
+    pids = {me.pid, *(p.pid for p in me.parents())}
+    return pids, {os.getpgid(0), os.getsid(0)}
+
+
+class _Scan:
+    """A tree that only grows: each :meth:`scan` adds what appeared since (see :func:`snapshot`)."""
+
+    def __init__(self, roots: Iterable[Root]) -> None:
+        self.own_pids, self.own_ids = _protected()
+        self.found: dict[int, psutil.Process] = {}
+        self.ids: set[int] = set()  # process groups and sessions that belong to the tree
+        self.markers: set[str] = set()  # SPAWN_MARKER values of the roots spawn() started
+        for root in roots:
+            if isinstance(root, subprocess.Popen) and (marker := spawn_marker(root)):
+                self.markers.add(marker)
+            pid = _pid(root)
+            if pid not in self.own_ids:
+                self.ids.add(pid)  # a leader's group and session outlive it
+            if isinstance(root, subprocess.Popen) and root.returncode is not None:
+                continue  # reaped: its pid may be another process's by now
+            proc = root if isinstance(root, psutil.Process) else None
+            with contextlib.suppress(psutil.Error):
+                self._add(proc or psutil.Process(pid))
+
+    def _add(self, proc: psutil.Process) -> bool:
+        if proc.pid in self.own_pids or proc.pid in self.found:
+            return False
+        self.found[proc.pid] = proc
+        return True
+
+    def scan(self, deep: bool = True) -> list[psutil.Process]:
+        """Add descendants and group/session members until nothing new is found; the live ones.
+
+        ``deep`` also adds the processes carrying a root's ``SPAWN_MARKER`` (costs reading every
+        process's environment). One pass over the process table, then closed in memory.
+        """
+        table: dict[int, tuple[psutil.Process, int, int, int]] = {}  # pid: (process, ppid, pgid, sid)
+        attrs = ["ppid", "environ"] if deep and self.markers else ["ppid"]
+        for proc in psutil.process_iter(attrs):
+            if proc.pid in self.own_pids:
+                continue
+            with contextlib.suppress(OSError):
+                table[proc.pid] = (proc, proc.info["ppid"], os.getpgid(proc.pid), os.getsid(proc.pid))
+            if "environ" in attrs and (proc.info["environ"] or {}).get(SPAWN_MARKER) in self.markers:
+                self._add(proc)
+        grew = True
+        while grew:
+            grew = False
+            for pid, (proc, _, pgid, sid) in table.items():
+                if self.found.get(pid) == proc:
+                    self.ids |= {pgid, sid} - self.own_ids
+            for pid, (proc, ppid, pgid, sid) in table.items():
+                if pid in self.found:
+                    continue
+                parent = table.get(ppid)
+                if pgid in self.ids or sid in self.ids or (parent and self.found.get(ppid) == parent[0]):
+                    grew |= self._add(proc)
+        return [p for p in self.found.values() if _running(p)]
+
+
+def snapshot(roots: Iterable[Root]) -> list[psutil.Process]:
+    """Every running process of the trees of ``roots``: the roots, their descendants, the members of
+    the process groups and sessions any of them is in (never the caller's own group or session),
+    and for a root :func:`spawn` started, every process carrying its ``SPAWN_MARKER``.
+
+    A root that has ended still counts for its group and session (its pid is their id).
+    """
+    return _Scan(roots).scan()
+
+
+def find(marker: str | None = None, uid: int | None = None, *, var: str = MARKER) -> list[psutil.Process]:
+    """Running processes (not this one) whose environment has ``var=marker`` and/or whose user is ``uid``."""
+    if marker is None and uid is None:
+        raise ValueError("find() needs a marker or a uid")
+    me = os.getpid()
+    found = []
+    for proc in psutil.process_iter(["uids", "status"]):
+        if proc.pid == me or proc.info["status"] in (None, psutil.STATUS_ZOMBIE):
+            continue
+        try:
+            if uid is not None and uid not in tuple(proc.info["uids"] or ()):
+                continue
+            if marker is not None and proc.environ().get(var) != marker:
+                continue
+        except psutil.Error:  # ended, or another user's environment (unprivileged)
+            continue
+        found.append(proc)
+    return found
+
+
+def describe(proc: psutil.Process) -> str:
+    """``pid name: command line`` (short), or just the pid of a process that has ended."""
+    try:
+        cmdline = " ".join(proc.cmdline())
+        return f"{proc.pid} {proc.name()}: {cmdline[:120]}"
+    except psutil.Error:
+        return str(proc.pid)
+
+
+def tree_rss_mb(root: Root) -> float:
+    """Resident memory of the whole tree of ``root`` (see :func:`snapshot`), in MiB."""
+    total = 0
+    for proc in snapshot([root]):
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total / 2**20
+
+
+# --- killing --------------------------------------------------------------------------------------
+
+
+def _signal(procs: Iterable[psutil.Process], sig: int) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):  # ended, or not ours to signal
+            proc.send_signal(sig)  # psutil checks the pid was not reused
+
+
+def kill_tree(root: Root | Iterable[Root], grace: float = 3.0) -> list[str]:
+    """Stop the tree(s) of ``root``: SIGTERM, up to ``grace`` s to end, then SIGKILL what is left.
+
+    Every pass snapshots again (a supervisor may start a worker meanwhile; the tree's groups and
+    sessions are remembered after their leaders end; a root :func:`spawn` started also brings the
+    processes that carry its ``SPAWN_MARKER``, orphans included). Before the SIGKILL every process is frozen
+    with SIGSTOP until a snapshot finds nothing new, so nothing can fork away. Returns only once
+    all have ended (a ``Popen`` root is reaped); the descriptions of the processes it signalled.
+    """
+    roots = [root] if isinstance(root, int | psutil.Process | subprocess.Popen) else list(root)
+    scan = _Scan(roots)
+    alive = scan.scan()
+    told = {p.pid: describe(p) for p in alive}
+    _signal(alive, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)  # a poll interval while they shut down
+        alive = scan.scan(deep=False)
+        fresh = [p for p in alive if p.pid not in told]
+        told.update({p.pid: describe(p) for p in fresh})
+        _signal(fresh, signal.SIGTERM)
+    frozen: set[int] = set()
+    for _ in range(100):  # bounded: each pass freezes every process it finds
+        alive = scan.scan()
+        fresh = [p for p in alive if p.pid not in frozen]
+        if not fresh:
+            break
+        told.update({p.pid: describe(p) for p in fresh if p.pid not in told})
+        _signal(fresh, signal.SIGSTOP)
+        frozen |= {p.pid for p in fresh}
+    _signal(alive, signal.SIGKILL)
+    for proc in roots:
+        if isinstance(proc, subprocess.Popen):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(grace, 5.0))
+            with _lock, contextlib.suppress(ValueError):
+                _registered.remove(proc)
+    left = running(scan.found.values(), grace=max(grace, 5.0))
+    if left:
+        _signal(left, signal.SIGCONT)  # not ours to kill after all: do not leave them frozen
+        raise ProcsError(f"processes still running after SIGKILL: {', '.join(map(describe, left))}")
+    return list(told.values())
+
+
+def _kill_all_as(uid: int) -> None:
+    """``kill(-1, SIGKILL)`` as ``uid``: the kernel signals every process of the user in one go, so a
+    fork bomb cannot outrun it. Needs root; run by the ``kill`` program (procps or util-linux), or by
+    this interpreter when there is none; a no-op when neither can be run as ``uid``."""
+    try:
+        gid = pwd.getpwuid(uid).pw_gid
+    except KeyError:
+        gid = uid
+    program = shutil.which("kill", path="/usr/bin:/bin")
+    command = [program, "-s", "KILL", "--", "-1"] if program else \
+        [sys.executable, "-I", "-S", "-c", "import os; os.kill(-1, 9)"]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(command, user=uid, group=gid, extra_groups=[], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", env={}, timeout=10)
+
+
+def kill_user(uid: int, timeout: float = 10.0) -> list[str]:
+    """SIGKILL every process of user ``uid`` (real, effective or saved), again until none is left.
+
+    Returns the descriptions of what it killed; raises :class:`ProcsError` after ``timeout`` s.
+    Refuses root and the caller's own user.
+    """
+    if uid == 0 or uid == os.getuid() or uid == os.geteuid():
+        raise ValueError(f"kill_user({uid}) would kill the caller's own processes")
+    killed: dict[int, str] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        procs = find(uid=uid)
+        if not procs:
+            return list(killed.values())
+        if time.monotonic() > deadline:
+            raise ProcsError(f"processes of uid {uid} still running after {timeout:.0f} s: "
+                             + ", ".join(map(describe, procs)))
+        for proc in procs:
+            killed.setdefault(proc.pid, describe(proc))
+        if os.geteuid() == 0:
+            _kill_all_as(uid)
+        _signal(procs, signal.SIGKILL)  # also those the interpreter could not reach
+        running(procs, grace=1.0)
+
+
+# --- sandbox --------------------------------------------------------------------------------------
+
+
+def _unreachable(path: Path, uid: int, gid: int) -> Path | None:
+    """The first folder on the way to ``path`` that ``uid`` cannot enter (mode bits only; no ACLs)."""
+    for part in [*reversed(path.parents), path]:
+        try:
+            st = part.stat()
+        except OSError:
+            return part
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+        if not st.st_mode & bit:
+            return part
+    return None
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or folder whatever modes the learner left on it."""
+
+    def retry(func, name, _exc) -> None:  # a folder the learner made read-only (unconfined mode)
+        with contextlib.suppress(OSError):
+            for folder in (os.path.dirname(name), name):
+                if not os.path.islink(folder):
+                    os.chmod(folder, 0o700)
+            func(name)
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, onerror=retry)  # onexc from Python 3.12
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _ensure_user(name: str) -> pwd.struct_passwd:
+    """The system user ``name``, created (no login shell, no password, no home) if it does not exist."""
+    with contextlib.suppress(KeyError):
+        return pwd.getpwnam(name)
+    useradd = shutil.which("useradd") or shutil.which("useradd", path="/usr/sbin:/sbin")
+    if not useradd:
+        raise SandboxError("Confining learner code needs `useradd` (Debian/Ubuntu package `passwd`, "
+                           "RHEL `shadow-utils`): install it, or run the grader as a non-root user "
+                           "(confinement is then off).")
+    shell = next((s for s in ("/usr/sbin/nologin", "/sbin/nologin") if os.path.exists(s)), "/bin/false")
+    with open(LOCK_DIR / "useradd.lock", "w") as lock:  # concurrent useradds fight over /etc/passwd
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+        done = subprocess.run([useradd, "--system", "--user-group", "--no-create-home",
+                               "--home-dir", "/nonexistent", "--shell", shell,
+                               "--comment", "BentoML kit learner code", name],
+                              capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise SandboxError(f"Could not create the user {name} for learner code: {done.stderr.strip()}")
+    return pwd.getpwnam(name)
+
+
+def _try_slot(locks: Path, slot: int) -> int | None:
+    """The slot's lock file, locked (a descriptor to close to free it), or None if someone holds it."""
+    fd = os.open(locks / f"learner-{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # freed by the kernel if the holder dies
+    except OSError as err:
+        os.close(fd)
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return None
+        raise
+    return fd
+
+
+def reap_idle_sandboxes() -> list[str]:
+    """Kill the processes of every sandbox user no one holds now (a grader killed before its
+    clean-up leaves them; the next holder of the slot would kill them too); what was left. Root only."""
+    if os.geteuid() != 0:
+        return []
+    left: list[str] = []
+    for user in pwd.getpwall():
+        slot = user.pw_name.removeprefix(USER_PREFIX)
+        if user.pw_name == slot or not slot.isdigit():
+            continue
+        fd = _try_slot(_lock_dir(), int(slot))
+        if fd is None:
+            continue
+        try:
+            left += kill_user(user.pw_uid) + _clean_shared_tmp(user.pw_uid)
+        finally:
+            os.close(fd)
+    return left
+
+
+def _lock_dir() -> Path:
+    LOCK_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    st = os.lstat(LOCK_DIR)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+        raise SandboxError(f"{LOCK_DIR} must be a folder owned by root that others cannot write to.")
+    return LOCK_DIR
+
+
+class Sandbox:
+    """The identity learner code runs under; get one with :meth:`acquire` (also a context manager).
+
+    Attributes: ``confined`` (a user of its own, as root), ``user``/``uid``/``gid``, ``folder`` (its
+    private HOME and TMPDIR, mode 700), ``marker`` (the value of ``MARKER`` in its environment),
+    ``slot`` (N of ``bentokit-learner-N``, None when not confined), ``note`` (why confinement is off).
+    """
+
+    _checked: set[tuple[int, str]] = set()
+
+    def __init__(self, *, folder: Path, uid: int, gid: int, user: str, confined: bool,
+                 slot: int | None = None, lock_fd: int | None = None, note: str = "") -> None:
+        self.folder, self.uid, self.gid, self.user = folder, uid, gid, user
+        self.confined, self.slot, self.note = confined, slot, note
+        self.marker = secrets.token_hex(16)
+        self._lock_fd = lock_fd
+        self.keep_env: tuple[str, ...] = ()
+        self._spawned: list[subprocess.Popen] = []
+        self._released = False
+
+    def __repr__(self) -> str:
+        mode = "confined" if self.confined else "not confined"
+        return f"Sandbox({self.user}, uid {self.uid}, {mode}, {self.folder})"
+
+    @classmethod
+    def acquire(cls, workroot: str | os.PathLike | None = None, *, confine: bool | None = None,
+                check: bool = True, keep_env: Iterable[str] = ()) -> Sandbox:
+        """A sandbox with a fresh private folder under ``workroot`` (default: the temp folder).
+
+        ``confine``: None = when running as root; False = never (the unprivileged behaviour, even
+        as root); True = required (a :class:`SandboxError` when not root). ``check``: verify once per
+        process that the user can run the kit (:meth:`check`). ``keep_env``: names of the caller's
+        variables its environment keeps too (a parent run's marker, say).
+        """
+        global _noted_unconfined
+        root = os.geteuid() == 0
+        confine = root if confine is None else confine
+        if confine and not root:
+            raise SandboxError("Confining learner code needs root (it runs it as a user of its own).")
+        if not confine:
+            folder = Path(tempfile.mkdtemp(prefix="bentokit-sandbox-", dir=workroot))
+            me = pwd.getpwuid(os.getuid())
+            why = "turned off" if root else "not running as root"
+            note = (f"Confinement is off ({why}): learner code runs as "
+                    f"{me.pw_name}, with an allow-listed environment; its processes are cleaned up by "
+                    "run marker and process tree.")
+            if not _noted_unconfined:
+                _noted_unconfined = True
+                log.warning(note)
+            sandbox = cls(folder=folder, uid=me.pw_uid, gid=me.pw_gid, user=me.pw_name, confined=False,
+                          note=note)
+        else:
+            sandbox = cls._acquire_confined(workroot)
+        sandbox.keep_env = tuple(keep_env)
+        with _lock:
+            _sandboxes.append(sandbox)
+        try:
+            if check and sandbox.confined:
+                sandbox.check()
+        except BaseException:
+            sandbox.release()
+            raise
+        return sandbox
+
+    @classmethod
+    def _acquire_confined(cls, workroot: str | os.PathLike | None) -> Sandbox:
+        locks = _lock_dir()
+        for slot in range(MAX_SLOTS):
+            fd = _try_slot(locks, slot)
+            if fd is not None:
+                break
+        else:
+            raise SandboxError(f"All {MAX_SLOTS} sandbox users are busy (more gradings at once than that).")
+        try:
+            user = _ensure_user(f"{USER_PREFIX}{slot}")
+            kill_user(user.pw_uid)  # left by a holder of this slot that was killed before its clean-up
+            _clean_shared_tmp(user.pw_uid)
+            folder = Path(tempfile.mkdtemp(prefix=f"{user.pw_name}-", dir=workroot))
+            os.chown(folder, user.pw_uid, user.pw_gid)
+            folder.chmod(0o700)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(folder=folder, uid=user.pw_uid, gid=user.pw_gid, user=user.pw_name, confined=True,
+                   slot=slot, lock_fd=fd)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def env(self, extra: Mapping[str, str] = {}) -> dict[str, str]:  # noqa: B006 (never mutated)
+        """The allow-listed environment for learner code: ``ENV_ALLOWED`` variables that are set, HOME
+        and TMPDIR = the sandbox's folder, its user, usage tracking off, the marker, then ``extra``."""
+        env = {name: os.environ[name] for name in (*ENV_ALLOWED, *self.keep_env) if name in os.environ}
+        env.setdefault("PATH", os.defpath)
+        env.update({"HOME": str(self.folder), "TMPDIR": str(self.folder), "USER": self.user,
+                    "LOGNAME": self.user, "BENTOML_DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1",
+                    MARKER: self.marker})
+        env.update(extra)
+        return env
+
+    def popen_ids(self) -> dict[str, Any]:
+        """``Popen`` arguments that run a command as the sandbox's user (none when not confined)."""
+        if not self.confined:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+    def give(self, *paths: str | os.PathLike) -> None:
+        """Hand files and folders (recursively) to the sandbox's user; a no-op when not confined.
+
+        Walked by file descriptor and never following a symbolic link (a learner's link to /etc, or
+        one swapped in meanwhile, stays harmless); a file with other hard links is left alone (it
+        may be one of the system's).
+        """
+        if not self.confined:
+            return
+
+        def chown(name: str, dir_fd: int | None = None) -> None:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode) or st.st_nlink == 1:
+                os.chown(name, self.uid, self.gid, dir_fd=dir_fd, follow_symlinks=False)
+
+        for path in map(os.fspath, paths):
+            chown(path)
+            if os.path.isdir(path) and not os.path.islink(path):
+                for _, dirs, files, fd in os.fwalk(path):  # follow_symlinks=False by default
+                    for name in dirs + files:
+                        chown(name, dir_fd=fd)
+
+    def run(self, command: Sequence[str | os.PathLike], *, cwd: str | os.PathLike | None = None,
+            env: Mapping[str, str] | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess:
+        """Run ``command`` to its end in the sandbox (output captured as text); its tree is killed after."""
+        process = spawn(command, cwd=cwd or self.folder, env=env, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True, sandbox=self)
+        try:
+            out, err = process.communicate(timeout=timeout)
+        finally:
+            kill_tree(process, grace=0.5)
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+    def check(self, python: str = sys.executable) -> None:
+        """Verify (once per process, user and interpreter) that the sandbox's user can run ``python``
+        and import ``bentokit``, ``grader`` and ``bentoml``; a :class:`SandboxError` saying what to change."""
+        key = (self.uid, python)
+        if key in Sandbox._checked:
+            return
+        try:
+            done = self.run([python, "-c", "import bentokit, grader, bentoml"], timeout=120)
+        except (OSError, subprocess.SubprocessError) as err:
+            done = subprocess.CompletedProcess([], -1, "", str(err))
+        if done.returncode != 0:
+            import bentokit
+
+            kit = Path(bentokit.__file__).resolve().parent.parent
+            paths = [Path(python), Path(python).resolve(), Path(sys.prefix), kit, self.folder]
+            blocked = next((b for b in (_unreachable(p, self.uid, self.gid) for p in paths) if b), None)
+            why = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+            if blocked is not None:
+                st = blocked.stat()
+                owner = pwd.getpwuid(st.st_uid).pw_name
+                fix = (f"{blocked} (mode {stat.filemode(st.st_mode)}, owner {owner}) cannot be entered by "
+                       f"other users. Put the kit and its Python environment where every user can read "
+                       f"them (e.g. /opt or /srv, not under /root), or run "
+                       f"`chmod o+rx {blocked}` (and the same for any folder above it that needs it).")
+            else:
+                fix = ("Make the kit's folder and its Python environment readable by other users "
+                       f"(`chmod -R o+rX {kit}`).")
+            raise SandboxError(f"The sandbox user {self.user} cannot run the kit ({why[0]}). {fix}")
+        Sandbox._checked.add(key)
+
+    def cleanup(self) -> list[str]:
+        """Kill every process of the sandbox and empty its folder; what was left behind (processes,
+        and files it left in the shared temp folders when confined)."""
+        with _lock:
+            spawned, self._spawned = self._spawned, []
+        if self.confined:
+            left = kill_user(self.uid)
+            for process in spawned:  # all ended: reap them and forget them
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=5)
+                with _lock, contextlib.suppress(ValueError):
+                    _registered.remove(process)
+            left += _clean_shared_tmp(self.uid, keep=self.folder)
+        else:
+            left = kill_tree([*spawned, *find(self.marker)], grace=0)
+            for _ in range(20):  # a daemon started while the first pass ran
+                found = find(self.marker)
+                if not found:
+                    break
+                left += kill_tree(found, grace=0)
+        if self.folder.is_dir():
+            for entry in self.folder.iterdir():
+                _remove(entry)
+        return left
+
+    def release(self) -> list[str]:
+        """:meth:`cleanup`, remove the folder and free the slot (idempotent); what was left behind."""
+        if self._released:
+            return []
+        try:
+            return self.cleanup()
+        finally:
+            self._released = True
+            _remove(self.folder)
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+            with _lock, contextlib.suppress(ValueError):
+                _sandboxes.remove(self)
+
+
+def _clean_shared_tmp(uid: int, keep: Path | None = None) -> list[str]:
+    """Remove what ``uid`` left at the top of the shared temp folders (but ``keep``); their descriptions."""
+    removed = []
+    for folder in SHARED_TMP:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_uid == uid and Path(entry.path) != keep:
+                        _remove(Path(entry.path))
+                        removed.append(f"file {entry.path}")
+    return removed

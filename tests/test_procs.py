@@ -1,0 +1,476 @@
+"""bentokit.procs with real processes: trees that try to escape are killed whole, and learner code
+runs as a user of its own (as root) that leaves nothing behind and sees only an allow-listed environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bentokit import procs
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="confinement needs root")
+
+#: A process that starts what learner code might: a child in a session of its own (as circus starts
+#: BentoML's workers), a daemon forked twice (it stays in our session), and a daemon forked twice
+#: that also leaves the session (only the spawn marker finds it). Each writes its pid to OUT/name.
+ESCAPER = textwrap.dedent("""
+    import os, signal, subprocess, sys, time
+    out = sys.argv[1]
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # reap the middle processes: no zombie links them to us
+
+    def mark(name):
+        with open(os.path.join(out, name + ".tmp"), "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))
+
+    def daemon(name, new_session):
+        if os.fork() == 0:
+            if new_session:
+                os.setsid()
+            if os.fork() == 0:
+                mark(name)
+                time.sleep(300)
+            os._exit(0)
+
+    child = ("import os, sys, time; p = os.path.join(sys.argv[1], 'setsid_child'); "
+             "open(p + '.tmp', 'w').write(str(os.getpid())); os.replace(p + '.tmp', p); time.sleep(300)")
+    subprocess.Popen([sys.executable, "-c", child, out], start_new_session=True)
+    daemon("daemon", new_session=False)
+    daemon("escaped", new_session=True)
+    mark("main")
+    time.sleep(300)
+""")
+
+
+def wait_for_pids(folder: Path, names: list[str], timeout: float = 20.0) -> dict[str, psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all((folder / n).exists() for n in names):
+            return {n: psutil.Process(int((folder / n).read_text())) for n in names}
+        time.sleep(0.02)  # a poll interval while the processes start
+    raise AssertionError(f"only {sorted(p.name for p in folder.iterdir())} of {names} started")
+
+
+def start_escaper(tmp_path: Path) -> tuple[subprocess.Popen, dict[str, psutil.Process]]:
+    process = procs.spawn([sys.executable, "-c", ESCAPER, str(tmp_path)], cwd=tmp_path)
+    started = wait_for_pids(tmp_path, ["main", "setsid_child", "daemon", "escaped"])
+    deadline = time.monotonic() + 20
+    while {started[d].ppid() for d in ("daemon", "escaped")} & {c.pid for c in started["main"].children()}:
+        assert time.monotonic() < deadline, "the daemons' middle processes did not exit"
+        time.sleep(0.02)  # until the middle processes have exited and the daemons are orphans
+    return process, started
+
+
+def test_snapshot_sees_sessions_and_groups_kill_tree_leaves_nothing(tmp_path):
+    process, started = start_escaper(tmp_path)
+    try:
+        tree = {p.pid for p in procs.snapshot([psutil.Process(process.pid)])}
+        assert tree == {started[n].pid for n in ("main", "setsid_child", "daemon")}
+        # the escaped daemon is out of the tree, group and session, but carries the spawn marker
+        assert {p.pid for p in procs.snapshot([process])} == {p.pid for p in started.values()}
+        killed = procs.kill_tree(process, grace=1.0)
+    finally:
+        procs.kill_tree(process, grace=0)
+    assert process.returncode is not None
+    assert procs.running(started.values()) == []
+    assert len(killed) == 4
+    assert procs.find(procs.spawn_marker(process), var=procs.SPAWN_MARKER) == []
+
+
+def test_kill_tree_lets_sigterm_work_then_kills_what_ignores_it(tmp_path):
+    script = textwrap.dedent("""
+        import os, signal, subprocess, sys, time
+        out = sys.argv[1]
+        def bye(*_):
+            open(os.path.join(out, "graceful"), "w").close()
+            # a supervisor that starts one more worker while it shuts down, then leaves
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True,
+                             stdout=open(os.path.join(out, "late"), "w"))
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, bye)
+        subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                          "signal.SIG_IGN); open(__import__('sys').argv[1] + '/stubborn', 'w').close(); "
+                          "time.sleep(300)", out])
+        open(os.path.join(out, "ready"), "w").close()
+        time.sleep(300)
+    """)
+    process = procs.spawn([sys.executable, "-c", script, str(tmp_path)], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while not ((tmp_path / "ready").exists() and (tmp_path / "stubborn").exists()):
+            assert time.monotonic() < deadline, "the test's processes did not start"
+            time.sleep(0.02)
+        before = procs.snapshot([process])
+        started = time.monotonic()
+        procs.kill_tree(process, grace=1.0)
+        took = time.monotonic() - started
+    finally:
+        procs.kill_tree(process, grace=0)
+    assert (tmp_path / "graceful").exists()  # SIGTERM came first
+    assert procs.running(before) == []  # the one ignoring SIGTERM was killed
+    assert procs.find(procs.spawn_marker(process), var=procs.SPAWN_MARKER) == []  # the late one too
+    assert took < 8
+
+
+def test_what_spawn_started_is_killed_at_exit(tmp_path):
+    """kill_registered() runs at interpreter exit (in a child: here it would stop other tests' servers)."""
+    code = textwrap.dedent(f"""
+        import sys
+        from bentokit import procs
+        from tests.test_procs import start_escaper
+        process, started = start_escaper(__import__("pathlib").Path({str(tmp_path)!r}))
+        print(" ".join(str(p.pid) for p in started.values()))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert len(pids) == 4 and not any(psutil.pid_exists(pid) and procs.running([psutil.Process(pid)])
+                                      for pid in pids)
+
+
+def test_tree_rss_counts_a_child_in_its_own_session(tmp_path):
+    hog = ("import sys, time; x = bytearray(80 * 2**20); open(sys.argv[1], 'w').close(); "
+           "time.sleep(300)")
+    script = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {hog!r}, sys.argv[1]], "
+              "start_new_session=True); time.sleep(300)")
+    process = procs.spawn([sys.executable, "-c", script, str(tmp_path / "ready")], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "ready").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert psutil.Process(process.pid).memory_info().rss < 40 * 2**20
+        assert procs.tree_rss_mb(process) > 80
+    finally:
+        procs.kill_tree(process, grace=0)
+
+
+def test_nothing_of_the_caller_is_ever_part_of_a_tree():
+    assert procs.snapshot([os.getpid()]) == []
+    with pytest.raises(ValueError):
+        procs.kill_user(os.getuid())
+    with pytest.raises(ValueError):
+        procs.find()
+
+
+def test_unconfined_sandbox_cleans_up_by_marker_and_allow_lists_the_environment(tmp_path, monkeypatch):
+    """The behaviour a learner's laptop gets (not root), simulated with confine=False."""
+    monkeypatch.setenv("CREDIT_SCORING_CSV", "/instructor/secret.csv")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    monkeypatch.setenv("PARENT_RUN", "parent-marker")
+    with procs.Sandbox.acquire(tmp_path, confine=False, keep_env=["PARENT_RUN"]) as sandbox:
+        assert not sandbox.confined and sandbox.uid == os.getuid() and "Confinement is off" in sandbox.note
+        env = sandbox.env({"BENTOML_HOME": str(tmp_path / "home")})
+        assert "CREDIT_SCORING_CSV" not in env and "GITHUB_TOKEN" not in env and "VIRTUAL_ENV" not in env
+        assert env["HOME"] == env["TMPDIR"] == str(sandbox.folder)
+        assert env["BENTOML_HOME"] == str(tmp_path / "home") and env["BENTOML_DO_NOT_TRACK"] == "true"
+        assert set(env) <= {*procs.ENV_ALLOWED, "HOME", "TMPDIR", "USER", "LOGNAME", "BENTOML_DO_NOT_TRACK",
+                            "PYTHONUNBUFFERED", procs.MARKER, "BENTOML_HOME", "PARENT_RUN"}
+        assert env["PARENT_RUN"] == "parent-marker"  # kept because asked for
+        # run() kills its tree and whatever carries its spawn marker: this daemon clears that one
+        script = (f"env; (env -u {procs.SPAWN_MARKER} setsid sleep 300 >/dev/null 2>&1 &); "
+                  "echo x > $TMPDIR/left")
+        out = sandbox.run(["sh", "-c", script]).stdout
+        assert "secret" not in out
+        daemon = procs.find(sandbox.marker)
+        assert [p.cmdline() for p in daemon] == [["sleep", "300"]]  # double-forked, new session
+        left = sandbox.cleanup()
+        assert any("sleep 300" in line for line in left)
+        assert procs.running(daemon) == [] and list(sandbox.folder.iterdir()) == []
+    assert not sandbox.folder.exists()
+
+
+# --- as root: a user of its own ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox():
+    with procs.Sandbox.acquire(check=False) as box:
+        yield box
+
+
+def shared_folder() -> Path:
+    """A root-owned 0755 folder every user can enter (pytest's tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="procs-test-"))
+    folder.chmod(0o755)
+    return folder
+
+
+@root_only
+def test_sandbox_runs_as_its_own_user_and_cannot_write_outside(sandbox):
+    assert sandbox.confined and sandbox.user.startswith(procs.USER_PREFIX) and sandbox.uid != 0
+    assert (sandbox.folder.stat().st_uid, sandbox.folder.stat().st_mode & 0o777) == (sandbox.uid, 0o700)
+    process = procs.spawn(["sleep", "300"], cwd=sandbox.folder, sandbox=sandbox)
+    proc = psutil.Process(process.pid)
+    try:
+        assert set(proc.uids()) == {sandbox.uid} and set(proc.gids()) == {sandbox.gid}
+        groups = Path(f"/proc/{proc.pid}/status").read_text().split("Groups:")[1].split("\n")[0]
+        assert groups.split() == []  # root's supplementary groups are dropped
+    finally:
+        procs.kill_tree(process, grace=0)
+    kit = shared_folder()
+    try:
+        done = sandbox.run(["sh", "-c", f"echo hacked > {kit}/summary.json"])
+        assert done.returncode != 0 and "Permission denied" in done.stderr
+        assert not (kit / "summary.json").exists()
+        assert sandbox.run(["sh", "-c", "echo mine > $HOME/ok"]).returncode == 0
+        assert (sandbox.folder / "ok").read_text() == "mine\n"
+    finally:
+        kit.rmdir()
+
+
+@root_only
+def test_cleanup_kills_an_environment_clearing_daemon_by_uid(sandbox):
+    script = "env -i setsid sleep 301 > /dev/null 2>&1 & echo left > /tmp/procs-test-left-$$"
+    sandbox.run(["sh", "-c", script])
+    daemon = [p for p in procs.find(uid=sandbox.uid) if p.cmdline() == ["sleep", "301"]]
+    assert daemon and daemon[0].environ() == {}  # no marker to find it by
+    assert procs.find(sandbox.marker) == []
+    left = sandbox.cleanup()
+    assert any("sleep 301" in line for line in left)
+    assert any(line.startswith("file /tmp/procs-test-left-") for line in left)
+    assert procs.find(uid=sandbox.uid) == [] and procs.running(daemon) == []
+    assert not list(Path("/tmp").glob("procs-test-left-*"))
+
+
+@root_only
+def test_kill_user_outruns_a_process_that_keeps_forking(sandbox):
+    procs.spawn(["sh", "-c", "while :; do setsid sleep 302 & sleep 0.01; done"], cwd=sandbox.folder,
+                sandbox=sandbox)
+    deadline = time.monotonic() + 10
+    while len(procs.find(uid=sandbox.uid)) < 20:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    killed = procs.kill_user(sandbox.uid)
+    assert len(killed) >= 20 and procs.find(uid=sandbox.uid) == []
+
+
+@root_only
+def test_sandbox_environment_is_an_allow_list(sandbox, monkeypatch):
+    monkeypatch.setenv("CREDIT_SCORING_CSV", "/instructor/secret.csv")
+    monkeypatch.setenv("VIRTUAL_ENV", "/instructor/venv")
+    out = sandbox.run(["env"], env={"BENTOML_HOME": str(sandbox.folder / "home")}).stdout
+    env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert "CREDIT_SCORING_CSV" not in env and "VIRTUAL_ENV" not in env and "secret" not in out
+    assert env["HOME"] == env["TMPDIR"] == str(sandbox.folder) and env["USER"] == sandbox.user
+    assert env[procs.MARKER] == sandbox.marker and env["BENTOML_HOME"] == str(sandbox.folder / "home")
+
+
+@root_only
+def test_two_sandboxes_at_once_are_two_users_also_across_processes(sandbox, tmp_path):
+    with procs.Sandbox.acquire(check=False) as other:
+        assert other.uid != sandbox.uid and other.folder != sandbox.folder
+    code = "from bentokit import procs; b = procs.Sandbox.acquire(check=False); print(b.uid); b.release()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert int(out.stdout) != sandbox.uid
+
+
+@root_only
+def test_give_hands_a_folder_over_without_following_links(sandbox):
+    sub = sandbox.folder / "submission"
+    (sub / "pkg").mkdir(parents=True)
+    (sub / "pkg" / "service.py").write_text("x = 1\n")
+    outside = shared_folder()
+    (outside / "system-file").write_text("root's\n")
+    (sub / "link").symlink_to(outside)
+    os.link(outside / "system-file", sub / "hardlink")
+    try:
+        sandbox.give(sub)
+        owners = {p.name: p.stat(follow_symlinks=False).st_uid for p in [sub, *sub.rglob("*")]}
+        assert owners.pop("hardlink") == 0  # may be a system file: not handed over
+        assert set(owners.values()) == {sandbox.uid}
+        assert outside.stat().st_uid == 0 and (outside / "system-file").stat().st_uid == 0
+    finally:
+        (sub / "hardlink").unlink()
+        (outside / "system-file").unlink()
+        outside.rmdir()
+
+
+UNPRIVILEGED = textwrap.dedent("""
+    import time
+    from bentokit import procs
+    try:
+        procs.Sandbox.acquire(confine=True)
+    except procs.SandboxError as err:
+        print("refused:", err)
+    box = procs.Sandbox.acquire()
+    print("confined:", box.confined, box.uid)
+    daemon = f"(env -u {procs.SPAWN_MARKER} setsid sleep 304 > /dev/null 2>&1 &)"
+    procs.spawn(["sh", "-c", daemon], cwd=box.folder, sandbox=box).wait()
+    deadline = time.monotonic() + 20
+    while not procs.find(box.marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("left:", box.release())
+    print("after:", procs.find(box.marker))
+""")
+
+
+@root_only
+def test_run_unprivileged_confinement_is_off_and_said_and_cleanup_works(sandbox):
+    """A learner grading on a laptop: the kit run by an ordinary user (here the sandbox's own)."""
+    import bentokit
+
+    kit = Path(bentokit.__file__).resolve().parent.parent
+    for path in (Path(sys.executable), Path(sys.executable).resolve(), kit):
+        if blocked := procs._unreachable(path, sandbox.uid, sandbox.gid):
+            pytest.skip(f"other users cannot run this kit's Python ({blocked} is closed to them)")
+    done = sandbox.run([sys.executable, "-c", UNPRIVILEGED], timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "refused: Confining learner code needs root" in done.stdout
+    assert f"confined: False {sandbox.uid}" in done.stdout
+    assert "sleep 304" in done.stdout.split("left:")[1] and "after: []" in done.stdout
+    assert done.stderr.count("Confinement is off (not running as root)") == 1
+
+
+@root_only
+def test_check_says_which_folder_to_open(sandbox):
+    hidden = Path(tempfile.mkdtemp(prefix="procs-test-private-"))  # mode 700, root's
+    try:
+        (hidden / "python").symlink_to(sys.executable)
+        with pytest.raises(procs.SandboxError, match=f"(?s){hidden}.*chmod o\\+rx {hidden}"):
+            sandbox.check(python=str(hidden / "python"))
+    finally:
+        (hidden / "python").unlink()
+        hidden.rmdir()
+
+
+@root_only
+def test_a_killed_holders_leftovers_are_reaped_once_its_slot_is_free():
+    code = textwrap.dedent("""
+        import os, subprocess
+        from bentokit import procs
+        box = procs.Sandbox.acquire(check=False)
+        procs.spawn(["setsid", "sleep", "305"], cwd=box.folder, sandbox=box)
+        print(box.uid, flush=True)
+        os.kill(os.getpid(), 9)  # a grader killed before its clean-up
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    uid = int(done.stdout)
+    left = [p for p in procs.find(uid=uid) if p.cmdline() == ["sleep", "305"]]
+    assert left, "the killed holder's process should still run"
+    assert any("sleep 305" in line for line in procs.reap_idle_sandboxes())
+    assert procs.running(left) == [] and procs.find(uid=uid) == []
+
+
+@root_only
+def test_release_frees_the_slot_and_removes_the_folder():
+    box = procs.Sandbox.acquire(check=False)
+    folder, slot = box.folder, box.slot
+    procs.spawn(["sleep", "303"], cwd=folder, sandbox=box)
+    left = box.release()
+    assert any("sleep 303" in line for line in left) and not folder.exists()
+    assert box.release() == []  # idempotent
+    with procs.Sandbox.acquire(check=False) as again:
+        assert again.slot <= slot
+
+
+#: A stand-in for a ``bentoml serve`` whose service kills its supervisor: a "worker" in a session of its
+#: own serves /readyz on the port, and its parent (the supervisor) then kills itself.
+ORPHANING_SERVER = textwrap.dedent("""
+    import http.server, os, signal, subprocess, sys
+    port = int(sys.argv[1])
+    worker = (
+        "import http.server, sys\\n"
+        "class H(http.server.BaseHTTPRequestHandler):\\n"
+        "    def do_GET(self):\\n"
+        "        self.send_response(200); self.end_headers()\\n"
+        "    def log_message(self, *a):\\n"
+        "        pass\\n"
+        f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\\n"
+    )
+    subprocess.Popen([sys.executable, "-c", worker], start_new_session=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_an_orphaned_worker_answering_is_not_ready_and_is_stopped(tmp_path):
+    from bentokit import server
+
+    port = server.free_port()
+    running = server.launch([sys.executable, "-c", ORPHANING_SERVER, str(port)], port, tmp_path)
+    marker = procs.spawn_marker(running.process)
+    try:
+        with pytest.raises(server.ServerError, match="exited with code -9"):
+            running.wait_ready(timeout=20)
+        assert "supervisor exited" in running.problem()
+    finally:
+        running.stop(grace=0.5)
+    assert procs.find(marker, var=procs.SPAWN_MARKER) == []
+
+
+def test_a_200_counts_only_if_the_server_is_still_alive_after_it(tmp_path):
+    """The answer came, but the supervisor died meanwhile: ``exited`` is asked again after the 200."""
+    from bentokit import server
+
+    port = server.free_port()
+    answering = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+                                 cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    asked = []
+
+    def exited() -> str | None:  # alive when asked before the request, gone when asked after it
+        asked.append(1)
+        return None if len(asked) % 2 else "the server exited with code -9"
+
+    try:
+        assert server.wait_url_ready(f"http://127.0.0.1:{port}", 20, path="/") >= 0  # up, and ready
+        with pytest.raises(server.ServerError, match="exited with code -9, yet .* answered 200: .*orphaned"):
+            server.wait_url_ready(f"http://127.0.0.1:{port}", 20, exited, path="/")
+        assert len(asked) == 2
+    finally:
+        procs.kill_tree(answering, grace=0)
+
+
+def test_a_stranger_on_the_port_is_a_problem(tmp_path):
+    from bentokit import server
+
+    port = server.free_port()
+    stranger = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    running = server.launch([sys.executable, "-c", "import time; time.sleep(300)"], port, tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while not server._listeners(port):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert f"port {port} is also answered by processes that are not this server's: {stranger.pid}" \
+            in running.problem()
+    finally:
+        running.stop(grace=0)
+        procs.kill_tree(stranger, grace=0)
+
+
+def test_server_stop_uses_kill_tree_on_a_real_signal_ignoring_server(tmp_path):
+    """bentokit.server's launch/stop on top of procs: a server ignoring SIGTERM still goes."""
+    from bentokit import server
+
+    port = server.free_port()
+    code = textwrap.dedent(f"""
+        import signal, http.server
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200); self.end_headers()
+            def log_message(self, *a):
+                pass
+        http.server.HTTPServer(("127.0.0.1", {port}), H).serve_forever()
+    """)
+    running = server.launch([sys.executable, "-c", code], port, tmp_path)
+    try:
+        running.wait_ready(timeout=20)
+        assert running.problem() is None
+        seen = running.processes()
+    finally:
+        running.stop(grace=0.5)
+    assert procs.running(seen) == [] and running.process.returncode == -signal.SIGKILL
