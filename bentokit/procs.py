@@ -74,7 +74,11 @@ LOCK_DIR = Path("/run/bentokit")
 #: How many sandboxes may be held at once on one machine.
 MAX_SLOTS = 32
 #: The caller's variables a sandbox passes on (when set); everything else is left out.
-ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+               # What `bentoml build` needs to reach the package index behind a proxy that intercepts
+               # HTTPS (a campus, a company, this machine): the CA bundle and the proxy to use.
+               "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
+               "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 #: Where a sandbox user can leave files outside its folder; cleaned by :meth:`Sandbox.cleanup`.
 SHARED_TMP = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
 

@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--submission", type=Path, default=ROOT / "solutions")
     parser.add_argument("--no-build", action="store_true", help="grade a bento already in the store")
+    parser.add_argument("--confine", default="auto", choices=("auto", "require", "off"),
+                        help="the grader's --confine (compare auto and off as root to see what it costs)")
     args = parser.parse_args(argv)
 
     home = Path(tempfile.mkdtemp(prefix="grader-bench-home-"))
@@ -42,14 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         times, scores = [], []
         for n in range(args.runs):
             command = [sys.executable, "-m", "grader", "--submission", str(args.submission),
-                       "--results", str(results)] + ([] if args.no_build else ["--build"])
+                       "--results", str(results), "--confine", args.confine,
+                       *([] if args.no_build else ["--build"])]
             started = time.monotonic()
             subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, check=False)
             times.append(time.monotonic() - started)
             summary = json.loads((results / "summary.json").read_text())
             scores.append(f"{summary['score']:g}/{summary['max_score']:g}")
             print(f"run {n + 1}: {times[-1]:.1f} s  score {scores[-1]}", flush=True)
-        print(f"median wall time of one full grading: {statistics.median(times):.1f} s "
+        print(f"median wall time of one full grading (--confine {args.confine}): "
+              f"{statistics.median(times):.1f} s "
               f"(min {min(times):.1f}, max {max(times):.1f}, {args.runs} runs); scores {sorted(set(scores))}")
         return 0
     finally:

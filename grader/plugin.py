@@ -105,6 +105,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--group", dest="check_group", default=None,
                     help="grade only the checks of these report groups (comma-separated)")
     group.addoption("--checks", default=None, help="grade only these check ids (comma-separated)")
+    group.addoption("--confine", default="auto", choices=("auto", "require", "off"),
+                    help="run learner code as a user of its own (needs root): auto = when possible (the "
+                         "report says which), require = fail when it is not, off = never (default: auto)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -199,14 +202,22 @@ def check(request: pytest.FixtureRequest) -> Check:
 def run(request: pytest.FixtureRequest) -> Iterator:
     """The grading run: starts the helpers (and, when a selected check needs them, the build and the
     server), and stops them all at the end."""
-    from grader.facts.run import Options, Run
+    from grader.facts.run import ConfinementError, Options, Run
 
     opt = request.config.getoption
     needs = frozenset().union(*(s.needs for i in request.session.items if (s := spec(i)) is not None))
-    grading = Run(Options(submission=opt("--submission"), url=opt("--url"), build=opt("--build"),
-                          import_timeout=opt("--import-timeout"), ready_timeout=opt("--ready-timeout"),
-                          container=opt("--container"), keep_image=opt("--keep-image"),
-                          image_timeout=time_limit(request.config), needs=needs))
+    try:
+        grading = Run(Options(submission=opt("--submission"), url=opt("--url"), build=opt("--build"),
+                              import_timeout=opt("--import-timeout"), ready_timeout=opt("--ready-timeout"),
+                              container=opt("--container"), keep_image=opt("--keep-image"),
+                              image_timeout=time_limit(request.config), needs=needs,
+                              confine=opt("--confine")))
+    except ConfinementError as err:
+        pytest.exit(f"cannot grade with --confine require: {err}", returncode=2)
+    report = request.config.stash[REPORT]
+    report.notes.append(grading.confinement)
+    box = grading.sandbox
+    report.sandbox = {"user": box.user, "uid": box.uid, "confined": box.confined, "marker": box.marker}
     try:
         yield grading
     finally:

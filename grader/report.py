@@ -33,6 +33,10 @@ class Report:
     seconds: float = 0.0
     #: The report groups in order (from the checks' declarations).
     group_order: list[str] = field(default_factory=list)
+    #: Sentences about the run itself (e.g. whether learner code was confined).
+    notes: list[str] = field(default_factory=list)
+    #: Who learner code ran as: {"user", "uid", "confined", "marker"} (for audits and the kit's tests).
+    sandbox: dict = field(default_factory=dict)
 
     @property
     def score(self) -> float:
@@ -80,6 +84,8 @@ class Report:
             "score": self.score,
             "max_score": self.max_score,
             "seconds": round(self.seconds, 2),
+            "notes": self.notes,
+            "sandbox": self.sandbox,
             "groups": {g: {"score": round(sum(c.score for c in cs), 2),
                            "max_score": round(sum(c.max_score for c in cs), 2)}
                        for g, cs in self.by_group().items()},
@@ -114,4 +120,5 @@ class Report:
             lines.append(f"Note: {len(hidden)} check(s) ({', '.join(c.title for c in hidden)}) send inputs "
                          "generated at grading time and compare with your own model's answers; their inputs "
                          "are not shown.")
+        lines += self.notes
         return lines

@@ -29,7 +29,7 @@ def client_calls(run: Run) -> dict[str, Any]:
     invalid = {**contract.SAMPLE_APPLICANT, "home": "castle"}
     applicants = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS, INVALID: invalid}
     result = Child("grader.children.client", {"url": run.live.url, "applicants": applicants},
-                   cwd=run.submission, timeout=TIMEOUT).result()
+                   cwd=run.workdir, timeout=TIMEOUT, **run.learner()).result()
     if result.timed_out:
         return {"error": f"client.py did not finish within {TIMEOUT:.0f} s (a request without a timeout?)."}
     data = result.data or {"error": f"client.py could not be run:\n{result.log_tail}"}

@@ -53,8 +53,8 @@ def homework(run: Run) -> dict[str, Any]:
     if not (run.submission / "homework.py").is_file():
         return {"error": f"homework.py not found in {run.submission}: "
                          f"restore it with `./kit learn reset homework`."}
-    result = Child("grader.children.homework", homework_key.questions_json("q3"), cwd=run.submission,
-                   timeout=60).result()
+    result = Child("grader.children.homework", homework_key.questions_json("q3"), cwd=run.workdir,
+                   timeout=60, **run.learner()).result()
     return result.data if result.ok else {"error": f"homework.py could not be read:\n{result.log_tail}"}
 
 

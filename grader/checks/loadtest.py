@@ -40,14 +40,15 @@ def locust_run(run: Run, check) -> None:
                    f"restore it with `./kit learn reset loadtest`.")
     if not run.live.url:
         check.fail("not checked: the service is not running (finish the service exercise first).")
-    with tempfile.TemporaryDirectory(prefix="grader-locust-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="grader-locust-", dir=run.sandbox.folder) as tmp:
+        run.sandbox.give(tmp)  # locust, the learner's code, writes its statistics there
         prefix = Path(tmp) / "locust"
         with open(Path(tmp) / "log.txt", "wb") as log:
             process = spawn([sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless",
                              "--host", run.live.url, "--users", str(USERS), "--spawn-rate", str(USERS),
                              "--run-time", f"{RUN_SECONDS}s", "--stop-timeout", "2", "--only-summary",
                              "--csv", str(prefix), "--exit-code-on-error", "0"],
-                            cwd=run.submission, stdout=log)
+                            cwd=run.workdir, stdout=log, **run.learner())
             with contextlib.suppress(subprocess.TimeoutExpired):  # the group is killed below either way
                 process.wait(timeout=LIMIT)
             timed_out = process.poll() is None

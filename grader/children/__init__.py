@@ -1,17 +1,17 @@
-"""Helpers that run in child processes with a time limit, each in its own process group.
+"""The child processes of a grading, each with a time limit, in a session of its own.
 
-Every child and server the grader starts is registered here, so that one call at the end of a
-run (or at interpreter exit) kills whatever is left, process group by process group.
-Written by hand: ``subprocess.run(timeout=...)`` kills only the direct child, not its group.
+A child that runs learner code (import service.py, read the model, call client.py, read
+homework.py) runs in the grading's :class:`bentokit.procs.Sandbox`: as a user of its own when the
+grader runs as root, with an allow-listed environment either way. Its input and output files live
+in the sandbox's folder; the grader reads the output, and never imports learner code itself.
+Starting, killing and clean-up are :mod:`bentokit.procs`'.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
-import os
-import signal
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bentokit.server import kit_env
-
-_LIVE: list[subprocess.Popen] = []
+from bentokit import procs
 
 
 @dataclass
@@ -51,20 +49,26 @@ class Child:
     timeout: float
     env: Mapping[str, str] | None = None
     args: Sequence[str] = ()
+    #: Where learner code runs (None: the grader's own code, with the grader's environment).
+    sandbox: procs.Sandbox | None = None
     process: subprocess.Popen | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="grader-child-"))
+        base = self.sandbox.folder if self.sandbox is not None else None
+        self._dir = Path(tempfile.mkdtemp(prefix="grader-child-", dir=base))
         self._in, self._out, self._log = (self._dir / n for n in ("in.json", "out.json", "log.txt"))
         self._in.write_text(json.dumps(self.payload))
+        if self.sandbox is not None:
+            self.sandbox.give(self._dir)
         self._started = time.monotonic()
         with open(self._log, "wb") as log:
-            self.process = spawn([sys.executable, "-m", self.module, str(self._in), str(self._out),
-                                  *self.args], cwd=self.cwd, env=self.env, stdout=log)
+            self.process = procs.spawn([sys.executable, "-m", self.module, str(self._in), str(self._out),
+                                        *self.args], cwd=self.cwd, env=self.env, stdout=log,
+                                       sandbox=self.sandbox)
         self._result: ChildResult | None = None
 
     def result(self) -> ChildResult:
-        """Wait until the child ends or its time limit passes (then its group is killed)."""
+        """Wait until the child ends or its time limit passes (then its tree is killed)."""
         if self._result is not None:
             return self._result
         assert self.process is not None
@@ -78,49 +82,32 @@ class Child:
         data = None
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(self._out.read_text())
-        tail = "\n".join(self._log.read_text(errors="replace").splitlines()[-20:])
-        self._result = ChildResult(data, self.process.returncode, timed_out, tail,
-                                   time.monotonic() - self._started)
-        for path in (self._in, self._out, self._log):
-            path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            self._dir.rmdir()
+        try:
+            log = self._log.read_text(errors="replace")
+        except OSError:
+            log = ""
+        tail = "\n".join(log.splitlines()[-20:])
+        self._result = ChildResult(data if isinstance(data, dict) else None, self.process.returncode,
+                                   timed_out, tail, time.monotonic() - self._started)
+        shutil.rmtree(self._dir, ignore_errors=True)
         return self._result
 
 
 def spawn(command: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None,
-          stdout: Any = subprocess.DEVNULL) -> subprocess.Popen:
-    """Start ``command`` in a new session (its own process group) and register it for cleanup."""
-    process = subprocess.Popen(list(command), cwd=str(cwd), env=kit_env(env), stdin=subprocess.DEVNULL,
-                               stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
-    register(process)
-    return process
-
-
-def register(process: subprocess.Popen) -> None:
-    """Have :func:`kill_all` kill ``process``'s group (it must lead its own session)."""
-    _LIVE.append(process)
+          stdout: Any = subprocess.DEVNULL, sandbox: procs.Sandbox | None = None) -> subprocess.Popen:
+    """Start ``command`` in a session of its own (in ``sandbox`` when given), killed at the end."""
+    return procs.spawn(command, cwd=cwd, env=env, stdout=stdout, sandbox=sandbox)
 
 
 def kill_group(process: subprocess.Popen, grace: float = 5.0) -> None:
-    """SIGTERM the child's process group, then SIGKILL whatever is left after ``grace`` s."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=grace)
+    """Kill the process and everything it started (see :func:`bentokit.procs.kill_tree`)."""
+    with contextlib.suppress(procs.ProcsError):
+        procs.kill_tree(process, grace=grace)
 
 
 def kill_all() -> None:
-    """Kill every registered process group (idempotent)."""
-    while _LIVE:
-        kill_group(_LIVE.pop())
-
-
-atexit.register(kill_all)
+    """Kill every process the grader started and release its sandboxes (idempotent)."""
+    procs.kill_registered()
 
 
 def write_output(path: str, data: dict[str, Any]) -> None:

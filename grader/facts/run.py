@@ -15,16 +15,14 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import psutil
 import yaml
 
-from bentokit import containers, contract, server
+from bentokit import containers, contract, procs, server
 from grader import hints
 from grader.children import Child, ChildResult, kill_all, kill_group, spawn
 from grader.declare import BENTO, CONTAINER, LIVE
@@ -33,9 +31,8 @@ from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
 from grader.facts.quality import Quality, auc
 
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
-#: Every process of a grading run carries this variable (the run's id) in its environment, so that
-#: one the learner's code detached from its process group is still found and killed at the end.
-RUN_MARKER = "BENTOKIT_GRADING_RUN"
+#: What a grading copies of the learner's store: the models the service may ask for.
+STORE_COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-results", "*.bentomodel")
 
 
 @dataclass
@@ -53,6 +50,8 @@ class Options:
     #: What the selected checks need (``grader.declare``): the server starts only for live checks,
     #: the bento is built only for bento checks.
     needs: frozenset[str] = frozenset({BENTO, LIVE})
+    #: Run learner code as a user of its own: "auto" (when root and possible), "require", "off".
+    confine: str = "auto"
 
 
 @dataclass
@@ -89,34 +88,27 @@ class LiveTarget:
     ready_seconds: float = 0.0
 
 
-def kill_marked(marker: str) -> list[str]:
-    """Kill every process (but this one) carrying the run's marker; returns what was left behind."""
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        with contextlib.suppress(psutil.Error):
-            if proc.pid != os.getpid() and proc.environ().get(RUN_MARKER) == marker:
-                found.append(proc)
-    for proc in found:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(found, timeout=5)
-    return [" ".join(p.info.get("cmdline") or [])[:100] for p in found]
+class ConfinementError(RuntimeError):
+    """``--confine require`` and learner code cannot run as a user of its own (the message says why)."""
 
 
-def port_owners(port: int) -> set[int]:
-    """The processes listening on a TCP port (empty when they cannot be seen)."""
-    with contextlib.suppress(psutil.Error, OSError):
-        return {c.pid for c in psutil.net_connections(kind="tcp")
-                if c.pid and c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port}
-    return set()
-
-
-def tree_pids(pid: int) -> set[int]:
-    """A process and its descendants."""
-    with contextlib.suppress(psutil.Error):
-        root = psutil.Process(pid)
-        return {root.pid, *(p.pid for p in root.children(recursive=True))}
-    return set()
+def open_sandbox(mode: str) -> tuple[procs.Sandbox, str]:
+    """The sandbox for learner code, and the sentence the report shows about it."""
+    if mode == "off":
+        sandbox = procs.Sandbox.acquire(confine=False)
+    else:
+        try:
+            sandbox = procs.Sandbox.acquire(confine=True if mode == "require" else None)
+        except procs.SandboxError as err:
+            if mode == "require":
+                raise ConfinementError(str(err)) from err
+            sandbox = procs.Sandbox.acquire(confine=False)
+            return sandbox, f"Confinement is off: {err}"
+    if sandbox.confined:
+        return sandbox, (f"Confined: learner code ran as the user {sandbox.user}, with an allow-listed "
+                         f"environment; every process of that user was killed afterwards.")
+    return sandbox, sandbox.note.split(" (")[0] + (" (not running as root)." if os.geteuid() else
+                                                   " (--confine off).")
 
 
 def bentoml_home() -> Path:
@@ -131,10 +123,15 @@ class Run:
         self.options = options
         self.submission = options.submission.resolve()
         self.started = time.monotonic()
-        self.marker = uuid.uuid4().hex
-        os.environ[RUN_MARKER] = self.marker  # inherited by every child, server and worker
-        self._tmp = Path(tempfile.mkdtemp(prefix="grader-run-"))
+        self._tmp = Path(tempfile.mkdtemp(prefix="grader-run-"))  # the grader's own: logs, build output
+        self.sandbox, self.confinement = open_sandbox(options.confine)
+        # Learner code runs on copies in the sandbox's folder: the submission, and the models of the
+        # learner's store (the store itself may be unreadable to the sandbox's user, and is never
+        # written to); the facts about the files come from the originals.
+        self.workdir = self.sandbox.folder / "submission"
+        self.home = self.sandbox.folder / "bentoml"
         self.source = source.read(self.submission / "service.py")
+        self._copy_in()
         self.bentofile = bentofile.read(self.submission / "bentofile.yaml")
         # Known applicants first, then the hidden candidates; the model child scores them all.
         self.known = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS}
@@ -144,12 +141,12 @@ class Run:
         self._model_child = Child("grader.children.model", {
             "tag": self.source.model_tag,
             "applicants": [*self.known.values(), *self.candidates],
-            "data": self.data_source,
-        }, cwd=self._tmp, timeout=120)
+            "data": self._data_for_learner(),
+        }, cwd=self.sandbox.folder, timeout=120, **self.learner())
         self._holdout_child = Child("grader.children.holdout", {"data": self.data_source}, cwd=self._tmp,
                                     timeout=120)
-        self._service_child = (Child("grader.children.service", {}, cwd=self.submission,
-                                     timeout=options.import_timeout)
+        self._service_child = (Child("grader.children.service", {}, cwd=self.workdir,
+                                     timeout=options.import_timeout, **self.learner())
                                if self.source.parsed else None)
         self._server: server.RunningServer | None = None
         self._container: ContainerRun | None = None
@@ -158,13 +155,41 @@ class Run:
             self._container = self._container_run()
         # With an engine the container serves the live checks; without one, `bentoml serve` does.
         if LIVE in options.needs and not options.url and self._container is None and self.source.parsed:
-            self._server = server.start(SERVICE_TARGET, self.submission,
-                                        log_path=self._tmp / "server.log")
+            self._server = server.start(SERVICE_TARGET, self.workdir, log_path=self._tmp / "server.log",
+                                        **self.learner())
         atexit.register(self.close)  # also when the run is interrupted
         # The build imports service.py too: it runs beside the inspector (its network wait for the
         # package lock overlaps) and is killed if the import turns out to fail.
         self.building = BENTO in options.needs and (options.build or self._container is not None)
         self._build: Any = self._start_build() if self.building and self.source.parsed else None
+
+    def learner(self) -> dict[str, Any]:
+        """The keyword arguments that run a process as learner code: in the sandbox, on the copied store."""
+        return {"sandbox": self.sandbox, "env": {"BENTOML_HOME": str(self.home)}}
+
+    def _copy_in(self) -> None:
+        if self.submission.is_dir():
+            shutil.copytree(self.submission, self.workdir, symlinks=True, ignore=STORE_COPY_IGNORED)
+        else:
+            self.workdir.mkdir()
+        (self.home / "models").mkdir(parents=True)
+        names = {contract.MODEL_NAME, self.source.model_tag.split(":")[0]}
+        for name in names:
+            found = bentoml_home() / "models" / name
+            if found.is_dir():
+                shutil.copytree(found, self.home / "models" / name, symlinks=True)
+        self.sandbox.give(self.workdir, self.home)
+
+    def _data_for_learner(self) -> str:
+        """The data source as the model child can read it: a copy of the CSV in the sandbox."""
+        if self.data_source == "generated":
+            return self.data_source
+        copy = self.sandbox.folder / "data.csv"
+        with contextlib.suppress(OSError):
+            shutil.copyfile(self.data_source, copy)
+            self.sandbox.give(copy)
+            return str(copy)
+        return self.data_source
 
     def _container_run(self) -> ContainerRun | None:
         try:
@@ -253,16 +278,11 @@ class Run:
     # -- bento --------------------------------------------------------------------------------
 
     def _start_build(self) -> Any:
-        """``bentoml build`` in a child, into a temporary store that sees the learner's models."""
-        home = self._tmp / "build-home"
-        home.mkdir()
-        models = bentoml_home() / "models"
-        models.mkdir(parents=True, exist_ok=True)
-        (home / "models").symlink_to(models, target_is_directory=True)
+        """``bentoml build`` of the copied submission, in the sandbox, into the copied store."""
         log = open(self._tmp / "build.log", "wb")  # noqa: SIM115 - closed in bento_facts
-        process = spawn([sys.executable, "-m", "bentoml", "build", str(self.submission), "--output", "tag"],
-                        cwd=self.submission, env={"BENTOML_HOME": str(home)}, stdout=log)
-        return process, log, home
+        process = spawn([sys.executable, "-m", "bentoml", "build", str(self.workdir), "--output", "tag"],
+                        cwd=self.workdir, stdout=log, **self.learner())
+        return process, log, self.home
 
     @cached_property
     def bento_facts(self) -> BentoFacts:
@@ -367,19 +387,11 @@ class Run:
         An orphaned worker (its ``bentoml serve`` supervisor gone) or a stranger on the port may still
         answer ``/readyz``: a live check counts only while the supervisor lives and owns the port.
         """
-        running = self._server
-        if running is None:
-            return ""  # --url or a container: the grader started no `bentoml serve`
-        if not running.alive():
-            return (f"the `bentoml serve` the grader started has exited (code {running.process.returncode}) "
-                    f"while something still answers on its port: a service must not stop or signal its own "
-                    f"server (e.g. os.kill/os._exit in __init__); only the server's own workers count.")
-        owners = port_owners(running.port)
-        ours = tree_pids(running.process.pid)
-        if owners and not owners & ours:
-            return (f"port {running.port} is answered by process(es) {sorted(owners)}, which the server the "
-                    f"grader started did not create: only the service's own workers count.")
-        return ""
+        problem = self._server.problem() if self._server is not None else None
+        if not problem:
+            return ""
+        return (f"not checked: {problem}. Only the server the grader started counts: a service must not "
+                f"stop or signal its own server (os.kill, os._exit or sys.exit in __init__).")
 
     def _wait_url(self, url: str) -> LiveTarget:
         try:
@@ -406,6 +418,6 @@ class Run:
             self._container = None
         if self._build is not None:
             self._build[1].close()
+        self.left_behind = self.sandbox.release()  # every process of the learner's, by user or marker
         kill_all()
-        kill_marked(self.marker)
         shutil.rmtree(self._tmp, ignore_errors=True)

@@ -7,12 +7,14 @@ depends on the files alone, and grading never adds versions to the learner's own
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bentokit import contract
+from bentokit import contract, procs
 from grader.children import kill_group, spawn
 
 OUTCOME_FILE = "train-run.json"
@@ -28,9 +30,15 @@ def run_train(submission: Path, home: Path, results: Path, timeout: float = TIME
     if outcome["exists"]:
         log_path = results / "train.log"
         started = time.monotonic()
-        with open(log_path, "wb") as log:
-            process = spawn([sys.executable, "train.py"], cwd=submission, env={"BENTOML_HOME": str(home)},
-                            stdout=log)
+        # The learner's own data choice goes with it; nothing else of the caller's environment does.
+        data = {k: os.environ[k] for k in ("CREDIT_SCORING_CSV",) if k in os.environ}
+        with procs.Sandbox.acquire() as sandbox, open(log_path, "wb") as log:
+            work = sandbox.folder / "submission"
+            shutil.copytree(submission, work, symlinks=True,
+                            ignore=shutil.ignore_patterns(".git", "__pycache__", ".venv"))
+            sandbox.give(work, home)
+            process = spawn([sys.executable, "train.py"], cwd=work,
+                            env={"BENTOML_HOME": str(home), **data}, stdout=log, sandbox=sandbox)
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

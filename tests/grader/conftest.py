@@ -20,6 +20,7 @@ import psutil
 import pytest
 import yaml
 
+from bentokit import procs
 from grader.declare import CheckSpec, catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,12 +62,18 @@ def points(specs: list[CheckSpec], group: str | None = None) -> float:
     return sum(s.points for s in specs if group is None or s.group == group)
 
 
-def leftovers(marker: str) -> list[str]:
-    """Processes still carrying this grading's marker in their environment."""
+def leftovers(marker: str, sandbox: dict | None = None) -> list[str]:
+    """Processes still carrying this grading's marker in their environment, or left by its sandbox
+    (its own marker; and when confined, any process of its user)."""
     found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
+    for proc in psutil.process_iter(["pid", "cmdline", "uids"]):
         try:
-            if proc.environ().get(MARKER) == marker:
+            env = proc.environ()
+            mine = env.get(MARKER) == marker
+            if sandbox:
+                mine |= env.get(procs.MARKER) == sandbox["marker"]
+                mine |= bool(sandbox["confined"] and proc.info["uids"].real == sandbox["uid"])
+            if mine:
                 found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])[:120]}")
         except (psutil.Error, OSError):
             continue
@@ -83,8 +90,8 @@ def grade(submission: Path, home: Path, results: Path, *args: str) -> Graded:
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     seconds = time.monotonic() - started
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-    assert leftovers(marker) == [], "processes left behind by the grader"
     summary = json.loads((results / "summary.json").read_text())
+    assert leftovers(marker, summary.get("sandbox")) == [], "processes left behind by the grader"
     gradescope = json.loads((results / "results.json").read_text())
     return Graded(proc.returncode, proc.stdout, summary, gradescope, results, seconds)
 

@@ -1,0 +1,102 @@
+"""Hostile submissions: daemons that outlive the grading, a daemon that forges the report.
+
+As root (CI), learner code runs as a user of its own and everything of that user is killed after
+the grading, whatever it did to hide; :func:`tests.grader.conftest.grade` asserts that no process of
+the grading's sandbox is left. Without root these escapes are only partly caught (the README says
+so), hence the skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.grader.conftest import copy_solutions, grade, graded_specs, make_broken, points
+
+pytestmark = [pytest.mark.server,
+              pytest.mark.skipif(os.geteuid() != 0, reason="confinement needs root (CI runs as root)")]
+
+#: Run at import of service.py (so in the inspector, the build and every server worker).
+DAEMONS = '''
+import os as _os
+import subprocess as _subprocess
+import time as _time
+
+_subprocess.Popen(["sleep", "600"], start_new_session=True, env={})  # a new session, no environment
+if _os.fork() == 0:  # a double fork that leaves its process group
+    _os.setsid()
+    if _os.fork() == 0:
+        _time.sleep(600)
+    _os._exit(0)
+'''
+
+#: Started at import: finds the grader's --results folder in an ancestor's command line and keeps
+#: writing a perfect score into its reports.
+FORGER = '''
+import json, os, sys, time
+
+def results_folder():
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            return None
+        if b"--results" in args:
+            return args[args.index(b"--results") + 1].decode()
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return None
+
+folder = results_folder()
+deadline = time.time() + 120
+while folder and time.time() < deadline:
+    for name in ("summary.json", "results.json"):
+        try:
+            with open(os.path.join(folder, name), "w") as fh:
+                json.dump({"score": 100, "max_score": 100, "checks": [], "tests": []}, fh)
+        except OSError:
+            pass
+    time.sleep(0.1)
+'''
+
+START_FORGER = '''
+import subprocess as _subprocess
+import sys as _sys
+
+_subprocess.Popen([_sys.executable, "forger.py"], start_new_session=True, env={})
+'''
+
+
+def insert_after_future(path: Path, code: str) -> None:
+    text = path.read_text()
+    anchor = "from __future__ import annotations\n"
+    assert anchor in text
+    path.write_text(text.replace(anchor, anchor + code, 1))
+
+
+def test_detached_daemons_are_all_killed(reference_home, tmp_path) -> None:
+    submission = copy_solutions(tmp_path / "submission")
+    insert_after_future(submission / "service.py", DAEMONS)
+    graded = grade(submission, reference_home, tmp_path / "results", "--build")  # asserts no leftovers
+    assert graded.summary["sandbox"]["confined"]
+    assert graded.summary["score"] == points(graded_specs()), graded.explain(graded.failed)
+
+
+def test_a_daemon_cannot_forge_the_report(reference_home, tmp_path) -> None:
+    submission, _ = make_broken("wrong_thresholds", tmp_path / "submission")  # an honest score < 100
+    (submission / "forger.py").write_text(FORGER)
+    insert_after_future(submission / "service.py", START_FORGER)
+    results = tmp_path / "results"
+    graded = grade(submission, reference_home, results, "--build")
+    time.sleep(1.0)  # a forger that survived would have rewritten the reports by now
+    summary = json.loads((results / "summary.json").read_text())
+    gradescope = json.loads((results / "results.json").read_text())
+    honest = round(sum(c["score"] for c in summary["checks"]), 2)
+    assert summary["score"] == gradescope["score"] == honest < summary["max_score"]
+    assert graded.failed == {"live_status_thresholds"}
+    assert f"TOTAL  {honest:g} / " in graded.stdout
