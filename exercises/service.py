@@ -1,6 +1,6 @@
 """Credit-risk prediction service: YOUR copy. Fill in the gaps marked TODO, then grade it:
 
-    python -m grader                     # from the repository root; grades exercises/
+    ./kit grade                          # from the repository root; grades exercises/
 
 Each TODO names the notebook section that teaches it. solutions/service.py is the reference:
 try on your own first.

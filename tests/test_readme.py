@@ -253,7 +253,7 @@ def test_readme_commands_run_as_written(checkout):
                 serving = None
             elif key == LAB:
                 started = time.monotonic()
-                lab = Background(command + " --no-browser", checkout, env)
+                lab = Background(key + " --no-browser", checkout, env)  # words: the comment is gone
                 try:
                     url = lab.wait_for(r"(http://127\.0\.0\.1:\d+)/lab\?token=(\w+)", 120)
                     times[key] = round(time.monotonic() - started, 1)
