@@ -44,6 +44,7 @@ class Plan:
     code: int = 0  # the exit status the command must end with
     why: str = ""  # for "help" and "skip": why it is not run as written
     help_form: str = ""
+    answer: str = ""  # what the learner types when the command asks
 
 
 SERVE = "./kit serve --demo"
@@ -73,7 +74,7 @@ PLAN: dict[str, Plan] = {
     "./kit learn hint": Plan("run", "Hint"),
     "./kit learn list": Plan("run", "train"),
     "./kit learn check --all": Plan("run", "exercises done", code=1),
-    "./kit learn reset train": Plan("run", "train"),
+    "./kit learn reset train": Plan("run", "train", answer="y\n"),  # it asks before it overwrites
     "./kit grade": Plan("run", "TOTAL", code=1),
     "./kit grade --help": Plan("run", "--submission"),
     "./kit bentoml containerize credit_risk_classifier:latest -t credit-risk:v1": Plan(
@@ -224,7 +225,7 @@ def test_readme_commands_run_as_written(checkout):
     def run(key: str, command: str, plan: Plan) -> None:
         started = time.monotonic()
         done = subprocess.run(["bash", "-c", command], cwd=checkout, env=env, capture_output=True, text=True,
-                              timeout=600)
+                              input=plan.answer, timeout=600)
         times[key] = round(time.monotonic() - started, 1)
         out = done.stdout + done.stderr
         assert done.returncode == plan.code, f"{command!r} exited {done.returncode}:\n{out[-4000:]}"
@@ -270,4 +271,4 @@ def test_readme_commands_run_as_written(checkout):
     finally:
         if serving is not None:
             serving.stop()
-    print("\nREADME command times (s): " + json.dumps(times))
+        print("\nREADME command times (s): " + json.dumps(times))
