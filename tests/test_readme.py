@@ -133,6 +133,8 @@ def test_every_readme_command_has_a_plan_and_every_plan_a_readme_command():
     assert [k for k in PLAN if k not in keys] == [], "commands no longer in the README"
     for key, plan in PLAN.items():
         assert plan.how in ("run", "help", "skip") and (plan.how == "run" or plan.why), key
+    leftovers = re.findall(r"\b[A-Z]+_TIME\b", README.read_text())
+    assert leftovers == [], f"README still has time placeholders: {leftovers}"
 
 
 def test_every_kit_command_in_the_readme_names_a_real_subcommand():
