@@ -1,6 +1,6 @@
 """Call the credit-risk service: YOUR copy. Fill in the TODO, then grade it from the repository root:
 
-    python -m grader.learn check client
+    ./kit learn check client
 
 Run it yourself (with the service running):
 

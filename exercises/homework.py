@@ -1,5 +1,5 @@
 """Homework answers: YOUR copy. The questions are in homework.md; replace each None (TODO) with your
-answer, then grade them from the repository root with ``python -m grader.learn check homework``.
+answer, then grade them from the repository root with ``./kit learn check homework``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A bounded load test of the credit-risk service: YOUR copy. Fill in the TODO, then grade it from the
-repository root with `python -m grader.learn check loadtest`. Run it yourself (with the service running):
+repository root with `./kit learn check loadtest`. Run it yourself (with the service running):
 
     locust -f locustfile.py --headless --host http://localhost:3000 --users 10 --spawn-rate 10 --run-time 20s
 

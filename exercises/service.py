@@ -1,6 +1,6 @@
 """Credit-risk prediction service: YOUR copy. Fill in the gaps marked TODO, then grade it:
 
-    python -m grader                     # from the repository root; grades exercises/
+    ./kit grade                          # from the repository root; grades exercises/
 
 Each TODO names the notebook section that teaches it. solutions/service.py is the reference:
 try on your own first.
@@ -27,7 +27,11 @@ Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 class CreditApplication(BaseModel):
     """One applicant, with the 13 fields of the course's data set."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The course's sample applicant as the schema's example: Swagger UI's "Try it out" starts from it.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
+        "seniority": 3, "home": "owner", "time": 36, "age": 26, "marital": "single", "records": "no",
+        "job": "freelance", "expenses": 35, "income": 0.0, "assets": 60000.0, "debt": 3000.0,
+        "amount": 800, "price": 1000}})
 
     seniority: Annotated[int, Field(ge=0, le=100)]
     home: Home

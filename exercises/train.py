@@ -2,7 +2,7 @@
 
 Fill in the gap marked TODO, then grade it from the repository root:
 
-    python -m grader.learn check train
+    ./kit learn check train
 
 Run it yourself from this folder with ``python train.py``. The data comes from
 ``bentokit.data.load()``: the course's CreditScoring.csv when CREDIT_SCORING_CSV points to it,

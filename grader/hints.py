@@ -50,7 +50,7 @@ TRAPS: list[tuple[re.Pattern[str], str]] = [
      "(the model was trained with the DictVectorizer's feature names)."),
     (re.compile(rf"NotFound.*{contract.MODEL_NAME}|no Models with name '{contract.MODEL_NAME}'", re.S),
      f"the model is not in the store this server reads: train and save {contract.MODEL_NAME} "
-     f"(python -m bentokit train) with the same BENTOML_HOME."),
+     f"(./kit python -m bentokit train) with the same BENTOML_HOME."),
     (re.compile(r"Failed to lock PyPI packages"),
      "BentoML could not resolve the python packages: check their names and pins in bentofile.yaml "
      "(scikit-learn, not sklearn; versions that exist)."),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ def setup() -> str:
     os.environ.setdefault("NO_COLOR", "1")
     os.environ["TERM"] = "dumb"  # rich (BentoML's CLI output) then prints no bold or colour codes
     os.environ.setdefault("COLUMNS", "120")
+    venv_bin_first_on_path()
+    check_shell_commands()
     kit_home = os.environ.get(HOME_ENV)
     if kit_home:
         if "bentoml" in sys.modules and os.environ.get("BENTOML_HOME") != kit_home:
@@ -42,6 +45,44 @@ def setup() -> str:
         os.environ["BENTOML_HOME"] = kit_home
     WORK.mkdir(exist_ok=True)
     return bentoml_home()
+
+
+def venv_bin_first_on_path() -> str:
+    """Put this kernel's own ``bin`` folder (the kit's ``.venv/bin``) first on ``PATH``; returns it.
+
+    ``!bentoml ...`` then runs the BentoML of the kernel's environment, however Jupyter was started
+    (``./kit lab`` already does this; a kernel picked in VS Code or another Jupyter does not).
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if parts[:1] != [bin_dir]:
+        os.environ["PATH"] = os.pathsep.join([bin_dir, *(p for p in parts if p != bin_dir)])
+    return bin_dir
+
+
+def check_shell_commands() -> bool:
+    """Make a failing ``!command`` (non-zero exit, e.g. "command not found") raise in its cell.
+
+    IPython only stores a ``!command``'s exit status in ``_exit_code``; the cell still "succeeds", so a
+    broken command would go unnoticed by a learner and by nbval, which ignores the output of cells
+    tagged ``nbval-ignore-output`` but fails every cell that raises. Returns False outside IPython.
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return False
+    run = getattr(shell.system, "__wrapped__", shell.system)
+
+    def system(cmd: str) -> None:
+        run(cmd)
+        code = shell.user_ns.get("_exit_code", 0)
+        if code:
+            raise subprocess.CalledProcessError(code, cmd)
+
+    system.__wrapped__ = run
+    shell.system = system
+    return True
 
 
 def bentoml_home() -> str:

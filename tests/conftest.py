@@ -15,6 +15,8 @@ from pathlib import Path
 _HOME = tempfile.mkdtemp(prefix="bentokit-tests-home-")
 os.environ["BENTOML_HOME"] = _HOME
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+# `python -m bentokit demo` keeps its own store; never the user's ~/.cache/bentokit/demo-home in tests.
+os.environ["BENTOKIT_DEMO_HOME"] = tempfile.mkdtemp(prefix="bentokit-tests-demo-home-")
 
 import pytest  # noqa: E402
 

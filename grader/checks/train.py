@@ -21,7 +21,7 @@ def train_script(request: pytest.FixtureRequest, check) -> None:
     """train.py runs and saves credit_risk_model"""
     path = request.config.getoption("--results") / OUTCOME_FILE
     if not path.is_file():
-        check.fail("train.py was not run: grade it with `python -m grader.learn check train`.")
+        check.fail("train.py was not run: grade it with `./kit learn check train`.")
     outcome = json.loads(path.read_text())
     if not outcome["exists"]:
         check.fail("train.py not found in the submission: restore it with `./kit learn reset train`.")

@@ -106,7 +106,7 @@ class Learner:
         return 0
 
     def show_hint(self, exercise: Exercise, level: int, text: str) -> None:
-        more = (" (run `python -m grader.learn hint` for the next one)"
+        more = (" (run `./kit learn hint` for the next one)"
                 if level < len(exercise.hints) else "")
         self.say(f"Hint {level}/{len(exercise.hints)} for {exercise.name!r}{more}:\n{text}")
 
@@ -124,8 +124,13 @@ class Learner:
     def reset(self, name: str, yes: bool, ask=input) -> int:
         exercise = exercises.find(name, self.exercises)
         if not yes:
-            answer = ask(f"Reset {self.files(exercise)} to the shipped version? "
-                         f"Your version is kept in {self.results / 'backups'}. [y/N] ")
+            try:
+                answer = ask(f"Reset {self.files(exercise)} to the shipped version? "
+                             f"Your version is kept in {self.results / 'backups'}. [y/N] ")
+            except EOFError:  # no terminal to answer from (a script, a closed stdin)
+                self.say(f"\nNo answer: nothing changed. Add --yes to reset without asking "
+                         f"(./kit learn reset {name} --yes).")
+                return 1
             if answer.strip().lower() not in ("y", "yes"):
                 self.say("Nothing changed.")
                 return 1

@@ -9,6 +9,7 @@ the loop cleanly: a grading in progress is interrupted and its server stopped
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def wait_for_save(submission: Path, exercise: Exercise, graded: Stamps, say: Cal
 def watch(submission: Path, current: Callable[[], Exercise | None], grade: Callable[[Exercise], bool],
           say: Callable[[str], None] = print) -> int:
     """Grade ``current()`` until all are done; regrade on saves. Returns 0 (also after Ctrl-C)."""
+    # Ctrl-C must stop the loop even when started with SIGINT ignored (nohup, some CI wrappers).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         exercise = current()
         while exercise is not None:

@@ -41,6 +41,12 @@ def test_reset_asks_restores_and_keeps_a_backup(tmp_path) -> None:
     train.write_text("my work\n")
     assert loop.reset("train", yes=False, ask=lambda prompt: "n") == 1
     assert train.read_text() == "my work\n"
+
+    def closed(prompt: str) -> str:
+        raise EOFError
+
+    assert loop.reset("train", yes=False, ask=closed) == 1 and "--yes" in lines[-1]
+    assert train.read_text() == "my work\n"
     assert loop.reset("train", yes=False, ask=lambda prompt: "y") == 0
     assert train.read_bytes() == shipped("train.py")
     backups = list((tmp_path / "results" / "backups").glob("train-*/train.py"))

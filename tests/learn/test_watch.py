@@ -29,6 +29,15 @@ from tests.learn.conftest import ROOT, SOLUTIONS, copy_exercises, learn_env
 WAIT = 300.0
 
 
+def default_sigint() -> None:
+    """In the watcher's process, before Python starts: Ctrl-C's default action, whatever the parent had.
+
+    A child inherits an ignored SIGINT (``nohup``, a background job of a script, a CI wrapper), and
+    Python then never turns SIGINT into KeyboardInterrupt: the test's Ctrl-C would go unseen.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Watcher:
     """``python -m grader.learn watch`` in the background, its output read line by line."""
 
@@ -36,7 +45,8 @@ class Watcher:
         self.marker = uuid.uuid4().hex
         self.process = procs.spawn(
             [sys.executable, "-m", "grader.learn", "--submission", str(submission), "--results", str(results),
-             "watch"], cwd=ROOT, env=learn_env(self.marker), stdout=subprocess.PIPE, text=True)
+             "watch"], cwd=ROOT, env=learn_env(self.marker), stdout=subprocess.PIPE, text=True,
+            preexec_fn=default_sigint)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
