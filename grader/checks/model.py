@@ -11,8 +11,8 @@ from grader.facts.run import Run, bentoml_home
 
 graded = Checks(group="model store", exercise="train")
 
-TRAIN_HINT = ("train and save the model (notebooks/02_train_and_save.ipynb, or `./kit python -m bentokit train`) "
-              "with the same BENTOML_HOME the grader uses")
+TRAIN_HINT = ("train and save the model (notebooks/02_train_and_save.ipynb, or "
+              "`./kit python -m bentokit train`) with the same BENTOML_HOME the grader uses")
 
 
 def need_model(run: Run, check) -> dict:
