@@ -42,7 +42,7 @@ class Part:
 
 @dataclass
 class Check:
-    """The parts of one check; :meth:`finish` fails the check listing each failed part's hint."""
+    """The parts of one check; when the check returns, :meth:`finish` fails it with the failed hints."""
 
     parts: list[Part] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -61,6 +61,7 @@ class Check:
         pytest.fail(hint, pytrace=False)
 
     def finish(self) -> None:
+        """Fail the check if a part failed (the plugin calls it when the check returns)."""
         self.finished = True
         failed = [p for p in self.parts if not p.ok]
         if failed:
@@ -235,6 +236,16 @@ def _output(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo)
         return f"skipped: {call.excinfo.value if call.excinfo else ''}"
     error = call.excinfo.exconly().splitlines()[-1] if call.excinfo else report.longreprtext[-300:]
     return f"the grader could not finish this check ({error}); please report it with your files."
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    """A check that recorded parts and returned is finished here: it fails with the failed parts' hints."""
+    result = yield
+    recorder = pyfuncitem.stash.get(_CHECK, None)
+    if recorder is not None and not recorder.finished and active(pyfuncitem.config):
+        recorder.finish()
+    return result
 
 
 @pytest.hookimpl(hookwrapper=True)

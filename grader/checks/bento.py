@@ -43,7 +43,6 @@ def bento_built(run: Run, check) -> None:
     check.part("built from this service.py", built_from_this(run),
                f"the latest bento {run.bento_facts.tag} packs a different service.py than "
                f"{run.source.path}: run `bentoml build` again in {run.submission} (or grade with --build).")
-    check.finish()
 
 
 @graded(points=4)
@@ -62,7 +61,6 @@ def bento_packs_model(run: Run, check) -> None:
         check.part("the current model version", wanted in packed,
                    f"the bento packs {', '.join(packed)} but the store's model is now {wanted}: "
                    f"`latest` is resolved at build time, so rebuild after retraining.")
-    check.finish()
 
 
 @graded(points=3)
@@ -73,4 +71,3 @@ def bento_apis(run: Run, check) -> None:
     for route in (contract.CLASSIFY_PATH, contract.CLASSIFY_BATCH_PATH):
         check.part(route, route in routes,
                    f"the bento has no {route} API (routes: {routes}): add it and rebuild.")
-    check.finish()

@@ -48,7 +48,6 @@ def bentofile_service(run: Run, check) -> None:
     if module == "service" and cls:
         check.part(f"class {cls} in service.py", run.source.service(cls) is not None,
                    f"service.py has no @bentoml.service class {cls}.")
-    check.finish()
 
 
 @graded(points=3)
@@ -65,7 +64,6 @@ def bentofile_include(run: Run, check) -> None:
                    f"need not exist in your folder): list only the code in include (include: "
                    f'["service.py"]) or exclude {what} (e.g. "*.csv", "*.ipynb", "*.bentomodel"); models '
                    f"reach the bento through the model store, not as files.")
-    check.finish()
 
 
 @graded(points=3)
@@ -79,7 +77,6 @@ def bentofile_packages(run: Run, check) -> None:
     check.part("no sklearn", not sklearn,
                f"{', '.join(sklearn)}: the `sklearn` package name no longer installs; write scikit-learn "
                f"(pinned) instead.")
-    check.finish()
 
 
 @graded(points=2)
@@ -89,4 +86,3 @@ def bentofile_docker(run: Run, check) -> None:
     version = facts.config.docker.python_version
     check.part("docker.python_version", bool(version),
                'set docker: {python_version: "3.11"} so the image runs the Python the model was saved with.')
-    check.finish()

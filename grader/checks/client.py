@@ -60,7 +60,6 @@ def client_answers(client_calls: dict[str, Any], check) -> None:
                f"{len(wrong)} answer(s) differ from the service's, e.g. {wrong[0] if wrong else ''}. "
                f'POST the applicant wrapped as {{"{contract.CLASSIFY_ARG}": applicant}} and return '
                f'response.json() (notebook 03_serve.ipynb, "Calling `/classify` with `requests`").')
-    check.finish()
 
 
 @graded(points=2)
@@ -75,4 +74,3 @@ def client_errors(client_calls: dict[str, Any], check) -> None:
                f"classify returned {got.get('answer')!r} for an applicant with home='castle': call "
                f"response.raise_for_status() so that a rejected request is an error, not an answer "
                f'(notebook 06_validate.ipynb, "Reading errors in a client").')
-    check.finish()

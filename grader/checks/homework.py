@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,28 +72,18 @@ def same(given: Any, expected: Any) -> bool:
     return str(given).strip().upper() == str(expected).strip().upper()
 
 
-@graded(points=2)
-def homework_q1(homework, key, check) -> None:
-    """Q1: the installed BentoML version"""
-    given = answer(homework, "BENTOML_VERSION", check)
-    check.part("BENTOML_VERSION", same(given, key["q1"]),
-               f"{given!r} is not the installed version: run `bentoml --version` in the kit's environment.")
-    check.finish()
+def value(name: str, question: str, fix: str) -> Callable[..., None]:
+    """A question answered by a value: homework.py's NAME must equal the key's QUESTION."""
+
+    def check_value(homework: dict[str, Any], key: dict[str, Any], check) -> None:
+        given = answer(homework, name, check)
+        check.part(name, same(given, key[question]), f"{given!r} {fix}")
+
+    return check_value
 
 
-@graded(points=2)
-def homework_q2(homework, key, check) -> None:
-    """Q2: the size of the saved model"""
-    given = answer(homework, "MODEL_SIZE", check)
-    check.part("MODEL_SIZE", same(given, key["q2"]),
-               f"{given!r} is not it: look at the Size column of `bentoml models list credit_risk_model` "
-               f"(options A-D in homework.md).")
-    check.finish()
-
-
-@graded(points=2)
-def homework_q3(homework, key, check) -> None:
-    """Q3: a pydantic class for the JSON body"""
+def loan_query(homework: dict[str, Any], key: dict[str, Any], check) -> None:
+    """Q3: the learner's pydantic class validates the body, with one typed, required field per key."""
     if "error" in homework:
         check.fail(homework["error"])
     facts = homework["q3"]
@@ -111,34 +102,42 @@ def homework_q3(homework, key, check) -> None:
                + ". One annotated field per key, with the type of the JSON value (str, int, float, bool).")
     check.part("all fields required", facts["required"] == sorted(wanted),
                "give no defaults: every key of the body is required.")
-    check.finish()
 
 
-@graded(points=2)
-def homework_q4(homework, key, check) -> None:
-    """Q4: the framework version of an imported .bentomodel"""
-    given = answer(homework, "XGBOOST_VERSION", check)
-    check.part("XGBOOST_VERSION", same(given, key["q4"]),
-               f"{given!r} is not it: read context.framework_versions of the imported model "
-               f"(`bentoml models get credit_risk_model:latest -o yaml`).")
-    check.finish()
 
 
-@graded(points=2)
-def homework_q5(homework, key, check) -> None:
-    """Q5: the status the built bento returns"""
-    given = answer(homework, "BENTO_STATUS", check)
-    check.part("BENTO_STATUS", same(given, key["q5"]),
-               f"{given!r} is not what the bento answers for the applicant of homework.md: build, serve the "
-               f"bento (credit_risk_classifier:latest) and POST it wrapped under \"credit_application\".")
-    check.finish()
+#: The homework's questions in order: check id, title, and how it is checked.
+QUESTIONS = [
+    ("homework_q1", "Q1: the installed BentoML version",
+     value("BENTOML_VERSION", "q1", "is not the installed version: run `./kit bentoml --version`.")),
+    ("homework_q2", "Q2: the size of the saved model",
+     value("MODEL_SIZE", "q2", "is not it: look at the Size column of `./kit bentoml models list "
+                               "credit_risk_model` (options A-D in homework.md).")),
+    ("homework_q3", "Q3: a pydantic class for the JSON body", loan_query),
+    ("homework_q4", "Q4: the framework version of an imported .bentomodel",
+     value("XGBOOST_VERSION", "q4", "is not it: read context.framework_versions of the imported model "
+                                    "(`./kit bentoml models get credit_risk_model:latest -o yaml`).")),
+    ("homework_q5", "Q5: the status the built bento returns",
+     value("BENTO_STATUS", "q5", "is not what the bento answers for the applicant of homework.md: build, "
+                                 "serve the bento (credit_risk_classifier:latest) and POST it wrapped under "
+                                 "\"credit_application\".")),
+    ("homework_q6", "Q6: the faster of two models under load",
+     value("FASTER_MODEL", "q6", "is not what the kit measured: run the bounded locust test of homework.md "
+                                 "against each model and compare their successful requests per second "
+                                 "(Aggregated line).")),
+]
 
 
-@graded(points=2)
-def homework_q6(homework, key, check) -> None:
-    """Q6: the faster of two models under load"""
-    given = answer(homework, "FASTER_MODEL", check)
-    check.part("FASTER_MODEL", same(given, key["q6"]),
-               f"{given!r} is not what the kit measured: run the bounded locust test of homework.md "
-               f"against each model and compare their successful requests per second (Aggregated line).")
-    check.finish()
+def declare(check_id: str, title: str, checker: Callable[..., None]) -> Callable[..., None]:
+    """One declared check per question (a function of its own: pytest reads its fixtures and name)."""
+
+    def question(homework: dict[str, Any], key: dict[str, Any], check) -> None:
+        checker(homework, key, check)
+
+    question.__name__ = question.__qualname__ = check_id
+    question.__doc__ = title
+    return graded(points=2)(question)
+
+
+for _id, _title, _checker in QUESTIONS:
+    globals()[_id] = declare(_id, _title, _checker)

@@ -161,7 +161,6 @@ def live_infra(run: Run, check) -> None:
             ok, got = False, type(err).__name__
         check.part(path, ok, f"{path} gave {got}; BentoML serves it by default: serve the service with "
                              f"`bentoml serve` and do not disable it in the service config.")
-    check.finish()
 
 
 @graded(points=3)
@@ -171,7 +170,6 @@ def live_sample(run: Run, check, answers) -> None:
     need_expected(run, check)
     why = problem(answers["known"]["sample"], expected_known(run, "sample"), run)
     check.part("sample applicant", not why, why)
-    check.finish()
 
 
 @graded(points=4)
@@ -185,7 +183,6 @@ def live_golden(run: Run, check, answers) -> None:
             continue
         why = problem(answers["known"][name], expected_known(run, name), run)
         check.part(name, not why, why)
-    check.finish()
 
 
 @graded(points=8, hidden=True)
@@ -203,7 +200,6 @@ def live_hidden_probes(run: Run, check, answers) -> None:
         check.note(f"{len(wrong)} of {len(probs)} hidden applicants got a wrong answer (e.g. {first}). "
                    f"Every answer must come from your saved model and its DictVectorizer: no hard-coded "
                    f"or cached answers.")
-    check.finish()
 
 
 @graded(points=4)
@@ -225,7 +221,6 @@ def live_status_thresholds(run: Run, check, answers) -> None:
                    f"answered {status}, the rule gives {contract.status_for(probability)}: use "
                    f"> {contract.DECLINED_ABOVE} DECLINED, > {contract.MAYBE_ABOVE} MAYBE, else APPROVED.")
     check.part(f"{len(decided) - len(wrong)} of {len(decided)} decisions", not wrong, weight=0.0)
-    check.finish()
 
 
 INVALID_HINTS = {
@@ -279,7 +274,6 @@ def live_invalid_bodies(run: Run, check) -> None:
         else:
             why = f"HTTP {answer.code}: {INVALID_HINTS[name]}"
         check.part(name, False, why)
-    check.finish()
 
 
 @graded(points=4)
@@ -302,7 +296,6 @@ def live_batch(run: Run, check, answers) -> None:
         check.part("equal to /classify", differ == 0, weight=2,
                    hint=f"{differ} of {len(applicants)} batch answers differ from /classify: both must use "
                         f"the same model, DictVectorizer and thresholds.")
-    check.finish()
 
 
 @graded(points=2)
@@ -326,4 +319,3 @@ def live_concurrency(run: Run, check, answers) -> None:
     check.part(f"{CONCURRENT} requests", not failed,
                f"{len(failed)} of {CONCURRENT} concurrent requests failed "
                f"(e.g. {failed[0].text[:120] if failed else ''}): {fix}")
-    check.finish()

@@ -74,4 +74,3 @@ def locust_run(run: Run, check) -> None:
                f"send the applicant wrapped under \"credit_application\".")
     check.part("no task exceptions", not exceptions, f"a task raised: {raised}")
     check.note(f"{count} requests to {contract.CLASSIFY_PATH} in {RUN_SECONDS} s with {USERS} users")
-    check.finish()

@@ -39,7 +39,6 @@ def model_framework(run: Run, check) -> None:
     check.part("framework module", facts["module"] == "bentoml.xgboost",
                f"the model was saved with {facts['module']}: save it with "
                f"bentoml.xgboost.save_model(\"{contract.MODEL_NAME}\", model, custom_objects=...).")
-    check.finish()
 
 
 @graded(points=3)
@@ -57,7 +56,6 @@ def model_custom_object(run: Run, check) -> None:
     check.part("a fitted DictVectorizer", is_dv and facts.get("dv_fitted"),
                f'custom_objects["{key}"] must be the DictVectorizer fitted on the training data '
                f'(found {objects.get(key, "nothing")}, fitted: {bool(facts.get("dv_fitted"))}).')
-    check.finish()
 
 
 @graded(points=2)
@@ -71,7 +69,6 @@ def model_labels_metadata(run: Run, check) -> None:
     auc = metadata.get("auc")
     check.part("metadata auc", isinstance(auc, int | float) and 0 <= auc <= 1,
                f'save the held-out AUC with metadata={{"auc": auc}} (metadata keys: {sorted(metadata)}).')
-    check.finish()
 
 
 @graded(points=3)
@@ -96,7 +93,6 @@ def model_quality(run: Run, check) -> None:
                    f"the metadata says auc {quality.recorded:.3f}, the grader measures {measured:.3f}: save "
                    f"the AUC your training measured on the held-out data "
                    f"(metadata={{\"auc\": trained.auc}}), not a number written by hand.")
-    check.finish()
 
 
 @graded(points=2, exercise="service")
@@ -110,12 +106,10 @@ def service_model_tag(run: Run, check) -> None:
             check.part(ref["tag"], "resolved" in ref,
                        f"{ref['tag']} is not in the store {bentoml_home()} ({ref.get('error', '')}): "
                        f"{TRAIN_HINT}, or ask for {contract.MODEL_NAME}:latest.")
-        check.finish()
         return
     model = run.model_facts
     check.part(run.source.model_tag, "tag" in model,
                f"{run.source.model_tag} is not in the store {bentoml_home()}: {TRAIN_HINT}.")
-    check.finish()
 
 
 @graded(points=2)
@@ -133,4 +127,3 @@ def model_versions(run: Run, check) -> None:
     check.part("Python version", python == here,
                f"the model was saved with Python {python}, this environment runs {here}: "
                f"pickled custom objects may not load; retrain in this environment.")
-    check.finish()

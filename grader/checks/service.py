@@ -63,7 +63,6 @@ def service_class(run: Run, check) -> None:
     check.part("bento name", svc.bento_name == contract.SERVICE_NAME,
                f"the service is named {svc.bento_name!r}; the contract's is {contract.SERVICE_NAME!r} "
                f"(drop name=... from @bentoml.service, or set it to {contract.SERVICE_NAME!r}).")
-    check.finish()
 
 
 @graded(points=3)
@@ -82,7 +81,6 @@ def service_apis(run: Run, check) -> None:
     check.part("classify_batch is batchable", bool(batch and batch.batchable),
                hint="decorate classify_batch with @bentoml.api(batchable=True, batch_dim=0) so that "
                     "BentoML merges concurrent requests into batches.")
-    check.finish()
 
 
 @graded(points=4)
@@ -102,7 +100,6 @@ def model_reference(run: Run, check) -> None:
     check.part("no pickle file", not src.pickle_files,
                f"{files}: the model comes from the BentoML model store, not from a pickle file "
                f"(week 5's approach). {hints.MODEL_REF}")
-    check.finish()
 
 
 @graded(points=2)
@@ -117,7 +114,6 @@ def custom_object_key(run: Run, check) -> None:
     check.part(f'key "{key}"', not wrong,
                f'{"; ".join(wrong)}: the course saves the DictVectorizer under "{key}" (lower-case d), '
                f'while its notes read "DictVectorizer"; use custom_objects["{key}"].')
-    check.finish()
 
 
 def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -172,4 +168,3 @@ def input_schema(run: Run, check) -> None:
              f"({kind.__name__})" for name, kind in contract.FIELD_TYPES.items()
              if name in props and field_type(resolve(schema, props[name])) != JSON_TYPES[kind]]
     check.part("field types", props and not wrong, "; ".join(wrong) or "declare the fields first.")
-    check.finish()

@@ -36,4 +36,3 @@ def train_script(request: pytest.FixtureRequest, check) -> None:
                'bentoml.xgboost.save_model("credit_risk_model", ...) '
                '(notebook 02_train_and_save.ipynb, "Saving to the model store").')
     check.note(f"train.py ran in {outcome['seconds']:.1f} s")
-    check.finish()

@@ -23,9 +23,10 @@ class Bentofile:
 
     path: Path
     exists: bool = False
-    error: str = ""
+    #: The YAML mapping as written, and BentoML's own structured form of it (BentoBuildConfig).
     raw: dict[str, Any] = field(default_factory=dict)
-    config: Any = None  # bentoml's BentoBuildConfig
+    config: Any = None
+    error: str = ""
 
     @property
     def valid(self) -> bool:

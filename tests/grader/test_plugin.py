@@ -22,7 +22,6 @@ def half_right(check):
     """two parts, the heavier one fails"""
     check.part("light", True, weight=1)
     check.part("heavy", False, "make the heavy part pass", weight=3)
-    check.finish()
 
 
 @graded(points=2)
@@ -120,7 +119,6 @@ def test_a_check_is_declared_in_one_place(toy: pytest.Pytester) -> None:
         def added_check(check):
             """the check a newcomer added"""
             check.part("it works", True)
-            check.finish()
     ''')
     result, summary = grade(toy, "--exercise", "toy")
     added = next(c for c in summary["checks"] if c["id"] == "added_check")
