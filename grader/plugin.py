@@ -11,6 +11,7 @@ grouped by artifact), Gradescope's ``results.json``, pytest's JUnit XML and ``su
 from __future__ import annotations
 
 import inspect
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from grader.declare import MODULES, CheckSpec, catalogue, groups, spec_of
 from grader.report import CheckResult, Report
 
 DEFAULT_RESULTS = "grader-results"
+#: Who the grading's learner code runs as, written in --results as soon as the run starts.
+SANDBOX_FILE = "sandbox.json"
 TIME_LIMIT = 300.0
 #: A cold image build (system packages, Python packages) takes minutes.
 CONTAINER_TIME_LIMIT = 1200.0
@@ -219,6 +222,11 @@ def run(request: pytest.FixtureRequest) -> Iterator:
     report.notes.append(grading.confinement)
     box = grading.sandbox
     report.sandbox = {"user": box.user, "uid": box.uid, "confined": box.confined, "marker": box.marker}
+    # Written now, not at the end: a runner that has to kill this grading (a time limit) still finds
+    # whom to clean up after.
+    results = Path(request.config.getoption("--results"))
+    results.mkdir(parents=True, exist_ok=True)
+    (results / SANDBOX_FILE).write_text(json.dumps(report.sandbox))
     try:
         yield grading
     finally:
