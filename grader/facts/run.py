@@ -31,8 +31,11 @@ from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
 from grader.facts.quality import Quality, auc
 
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
-#: What a grading copies of the learner's store: the models the service may ask for.
-STORE_COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-results", "*.bentomodel")
+#: What the copy of the submission learner code runs on leaves out (models reach it through the store).
+COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-results", "*.bentomodel")
+#: Where sandboxes get their folders as root: a temp folder every user can enter (a runner's TMPDIR,
+#: a private folder of root's, would lock the sandbox's user out of its own folder).
+SHARED_TMP = Path("/tmp")
 
 
 @dataclass
@@ -98,7 +101,8 @@ def open_sandbox(mode: str) -> tuple[procs.Sandbox, str]:
         sandbox = procs.Sandbox.acquire(confine=False)
     else:
         try:
-            sandbox = procs.Sandbox.acquire(confine=True if mode == "require" else None)
+            root = SHARED_TMP if os.geteuid() == 0 else None
+            sandbox = procs.Sandbox.acquire(root, confine=True if mode == "require" else None)
         except procs.SandboxError as err:
             if mode == "require":
                 raise ConfinementError(str(err)) from err
@@ -169,7 +173,7 @@ class Run:
 
     def _copy_in(self) -> None:
         if self.submission.is_dir():
-            shutil.copytree(self.submission, self.workdir, symlinks=True, ignore=STORE_COPY_IGNORED)
+            shutil.copytree(self.submission, self.workdir, symlinks=True, ignore=COPY_IGNORED)
         else:
             self.workdir.mkdir()
         (self.home / "models").mkdir(parents=True)
