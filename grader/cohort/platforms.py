@@ -107,6 +107,31 @@ def _classroom_test(name: str, status: str, score: float, message: str = "") -> 
             "filename": "", "line_no": 0, "execution_time": ""}
 
 
+def _exact_sum(tests: list[dict[str, Any]], total: float) -> None:
+    """Make the reporter's left-to-right sum of the scores print as ``total`` (74.53, not 74.53000000000001).
+
+    Python's floats are the same IEEE doubles as JavaScript's, so summing here in the reporter's order
+    is what it will print. Checks are worth whole points and partial credit is rounded to 0.01, so the
+    drift is a rounding error: the last test absorbs it, or, if that cannot, carries the remainder.
+    """
+    def js_sum() -> float:
+        acc = 0.0
+        for test in tests:
+            acc += test["score"]
+        return acc
+
+    if not tests or js_sum() == total:
+        return
+    rest = 0.0
+    for test in tests[:-1]:
+        rest += test["score"]
+    tests[-1]["score"] = total - rest
+    if js_sum() != total:  # then the first test carries the total and the others none
+        for test in tests:
+            test["score"] = 0
+        tests[0]["score"] = total
+
+
 def classroom_results(record: Record, possible: float) -> dict[str, dict[str, Any]]:
     """The reporter's input for each runner of :data:`CLASSROOM_RUNNERS`.
 
@@ -129,6 +154,7 @@ def classroom_results(record: Record, possible: float) -> dict[str, dict[str, An
         why = f"grading could not finish: {record['error']}"
         missed.append(_classroom_test(why, "fail", 0, record["error"]))
     total = round(sum(t["score"] for t in earned), 2)
+    _exact_sum(earned, total)
     # The reporter divides by the number of tests: a runner never has none.
     earned = earned or [_classroom_test("no check earned points", "fail", 0)]
     missed = missed or [_classroom_test("every check passed", "pass", 0)]
