@@ -24,11 +24,13 @@ PASSED, FAILED, NOT_CHECKED = "passed", "failed", "not checked"
 
 
 def check_status(check: dict[str, Any]) -> str:
-    """passed, failed, or not checked (it could not run because of another check, or of the time limit)."""
+    """passed, failed, or not checked (it could not run: another check failed, or the time limit passed)."""
     if check["passed"]:
         return PASSED
     lines = [ln.strip() for ln in check["output"].strip().splitlines() if ln.strip()]
-    unchecked = re.compile(r"^(- [^:]+: )?(not checked|not run)\b")
+    # "not checked: ...", or a pointer to the check that failed first ("not built: ... (see the ... checks)").
+    unchecked = re.compile(r"^(- [^:]+: )?((not checked|not run|cannot be checked)\b"
+                           r"|(not|no) [^(]*\(see the )")
     if check["score"] == 0 and lines and unchecked.match(lines[0]):
         return NOT_CHECKED
     return FAILED

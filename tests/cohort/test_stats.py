@@ -50,7 +50,12 @@ def test_not_checked_is_apart_from_failed():
     both = "- serves: not checked: no container\n- answers: not checked"
     assert status(check("a", False, both)) == gradebook.NOT_CHECKED
     assert status(check("a", False, "not run: the whole-run time limit")) == gradebook.NOT_CHECKED
-    assert gradebook.check_status(check("a", False, "- wrong status for 0.3")) == gradebook.FAILED
+    assert status(check("a", False, "not built: service.py does not import (see the service.py checks)")
+                  ) == gradebook.NOT_CHECKED
+    assert status(check("a", False, "cannot be checked: service.py does not import (see the import check).")
+                  ) == gradebook.NOT_CHECKED
+    assert status(check("a", False, "- wrong status for 0.3")) == gradebook.FAILED
+    assert status(check("a", False, "no model named credit_risk_model in the store")) == gradebook.FAILED
     assert status(check("a", False, "not checked: x", score=1.0)) == gradebook.FAILED  # it scored
 
 
