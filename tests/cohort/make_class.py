@@ -35,7 +35,7 @@ def build(dest: Path, model_file: Path, count: int = 40) -> list[str]:
             text = service.read_text()
             for i, (old, new) in enumerate(EDITS):
                 if (n >> i) & 1:
-                    text = re.sub(old, new.format(n=n, size=32 + n), text, count=1)
+                    text = re.sub(old, new.format(n=n, size=32 + n), text)  # every use of a renamed name
             service.write_text(text)
         names.append(name)
     first = dest / names[0]
