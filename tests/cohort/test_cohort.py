@@ -107,7 +107,7 @@ def test_similarity_finds_the_planted_copies(graded_class):
     identical = summary.split("**Identical service.py**")[1].split("**Near-identical")[0]
     assert "- Jo Smith, Jo_Smith" not in identical  # a wrong threshold is another program
     assert any(ln.startswith("- ") and "Jo Smith" in ln and "ann" in ln for ln in identical.splitlines())
-    pairs = summary.split("**Near-identical pairs:**")[1].split("**The same model tag**")[0]
+    pairs = summary.split("**Near-identical pairs**")[1].split("**The same model tag**")[0]
     assert any("ann" in ln and "fay" in ln for ln in pairs.splitlines())  # a near-copy with a small edit
     tag = summary.split("**The same model tag**")[1].split("**The same model files**")[0]
     assert "credit_risk_model:" in tag and "eve" not in tag  # every learner shipping the one export; eve none
