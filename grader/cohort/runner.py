@@ -19,8 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,26 +219,6 @@ def grade_one(sub: Submission, workroot: Path, limits: Limits = Limits(),
         return Outcome(sub.learner, sub.learner_id, graded_at=now_iso(),
                        error=cleaner(f"could not prepare the submission: {err}"))
     return grade_fetched(fetched, work, limits, grader_args, stop)
-
-
-def grade_all(subs: list[Submission], workroot: Path, jobs: int = 2, limits: Limits = Limits(),
-              grader_args: Iterable[str] = GRADER_ARGS,
-              on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Grade every submission, ``jobs`` at a time; results in the order of ``subs``."""
-    workroot.mkdir(parents=True, exist_ok=True)
-    args = list(grader_args)
-    outcomes: dict[int, Outcome] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_one, sub, workroot, limits, args): i for i, sub in enumerate(subs)}
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                outcomes[i] = future.result()
-            except Exception as err:  # a bug here must not lose the rest of the class
-                outcomes[i] = Outcome(subs[i].learner, subs[i].learner_id, error=f"internal error: {err!r}")
-            if on_done:
-                on_done(outcomes[i])
-    return [outcomes[i] for i in range(len(subs))]
 
 
 def cleanup(workroot: Path) -> None:
