@@ -1,75 +1,133 @@
-"""``python -m grader.cohort``: grade a class, or run the grader on Gradescope / GitHub Classroom.
+"""``python -m grader.cohort``: grade a class, or grade on Gradescope, GitHub Classroom or PrairieLearn.
 
-  grade SUBMISSIONS [--csv] --out DIR [-j N]   grade every learner, write the gradebook and summary
+  grade SUBMISSIONS [--csv] --out DIR [-j N]   grade whoever needs it, store each result at once,
+        [--only A,B] [--force]                 rebuild the gradebook and summary from every result
+        [--deadline ISO] [--late-penalty P]
   bundle --out autograder.zip                  write the Gradescope autograder bundle
   classroom --out DIR --kit SPEC               write the GitHub Classroom workflow
   gradescope --root /autograder                (inside Gradescope) grade the one submission
-  classroom-run --submission DIR               (inside GitHub Actions) grade and print the reporter output
+  classroom-run --submission DIR               (inside GitHub Actions) grade, log the hints, feed the reporter
+  prairielearn --job /grade                    (inside PrairieLearn's external grader) grade /grade/student
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
 import tempfile
-import time
+from datetime import datetime
 from pathlib import Path
 
-from grader.cohort import gradebook, platforms, runner, submissions
+from grader.cohort import classrun, platforms, runner, similarity, submissions
 
 
 def _limits(args: argparse.Namespace) -> runner.Limits:
     return runner.Limits(seconds=args.time_limit, memory_mb=args.memory_limit)
 
 
+def _sigterm_interrupts() -> None:
+    """SIGTERM (a ``kill``, a scheduler's stop) unwinds like Ctrl-C: the run stops and keeps its results."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     subs = submissions.from_csv(args.source) if args.csv else submissions.from_folder(args.source)
     if not subs:
         print(f"no submissions found in {args.source}", file=sys.stderr)
         return 1
-    print(f"Grading {len(subs)} submissions, {args.jobs} at a time "
-          f"(limits: {args.time_limit:.0f} s, {args.memory_limit:.0f} MiB each)")
+    _sigterm_interrupts()
+    out = args.out.resolve()
+    late = classrun.LatePolicy(args.deadline, args.late_penalty)
     work = Path(tempfile.mkdtemp(prefix="cohort-work-"))
-    started = time.monotonic()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
     try:
         with Progress(*columns, transient=False) as progress:
-            task = progress.add_task("graded", total=len(subs))
-
-            def done(outcome: runner.Outcome) -> None:
-                status = f"error: {outcome.error}" if outcome.error else f"{outcome.score:g} points"
-                progress.console.print(f"  {outcome.learner}: {status} ({outcome.seconds:.0f} s)")
-                progress.advance(task)
-
-            outcomes = runner.grade_all(subs, work, args.jobs, _limits(args), on_done=done)
-        paths = gradebook.write_all(outcomes, args.out, time.monotonic() - started)
+            done = classrun.run_class(
+                subs, out, work, jobs=args.jobs, limits=_limits(args), only=args.only.split(",") if args.only
+                else (), force=args.force, late=late, threshold=args.similarity_threshold,
+                keep_work=args.keep_work, progress=progress, say=progress.console.print)
     finally:
         if not args.keep_work:
             runner.cleanup(work)
-    print(f"Gradebook: {paths['gradebook']}\nClass summary: {paths['summary']}\n"
-          f"Per-learner feedback and results.json: {args.out / 'learners'}")
+    print(f"Graded {len(done.graded)}, kept {len(done.kept)} stored results ({done.seconds:.0f} s).\n"
+          f"Gradebook: {done.paths['gradebook']}\nClass summary: {done.paths['summary']}\n"
+          f"Per-learner feedback, results.json, grader.log: {out / 'learners'}")
+    if done.interrupted:
+        print("Interrupted: every finished grading is stored; run the same command again to grade the rest.",
+              file=sys.stderr)
+        return 130
     return 0
+
+
+def _grade_single(folder: Path, name: str, args: argparse.Namespace, submitted_at: str = "",
+                  deadline: datetime | None = None) -> tuple[dict, float]:
+    """Grade one folder as a class run grades a learner; returns its record and the maximum."""
+    sub = submissions.Submission(name, str(folder.resolve()), submitted_at)
+    with tempfile.TemporaryDirectory(prefix="kit-grading-") as work:
+        outcome = runner.grade_one(sub, Path(work), _limits(args))
+    late = classrun.LatePolicy(deadline, getattr(args, "late_penalty", 0.0))
+    record = classrun.to_record(outcome, sub, late)
+    return record, outcome.max_score or args.max_score
 
 
 def cmd_gradescope(args: argparse.Namespace) -> int:
+    """Gradescope: the learner-safe grading log on stdout, ``results/results.json`` in markdown."""
     root = args.root
-    sub = submissions.Submission(os.environ.get("KIT_LEARNER", "submission"), str(root / "submission"))
-    with tempfile.TemporaryDirectory(prefix="gradescope-") as work:
-        outcome = runner.grade_one(sub, Path(work), _limits(args))
-        path = platforms.gradescope_results(outcome, outcome.max_score, root / "results")
-    print(f"{outcome.score:g} / {outcome.max_score:g} points -> {path}")
+    due, created = platforms.gradescope_due(root / "submission_metadata.json")
+    record, possible = _grade_single(root / "submission", os.environ.get("KIT_LEARNER", "submission"), args,
+                                     created, args.deadline or due)
+    sys.stdout.write(record_log(record))
+    path = root / "results" / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(platforms.gradescope_from_record(record, possible), indent=2))
+    print(f"{record['total']:g} / {possible:g} points")
     return 0
 
 
+def record_log(record: dict) -> str:
+    """The grading log a learner may read (already free of machine paths)."""
+    return record["log"].rstrip() + "\n" if record["log"] else ""
+
+
 def cmd_classroom_run(args: argparse.Namespace) -> int:
-    sub = submissions.Submission("learner", str(args.submission.resolve()))
-    with tempfile.TemporaryDirectory(prefix="classroom-") as work:
-        outcome = runner.grade_one(sub, Path(work), _limits(args))
-    print(f"{outcome.score:g} / {outcome.max_score:g} points", file=sys.stderr)
-    sys.stdout.write(platforms.classroom_output(outcome))
+    """GitHub Actions: hints in the job log and step summary; the reporter's input in ``$GITHUB_OUTPUT``."""
+    record, possible = _grade_single(args.submission, "learner", args)
+    sys.stdout.write(platforms.classroom_log(record, possible))
+    outputs = os.environ.get("GITHUB_OUTPUT")
+    if outputs:
+        with open(outputs, "a") as fh:
+            fh.write(platforms.classroom_output(record, possible))
+    else:
+        sys.stdout.write(platforms.classroom_output(record, possible))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a") as fh:
+            fh.write(platforms.classroom_step_summary(record, possible))
+    return 0
+
+
+def cmd_prairielearn(args: argparse.Namespace) -> int:
+    """PrairieLearn's external grader: ``JOB/student`` graded into ``JOB/results/results.json``."""
+    record, possible = _grade_single(args.job / "student", "student", args)
+    sys.stdout.write(record_log(record))
+    path = args.job / "results" / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(platforms.prairielearn_results(record, possible), indent=2))
     return 0
 
 
@@ -84,27 +142,53 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time(text: str) -> datetime:
+    try:
+        return classrun.parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 time: {text!r} (e.g. 2026-03-01T23:59:00+01:00)") from None
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m grader.cohort", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = top.add_subparsers(dest="command", required=True)
-    grade = sub.add_parser("grade", help="grade a class")
+    grade = sub.add_parser("grade", help="grade a class (again: only who changed)")
     grade.add_argument("source", type=Path, help="a folder with one sub-folder per learner, or a CSV (--csv)")
     grade.add_argument("--csv", action="store_true",
-                       help="SOURCE is a CSV: learner,source (path or git URL)")
-    grade.add_argument("--out", type=Path, default=Path("cohort-results"), help="where the outputs go")
+                       help="SOURCE is a CSV: learner,source[,submitted_at] (source: a path or git URL)")
+    grade.add_argument("--out", type=Path, default=Path("cohort-results"),
+                       help="where the results go; a re-run into it grades only new or changed submissions")
     grade.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="submissions at a time")
+    grade.add_argument("--only", default="", metavar="NAME[,NAME]",
+                       help="grade these learners (names or ids) again, whether changed or not")
+    grade.add_argument("--force", action="store_true", help="grade every learner again (with --only: those)")
+    grade.add_argument("--similarity-threshold", type=float, default=similarity.THRESHOLD,
+                       help="token similarity from which two service.py are listed (default %(default)s)")
     grade.add_argument("--keep-work", action="store_true", help="keep the per-learner work folders")
     grade.set_defaults(func=cmd_grade)
     gradescope = sub.add_parser("gradescope", help="(on Gradescope) grade /autograder/submission")
     gradescope.add_argument("--root", type=Path, default=Path("/autograder"))
     gradescope.set_defaults(func=cmd_gradescope)
-    run = sub.add_parser("classroom-run", help="(in GitHub Actions) grade and print the reporter output")
+    run = sub.add_parser("classroom-run", help="(in GitHub Actions) grade, log the hints, feed the reporter")
     run.add_argument("--submission", type=Path, default=Path("."))
     run.set_defaults(func=cmd_classroom_run)
-    for command in (grade, gradescope, run):
+    prairie = sub.add_parser("prairielearn", help="(in PrairieLearn's external grader) grade JOB/student")
+    prairie.add_argument("--job", type=Path, default=Path("/grade"))
+    prairie.set_defaults(func=cmd_prairielearn)
+    for command in (grade, gradescope, run, prairie):
         command.add_argument("--time-limit", type=float, default=300, help="seconds per submission")
         command.add_argument("--memory-limit", type=float, default=4096, help="MiB per submission")
+    for command in (grade, gradescope):
+        command.add_argument("--deadline", type=_time, default=None,
+                             help="ISO 8601 due time (Gradescope: default from submission_metadata.json); "
+                                  "git sources are graded at their last commit before it")
+        command.add_argument("--late-penalty", type=float, default=0.0, metavar="PERCENT",
+                             help="percent of the score lost per started day late (default 0: mark only)")
+    for command in (gradescope, run, prairie):
+        command.add_argument("--max-score", type=float, default=classrun.DEFAULT_MAX,
+                             help="the maximum reported when grading cannot finish (default %(default)s)")
     bundle = sub.add_parser("bundle", help="write the Gradescope autograder bundle")
     bundle.add_argument("--out", type=Path, default=Path("autograder.zip"))
     bundle.set_defaults(func=cmd_bundle)
@@ -121,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except submissions.SubmissionError as err:
+    except (submissions.SubmissionError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 

@@ -1,158 +1,240 @@
-"""The class's outputs: gradebook CSV, per-learner feedback and results.json, class summary and plot."""
+"""The class's outputs, rebuilt from every stored record: gradebook CSV, feedback, summary, plot.
+
+Every function here takes records (the dicts of :mod:`grader.cohort.store`), so a run that
+regraded one learner rebuilds the same class-wide outputs as a full run.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import shutil
+import re
+import statistics
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from grader.cohort.runner import Outcome, safe_name
+from grader.cohort import platforms, similarity
+from grader.cohort.store import learner_dir, write_atomic
+
+Record = dict[str, Any]
+
+PASSED, FAILED, NOT_CHECKED = "passed", "failed", "not checked"
 
 
-def check_columns(outcomes: list[Outcome]) -> list[tuple[str, str, float]]:
+def check_status(check: dict[str, Any]) -> str:
+    """passed, failed, or not checked (it could not run: another check failed, or the time limit passed)."""
+    if check["passed"]:
+        return PASSED
+    lines = [ln.strip() for ln in check["output"].strip().splitlines() if ln.strip()]
+    # "not checked: ...", or a pointer to the check that failed first ("not built: ... (see the ... checks)").
+    unchecked = re.compile(r"^(- [^:]+: )?((not checked|not run|cannot be checked)\b"
+                           r"|(not|no) [^(]*\(see the )")
+    if check["score"] == 0 and lines and unchecked.match(lines[0]):
+        return NOT_CHECKED
+    return FAILED
+
+
+def real_hint(output: str) -> str:
+    """The first line of a failure's output with content: not a bare list label ("- 12 probes") nor a
+    header ending with ':'; the first non-empty line when every line is such."""
+    lines = [ln.strip() for ln in output.strip().splitlines() if ln.strip()]
+    for line in lines:
+        if line.endswith(":") or (line.startswith("- ") and ": " not in line):
+            continue
+        return line
+    return lines[0] if lines else ""
+
+
+def check_columns(records: list[Record]) -> list[tuple[str, str, float]]:
     """(id, title, max points) of every check any learner was graded on, in grading order."""
     seen: dict[str, tuple[str, str, float]] = {}
-    for outcome in outcomes:
-        for check in outcome.checks:
+    for record in records:
+        for check in record["checks"]:
             seen.setdefault(check["id"], (check["id"], f"{check['group']}: {check['title']}",
                                           check["max_score"]))
     return list(seen.values())
 
 
-def class_max(outcomes: list[Outcome]) -> float:
+def class_max(records: list[Record]) -> float:
     """The most points there are: a learner whose grading failed is scored out of this too."""
-    return round(sum(points for _, _, points in check_columns(outcomes)), 2)
+    return round(sum(points for _, _, points in check_columns(records)), 2)
 
 
-def write_gradebook(outcomes: list[Outcome], path: Path) -> Path:
-    """One row per learner: total, maximum, per-check points, and the error if grading failed."""
-    columns = check_columns(outcomes)
-    possible = class_max(outcomes)
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["learner", "total", "max_score", "percent", *(c[0] for c in columns), "error"])
-        for o in outcomes:
-            points = {c["id"]: c["score"] for c in o.checks}
-            percent = round(100 * o.score / possible, 1) if possible else 0.0
-            writer.writerow([o.learner, o.score, possible, percent,
-                             *(points.get(cid, 0) for cid, _, _ in columns), o.error])
-    return path
+def sort_records(records: list[Record]) -> list[Record]:
+    return sorted(records, key=lambda r: (r["learner"].lower(), r["id"]))
 
 
-def feedback_markdown(outcome: Outcome, possible: float) -> str:
+def gradebook_csv(records: list[Record]) -> str:
+    """One row per learner: total (after any late penalty), maximum, late facts, per-check points, error."""
+    columns = check_columns(records)
+    possible = class_max(records)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["learner", "id", "total", "max_score", "percent", "raw_score", "submitted_at", "late",
+                     "penalty_percent", *(c[0] for c in columns), "error", "graded_at", "digest"])
+    for r in sort_records(records):
+        points = {c["id"]: c["score"] for c in r["checks"]}
+        percent = round(100 * r["total"] / possible, 1) if possible else 0.0
+        late = r.get("late") or {}
+        writer.writerow([r["learner"], r["id"], r["total"], possible, percent, r["score"],
+                         r.get("submitted_at", ""), late.get("label", ""), late.get("penalty_percent", 0),
+                         *(points.get(cid, 0) for cid, _, _ in columns), r["error"], r["graded_at"],
+                         r["digest"][:12]])
+    return buffer.getvalue()
+
+
+def _cell(text: str) -> str:
+    return text.strip().replace("|", "\\|").replace("\n", "<br>")
+
+
+def feedback_markdown(record: Record, possible: float) -> str:
     """What a learner reads: their score, each check with points, and the hint of each failure."""
-    lines = [f"# Feedback for {outcome.learner}", "",
-             f"**Score: {outcome.score:g} / {possible:g}**", ""]
-    if outcome.error:
-        lines += [f"Grading could not finish: {outcome.error}.", ""]
-        if outcome.log_tail:
-            lines += ["Last lines of the grading log:", "", "```text", outcome.log_tail, "```", ""]
-    lines += [f"- {note}" for note in outcome.notes] + ([""] if outcome.notes else [])
+    lines = [f"# Feedback for {record['learner']}", "", f"**Score: {record['total']:g} / {possible:g}**", ""]
+    late = record.get("late") or {}
+    if late.get("label"):
+        lines += [f"Submitted {late['label']}" + (f"; late penalty {late['penalty_percent']:g}% "
+                                                   f"(raw score {record['score']:g})."
+                                                   if late.get("penalty_percent") else "."), ""]
+    if record["error"]:
+        lines += [f"Grading could not finish: {record['error']}.", ""]
+        tail = "\n".join(record.get("log", "").splitlines()[-25:])
+        if tail:
+            lines += ["Last lines of the grading log:", "", "```text", tail, "```", ""]
+    lines += [f"- {note}" for note in record["notes"]] + ([""] if record["notes"] else [])
     group = None
-    for check in outcome.checks:
+    for check in record["checks"]:
         if check["group"] != group:
             group = check["group"]
             lines += [f"## {group}", "", "| check | points |", "|---|---|"]
-        mark = "✅" if check["passed"] else "❌"
+        mark = {PASSED: "✅", FAILED: "❌", NOT_CHECKED: "➖"}[check_status(check)]
         hidden = " (hidden inputs)" if check.get("hidden") else ""
         lines.append(f"| {mark} {check['title']}{hidden} | {check['score']:g} / {check['max_score']:g} |")
         if not check["passed"] and check["output"]:
-            hint = check["output"].strip().replace("\n", "<br>").replace("|", "\\|")
-            lines.append(f"| ↳ {hint} | |")
+            lines.append(f"| ↳ {_cell(check['output'])} | |")
     return "\n".join(lines) + "\n"
 
 
-def most_failed(outcomes: list[Outcome], top: int = 10) -> list[dict]:
-    """The checks most learners failed, with how many and the hint most of them got."""
-    graded = [o for o in outcomes if o.checks]
-    fails: Counter[str] = Counter()
-    hints: dict[str, Counter[str]] = {}
-    titles: dict[str, str] = {}
-    for outcome in graded:
-        for check in outcome.checks:
-            titles[check["id"]] = f"{check['group']}: {check['title']}"
-            if not check["passed"]:
-                fails[check["id"]] += 1
-                first = (check["output"].strip().splitlines() or [""])[0]
-                # "not checked: ..." only follows another check's failure: it is no hint to re-teach.
-                weight = 0.001 if first.startswith("not checked") else 1
-                hints.setdefault(check["id"], Counter())[first] += weight
-    return [{"id": cid, "check": titles[cid], "failed": n, "graded": len(graded),
-             "hint": hints[cid].most_common(1)[0][0]} for cid, n in fails.most_common(top)]
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """(Q1, median, Q3), linear interpolation between order statistics (numpy's default)."""
+    if not values:
+        return 0.0, 0.0, 0.0
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
 
 
-def plot_distribution(outcomes: list[Outcome], path: Path) -> Path:
+def pass_rates(records: list[Record]) -> list[dict[str, Any]]:
+    """Every check, in grading order: passed / failed / not checked counts and the commonest real hint."""
+    graded = [r for r in records if r["checks"]]
+    rows = []
+    for cid, title, points in check_columns(records):
+        counts: Counter[str] = Counter()
+        hints: Counter[str] = Counter()
+        for record in graded:
+            check = next((c for c in record["checks"] if c["id"] == cid), None)
+            if check is None:
+                continue
+            status = check_status(check)
+            counts[status] += 1
+            if status == FAILED:
+                hints[real_hint(check["output"])] += 1
+        seen = sum(counts.values())
+        rows.append({"id": cid, "check": title, "points": points, "passed": counts[PASSED],
+                     "failed": counts[FAILED], "not_checked": counts[NOT_CHECKED], "graded": seen,
+                     "pass_rate": counts[PASSED] / seen if seen else 0.0,
+                     "hint": hints.most_common(1)[0][0] if hints else ""})
+    return rows
+
+
+def pass_rate_table(records: list[Record]) -> list[str]:
+    """The pass-rate table as markdown lines."""
+    lines = ["| check | points | passed | failed | not checked | pass rate | commonest hint of a failure |",
+             "|---|---|---|---|---|---|---|"]
+    for row in pass_rates(records):
+        lines.append(f"| {row['check']} | {row['points']:g} | {row['passed']} | {row['failed']} | "
+                     f"{row['not_checked']} | {100 * row['pass_rate']:.0f}% | {_cell(row['hint'])} |")
+    return lines
+
+
+def plot_distribution(records: list[Record], path: Path) -> Path:
     """A histogram of the class's percentages."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    possible = class_max(outcomes) or 1
-    percents = [100 * o.score / possible for o in outcomes]
+    possible = class_max(records) or 1
+    percents = [100 * r["total"] / possible for r in records]
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.hist(percents, bins=[i * 10 for i in range(11)], color="#4c72b0", edgecolor="white")
     ax.set(xlabel="score (% of the points)", ylabel="learners", xlim=(0, 100),
-           title=f"Score distribution ({len(outcomes)} submissions)")
+           title=f"Score distribution ({len(records)} submissions)")
     ax.yaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
     plt.close(fig)
-    return path
+    return write_atomic(path, buffer.getvalue())
 
 
-def summary_markdown(outcomes: list[Outcome], seconds: float, peak_rss_mb: float) -> str:
-    """The instructor's page: distribution, failures to re-teach, and who could not be graded."""
-    possible = class_max(outcomes)
-    scores = sorted(o.score for o in outcomes)
-    median = scores[len(scores) // 2] if scores else 0
+def summary_markdown(records: list[Record], run: dict[str, Any], sim: similarity.Report) -> str:
+    """The instructor's page: statistics, pass rates, similarity, and who could not be graded."""
+    possible = class_max(records)
+    totals = sorted(r["total"] for r in records)
+    q1, median, q3 = quartiles(totals)
+    graded = [r for r in records if r["checks"]]
+    late = [r for r in records if (r.get("late") or {}).get("late")]
+    mean = statistics.fmean(totals) if totals else 0.0
     lines = ["# Class summary", "",
-             f"{len(outcomes)} submissions graded in {seconds:.0f} s; peak memory of one grading "
-             f"{peak_rss_mb:.0f} MiB. Median score {median:g} / {possible:g}; "
-             f"{sum(o.score == possible for o in outcomes)} full marks.", "",
+             f"{len(records)} learners ({len(graded)} graded to the end, {len(records) - len(graded)} not); "
+             f"this run graded {run['graded']} and kept {run['kept']} stored results "
+             f"({run['seconds']:.0f} s; peak memory of one grading {run['peak_rss_mb']:.0f} MiB).", "",
+             "| statistic | points |", "|---|---|",
+             f"| maximum possible | {possible:g} |", f"| mean | {mean:.2f} |",
+             f"| median | {median:g} |", f"| lower quartile (Q1) | {q1:g} |",
+             f"| upper quartile (Q3) | {q3:g} |",
+             f"| lowest / highest | {(totals or [0])[0]:g} / {(totals or [0])[-1]:g} |",
+             f"| full marks | {sum(t == possible for t in totals)} learners |",
+             f"| late | {len(late)} learners |", "",
              "![score distribution](score_distribution.png)", "",
-             "## What to re-teach: the most-failed checks", "",
-             "| check | failed | hint most learners got |", "|---|---|---|"]
-    for row in most_failed(outcomes):
-        hint = row["hint"].replace("|", "\\|")
-        lines.append(f"| {row['check']} | {row['failed']} / {row['graded']} | {hint} |")
-    broken = [o for o in outcomes if o.error]
+             "## Pass rate of every check", "",
+             "\"not checked\": the check could not run because an earlier one failed (or the time limit "
+             "was reached); it is not counted as failed here.", "",
+             *pass_rate_table(records), ""]
+    lines += similarity.markdown(sim)
+    broken = [r for r in sort_records(records) if r["error"]]
     if broken:
         lines += ["", "## Not graded to the end", ""]
-        lines += [f"- {o.learner}: {o.error}" for o in broken]
+        lines += [f"- {r['learner']} (`{r['id']}`): {r['error']}" for r in broken]
     return "\n".join(lines) + "\n"
 
 
-def write_all(outcomes: list[Outcome], out: Path, seconds: float) -> dict[str, Path]:
-    """Every output of a class run under ``out``; returns the main paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    learners = out / "learners"
-    learners.mkdir(exist_ok=True)
-    possible = class_max(outcomes)
-    for outcome in outcomes:
-        folder = learners / safe_name(outcome.learner)
-        folder.mkdir(exist_ok=True)
-        (folder / "feedback.md").write_text(feedback_markdown(outcome, possible))
-        source = outcome.results_dir / "results.json" if outcome.results_dir else None
-        if source and source.is_file() and not outcome.error:
-            shutil.copyfile(source, folder / "results.json")
-        else:
-            (folder / "results.json").write_text(json.dumps({
-                "score": 0, "max_score": possible, "output": f"Grading could not finish: {outcome.error}",
-                "tests": []}, indent=2))
-    peak = max((o.peak_rss_mb for o in outcomes), default=0.0)
+def rebuild(out: Path, records: dict[str, Record], run: dict[str, Any],
+            threshold: float = similarity.THRESHOLD) -> dict[str, Path]:
+    """Every class-wide output under ``out`` from all stored ``records``; returns the main paths."""
+    rows = list(records.values())
+    possible = class_max(rows)
+    for record in rows:
+        folder = learner_dir(out, record["id"])
+        write_atomic(folder / "feedback.md", feedback_markdown(record, possible))
+        write_atomic(folder / "results.json", json.dumps(platforms.gradescope_from_record(record, possible),
+                                                         indent=2))
+    sim = similarity.compare(out, rows, threshold)
+    run = {**run, "peak_rss_mb": max((r["peak_rss_mb"] for r in rows), default=0.0)}
     paths = {
-        "gradebook": write_gradebook(outcomes, out / "gradebook.csv"),
-        "plot": plot_distribution(outcomes, out / "score_distribution.png"),
-        "summary": out / "summary.md",
+        "gradebook": write_atomic(out / "gradebook.csv", gradebook_csv(rows)),
+        "plot": plot_distribution(rows, out / "score_distribution.png"),
+        "summary": write_atomic(out / "summary.md", summary_markdown(rows, run, sim)),
+        "similarity": write_atomic(out / "similarity.json", json.dumps(similarity.as_json(sim), indent=2)),
     }
-    paths["summary"].write_text(summary_markdown(outcomes, seconds, peak))
-    (out / "class.json").write_text(json.dumps({
-        "submissions": len(outcomes), "seconds": round(seconds, 1), "peak_rss_mb": round(peak, 1),
-        "max_score": possible,
-        "learners": [{"learner": o.learner, "score": o.score, "error": o.error,
-                      "seconds": round(o.seconds, 1), "peak_rss_mb": round(o.peak_rss_mb, 1)}
-                     for o in outcomes]}, indent=2))
+    q1, median, q3 = quartiles(sorted(r["total"] for r in rows))
+    paths["class"] = write_atomic(out / "class.json", json.dumps({
+        "submissions": len(rows), "max_score": possible, "median": median, "q1": q1, "q3": q3,
+        "run": run, "pass_rates": pass_rates(rows),
+        "learners": [{"learner": r["learner"], "id": r["id"], "total": r["total"], "score": r["score"],
+                      "error": r["error"], "seconds": round(r["seconds"], 1), "graded_at": r["graded_at"],
+                      "peak_rss_mb": round(r["peak_rss_mb"], 1)} for r in sort_records(rows)]}, indent=2))
     return paths

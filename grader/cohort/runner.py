@@ -1,9 +1,8 @@
 """Grade one submission in isolation, or many in parallel, with time and memory limits.
 
-Each learner is graded by ``python -m grader`` in a child process (its own session) with a
-BentoML home of its own; no learner code runs in this process. Every process of a learner's
-run carries a random marker in its environment, so that whatever it left behind — even a
-daemon that escaped its process group — is found and killed before its results are read.
+Each learner is graded by ``python -m grader`` in a child process with a BentoML home of its own;
+no learner code runs in this process. :func:`run_grader` is the one place that spawns and stops
+that child (the confinement seam); everything else here prepares its input and reads its output.
 Written by hand: no library runs graders under per-tree memory limits with this clean-up.
 """
 
@@ -12,28 +11,31 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from bentokit.server import kit_env
-from grader.cohort.submissions import Submission, SubmissionError, prepare
+from grader.cohort import scrub
+from grader.cohort.submissions import Fetched, Submission, SubmissionError, fetch, import_models
 
 MARKER = "KIT_COHORT_RUN"
 #: Variables a learner's processes must not see (the instructor's own paths and secrets).
 PRIVATE_ENV = ("CREDIT_SCORING_CSV", "GITHUB_TOKEN", "GRADESCOPE_TOKEN")
+#: Lines of the grading log kept in a failed grading's feedback.
+LOG_TAIL = 25
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,10 @@ class Limits:
 
 @dataclass
 class Outcome:
-    """A learner's grade, or why there is none."""
+    """A learner's grade, or why there is none; every text in it is free of machine paths."""
 
     learner: str
+    learner_id: str = ""
     score: float = 0.0
     max_score: float = 0.0
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -57,12 +60,27 @@ class Outcome:
     error: str = ""
     notes: list[str] = field(default_factory=list)
     results_dir: Path | None = None
-    log_tail: str = ""
+    log: str = ""
+    digest: str = ""
+    commit: str = ""
+    submitted_at: str = ""
+    models: list[dict[str, str]] = field(default_factory=list)
+    service_source: str | None = None
+    graded_at: str = ""
+
+    @property
+    def log_tail(self) -> str:
+        return "\n".join(self.log.splitlines()[-LOG_TAIL:])
 
 
-def safe_name(learner: str) -> str:
-    """A file-name-safe form of a learner's name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", learner).strip("._") or "learner"
+@dataclass
+class Run:
+    """What :func:`run_grader` reports: how the grader process ended."""
+
+    returncode: int | None
+    error: str = ""
+    peak_rss_mb: float = 0.0
+    seconds: float = 0.0
 
 
 def _marked(marker: str) -> list[psutil.Process]:
@@ -92,43 +110,38 @@ def _kill_marked(marker: str) -> int:
     return len(procs)
 
 
-#: Learners ship no bento, so a class run always has the grader build one.
-GRADER_ARGS = ("--build",)
+def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, limits: Limits,
+               stop: threading.Event | None = None) -> Run:
+    """Run the grader ``command`` (it runs the learner's code) and stop every process it made.
 
-
-def grade_one(sub: Submission, workroot: Path, limits: Limits = Limits(),
-              grader_args: Iterable[str] = GRADER_ARGS) -> Outcome:
-    """Prepare ``sub`` under ``workroot`` and grade it in a child; a bad submission never raises."""
-    outcome = Outcome(sub.learner)
-    work = Path(tempfile.mkdtemp(prefix=f"{safe_name(sub.learner)}-", dir=workroot))
+    The confinement seam: this is the only function that spawns or kills a grading. Contract:
+    run ``command`` in ``cwd`` with exactly ``env`` (the caller has already dropped private
+    variables), stdout and stderr into ``log_path``; return when it exits, when its wall time
+    passes ``limits.seconds`` or its process tree's memory ``limits.memory_mb`` (``Run.error`` says
+    which, in a sentence for the learner), or as soon as ``stop`` is set (``Run.error`` =
+    "stopped"). On return no process of the run is alive. The grader writes its reports into the
+    ``--results`` folder named in ``command``; the caller reads them after this returns.
+    """
     started = time.monotonic()
-    try:
-        prepared = prepare(sub, work)
-    except (SubmissionError, OSError, subprocess.SubprocessError) as err:
-        outcome.error = f"could not prepare the submission: {err}"
-        return outcome
-    outcome.notes = prepared.notes
-    results = Path(tempfile.mkdtemp(prefix="results-", dir=work))
     marker = uuid.uuid4().hex
-    env = kit_env({"BENTOML_HOME": str(prepared.home), MARKER: marker, "TMPDIR": str(work)})
-    for name in PRIVATE_ENV:
-        env.pop(name, None)
-    command = [sys.executable, "-m", "grader", "--submission", str(prepared.folder),
-               "--results", str(results), *grader_args]
-    log_path = work / "grader.log"
+    env = {**env, MARKER: marker}
+    run = Run(returncode=None)
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=log,
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
         root = psutil.Process(process.pid)
         while process.poll() is None:
-            outcome.peak_rss_mb = max(outcome.peak_rss_mb, _tree_rss(root))
-            if time.monotonic() - started > limits.seconds:
-                outcome.error = f"grading took longer than the limit of {limits.seconds:.0f} s"
+            run.peak_rss_mb = max(run.peak_rss_mb, _tree_rss(root))
+            if stop is not None and stop.is_set():
+                run.error = "stopped"
                 break
-            if outcome.peak_rss_mb > limits.memory_mb:
-                outcome.error = (f"the submission used {outcome.peak_rss_mb:.0f} MiB, over the limit of "
-                                 f"{limits.memory_mb:.0f} MiB")
+            if time.monotonic() - started > limits.seconds:
+                run.error = f"grading took longer than the limit of {limits.seconds:.0f} s"
+                break
+            if run.peak_rss_mb > limits.memory_mb:
+                run.error = (f"the submission used {run.peak_rss_mb:.0f} MiB, over the limit of "
+                             f"{limits.memory_mb:.0f} MiB")
                 break
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=0.5)
@@ -137,39 +150,75 @@ def grade_one(sub: Submission, workroot: Path, limits: Limits = Limits(),
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         _kill_marked(marker)  # anything of this run still alive, wherever it went
+    run.returncode = process.returncode
+    run.seconds = time.monotonic() - started
+    return run
+
+
+#: Learners ship no bento, so a class run always has the grader build one.
+GRADER_ARGS = ("--build",)
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 with microseconds (a record's ``graded_at``)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
+                  grader_args: Iterable[str] = GRADER_ARGS, stop: threading.Event | None = None,
+                  timeout: float = 120) -> Outcome:
+    """Import the models of an already fetched submission and grade it; never raises for a bad one."""
+    sub = fetched.submission
+    outcome = Outcome(sub.learner, sub.learner_id, digest=fetched.digest, commit=fetched.commit,
+                      submitted_at=fetched.submitted_at, service_source=fetched.service_source,
+                      notes=list(fetched.notes), graded_at=now_iso())
+    cleaner = scrub.Scrubber.for_grading(work, fetched.folder)
+    started = time.monotonic()
+    try:
+        home = work / "home"
+        home.mkdir(exist_ok=True)
+        models, notes = import_models(fetched, home, timeout)
+    except (SubmissionError, OSError, subprocess.SubprocessError) as err:
+        outcome.error = cleaner(f"could not prepare the submission: {err}")
+        return outcome
+    outcome.models = models
+    outcome.notes += [cleaner(n) for n in notes]
+    results = Path(tempfile.mkdtemp(prefix="results-", dir=work))
+    env = kit_env({"BENTOML_HOME": str(home), "TMPDIR": str(work)})
+    for name in PRIVATE_ENV:
+        env.pop(name, None)
+    command = [sys.executable, "-m", "grader", "--submission", str(fetched.folder),
+               "--results", str(results), *grader_args]
+    log_path = work / "grader.log"
+    run = run_grader(command, cwd=work, env=env, log_path=log_path, limits=limits, stop=stop)
+    outcome.peak_rss_mb = run.peak_rss_mb
     outcome.seconds = time.monotonic() - started
-    outcome.log_tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
-    summary_path = results / "summary.json"
+    outcome.log = cleaner(log_path.read_text(errors="replace"))
+    outcome.error = run.error
     if not outcome.error:
         try:
-            summary = json.loads(summary_path.read_text())
+            summary = json.loads((results / "summary.json").read_text())
         except (OSError, ValueError):
-            outcome.error = f"the grader wrote no summary (exit code {process.returncode})"
+            outcome.error = f"the grader wrote no summary (exit code {run.returncode})"
         else:
             outcome.score, outcome.max_score = summary["score"], summary["max_score"]
-            outcome.checks = summary["checks"]
+            outcome.checks = [{**c, "output": cleaner(c["output"])} for c in summary["checks"]]
     outcome.results_dir = results
     return outcome
 
 
-def grade_all(subs: list[Submission], workroot: Path, jobs: int = 2, limits: Limits = Limits(),
-              grader_args: Iterable[str] = GRADER_ARGS,
-              on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Grade every submission, ``jobs`` at a time; results in the order of ``subs``."""
-    workroot.mkdir(parents=True, exist_ok=True)
-    args = list(grader_args)
-    outcomes: dict[int, Outcome] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_one, sub, workroot, limits, args): i for i, sub in enumerate(subs)}
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                outcomes[i] = future.result()
-            except Exception as err:  # a bug here must not lose the rest of the class
-                outcomes[i] = Outcome(subs[i].learner, error=f"internal error: {err!r}")
-            if on_done:
-                on_done(outcomes[i])
-    return [outcomes[i] for i in range(len(subs))]
+def grade_one(sub: Submission, workroot: Path, limits: Limits = Limits(),
+              grader_args: Iterable[str] = GRADER_ARGS, stop: threading.Event | None = None,
+              deadline: datetime | None = None) -> Outcome:
+    """Fetch ``sub`` under ``workroot`` and grade it in a child; a bad submission never raises."""
+    work = Path(tempfile.mkdtemp(prefix="learner-", dir=workroot))
+    try:
+        fetched = fetch(sub, work / "submission", deadline=deadline)
+    except (SubmissionError, OSError, subprocess.SubprocessError) as err:
+        cleaner = scrub.Scrubber.for_grading(work, work / "submission")
+        return Outcome(sub.learner, sub.learner_id, graded_at=now_iso(),
+                       error=cleaner(f"could not prepare the submission: {err}"))
+    return grade_fetched(fetched, work, limits, grader_args, stop)
 
 
 def cleanup(workroot: Path) -> None:

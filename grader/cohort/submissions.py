@@ -1,24 +1,41 @@
-"""Finding a class's submissions and preparing each one in a folder of its own."""
+"""Finding a class's submissions, fetching each into a folder of its own, and fingerprinting it."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bentokit.server import kit_env
 
 #: Folders a learner may ship their model store in (besides ``.bentomodel`` exports).
 STORE_DIRS = ("bentoml_home", "bentoml", ".bentoml", "model_store")
-IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-results", *STORE_DIRS)
+#: Never part of a submission's content (nor of its fingerprint).
+NOISE = (".git", "__pycache__", ".venv", "grader-results", ".ipynb_checkpoints", ".pytest_cache")
+IGNORED = shutil.ignore_patterns(*NOISE, *STORE_DIRS)
+#: Where a submission's service may live: the root, or ``exercises/`` as in the kit's repository
+#: (GitHub-linked Gradescope submissions and GitHub Classroom repositories are laid out so).
+LAYOUTS = ("", "exercises")
 
 
 class SubmissionError(RuntimeError):
     """A submission could not be prepared (not found, clone failed, model import failed)."""
+
+
+def learner_id(name: str) -> str:
+    """A stable, file-name-safe id: the name's slug and a short hash of the exact name.
+
+    "Jo Smith" and "Jo_Smith" share a slug but never an id, so their folders never collide.
+    """
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:40] or "learner"
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
 @dataclass(frozen=True)
@@ -27,33 +44,54 @@ class Submission:
 
     learner: str
     source: str
+    submitted_at: str = ""  #: ISO 8601, when known from the platform or the class list
 
     @property
     def is_git(self) -> bool:
         return bool(re.match(r"^(https?|git|ssh|file)://|^git@", self.source)) or self.source.endswith(".git")
 
+    @property
+    def learner_id(self) -> str:
+        return learner_id(self.learner)
+
 
 @dataclass
-class Prepared:
-    """A submission copied into ``folder`` with its models imported into the BentoML ``home``."""
+class Fetched:
+    """A submission copied (or cloned) into ``root``, before its models are imported."""
 
-    folder: Path
-    home: Path
-    models: list[str] = field(default_factory=list)
+    submission: Submission
+    root: Path  #: the copy of the whole submission
+    origin: Path  #: where its model files are read from (the learner's folder, or the clone)
+    folder: Path  #: the folder holding service.py that the grader grades (root or root/exercises)
+    digest: str = ""
+    commit: str = ""
+    submitted_at: str = ""
+    service_source: str | None = None
     notes: list[str] = field(default_factory=list)
+
+
+def check_unique(subs: list[Submission]) -> list[Submission]:
+    """``subs`` unchanged, or an error naming every learner listed twice (whose work would collide)."""
+    twice = sorted(name for name, n in Counter(s.learner for s in subs).items() if n > 1)
+    if twice:
+        raise SubmissionError(f"learners listed more than once: {', '.join(twice)}; give each a unique name")
+    ids = Counter(s.learner_id for s in subs)
+    clash = sorted(s.learner for s in subs if ids[s.learner_id] > 1)
+    if clash:
+        raise SubmissionError(f"these learners' ids collide: {', '.join(clash)}; rename one of them")
+    return subs
 
 
 def from_folder(root: Path) -> list[Submission]:
     """One submission per sub-folder of ``root`` (hidden folders skipped), by name."""
     if not root.is_dir():
         raise SubmissionError(f"no folder of submissions at {root}")
-    root = root.resolve()  # every later step (copy, model import) runs elsewhere
-    return [Submission(p.name, str(p)) for p in sorted(root.iterdir())
-            if p.is_dir() and not p.name.startswith(".")]
+    return check_unique([Submission(p.name, str(p.resolve())) for p in sorted(root.iterdir())
+                         if p.is_dir() and not p.name.startswith(".")])
 
 
 def from_csv(path: Path) -> list[Submission]:
-    """Rows of ``learner,source``: a git URL, or a path (relative to the CSV's folder)."""
+    """Rows of ``learner,source[,submitted_at]``: a git URL, or a path (relative to the CSV's folder)."""
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or not {"learner", "source"} <= set(rows[0]):
@@ -61,55 +99,158 @@ def from_csv(path: Path) -> list[Submission]:
     out = []
     for row in rows:
         source = row["source"].strip()
-        sub = Submission(row["learner"].strip(), source)
-        if not sub.is_git:
-            sub = Submission(sub.learner, str((path.parent / source).resolve()))
+        sub = Submission(row["learner"].strip(), source, (row.get("submitted_at") or "").strip())
+        if not sub.is_git and not Path(source).is_absolute():
+            sub = Submission(sub.learner, str((path.parent / source).resolve()), sub.submitted_at)
         out.append(sub)
-    return out
+    return check_unique(out)
 
 
-def _fetch(sub: Submission, target: Path, timeout: float) -> None:
+def _files(root: Path) -> list[Path]:
+    noise = set(NOISE)
+    return sorted(p for p in root.rglob("*") if p.is_file() and not set(p.relative_to(root).parts) & noise)
+
+
+def digest(root: Path) -> str:
+    """SHA-256 of every file's relative path and bytes under ``root`` (models included, caches not)."""
+    h = hashlib.sha256()
+    for path in _files(root):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _git(args: list[str], cwd: Path, timeout: float) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if done.returncode:
+        raise SubmissionError(f"git {args[0]} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def _clone(sub: Submission, target: Path, deadline: datetime | None, timeout: float) -> tuple[str, str, str]:
+    """Clone ``sub`` (its last commit before ``deadline``); returns (commit, commit time, note)."""
+    depth = [] if deadline else ["--depth", "1"]  # the deadline needs the history
+    done = subprocess.run(["git", "clone", "--quiet", *depth, sub.source, str(target)],
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode:
+        raise SubmissionError(f"git clone {sub.source} failed: {done.stderr.strip()}")
+    note = ""
+    if deadline:
+        before = deadline.isoformat()
+        commit = _git(["rev-list", "-1", f"--before={before}", "HEAD"], target, timeout)
+        if not commit:
+            raise SubmissionError(f"no commit before the deadline {before}")
+        later = int(_git(["rev-list", "--count", f"{commit}..HEAD"], target, timeout) or 0)
+        if later:
+            note = (f"graded the last commit before the deadline ({commit[:10]}); "
+                    f"{later} later commit(s) not graded")
+        _git(["checkout", "--quiet", "--detach", commit], target, timeout)
+    commit = _git(["rev-parse", "HEAD"], target, timeout)
+    return commit, _git(["log", "-1", "--format=%cI", "HEAD"], target, timeout), note
+
+
+def _newest_mtime(root: Path) -> str:
+    times = [p.stat().st_mtime for p in _files(root)]
+    return datetime.fromtimestamp(max(times), UTC).isoformat() if times else ""
+
+
+def find_service_folder(root: Path) -> Path:
+    """The folder of ``root`` holding service.py: the root, or ``exercises/``; the root if none has it."""
+    for layout in LAYOUTS:
+        if (root / layout / "service.py").is_file():
+            return root / layout
+    return root
+
+
+def fetch(sub: Submission, target: Path, deadline: datetime | None = None, timeout: float = 120) -> Fetched:
+    """Copy or clone ``sub`` into ``target`` and fingerprint it (no learner code runs)."""
+    notes: list[str] = []
+    commit = ""
     if sub.is_git:
-        done = subprocess.run(["git", "clone", "--quiet", "--depth", "1", sub.source, str(target)],
-                              capture_output=True, text=True, timeout=timeout)
-        if done.returncode:
-            raise SubmissionError(f"git clone {sub.source} failed: {done.stderr.strip()}")
-        return
-    source = Path(sub.source)
-    if not source.is_dir():
-        raise SubmissionError(f"no submission folder at {source}")
-    shutil.copytree(source, target, ignore=IGNORED, symlinks=False)
+        commit, when, note = _clone(sub, target, deadline, timeout)
+        submitted = sub.submitted_at or when
+        notes += [note] if note else []
+        origin = target
+    else:
+        source = Path(sub.source)
+        if not source.is_dir():
+            raise SubmissionError(f"no submission folder at {source}")
+        shutil.copytree(source, target, ignore=IGNORED, symlinks=False)
+        origin = source
+        submitted = sub.submitted_at or _newest_mtime(source)
+    folder = find_service_folder(target)
+    if folder != target:
+        notes.append(f"graded the service in {folder.relative_to(target).as_posix()}/")
+    service = folder / "service.py"
+    source_text = service.read_bytes().decode(errors="replace") if service.is_file() else None
+    return Fetched(sub, target, origin, folder, digest(origin), commit, submitted, source_text, notes)
 
 
-def _import_models(source: Path, home: Path, timeout: float) -> tuple[list[str], list[str]]:
-    """Import the learner's ``.bentomodel`` files and copy any model store they ship."""
-    imported, notes = [], []
+def _model_files_digest(version_dir: Path) -> str:
+    """SHA-256 of a saved model's files, without model.yaml (it holds the save time and tag)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in version_dir.rglob("*") if p.is_file() and p.name != "model.yaml"):
+        h.update(path.relative_to(version_dir).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def stored_models(home: Path) -> list[dict[str, str]]:
+    """Every model in a BentoML home: its tag and the digest of its files."""
+    models = home / "models"
+    if not models.is_dir():
+        return []
+    return [{"tag": f"{v.parent.name}:{v.name}", "sha256": _model_files_digest(v)}
+            for v in sorted(models.glob("*/*")) if v.is_dir()]
+
+
+def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[list[dict], list[str]]:
+    """Import the learner's ``.bentomodel`` files and any model store they ship into ``home``.
+
+    Returns the models now in ``home`` and notes for the learner. The exports are removed from the
+    copy afterwards: the models live in the home, not in the build context.
+    """
+    notes, imported = [], 0
     for store in STORE_DIRS:
-        models = source / store / "models"
+        models = fetched.origin / store / "models"
         if models.is_dir():
             shutil.copytree(models, home / "models", dirs_exist_ok=True, symlinks=False)
             notes.append(f"model store copied from {store}/")
-    for exported in sorted(source.resolve().rglob("*.bentomodel")):
+    for exported in sorted(fetched.origin.rglob("*.bentomodel")):
+        if set(exported.relative_to(fetched.origin).parts) & set(NOISE):
+            continue
         # An absolute path: BentoML resolves a relative one against / (its file system layer).
-        done = subprocess.run([sys.executable, "-m", "bentoml", "models", "import", str(exported)],
+        done = subprocess.run([sys.executable, "-m", "bentoml", "models", "import", str(exported.resolve())],
                               env=kit_env({"BENTOML_HOME": str(home)}), capture_output=True, text=True,
                               timeout=timeout)
         if done.returncode:
             notes.append(f"{exported.name} could not be imported: {done.stderr.strip()[-300:]}")
         else:
-            imported.append(exported.name)
+            imported += 1
     if not imported and not notes:
         notes.append("no model found: ship the model as a .bentomodel file (bentoml models export)")
-    return imported, notes
-
-
-def prepare(sub: Submission, work: Path, timeout: float = 120) -> Prepared:
-    """Copy or clone the submission into ``work/submission`` and fill ``work/home`` with its models."""
-    folder, home = work / "submission", work / "home"
-    home.mkdir(parents=True)
-    _fetch(sub, folder, timeout)
-    source = Path(sub.source) if not sub.is_git else folder
-    models, notes = _import_models(source, home, timeout)
-    for exported in folder.rglob("*.bentomodel"):  # the models live in the home now, not in the build context
+    for exported in fetched.root.rglob("*.bentomodel"):
         exported.unlink()
-    return Prepared(folder, home, models, notes)
+    return stored_models(home), notes
+
+
+@dataclass
+class Prepared:
+    """A submission fetched into ``folder`` with its models imported into the BentoML ``home``."""
+
+    folder: Path
+    home: Path
+    models: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    fetched: Fetched | None = None
+
+
+def prepare(sub: Submission, work: Path, timeout: float = 120, deadline: datetime | None = None) -> Prepared:
+    """Fetch the submission into ``work/submission`` and fill ``work/home`` with its models."""
+    home = work / "home"
+    home.mkdir(parents=True)
+    fetched = fetch(sub, work / "submission", deadline, timeout)
+    models, notes = import_models(fetched, home, timeout)
+    return Prepared(fetched.folder, home, models, fetched.notes + notes, fetched)

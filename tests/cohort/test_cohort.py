@@ -1,125 +1,200 @@
-"""Grading a class: every learner's score equals the single-submission grader's, and the outputs."""
+"""Grading a class: scores as when graded alone, the outputs, incremental re-runs and resuming."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import csv
-import json
 import os
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
-import zipfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import bentoml
 import psutil
 import pytest
 
-from grader.cohort import platforms, runner, submissions
-from tests.grader.conftest import ROOT, copy_solutions, grade, make_broken
+from grader.cohort import gradebook, runner, scrub, submissions
+from tests.cohort.conftest import KINDS, QUICK, ROOT, cohort, gradebook_rows, make_submission, records
+from tests.grader.conftest import grade
 
-#: Kinds of submission in the generated class; several learners share each kind.
-KINDS = ("solution", "wrong_thresholds", "crash_on_start", "no_service", "no_model")
-CLASS = [f"{KINDS[i % len(KINDS)]}-{i:02d}" for i in range(10)]
 #: The grader's default time limits, which a class run uses (the grader tests' own are tighter).
 COHORT_LIMITS = ("--import-timeout", "30", "--ready-timeout", "60")
-
-
-def make_submission(kind: str, dest: Path, model_file: Path) -> Path:
-    if kind in ("wrong_thresholds", "crash_on_start"):
-        folder, _ = make_broken(kind, dest)
-    else:
-        folder = copy_solutions(dest)
-    if kind == "no_service":
-        (folder / "service.py").unlink()
-    if kind != "no_model":
-        shutil.copy(model_file, folder / "credit_risk_model.bentomodel")
-    return folder
-
-
-@pytest.fixture(scope="session")
-def model_file(saved_model, tmp_path_factory) -> Path:
-    """The kit-trained course model, exported as a learner ships it."""
-    path = tmp_path_factory.mktemp("export") / "credit_risk_model.bentomodel"
-    bentoml.models.export_model(str(saved_model.tag), str(path))
-    return path
-
-
-@pytest.fixture(scope="session")
-def class_folder(model_file, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("class")
-    for learner in CLASS:
-        make_submission(learner.split("-")[0], root / learner, model_file)
-    return root
-
-
-@pytest.fixture(scope="session")
-def graded_class(class_folder, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    out = tmp_path_factory.mktemp("cohort-out")
-    done = subprocess.run([sys.executable, "-m", "grader.cohort", "grade", str(class_folder),
-                           "--out", str(out), "-j", "2"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return out, done
+ALONE = ("solution", "wrong_thresholds", "crash_on_start", "no_service", "no_model")
 
 
 @pytest.fixture(scope="session")
 def single_scores(model_file, tmp_path_factory) -> dict[str, float]:
     """Each kind graded alone by ``python -m grader``, with the model imported into a fresh home."""
-    scores = {}
-    for kind in KINDS:
+    def one(kind: str) -> float:
         base = tmp_path_factory.mktemp(f"single-{kind}")
         folder = make_submission(kind, base / "submission", model_file)
         home = base / "home"
         for exported in folder.glob("*.bentomodel"):
             subprocess.run([sys.executable, "-m", "bentoml", "models", "import", str(exported)],
-                           env={**os.environ, "BENTOML_HOME": str(home)}, check=True,
-                           capture_output=True)
+                           env={**os.environ, "BENTOML_HOME": str(home)}, check=True, capture_output=True)
             exported.unlink()
         home.mkdir(exist_ok=True)
-        scores[kind] = grade(folder, home, base / "results", "--build", *COHORT_LIMITS).summary["score"]
-    return scores
+        return grade(folder, home, base / "results", "--build", *COHORT_LIMITS).summary["score"]
 
-
-def gradebook_rows(out: Path) -> dict[str, dict]:
-    with open(out / "gradebook.csv", newline="") as fh:
-        return {row["learner"]: row for row in csv.DictReader(fh)}
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(ALONE, pool.map(one, ALONE), strict=True))
 
 
 def test_every_learner_scores_as_when_graded_alone(graded_class, single_scores):
     out, _ = graded_class
     rows = gradebook_rows(out)
-    assert sorted(rows) == sorted(CLASS)
-    for learner in CLASS:
-        assert float(rows[learner]["total"]) == single_scores[learner.split("-")[0]], learner
-    assert single_scores["solution"] == float(rows[CLASS[0]]["max_score"])  # full marks
-    assert len({single_scores[k] for k in KINDS}) == len(KINDS)  # each kind loses something else
+    assert sorted(rows) == sorted(KINDS)
+    same_as = {"renamed_copy": "solution", "repo_layout": "solution"}
+    for learner, kind in KINDS.items():
+        assert float(rows[learner]["total"]) == single_scores[same_as.get(kind, kind)], learner
+    assert single_scores["solution"] == float(rows["ann"]["max_score"]) == 100  # full marks
+    assert len(set(single_scores.values())) == len(ALONE)  # each kind loses something else
+
+
+def test_learners_whose_names_share_a_slug_get_their_own_folders(graded_class):
+    out, _ = graded_class
+    rows = gradebook_rows(out)
+    assert rows["Jo Smith"]["id"] != rows["Jo_Smith"]["id"]
+    assert rows["Jo Smith"]["id"].startswith("Jo_Smith-") and rows["Jo_Smith"]["id"].startswith("Jo_Smith-")
+    assert float(rows["Jo Smith"]["total"]) == 100 > float(rows["Jo_Smith"]["total"])
+    for name in ("Jo Smith", "Jo_Smith"):
+        feedback = (out / "learners" / rows[name]["id"] / "feedback.md").read_text()
+        assert feedback.startswith(f"# Feedback for {name}\n")
+    assert submissions.learner_id("Jo Smith") == rows["Jo Smith"]["id"]  # stable: from the name alone
+    with pytest.raises(submissions.SubmissionError, match="more than once: ann"):
+        submissions.check_unique([submissions.Submission("ann", "a"), submissions.Submission("ann", "b")])
 
 
 def test_class_outputs(graded_class):
     out, done = graded_class
-    assert "10/10" in done.stdout
+    assert "7/7" in done.stdout and "ETA" in done.stdout
     rows = gradebook_rows(out)
-    some_check = next(k for k in rows[CLASS[0]] if k not in ("learner", "total", "max_score", "percent",
-                                                                "error"))
-    assert all(some_check in row for row in rows.values())  # per-check points columns
-    for learner in CLASS:
-        folder = out / "learners" / learner
-        results = json.loads((folder / "results.json").read_text())
-        assert results["score"] == float(rows[learner]["total"])
-        assert {"name", "score", "max_score", "output", "visibility"} <= set(results["tests"][0])
-        assert f"# Feedback for {learner}" in (folder / "feedback.md").read_text()
+    stored = records(out)
+    for learner, row in rows.items():
+        folder = out / "learners" / row["id"]
+        files = {p.name for p in folder.iterdir()}
+        assert {"record.json", "feedback.md", "results.json", "grader.log"} <= files
+        assert stored[learner]["total"] == float(row["total"])
+    assert "graded the service in exercises/" in stored["fay"]["notes"]
     summary = (out / "summary.md").read_text()
-    assert "most-failed checks" in summary and "live endpoint: status thresholds" in summary
+    totals = sorted(float(row["total"]) for row in rows.values())
+    assert f"| median | {statistics.median(totals):g} |" in summary and totals[3] == 96  # 7 learners
+    table = summary.split("## Pass rate of every check")[1].split("## Similarity")[0]
+    assert table.count("\n| ") == 1 + 31  # a header and every check of the grade
+    # cy's server never started: its later live checks are "not checked", not failed.
+    cy = {c["id"]: c for c in stored["cy"]["checks"]}
+    assert cy["live_sample"]["output"].startswith("not checked") and not cy["live_sample"]["passed"]
+    assert gradebook.check_status(cy["live_sample"]) == gradebook.NOT_CHECKED
+    assert gradebook.check_status(cy["live_ready"]) == gradebook.FAILED
+    statuses = [gradebook.check_status(next(c for c in r["checks"] if c["id"] == "live_sample"))
+                for r in stored.values() if r["checks"]]
+    sample = next(ln for ln in table.splitlines() if "sample applicant" in ln)
+    assert [int(c) for c in sample.split("|")[3:6]] == [statuses.count(s) for s in (
+        gradebook.PASSED, gradebook.FAILED, gradebook.NOT_CHECKED)]
+    assert statuses.count(gradebook.NOT_CHECKED) >= 1
+    thresholds = next(ln for ln in table.splitlines() if "status thresholds" in ln)
+    assert "> 0.5 DECLINED, > 0.25 MAYBE" in thresholds.split("|")[7]
     assert (out / "score_distribution.png").stat().st_size > 5000
-    facts = json.loads((out / "class.json").read_text())
-    assert facts["submissions"] == 10 and facts["peak_rss_mb"] > 0
+
+
+def test_similarity_finds_the_planted_copies(graded_class):
+    out, _ = graded_class
+    summary = (out / "summary.md").read_text().split("## Similarity")[1]
+    identical = summary.split("**Identical service.py**")[1].split("**Near-identical")[0]
+    assert "- Jo Smith, Jo_Smith" not in identical  # a wrong threshold is another program
+    assert any(ln.startswith("- ") and "Jo Smith" in ln and "ann" in ln for ln in identical.splitlines())
+    pairs = summary.split("**Near-identical pairs**")[1].split("**The same model tag**")[0]
+    assert any("ann" in ln and "fay" in ln for ln in pairs.splitlines())  # a near-copy with a small edit
+    tag = summary.split("**The same model tag**")[1].split("**The same model files**")[0]
+    assert "credit_risk_model:" in tag and "eve" not in tag  # every learner shipping the one export; eve none
+
+
+def test_no_machine_path_in_any_learner_output(graded_class, class_folder):
+    out, _ = graded_class
+    for path in (out / "learners").rglob("*"):
+        if path.is_file() and path.name != "service.py":
+            text = path.read_text(errors="replace")
+            assert scrub.leaks(text, [class_folder, ROOT]) == [], path
+
+
+def _graded_at(out: Path) -> dict[str, str]:
+    return {name: r["graded_at"] for name, r in records(out).items()}
+
+
+def test_regrade_one_change_another_and_resume_an_interrupted_run(graded_class, class_folder, tmp_path):
+    """The acceptance of a term's work: nothing is lost, only what needs it is graded again."""
+    source, out = tmp_path / "class", tmp_path / "out"
+    shutil.copytree(class_folder, source)
+    shutil.copytree(graded_class[0], out)
+    before = records(out)
+    # 1. regrade one learner: only they get a new grading; every learner stays in the gradebook
+    done = cohort("grade", source, "--out", out, "-j", "2", "--only", "Jo_Smith")
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = records(out)
+    assert [n for n in KINDS if after[n]["graded_at"] != before[n]["graded_at"]] == ["Jo_Smith"]
+    assert after["Jo_Smith"]["total"] == before["Jo_Smith"]["total"]
+    assert sorted(gradebook_rows(out)) == sorted(KINDS)
+    # 2. a learner changes their submission: a plain re-run grades them alone
+    shutil.copy(ROOT / "solutions" / "service.py", source / "dee" / "service.py")
+    done = cohort("grade", source, "--out", out, "-j", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 to grade (6 unchanged results kept)" in done.stdout
+    again = records(out)
+    assert [n for n in KINDS if again[n]["graded_at"] != after[n]["graded_at"]] == ["dee"]
+    assert again["dee"]["digest"] != after["dee"]["digest"] and again["dee"]["total"] == 100
+    rows = gradebook_rows(out)
+    assert sorted(rows) == sorted(KINDS) and float(rows["dee"]["total"]) == 100
+    assert float(rows["Jo_Smith"]["total"]) == before["Jo_Smith"]["total"]
+    # 3. nothing changed: nothing is graded
+    done = cohort("grade", source, "--out", out)
+    assert "0 to grade (7 unchanged results kept)" in done.stdout
+    assert {n: r["graded_at"] for n, r in again.items()} == _graded_at(out)
+
+
+def test_an_interrupted_run_keeps_what_it_graded_and_resumes(class_folder, tmp_path):
+    listing = tmp_path / "class.csv"
+    listing.write_text("learner,source\n" + "".join(f"{n},{class_folder / n}\n" for n in QUICK))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader.cohort", "grade", str(listing), "--csv", "--out", str(out),
+               "-j", "1"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + 300
+        while not list((out / "learners").glob("*/record.json")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no learner was stored"
+            with contextlib.suppress(psutil.Error):
+                seen |= {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
+            time.sleep(0.2)  # polling a file's appearance: there is no event to wait for
+        with contextlib.suppress(psutil.Error):
+            seen |= {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, output
+    assert "run the same command again" in output
+    first = _graded_at(out)
+    assert 1 <= len(first) < len(QUICK)
+    assert sorted(gradebook_rows(out)) == sorted(first)  # rebuilt from what was stored
+    alive = [pid for pid in seen if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert alive == []  # the grading in progress was stopped with all its processes
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{len(QUICK) - len(first)} to grade ({len(first)} unchanged results kept)" in done.stdout
+    resumed = _graded_at(out)
+    assert sorted(resumed) == sorted(QUICK) and all(resumed[n] == first[n] for n in first)
+    assert sorted(gradebook_rows(out)) == sorted(QUICK)
 
 
 def test_a_submission_over_its_limits_is_stopped_and_reported(class_folder, tmp_path):
-    sub = submissions.Submission("slow", str(class_folder / CLASS[0]))
+    sub = submissions.Submission("slow", str(class_folder / "ann"))
     outcome = runner.grade_one(sub, tmp_path, runner.Limits(seconds=5))
     assert "longer than the limit of 5 s" in outcome.error and outcome.score == 0
     left = []
@@ -130,59 +205,35 @@ def test_a_submission_over_its_limits_is_stopped_and_reported(class_folder, tmp_
     assert left == []  # the grader, its children and the learner's server are all gone
 
 
-def test_submissions_from_a_csv_of_paths_and_git_repositories(class_folder, tmp_path):
+def _commit(repo: Path, message: str, when: datetime) -> None:
+    stamp = when.isoformat()
+    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+    for command in (["add", "-A"], ["-c", "user.name=l", "-c", "user.email=l@x", "commit", "-qm", message]):
+        subprocess.run(["git", *command], cwd=repo, check=True, env=env)
+
+
+def test_git_sources_are_graded_at_the_last_commit_before_the_deadline(class_folder, tmp_path):
     repo = tmp_path / "repo"
-    shutil.copytree(class_folder / CLASS[0], repo)
-    for command in (["init", "-q"], ["add", "."], ["-c", "user.name=l", "-c", "user.email=l@x",
-                                                    "commit", "-qm", "work"]):
-        subprocess.run(["git", *command], cwd=repo, check=True)
+    shutil.copytree(class_folder / "ann", repo)
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    due = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
+    _commit(repo, "on time", due - timedelta(hours=2))
+    (repo / "service.py").write_text("late rewrite\n")
+    _commit(repo, "late", due + timedelta(hours=3))
     listing = tmp_path / "class.csv"
-    listing.write_text(f"learner,source\nann,{class_folder / CLASS[1]}\nben,file://{repo}\n")
+    listing.write_text(f"learner,source\nann,{class_folder / 'ann'}\nben,file://{repo}\n")
     subs = submissions.from_csv(listing)
     assert [s.is_git for s in subs] == [False, True]
-    prepared = submissions.prepare(subs[1], tmp_path / "work")
-    assert (prepared.folder / "service.py").is_file()
-    assert prepared.models == ["credit_risk_model.bentomodel"]
+    fetched = submissions.fetch(subs[1], tmp_path / "at-deadline", deadline=due)
+    assert "late rewrite" not in (fetched.folder / "service.py").read_text()
+    assert "1 later commit(s) not graded" in fetched.notes[0]
+    assert datetime.fromisoformat(fetched.submitted_at) < due
+    latest = submissions.fetch(subs[1], tmp_path / "latest")
+    assert (latest.folder / "service.py").read_text() == "late rewrite\n" and latest.digest != fetched.digest
+    prepared = submissions.prepare(subs[1], tmp_path / "work", deadline=due)
+    assert [m["tag"].split(":")[0] for m in prepared.models] == ["credit_risk_model"]
     assert not list(prepared.folder.glob("*.bentomodel"))  # models live in the home, not the context
     with pytest.raises(submissions.SubmissionError, match="learner"):
         bad = tmp_path / "bad.csv"
         bad.write_text("name,path\nx,y\n")
         submissions.from_csv(bad)
-
-
-def test_gradescope_bundle_runs_on_a_submission_laid_out_as_gradescope_does(model_file, tmp_path):
-    bundle = platforms.write_bundle(tmp_path / "autograder.zip")
-    root = tmp_path / "autograder"
-    with zipfile.ZipFile(bundle) as zf:
-        zf.extractall(root / "source")
-        assert zf.getinfo("run_autograder").external_attr >> 16 & 0o111
-        assert "kit/grader/__main__.py" in zf.namelist() and "kit/pyproject.toml" in zf.namelist()
-        assert not [n for n in zf.namelist() if n.startswith("kit/solutions")]
-    assert subprocess.run(["bash", "-n", str(root / "source" / "setup.sh")]).returncode == 0
-    make_submission("solution", root / "submission", model_file)
-    (root / "results").mkdir()
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "KIT_PYTHON": sys.executable}
-    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    results = json.loads((root / "results" / "results.json").read_text())
-    assert results["score"] == results["max_score"] > 0
-    for test in results["tests"]:
-        assert {"name", "score", "max_score", "output", "visibility"} <= set(test)
-    assert {t["visibility"] for t in results["tests"]} <= {"visible", "hidden", "after_due_date",
-                                                          "after_published"}
-
-
-def test_classroom_workflow_and_reporter_output(tmp_path):
-    path = platforms.write_workflow(tmp_path / "classroom.yml", "bentoml-production-kit @ git+https://x/kit")
-    text = path.read_text()
-    assert "python -m grader.cohort classroom-run" in text and "git+https://x/kit" in text
-    check = {"group": "g", "title": "t", "output": ""}
-    outcome = runner.Outcome("l", score=3, max_score=5, checks=[
-        {**check, "id": "a", "score": 3, "max_score": 3, "passed": True},
-        {**check, "id": "b", "score": 0, "max_score": 2, "passed": False, "output": "fix"}])
-    line = platforms.classroom_output(outcome)
-    assert line.startswith("result=")
-    decoded = json.loads(base64.b64decode(line.split("=", 1)[1]))
-    assert decoded["max_score"] == 5 and sum(t["score"] for t in decoded["tests"]) == 3
-    assert decoded["status"] == "fail" and decoded["tests"][1]["message"] == "fix"

@@ -16,5 +16,5 @@ def test_a_relative_submissions_folder_imports_each_model(saved_model, tmp_path,
     [alice] = submissions.from_folder(submissions.Path("class"))  # as typed: `grade class/ ...`
     assert submissions.Path(alice.source).is_absolute()
     prepared = submissions.prepare(alice, tmp_path / "work")
-    assert prepared.models == [f"{contract.MODEL_NAME}.bentomodel"], prepared.notes
+    assert [m["tag"] for m in prepared.models] == [str(saved_model.tag)], prepared.notes
     assert (prepared.home / "models" / contract.MODEL_NAME).is_dir()

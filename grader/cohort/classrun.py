@@ -1,0 +1,215 @@
+"""An incremental, resumable class run: grade whoever needs it, store each result at once, rebuild.
+
+A learner is graded when they have no stored result, when their submission's content digest
+changed, when named with ``only``, or with ``force``; every other stored result is kept. Each
+result is stored (atomically) as soon as it is graded, so an interrupted run loses only the
+gradings in progress, and the same command resumes. The gradebook and summary are rebuilt from
+every stored result at the end of every run, interrupted or not.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from grader.cohort import gradebook, runner, similarity, store
+from grader.cohort.runner import Limits, Outcome
+from grader.cohort.submissions import Fetched, Submission, SubmissionError, fetch
+
+#: The grader's full marks without ``--container``: what a grading that could not finish is scored out of.
+DEFAULT_MAX = 100.0
+#: Lines of the grading log kept in the record (the whole log is in ``grader.log`` beside it).
+RECORD_LOG_LINES = 60
+LIMITS = Limits()
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time; without a zone it is UTC."""
+    when = datetime.fromisoformat(text.strip())
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"] * bool(minutes)
+    return " ".join(parts) or f"{int(seconds)} s"
+
+
+@dataclass(frozen=True)
+class LatePolicy:
+    """A deadline and what lateness costs: ``penalty_per_day`` percent per started day (0: mark only)."""
+
+    deadline: datetime | None = None
+    penalty_per_day: float = 0.0
+
+    def assess(self, submitted_at: str) -> dict[str, Any]:
+        """Late facts for the gradebook: due, late, seconds late, label, penalty percent."""
+        if self.deadline is None:
+            return {}
+        facts: dict[str, Any] = {"due": self.deadline.isoformat(), "late": False, "seconds": 0.0,
+                                 "penalty_percent": 0.0}
+        if not submitted_at:
+            return {**facts, "label": "at an unknown time (not checked against the deadline)"}
+        late_by = (parse_time(submitted_at) - self.deadline).total_seconds()
+        if late_by <= 0:
+            return {**facts, "label": "on time"}
+        penalty = min(100.0, math.ceil(late_by / 86400) * self.penalty_per_day)
+        return {**facts, "late": True, "seconds": late_by, "penalty_percent": penalty,
+                "label": f"{_duration(late_by)} after the deadline"}
+
+
+def to_record(outcome: Outcome, sub: Submission, late: LatePolicy = LatePolicy()) -> dict[str, Any]:
+    """The stored form of a learner's grading (all text already free of machine paths)."""
+    facts = late.assess(outcome.submitted_at or sub.submitted_at)
+    penalty = facts.get("penalty_percent", 0.0)
+    return {
+        "learner": sub.learner, "id": sub.learner_id, "source": sub.source if sub.is_git else "",
+        "digest": outcome.digest, "commit": outcome.commit,
+        "submitted_at": outcome.submitted_at or sub.submitted_at, "graded_at": outcome.graded_at,
+        "seconds": round(outcome.seconds, 2), "peak_rss_mb": round(outcome.peak_rss_mb, 1),
+        "score": outcome.score, "total": round(outcome.score * (1 - penalty / 100), 2),
+        "max_score": outcome.max_score, "checks": outcome.checks, "error": outcome.error,
+        "notes": outcome.notes, "models": outcome.models, "late": facts,
+        "log": "\n".join(outcome.log.splitlines()[-RECORD_LOG_LINES:]),
+    }
+
+
+def save_outcome(out: Path, outcome: Outcome, sub: Submission, late: LatePolicy) -> dict[str, Any]:
+    """Store one learner's result (log and service.py first, the record last); returns the record."""
+    record = to_record(outcome, sub, late)
+    files: dict[str, str | bytes] = {"grader.log": outcome.log}
+    if outcome.service_source is not None:
+        files["service.py"] = outcome.service_source
+    store.save(out, record, files)
+    return record
+
+
+@dataclass
+class ClassRun:
+    """What one run did."""
+
+    graded: list[str] = field(default_factory=list)  #: learner ids graded (and stored) by this run
+    kept: list[str] = field(default_factory=list)  #: learner ids whose stored result was kept
+    reasons: dict[str, str] = field(default_factory=dict)  #: why each graded learner was graded
+    interrupted: bool = False
+    seconds: float = 0.0
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def select(subs: list[Submission], only: Iterable[str]) -> list[Submission]:
+    """The submissions named in ``only`` (by name or id); all of them when ``only`` is empty."""
+    wanted = {name.strip() for name in only if name.strip()}
+    if not wanted:
+        return subs
+    known = {s.learner for s in subs} | {s.learner_id for s in subs}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise SubmissionError(f"--only names no learner of this class: {', '.join(unknown)}")
+    return [s for s in subs if s.learner in wanted or s.learner_id in wanted]
+
+
+def _fetch(sub: Submission, workroot: Path, deadline: datetime | None) -> Fetched | Outcome:
+    work = workroot / sub.learner_id
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        return fetch(sub, work / "submission", deadline=deadline)
+    except (SubmissionError, OSError) as err:
+        from grader.cohort.scrub import Scrubber
+
+        cleaner = Scrubber.for_grading(work, work / "submission")
+        return Outcome(sub.learner, sub.learner_id, graded_at=runner.now_iso(),
+                       error=cleaner(f"could not prepare the submission: {err}"))
+
+
+def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 2, limits: Limits = LIMITS,
+              grader_args: Iterable[str] = runner.GRADER_ARGS, only: Iterable[str] = (), force: bool = False,
+              late: LatePolicy = LatePolicy(), threshold: float = similarity.THRESHOLD,
+              keep_work: bool = False, progress: Any = None, say: Any = print) -> ClassRun:
+    """Grade the learners of ``subs`` that need it into ``out`` and rebuild the class outputs.
+
+    ``progress`` is a :class:`rich.progress.Progress` (or None); ``say`` prints a line. A
+    KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the caller) stops the gradings in
+    progress, keeps every stored result and still rebuilds the outputs (``ClassRun.interrupted``).
+    """
+    started = time.monotonic()
+    result = ClassRun()
+    args = list(grader_args)
+    chosen = select(subs, only)
+    named = bool(list(only))
+    stop = threading.Event()
+    with store.locked(out):
+        stored = store.load(out)
+        workroot.mkdir(parents=True, exist_ok=True)
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        futures: dict[Future, Submission] = {}
+        try:
+            fetching = {pool.submit(_fetch, s, workroot, late.deadline): s for s in chosen}
+            todo: list[Fetched] = []
+            for future in as_completed(fetching):
+                sub = fetching[future]
+                fetched = future.result()
+                if isinstance(fetched, Outcome):  # not even fetched: stored with its reason
+                    save_outcome(out, fetched, sub, late)
+                    result.graded.append(sub.learner_id)
+                    result.reasons[sub.learner_id] = "could not be fetched"
+                    say(f"  {sub.learner}: {fetched.error}")
+                    continue
+                old = stored.get(sub.learner_id)
+                reason = ("--force" if force else "named with --only" if named else
+                          "new" if old is None else "changed" if old["digest"] != fetched.digest else "")
+                if reason:
+                    result.reasons[sub.learner_id] = reason
+                    todo.append(fetched)
+                else:
+                    result.kept.append(sub.learner_id)
+                    if not keep_work:
+                        shutil.rmtree(workroot / sub.learner_id, ignore_errors=True)
+            result.kept += [s.learner_id for s in subs if s not in chosen and s.learner_id in stored]
+            say(f"{len(todo)} to grade ({len(result.kept)} unchanged results kept), {jobs} at a time "
+                f"(limits: {limits.seconds:.0f} s, {limits.memory_mb:.0f} MiB each)")
+            task = progress.add_task("grading", total=len(todo)) if progress is not None else None
+            futures = {pool.submit(runner.grade_fetched, f, workroot / f.submission.learner_id, limits, args,
+                                   stop): f.submission for f in todo}
+            for future in as_completed(futures):
+                sub = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as err:  # a bug here must not lose the rest of the class
+                    outcome = Outcome(sub.learner, sub.learner_id, graded_at=runner.now_iso(),
+                                      error=f"internal error: {err!r}")
+                if outcome.error == "stopped":
+                    continue
+                save_outcome(out, outcome, sub, late)
+                result.graded.append(sub.learner_id)
+                status = f"error: {outcome.error}" if outcome.error else f"{outcome.score:g} points"
+                say(f"  {sub.learner}: {status} ({outcome.seconds:.0f} s, {result.reasons[sub.learner_id]})")
+                if task is not None:
+                    progress.advance(task)
+                if not keep_work:
+                    shutil.rmtree(workroot / sub.learner_id, ignore_errors=True)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            stop.set()
+            for future in futures:
+                future.cancel()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # the running gradings see ``stop`` and end
+        result.seconds = time.monotonic() - started
+        records = store.load(out)
+        run = {"graded": len(result.graded), "kept": len(records) - len(result.graded),
+               "seconds": result.seconds, "interrupted": result.interrupted,
+               "finished_at": runner.now_iso(), "not_yet_graded": sorted(
+                   s.learner for s in chosen if s.learner_id not in records)}
+        result.paths = gradebook.rebuild(out, records, run, threshold)
+    return result

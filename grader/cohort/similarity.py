@@ -1,0 +1,184 @@
+"""Similar submissions: identical or near-identical service.py, identical models.
+
+- identical: the same normalized syntax tree (docstrings and comments dropped, every identifier
+  renamed in order of first use), so renaming variables or rewording comments does not hide a copy;
+- near-identical: token similarity (difflib's ratio) of the lines a learner wrote, that is without
+  the lines of the starter file (``exercises/service.py``) that everyone shares, at or above a threshold;
+- the same model tag (a tag's version is drawn at save time: two learners cannot share it by chance)
+  and the same model files (expected when both trained with the course's seed and data: weaker).
+
+A lead for the instructor to read, not a verdict. Written with the standard library (ast, tokenize,
+difflib): MOSS-like services are remote, and the class's files must not leave the machine.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+import io
+import statistics
+import tokenize
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.cohort.store import learner_dir
+
+THRESHOLD = 0.9
+#: Pairs shown in the summary (every pair is in similarity.json).
+MAX_PAIRS = 30
+KIT_ROOT = Path(__file__).resolve().parents[2]
+STARTER = KIT_ROOT / "exercises" / "service.py"
+SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+           tokenize.ENCODING, tokenize.ENDMARKER}
+
+
+@dataclass
+class Report:
+    threshold: float
+    compared: int = 0
+    identical: list[list[str]] = field(default_factory=list)  #: groups of learners
+    pairs: list[tuple[str, str, float]] = field(default_factory=list)  #: at or above the threshold
+    median_pair: float = 0.0
+    same_tag: list[tuple[str, list[str]]] = field(default_factory=list)
+    same_model_files: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+class _Canonical(ast.NodeTransformer):
+    """Drops docstrings and renames every identifier to ``v<n>`` in order of first use."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def _name(self, name: str) -> str:
+        return self.names.setdefault(name, f"v{len(self.names)}")
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+        for attr in ("name", "id", "arg", "attr", "asname"):
+            value = getattr(node, attr, None)
+            if isinstance(value, str):
+                setattr(node, attr, self._name(value))
+        return super().generic_visit(node)
+
+
+def canonical_digest(source: str) -> str:
+    """SHA-256 of the normalized syntax tree, or of the whitespace-normalized text if it does not parse."""
+    try:
+        tree = _Canonical().visit(ast.parse(source))
+        text = ast.dump(tree, annotate_fields=False, include_attributes=False)
+    except (SyntaxError, ValueError, RecursionError):
+        text = " ".join(source.split())
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _line_key(line: str) -> str:
+    return " ".join(line.split("#", 1)[0].split())
+
+
+def own_tokens(source: str, starter: str = "") -> list[str]:
+    """The tokens of ``source``'s lines that are not lines of ``starter`` (comments and layout dropped)."""
+    shared = {_line_key(ln) for ln in starter.splitlines()} - {""}
+    kept = "\n".join(ln for ln in source.splitlines() if _line_key(ln) not in shared)
+    tokens = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(kept).readline):
+            if tok.type not in SKIPPED:
+                tokens.append(tok.string)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        tokens = kept.split()
+    return tokens
+
+
+def similarity_ratio(a: list[str], b: list[str]) -> float:
+    """difflib's ratio of two token lists (1.0 for two empty lists: nothing of their own in either)."""
+    if not a and not b:
+        return 1.0
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def _groups(keyed: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    shared = [(k, sorted(v)) for k, v in keyed.items() if len(v) > 1]
+    return sorted(shared, key=lambda kv: (-len(kv[1]), kv[1]))
+
+
+def compare(out: Path, records: list[dict[str, Any]], threshold: float = THRESHOLD,
+            starter: Path | None = STARTER) -> Report:
+    """Compare every stored learner's service.py and models (``out/learners/<id>/service.py``)."""
+    base = starter.read_text() if starter and starter.is_file() else ""
+    label = {r["id"]: r["learner"] for r in records}
+    sources = {}
+    for record in records:
+        path = learner_dir(out, record["id"]) / "service.py"
+        if path.is_file():
+            sources[record["id"]] = path.read_text(errors="replace")
+    report = Report(threshold, compared=len(sources))
+    by_tree: dict[str, list[str]] = defaultdict(list)
+    for rid, text in sources.items():
+        by_tree[canonical_digest(text)].append(label[rid])
+    report.identical = [members for _, members in _groups(by_tree)]
+    tokens = {rid: own_tokens(text, base) for rid, text in sources.items()}
+    ratios = []
+    matcher = difflib.SequenceMatcher(None, autojunk=False)
+    ids = sorted(tokens)
+    for j, b in enumerate(ids):
+        matcher.set_seq2(tokens[b])  # the matcher indexes its second sequence once for all the first ones
+        for a in ids[:j]:
+            matcher.set_seq1(tokens[a])
+            ratio = matcher.ratio() if tokens[a] or tokens[b] else 1.0
+            ratios.append(ratio)
+            if ratio >= threshold:
+                report.pairs.append(tuple(sorted((label[a], label[b]))) + (round(ratio, 3),))
+    report.pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
+    report.median_pair = round(statistics.median(ratios), 3) if ratios else 0.0
+    tags: dict[str, list[str]] = defaultdict(list)
+    files: dict[str, list[str]] = defaultdict(list)
+    for record in records:
+        for model in record.get("models", []):
+            tags[model["tag"]].append(record["learner"])
+            files[model["sha256"]].append(record["learner"])
+    report.same_tag = _groups(tags)
+    report.same_model_files = [(digest[:12], members) for digest, members in _groups(files)]
+    return report
+
+
+def markdown(report: Report) -> list[str]:
+    """The summary's similarity section."""
+    lines = ["## Similarity", "",
+             f"{report.compared} service.py files compared. Near-identical: token similarity of the lines "
+             f"each learner wrote (the starter file's lines removed) ≥ {report.threshold:g}; the median pair "
+             f"in this class scores {report.median_pair:g} (an exercise with one right answer per gap makes "
+             f"honest solutions alike: read the pairs, do not count them).", ""]
+    lines += ["**Identical service.py** (same code after dropping comments and docstrings and renaming "
+              "every identifier):", ""]
+    lines += [f"- {', '.join(group)}" for group in report.identical] or ["- none"]
+    lines += ["", "**Near-identical pairs** (not within one group above):", ""]
+    group = {name: i for i, members in enumerate(report.identical) for name in members}
+    pairs = [p for p in report.pairs if p[0] not in group or group[p[0]] != group.get(p[1])]
+    if pairs:
+        lines += ["| learner | learner | similarity |", "|---|---|---|"]
+        lines += [f"| {a} | {b} | {score:.3f} |" for a, b, score in pairs[:MAX_PAIRS]]
+        if len(pairs) > MAX_PAIRS:
+            lines += ["", f"{len(pairs) - MAX_PAIRS} more pairs in similarity.json."]
+    else:
+        lines.append("- none")
+    lines += ["", "**The same model tag** (a version is drawn when a model is saved: a shared tag is a "
+              "shared file):", ""]
+    lines += [f"- `{tag}`: {', '.join(members)}" for tag, members in report.same_tag] or ["- none"]
+    lines += ["", "**The same model files** (byte-identical booster and DictVectorizer; expected when "
+              "learners train with the course's seed and data, so weaker than a shared tag):", ""]
+    lines += [f"- `{d}`: {', '.join(members)}" for d, members in report.same_model_files] or ["- none"]
+    return lines + [""]
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    return {"threshold": report.threshold, "compared": report.compared, "median_pair": report.median_pair,
+            "identical": report.identical,
+            "pairs": [{"a": a, "b": b, "similarity": s} for a, b, s in report.pairs],
+            "same_tag": [{"tag": t, "learners": m} for t, m in report.same_tag],
+            "same_model_files": [{"sha256": d, "learners": m} for d, m in report.same_model_files]}

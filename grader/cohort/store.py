@@ -1,0 +1,83 @@
+"""The class's results folder: one record per learner, written atomically as soon as it is graded.
+
+``OUT/learners/<id>/record.json`` is a learner's stored result (score, checks, the submission's
+content digest, when it was graded); it is written last, after the learner's feedback, results.json,
+log and service.py copy, so a record on disk always has its files. A re-run reads every record to
+decide whom to grade, and the gradebook and summary are rebuilt from all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+RECORD = "record.json"
+#: The record layout; a record of another version is regraded.
+VERSION = 1
+
+
+def write_atomic(path: Path, text: str | bytes) -> Path:
+    """Write ``path`` through a temporary file in its folder and a rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode() if isinstance(text, str) else text
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def learner_dir(out: Path, learner_id: str) -> Path:
+    return out / "learners" / learner_id
+
+
+def load(out: Path) -> dict[str, dict[str, Any]]:
+    """Every stored record under ``out``, by learner id (unreadable or old records are skipped)."""
+    records = {}
+    for path in sorted((out / "learners").glob(f"*/{RECORD}")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if record.get("version") == VERSION:
+            records[record["id"]] = record
+    return records
+
+
+def save(out: Path, record: dict[str, Any], files: dict[str, str | bytes]) -> Path:
+    """Store a learner's ``files`` then their record (the commit point); returns the record's path."""
+    folder = learner_dir(out, record["id"])
+    for name, content in files.items():
+        write_atomic(folder / name, content)
+    return write_atomic(folder / RECORD, json.dumps({**record, "version": VERSION}, indent=2))
+
+
+@contextlib.contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock: two runs into one results folder would overwrite each other's records."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another grading run is writing to {out}; wait for it or use another --out"
+                               ) from None
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

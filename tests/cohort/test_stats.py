@@ -1,0 +1,145 @@
+"""Class statistics, hints, similarity, ids, late policy and path scrubbing on small inputs (no grading)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from grader.cohort import classrun, gradebook, scrub, similarity, store, submissions
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def check(cid: str, passed: bool, output: str = "", score: float | None = None, points: float = 4) -> dict:
+    return {"id": cid, "group": "live endpoint", "title": cid, "passed": passed, "output": output,
+            "score": points if passed else (score or 0.0), "max_score": points, "hidden": False}
+
+
+def record(name: str, total: float, checks: list[dict], error: str = "") -> dict:
+    return {"learner": name, "id": submissions.learner_id(name), "total": total, "score": total,
+            "max_score": 100, "checks": checks, "error": error, "notes": [], "graded_at": "t", "digest": "d",
+            "seconds": 1.0, "peak_rss_mb": 1.0, "models": [], "late": {}, "log": ""}
+
+
+def test_median_and_quartiles_interpolate():
+    q1, median, q3 = gradebook.quartiles(sorted([38, 38, 74.53, 96, 100, 100]))
+    assert median == pytest.approx(85.265)
+    assert (q1, q3) == (pytest.approx(47.1325), pytest.approx(99.0))  # as numpy.percentile(…, [25, 75])
+    assert gradebook.quartiles([7.0]) == (7.0, 7.0, 7.0) and gradebook.quartiles([]) == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(("output", "hint"), [
+    ("- 12 probes\n3 of 12 hidden applicants got a wrong answer (e.g. x)", "3 of 12 hidden applicants got a "
+                                                                          "wrong answer (e.g. x)"),
+    ("`bentoml build` failed (exit code 1):\nLikely fix: pin xgboost\nlog", "Likely fix: pin xgboost"),
+    ("\n\n- feature names: send the 13 fields\n", "- feature names: send the 13 fields"),
+    ("- only a label", "- only a label"),
+])
+def test_the_hint_is_the_first_line_with_content(output, hint):
+    assert gradebook.real_hint(output) == hint
+
+
+def test_not_checked_is_apart_from_failed():
+    assert gradebook.check_status(check("a", True)) == gradebook.PASSED
+    status = gradebook.check_status
+    assert status(check("a", False, "not checked: the service is not running")) == "not checked"
+    both = "- serves: not checked: no container\n- answers: not checked"
+    assert status(check("a", False, both)) == gradebook.NOT_CHECKED
+    assert status(check("a", False, "not run: the whole-run time limit")) == gradebook.NOT_CHECKED
+    assert status(check("a", False, "not built: service.py does not import (see the service.py checks)")
+                  ) == gradebook.NOT_CHECKED
+    assert status(check("a", False, "cannot be checked: service.py does not import (see the import check).")
+                  ) == gradebook.NOT_CHECKED
+    assert status(check("a", False, "- wrong status for 0.3")) == gradebook.FAILED
+    assert status(check("a", False, "no model named credit_risk_model in the store")) == gradebook.FAILED
+    assert status(check("a", False, "not checked: x", score=1.0)) == gradebook.FAILED  # it scored
+
+
+def test_pass_rates_count_every_check_and_pick_the_commonest_real_hint():
+    records = [
+        record("a", 8, [check("ready", True), check("sample", True)]),
+        record("b", 0, [check("ready", False, "`bentoml serve` exited:\nImportError: sklearn"),
+                        check("sample", False, "not checked: the service is not running")]),
+        record("c", 0, [check("ready", False, "`bentoml serve` exited:\nImportError: sklearn"),
+                        check("sample", False, "- 3 probes\nwrong answers")]),
+        record("d", 0, [check("ready", False, "timeout"),
+                        check("sample", False, "- 3 probes\nwrong answers")]),
+        record("e", 0, [], error="the grader wrote no summary"),
+    ]
+    rows = {r["id"]: r for r in gradebook.pass_rates(records)}
+    assert (rows["ready"]["passed"], rows["ready"]["failed"], rows["ready"]["not_checked"]) == (1, 3, 0)
+    assert rows["ready"]["hint"] == "ImportError: sklearn" and rows["ready"]["pass_rate"] == 0.25
+    assert (rows["sample"]["passed"], rows["sample"]["failed"], rows["sample"]["not_checked"]) == (1, 2, 1)
+    assert rows["sample"]["hint"] == "wrong answers"
+    table = "\n".join(gradebook.pass_rate_table(records))
+    assert "| live endpoint: sample | 4 | 1 | 2 | 1 | 25% | wrong answers |" in table
+
+
+SERVICE = (ROOT / "solutions" / "service.py").read_text()
+
+
+def test_similarity_sees_through_renames_and_comments_and_scores_near_copies(tmp_path):
+    renamed = re.sub(r"\bfeatures\b", "feats", SERVICE).replace("# In-place prediction", "# fast path")
+    edited = SERVICE.replace("max_batch_size=64", "max_batch_size=32").replace(
+        "        if not applications:\n", "        if len(applications) == 0:\n")
+    own = (ROOT / "exercises" / "service.py").read_text()  # the starter, untouched: nothing written
+    sources = {"ann": SERVICE, "bob": renamed, "cat": edited, "dan": own}
+    records = []
+    for name, text in sources.items():
+        rec = record(name, 0, [])
+        tag = "credit_risk_model:abc" if name in ("ann", "bob") else f"credit_risk_model:{name}"
+        rec["models"] = [{"tag": tag, "sha256": "same" if name != "dan" else "other"}]
+        store.write_atomic(store.learner_dir(tmp_path, rec["id"]) / "service.py", text)
+        records.append(rec)
+    report = similarity.compare(tmp_path, records, threshold=0.9)
+    assert report.identical == [["ann", "bob"]]
+    pairs = {(a, b): s for a, b, s in report.pairs}
+    assert pairs[("ann", "cat")] >= 0.9 and pairs[("ann", "bob")] >= 0.9
+    assert not [p for p in pairs if "dan" in p]  # the untouched starter resembles no finished work
+    assert report.same_tag == [("credit_risk_model:abc", ["ann", "bob"])]
+    assert report.same_model_files == [("same", ["ann", "bob", "cat"])]
+    text = "\n".join(similarity.markdown(report))
+    assert "| ann | cat |" in text and "- ann, bob" in text
+
+
+def test_learner_ids_are_unique_and_stable():
+    assert submissions.learner_id("Jo Smith") != submissions.learner_id("Jo_Smith")
+    assert submissions.learner_id("Jo Smith") == submissions.learner_id("Jo Smith")
+    assert re.fullmatch(r"Jo_Smith-[0-9a-f]{6}", submissions.learner_id("Jo Smith"))
+    assert re.fullmatch(r"learner-[0-9a-f]{6}", submissions.learner_id("../../"))
+
+
+def test_a_csv_naming_a_learner_twice_is_an_error(tmp_path):
+    listing = tmp_path / "class.csv"
+    listing.write_text("learner,source\nann,a\nann,b\nbob,c\n")
+    with pytest.raises(submissions.SubmissionError, match="more than once: ann"):
+        submissions.from_csv(listing)
+
+
+def test_late_policy_marks_and_penalises():
+    due = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
+    assert classrun.LatePolicy().assess("2026-03-05T00:00:00+00:00") == {}
+    mark = classrun.LatePolicy(due)
+    assert mark.assess("2026-03-01T22:00:00+00:00")["label"] == "on time"
+    late = mark.assess("2026-03-02T01:00:00+01:00")  # 01:00 in UTC+1 is one minute late
+    assert late["late"] and late["label"] == "1 min after the deadline" and late["penalty_percent"] == 0
+    fined = classrun.LatePolicy(due, penalty_per_day=10).assess("2026-03-03T12:00:00-07:00")
+    assert fined["penalty_percent"] == 20  # 1 d 19 h 1 min late: two started days
+    assert "unknown" in mark.assess("")["label"]
+
+
+def test_the_scrubber_removes_machine_paths(tmp_path):
+    work = tmp_path / "cohort-work-x" / "learner-1"
+    sub = work / "submission"
+    clean = scrub.Scrubber.for_grading(work, sub)
+    text = (f"Graded {sub}\nFile \"{sys.prefix}/lib/python3.11/site-packages/bentoml/x.py\", line 3\n"
+            f"Reports: {work}/results-1/results.json\nsee {ROOT}/grader/hints.py\n"
+            f"/tmp/gradescope-abc/x/submission/service.py and /readyz and /classify")
+    out = clean(text)
+    assert scrub.leaks(out, [tmp_path, ROOT]) == []
+    assert "Graded <submission>" in out and "<work>/results-1/results.json" in out
+    assert "/readyz and /classify" in out  # URL paths are not machine paths
