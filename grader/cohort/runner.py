@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -18,22 +17,17 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from bentokit.server import kit_env
+from bentokit import procs
 from grader.cohort import scrub
 from grader.cohort.submissions import Fetched, Submission, SubmissionError, fetch, import_models
+from grader.plugin import SANDBOX_FILE
 
-MARKER = "KIT_COHORT_RUN"
-#: Variables a learner's processes must not see (the instructor's own paths and secrets).
-PRIVATE_ENV = ("CREDIT_SCORING_CSV", "GITHUB_TOKEN", "GRADESCOPE_TOKEN")
 #: Lines of the grading log kept in a failed grading's feedback.
 LOG_TAIL = 25
 
@@ -83,56 +77,46 @@ class Run:
     seconds: float = 0.0
 
 
-def _marked(marker: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if proc.environ().get(MARKER) == marker:
-                found.append(proc)
-    return found
+#: Seconds a stopped grading gets to clean up after itself (its server, its sandbox) before SIGKILL.
+GRACE = 10.0
 
 
-def _tree_rss(root: psutil.Process) -> float:
-    total = 0
-    with contextlib.suppress(psutil.Error):
-        for proc in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_info().rss
-    return total / 2**20
+def _clean_after(command: list[str]) -> None:
+    """Kill whatever the grading's learner code left, as the grader recorded it in ``sandbox.json``.
 
-
-def _kill_marked(marker: str) -> int:
-    procs = _marked(marker)
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.send_signal(signal.SIGKILL)
-    psutil.wait_procs(procs, timeout=5)
-    return len(procs)
+    The grader kills its sandbox itself when it ends; this covers a grading that was killed first
+    (a time or memory limit): every process of its sandbox user, or carrying its sandbox's marker.
+    """
+    with contextlib.suppress(ValueError, IndexError, OSError):
+        results = Path(command[command.index("--results") + 1])
+        sandbox = json.loads((results / SANDBOX_FILE).read_text())
+        with contextlib.suppress(procs.ProcsError):
+            if sandbox.get("confined"):
+                procs.kill_user(int(sandbox["uid"]))
+            else:
+                procs.kill_tree(procs.find(str(sandbox["marker"])), grace=0)
 
 
 def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, limits: Limits,
                stop: threading.Event | None = None) -> Run:
-    """Run the grader ``command`` (it runs the learner's code) and stop every process it made.
+    """Run the grader ``command`` and stop every process it made.
 
-    The confinement seam: this is the only function that spawns or kills a grading. Contract:
-    run ``command`` in ``cwd`` with exactly ``env`` (the caller has already dropped private
-    variables), stdout and stderr into ``log_path``; return when it exits, when its wall time
-    passes ``limits.seconds`` or its process tree's memory ``limits.memory_mb`` (``Run.error`` says
-    which, in a sentence for the learner), or as soon as ``stop`` is set (``Run.error`` =
-    "stopped"). On return no process of the run is alive. The grader writes its reports into the
-    ``--results`` folder named in ``command``; the caller reads them after this returns.
+    The grader is the kit's own code: it runs the learner's code in a sandbox of its own (as a user
+    of its own when root, with an allow-listed environment), so it gets the instructor's
+    environment plus ``env``. Returns when it exits, when its wall time passes ``limits.seconds`` or
+    its process tree's memory ``limits.memory_mb`` (``Run.error`` says which, in a sentence for the
+    learner), or as soon as ``stop`` is set (``Run.error`` = "stopped"): it then gets ``GRACE``
+    seconds to stop its server and sandbox (SIGTERM) before everything of it is killed. On return no
+    process of the run is alive. The grader writes its reports into the ``--results`` folder named
+    in ``command``, which learner code cannot write when confined; the caller reads them afterwards.
     """
     started = time.monotonic()
-    marker = uuid.uuid4().hex
-    env = {**env, MARKER: marker}
     run = Run(returncode=None)
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = procs.spawn(command, cwd=cwd, env=env, stdout=log)
     try:
-        root = psutil.Process(process.pid)
         while process.poll() is None:
-            run.peak_rss_mb = max(run.peak_rss_mb, _tree_rss(root))
+            run.peak_rss_mb = max(run.peak_rss_mb, procs.tree_rss_mb(process))
             if stop is not None and stop.is_set():
                 run.error = "stopped"
                 break
@@ -146,10 +130,14 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=0.5)
     finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        _kill_marked(marker)  # anything of this run still alive, wherever it went
+        if process.poll() is None:  # let it stop its server and sandbox, then kill what is left
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=GRACE)
+        with contextlib.suppress(procs.ProcsError):
+            procs.kill_tree(process, grace=1.0)
+        _clean_after(command)
     run.returncode = process.returncode
     run.seconds = time.monotonic() - started
     return run
@@ -184,9 +172,9 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
     outcome.models = models
     outcome.notes += [cleaner(n) for n in notes]
     results = Path(tempfile.mkdtemp(prefix="results-", dir=work))
-    env = kit_env({"BENTOML_HOME": str(home), "TMPDIR": str(work)})
-    for name in PRIVATE_ENV:
-        env.pop(name, None)
+    # The grader keeps the instructor's environment (its data for the model's AUC); learner code
+    # never sees it: the grader gives it an allow-listed one.
+    env = {"BENTOML_HOME": str(home), "TMPDIR": str(work)}
     command = [sys.executable, "-m", "grader", "--submission", str(fetched.folder),
                "--results", str(results), *grader_args]
     log_path = work / "grader.log"
