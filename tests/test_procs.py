@@ -474,3 +474,28 @@ def test_server_stop_uses_kill_tree_on_a_real_signal_ignoring_server(tmp_path):
     finally:
         running.stop(grace=0.5)
     assert procs.running(seen) == [] and running.process.returncode == -signal.SIGKILL
+
+
+@root_only
+def test_kit_setup_prefers_a_python_other_users_can_run(tmp_path):
+    """``./kit setup`` as root: an interpreter under a folder others cannot enter is the last resort."""
+    kit = (Path(__file__).resolve().parent.parent / "kit").read_text()
+    functions = kit[kit.index("others_can_run() {"):kit.index("\ncommand=")]
+    hidden = tmp_path / "hidden"  # pytest's tmp_path is under a folder only root can enter
+    hidden.mkdir()
+    (hidden / "python3.11").symlink_to(sys.executable)
+
+    def find_python(**env: str) -> tuple[str, str]:
+        done = subprocess.run(["/bin/bash", "-c", functions + "\nfind_python"], capture_output=True,
+                              text=True, env={"PATH": f"{hidden}:/usr/bin:/bin", **env}, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip(), done.stderr
+
+    chosen, warning = find_python()
+    if chosen == "python3.11":  # the hidden one: only when no other Python 3.11 is on this machine
+        assert "other users cannot enter" in warning
+    else:
+        resolved = Path(subprocess.check_output([chosen, "-c", "import sys; print(sys.executable)"],
+                                                text=True).strip()).resolve()
+        assert procs._unreachable(resolved.parent, 65534, 65534) is None and warning == ""
+    assert find_python(PYTHON=str(hidden / "python3.11"))[0] == str(hidden / "python3.11")  # asked for
