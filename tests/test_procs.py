@@ -52,6 +52,14 @@ ESCAPER = textwrap.dedent("""
 """)
 
 
+def cmdline(proc: psutil.Process) -> list[str]:
+    """The command line, or [] for a process that has just ended (a zombie, say)."""
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []
+
+
 def wait_for_pids(folder: Path, names: list[str], timeout: float = 20.0) -> dict[str, psutil.Process]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -184,7 +192,7 @@ def test_unconfined_sandbox_cleans_up_by_marker_and_allow_lists_the_environment(
         out = sandbox.run(["sh", "-c", script]).stdout
         assert "secret" not in out
         daemon = procs.find(sandbox.marker)
-        assert [p.cmdline() for p in daemon] == [["sleep", "300"]]  # double-forked, new session
+        assert [cmdline(p) for p in daemon] == [["sleep", "300"]]  # double-forked, new session
         left = sandbox.cleanup()
         assert any("sleep 300" in line for line in left)
         assert procs.running(daemon) == [] and list(sandbox.folder.iterdir()) == []
@@ -234,7 +242,7 @@ def test_sandbox_runs_as_its_own_user_and_cannot_write_outside(sandbox):
 def test_cleanup_kills_an_environment_clearing_daemon_by_uid(sandbox):
     script = "env -i setsid sleep 301 > /dev/null 2>&1 & echo left > /tmp/procs-test-left-$$"
     sandbox.run(["sh", "-c", script])
-    daemon = [p for p in procs.find(uid=sandbox.uid) if p.cmdline() == ["sleep", "301"]]
+    daemon = [p for p in procs.find(uid=sandbox.uid) if cmdline(p) == ["sleep", "301"]]
     assert daemon and daemon[0].environ() == {}  # no marker to find it by
     assert procs.find(sandbox.marker) == []
     left = sandbox.cleanup()
@@ -358,8 +366,10 @@ def test_a_killed_holders_leftovers_are_reaped_once_its_slot_is_free():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parent.parent)
     uid = int(done.stdout)
-    left = [p for p in procs.find(uid=uid) if p.cmdline() == ["sleep", "305"]]
-    assert left, "the killed holder's process should still run"
+    deadline = time.monotonic() + 10
+    while not (left := [p for p in procs.find(uid=uid) if cmdline(p) == ["sleep", "305"]]):
+        assert time.monotonic() < deadline, "the killed holder's process should still run"
+        time.sleep(0.05)  # setsid forks, then the child becomes sleep
     assert any("sleep 305" in line for line in procs.reap_idle_sandboxes())
     assert procs.running(left) == [] and procs.find(uid=uid) == []
 
@@ -474,3 +484,4 @@ def test_server_stop_uses_kill_tree_on_a_real_signal_ignoring_server(tmp_path):
     finally:
         running.stop(grace=0.5)
     assert procs.running(seen) == [] and running.process.returncode == -signal.SIGKILL
+
