@@ -95,6 +95,8 @@ def _clean_after(command: list[str]) -> None:
                 procs.kill_user(int(sandbox["uid"]))
             else:
                 procs.kill_tree(procs.find(str(sandbox["marker"])), grace=0)
+    with contextlib.suppress(procs.ProcsError, OSError):
+        procs.reap_idle_sandboxes()  # users whose grader died before it cleaned up
 
 
 def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, limits: Limits,
