@@ -19,7 +19,7 @@ import pytest
 
 from grader.cohort import gradebook, runner, scrub, submissions
 from tests.cohort.conftest import KINDS, QUICK, ROOT, cohort, gradebook_rows, make_submission, records
-from tests.grade, graded_specsr.conftest import grade, graded_specs
+from tests.grader.conftest import grade, graded_specs
 
 #: The grader's default time limits, which a class run uses (the grader tests' own are tighter).
 COHORT_LIMITS = ("--import-timeout", "30", "--ready-timeout", "60")
