@@ -1,0 +1,48 @@
+"""A class with a hostile learner, graded as the README says, as root: honest scores, nothing left.
+
+The hostile learner's service has wrong thresholds (an honest score under full marks), starts
+daemons that leave their session and empty their environment, and a forger that keeps writing a
+perfect score into any report it can find. The class folder is given as a relative path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import psutil
+import pytest
+
+from bentokit import procs
+from tests.cohort.conftest import ROOT, cohort, gradebook_rows, make_submission
+from tests.grader.conftest import graded_specs, points
+from tests.grader.test_hostile import DAEMONS, FORGER, START_FORGER, insert_after_future
+
+pytestmark = [pytest.mark.server,
+              pytest.mark.skipif(os.geteuid() != 0, reason="confinement needs root (CI runs as root)")]
+
+
+def learner_processes() -> list[str]:
+    """Processes of any sandbox user still alive."""
+    found = []
+    for proc in psutil.process_iter(["pid", "username", "cmdline"]):
+        if (proc.info["username"] or "").startswith(procs.USER_PREFIX):
+            found.append(f"{proc.info['pid']} {proc.info['username']} {' '.join(proc.info['cmdline'] or [])}")
+    return found
+
+
+def test_a_hostile_learner_gets_an_honest_score_and_leaves_nothing(model_file, tmp_path) -> None:
+    root = tmp_path / "submissions"
+    make_submission("solution", root / "ok", model_file)
+    mal = make_submission("wrong_thresholds", root / "mal", model_file)
+    (mal / "forger.py").write_text(FORGER)
+    insert_after_future(mal / "service.py", START_FORGER + DAEMONS)
+    out = tmp_path / "out"
+    done = cohort("grade", os.path.relpath(root, ROOT), "--out", out, "-j", "2")  # relative, as typed
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = gradebook_rows(out)
+    full = points(graded_specs())
+    assert float(rows["ok"]["total"]) == float(rows["ok"]["max_score"]) == full, rows["ok"]
+    assert 0 < float(rows["mal"]["total"]) < full, rows["mal"]
+    assert learner_processes() == []
+    shutil.rmtree(out)  # a forger still alive would have nothing to rewrite; none is, as asserted
