@@ -23,10 +23,11 @@ pytestmark = [pytest.mark.server,
 
 
 def learner_processes() -> list[str]:
-    """Processes of any sandbox user still alive."""
+    """Processes of any sandbox user still running (a zombie awaiting its reaper runs nothing)."""
     found = []
-    for proc in psutil.process_iter(["pid", "username", "cmdline"]):
-        if (proc.info["username"] or "").startswith(procs.USER_PREFIX):
+    for proc in psutil.process_iter(["pid", "username", "cmdline", "status"]):
+        if ((proc.info["username"] or "").startswith(procs.USER_PREFIX)
+                and proc.info["status"] != psutil.STATUS_ZOMBIE):
             found.append(f"{proc.info['pid']} {proc.info['username']} {' '.join(proc.info['cmdline'] or [])}")
     return found
 
