@@ -1,7 +1,7 @@
-"""Child process (no learner code): the labels of the course's held-out applicants.
+"""Child process (no learner code): the course's held-out applicants of the data the grader uses.
 
-Run as ``python -m grader.children.holdout IN OUT``; IN holds ``{"data": SOURCE}``. The labels stay
-on the grader's side; the model child predicts the same applicants from their features only.
+Run as ``python -m grader.children.holdout IN OUT``; IN holds ``{"data": SOURCE}``. Writes their
+features and labels: the model child (learner code) gets the features only, the labels stay here.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ def main(in_path: str, out_path: str) -> None:
     with open(in_path) as fh:
         source = json.load(fh).get("data")
     credit = data.load(source)
-    _, labels = training.holdout(credit)
-    write_output(out_path, {"labels": labels, "data": credit.description})
+    features, labels = training.holdout(credit)
+    write_output(out_path, {"features": features, "labels": labels, "data": credit.description})
 
 
 if __name__ == "__main__":

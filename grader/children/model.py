@@ -1,10 +1,10 @@
 """Child process: read the learner's model from the store and predict for the grader's applicants.
 
-Run as ``python -m grader.children.model IN OUT``; IN holds ``{"tag": ..., "applicants": [...],
-"data": SOURCE}``. Unpickling the custom objects happens here, never in the grader's process. The
-model is loaded the way BentoML would (with the framework module it was saved with), so the
-expected answers exist whatever framework saved it. It also predicts the course's held-out
-applicants of ``SOURCE`` (features only: the labels stay with the grader). Writes JSON to OUT.
+Run as ``python -m grader.children.model IN OUT``; IN holds ``{"tag": ..., "applicants": [...]}``.
+Unpickling the custom objects happens here, never in the grader's process. The model is loaded the
+way BentoML would (with the framework module it was saved with), so the expected answers exist
+whatever framework saved it. The grader also runs it on the held-out applicants' features to
+measure the model's AUC (their labels never reach this process). Writes JSON to OUT.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def probabilities(model: Any, dv: Any, applicants: list[dict[str, Any]]) -> list
     raise TypeError(f"a {type(model).__name__} has no predict_proba")
 
 
-def facts_for(tag: str, applicants: list[dict[str, Any]], source: str | None) -> dict[str, Any]:
+def facts_for(tag: str, applicants: list[dict[str, Any]]) -> dict[str, Any]:
     import bentoml
     from bentoml.exceptions import BentoMLException
 
@@ -83,21 +83,13 @@ def facts_for(tag: str, applicants: list[dict[str, Any]], source: str | None) ->
         facts["predictions"] = probabilities(loaded, dv if facts["dv_fitted"] else None, applicants)
     except Exception as err:  # noqa: BLE001 - recorded for the checks, with the fix
         facts["predict_error"] = f"{type(err).__name__}: {err}".strip()
-        return facts
-    try:
-        from bentokit import data, training
-
-        held_out, _ = training.holdout(data.load(source))
-        facts["holdout_predictions"] = probabilities(loaded, dv if facts["dv_fitted"] else None, held_out)
-    except Exception as err:  # noqa: BLE001 - the quality check says it could not measure
-        facts["holdout_error"] = f"{type(err).__name__}: {err}"
     return facts
 
 
 def main(in_path: str, out_path: str) -> None:
     with open(in_path) as fh:
         request = json.load(fh)
-    write_output(out_path, facts_for(request["tag"], request["applicants"], request.get("data")))
+    write_output(out_path, facts_for(request["tag"], request["applicants"]))
 
 
 if __name__ == "__main__":

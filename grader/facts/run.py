@@ -145,7 +145,6 @@ class Run:
         self._model_child = Child("grader.children.model", {
             "tag": self.source.model_tag,
             "applicants": [*self.known.values(), *self.candidates],
-            "data": self._data_for_learner(),
         }, cwd=self.sandbox.folder, timeout=120, **self.learner())
         self._holdout_child = Child("grader.children.holdout", {"data": self.data_source}, cwd=self._tmp,
                                     timeout=120)
@@ -183,17 +182,6 @@ class Run:
             if found.is_dir():
                 shutil.copytree(found, self.home / "models" / name, symlinks=True)
         self.sandbox.give(self.workdir, self.home)
-
-    def _data_for_learner(self) -> str:
-        """The data source as the model child can read it: a copy of the CSV in the sandbox."""
-        if self.data_source == "generated":
-            return self.data_source
-        copy = self.sandbox.folder / "data.csv"
-        with contextlib.suppress(OSError):
-            shutil.copyfile(self.data_source, copy)
-            self.sandbox.give(copy)
-            return str(copy)
-        return self.data_source
 
     def _container_run(self) -> ContainerRun | None:
         try:
@@ -250,16 +238,26 @@ class Run:
 
     @cached_property
     def quality(self) -> Quality:
-        """The model's held-out AUC as the grader measures it, and as its metadata records it."""
+        """The model's held-out AUC as the grader measures it, and as its metadata records it.
+
+        The held-out applicants' features go to a second model child (learner code); their labels
+        stay in the grader's process.
+        """
         recorded = (self.model_facts.get("metadata") or {}).get("auc")
         found = Quality(recorded=recorded if isinstance(recorded, int | float) else None)
-        predictions = self.model_facts.get("holdout_predictions")
         holdout = self._holdout_child.result()
-        if not predictions or not holdout.ok:
-            found.error = (self.model_facts.get("holdout_error") or self.model_facts.get("predict_error")
-                           or (holdout.log_tail.splitlines() or ["the held-out data could not be read"])[-1])
+        if not holdout.ok:
+            found.error = (holdout.log_tail.splitlines() or ["the held-out data could not be read"])[-1]
             return found
         found.data = holdout.data["data"]
+        scored = Child("grader.children.model", {"tag": self.source.model_tag,
+                                                 "applicants": holdout.data["features"]},
+                       cwd=self.sandbox.folder, timeout=120, **self.learner()).result()
+        predictions = (scored.data or {}).get("predictions")
+        if not predictions:
+            found.error = ((scored.data or {}).get("predict_error") or (scored.data or {}).get("error")
+                           or "the model could not predict the held-out applicants")
+            return found
         try:
             found.measured = auc(holdout.data["labels"], predictions)
         except ValueError as err:
