@@ -164,10 +164,3 @@ def test_an_xgbclassifier_model_is_served_too(tmp_path):
 def test_empty_batch_gets_an_empty_answer(reference_server):
     response = post(reference_server.url, contract.wrap_batch([]), contract.CLASSIFY_BATCH_PATH)
     assert response.status_code == 200 and response.json() == []
-
-
-@pytest.mark.server
-def test_a_malformed_multipart_body_is_refused_not_a_500(reference_server):
-    response = requests.post(reference_server.url + contract.CLASSIFY_PATH, data=b"--x\r\n", timeout=30,
-                             headers={"Content-Type": "multipart/form-data"})
-    assert response.status_code == 415 and response.json()["detail"]
