@@ -119,3 +119,33 @@ def test_tracing_is_switched_back_on_by_configuration(saved_model, options, excl
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == str(excluded)
+
+
+def test_week5_2025_peer_answers_like_the_model(saved_model, expected):
+    from starlette.testclient import TestClient
+
+    from benchmarks.apps import week5_2025
+
+    with TestClient(week5_2025.app) as client:
+        answer = client.post(contract.CLASSIFY_PATH, json=contract.SAMPLE_APPLICANT)
+        wrapped = client.post(contract.CLASSIFY_PATH, json=contract.wrap(contract.SAMPLE_APPLICANT))
+    assert answer.status_code == 200
+    assert answer.json()["probability"] == pytest.approx(expected([contract.SAMPLE_APPLICANT])[0], abs=1e-6)
+    assert answer.json()["status"] == contract.status_for(answer.json()["probability"])
+    assert wrapped.status_code == 422  # the 2025 course's body is flat
+
+
+def test_code_variants_differ_from_production_in_one_thing_only(saved_model):
+    import inspect
+
+    from benchmarks.apps import bentoml_variants as variants
+    from solutions.service import CreditApplication
+
+    app = CreditApplication(**contract.SAMPLE_APPLICANT)
+    want = inprocess.run_coroutine(production.CreditRiskClassifier().classify(app))
+    sync = variants.SyncApi.inner()
+    assert not inspect.iscoroutinefunction(variants.SyncApi.inner.classify.func)
+    assert sync.classify(app) == want
+    assert inprocess.run_coroutine(variants.DMatrixPredict.inner().classify(app)) == want
+    for variant in (variants.SyncApi, variants.DMatrixPredict):
+        assert variant.config == production.CreditRiskClassifier.config
