@@ -71,6 +71,11 @@ def measure(batch: int = 64) -> dict[str, float]:
     solution_cpu, _ = cost(lambda: solution.classify(app_one[0]))
     service_cpu, _ = cost(lambda: run_coroutine(service.classify(app_one[0])))
     service_batch_cpu, _ = cost(lambda: service.classify_batch(app_many))
+    # What pydantic costs per request: the body validated from JSON bytes, the answer serialized.
+    body = json.dumps(contract.SAMPLE_APPLICANT).encode()
+    decision = solution.classify(app_one[0])
+    validate_cpu, _ = cost(lambda: CreditApplication.model_validate_json(body))
+    serialize_cpu, _ = cost(lambda: decision.model_dump_json())
     return {
         "course_one_cpu_us": course_cpu,
         "course_one_wall_us": course_wall,
@@ -78,6 +83,8 @@ def measure(batch: int = 64) -> dict[str, float]:
         "solution_one_cpu_us": solution_cpu,
         "service_one_cpu_us": service_cpu,
         "service_batch_row_cpu_us": service_batch_cpu / batch,
+        "validate_cpu_us": validate_cpu,
+        "serialize_cpu_us": serialize_cpu,
         "batch": batch,
     }
 

@@ -167,6 +167,9 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], plots: list[str])
               f"{_fmt(inproc.get('service_one_cpu_us'))}",
               f"- the production service's `classify_batch`, per row: "
               f"{_fmt(inproc.get('service_batch_row_cpu_us'), '.1f')}",
+              f"- pydantic: validating the request body from JSON "
+              f"{_fmt(inproc.get('validate_cpu_us'), '.1f')}, serializing the answer "
+              f"{_fmt(inproc.get('serialize_cpu_us'), '.1f')}",
               "", "## Targets and their settings", "",
               "| target | what | settings |", "|---|---|---|"]
     lines += [f"| `{name}` | {TARGETS[name].label} | {TARGETS[name].settings} |"
