@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     rounds=args.rounds, warmup=args.warmup)
     print(f"benchmark: {plan.describe()}", flush=True)
     results = run.run(plan, args.out, progress=lambda line: print(line, flush=True))
-    results["meta"].update(model=args.model, data=args.source)
+    results["meta"].update(model=args.model, data=args.source, note=args.note)
     path = report.write(results, args.out)
     print(f"report: {path}")
     problems = run.failures(results)
@@ -92,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--clients", type=_ints, default=[1, 8, 32], help="default: 1,8,32")
     r.add_argument("--seconds", type=float, default=10.0, help="per wrk run (default: %(default)s)")
     r.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
+    r.add_argument("--note", default="", help="a line printed at the top of the report, e.g. "
+                   "'PRELIMINARY: measured while other work loaded the machine'")
     r.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up (default: %(default)s)")
     r.set_defaults(func=cmd_run)
 

@@ -108,6 +108,7 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], plots: list[str])
     lines = [
         "# Benchmark: the production BentoML service against week-5 Flask, FastAPI and the in-process limit",
         "",
+        *([f"**{meta['note']}**", ""] if meta.get("note") else []),
         f"Measured {meta['started']} – {meta.get('finished', '?')} on {meta['cpus']} CPUs "
         f"({meta['platform']}, Python {meta['python']}).",
         f"Load average (1, 5, 15 min) before: {meta['load_before']}, after: {meta.get('load_after')}; "

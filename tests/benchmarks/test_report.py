@@ -115,3 +115,9 @@ def test_each_variant_shows_what_its_setting_saves(tmp_path):
 
 def test_no_savings_section_without_variants(tmp_path):
     assert "What each production setting saves" not in report.write(results(), tmp_path).read_text()
+
+
+def test_a_note_heads_the_report(tmp_path):
+    raw = results()
+    raw["meta"]["note"] = "PRELIMINARY: measured on a busy machine"
+    assert "**PRELIMINARY: measured on a busy machine**" in report.write(raw, tmp_path).read_text()
