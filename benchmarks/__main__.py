@@ -50,9 +50,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchmarks import report
+    from benchmarks import report, run
 
-    results = json.loads((args.out / report.RESULTS_JSON).read_text())
+    results = json.loads((args.out / (run.PARTIAL_JSON if args.partial else report.RESULTS_JSON)).read_text())
+    if args.partial:
+        results["meta"].setdefault("finished", "(cut short)")
+        results["meta"].setdefault("load_after", run.load_averages())
+        results["meta"]["note"] = args.note or results["meta"].get("note", "")
     print(f"report: {report.write(results, args.out)}")
     return 0
 
@@ -116,6 +120,9 @@ def parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_profile)
 
     rep = sub.add_parser("report", parents=[common], help="re-write the report from results.json")
+    rep.add_argument("--partial", action="store_true",
+                     help="from the measurements of a run cut short (results.partial.json)")
+    rep.add_argument("--note", default="", help="a line printed at the top of the report")
     rep.set_defaults(func=cmd_report)
     return p
 

@@ -108,8 +108,14 @@ def connections_once_open(pgid: int, port: int, clients: int, timeout: float) ->
     return held
 
 
+PARTIAL_JSON = "results.partial.json"
+
+
 def run(plan: Plan, out_dir: Path, progress=print) -> dict[str, Any]:
-    """Run the plan; returns the raw results (``report.write`` turns them into the report)."""
+    """Run the plan; returns the raw results (``report.write`` turns them into the report).
+
+    The raw results so far are also written to ``out_dir/results.partial.json`` after every target, so
+    that a run cut short still leaves its measurements (``python -m benchmarks report --partial``)."""
     unknown = [name for name in plan.targets if name not in TARGETS]
     if unknown:
         raise ValueError(f"unknown target(s) {unknown}; known: {', '.join(TARGETS)}")
@@ -137,6 +143,7 @@ def run(plan: Plan, out_dir: Path, progress=print) -> dict[str, Any]:
                 progress(f"  {name}: FAILED: {str(error).splitlines()[0]}")
                 continue
             results["runs"].append(record)
+            (out_dir / PARTIAL_JSON).write_text(json.dumps(results, indent=1) + "\n")
             summary = ", ".join(f"{load['clients']}c {load['rps']:.0f} req/s" for load in record["loads"])
             progress(f"  {name}: cold {record['cold_start_s']:.1f} s, {summary} "
                      f"({time.monotonic() - started:.0f} s)")
