@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI: a short, bounded form of the benchmark, the fuzz and the soak of the reference service, so
+# CI: a short, bounded form of the benchmark, the fuzz and the soak of the production service, so
 # that they cannot rot (about three minutes). Fails on any 5xx or failed request, or leaked process.
 # The full measured run is `python -m benchmarks run` (see benchmarks/README.md).
 set -euo pipefail
@@ -28,7 +28,7 @@ step() {
   fi
 }
 start=$(date +%s)
-step run run --out "$work/run" --targets gunicorn-tuned,bentoml-tuned,bentoml-batching \
+step run run --out "$work/run" --targets gunicorn-tuned,bentoml-production,bentoml-batching \
   --clients 32 --seconds 3 --rounds 1 --warmup 1
 step fuzz fuzz --out "$work/fuzz" --max-examples 25 --time-limit 30
 step soak soak --out "$work/soak" --seconds 45 --warmup 15 --clients 32

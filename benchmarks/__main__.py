@@ -31,13 +31,16 @@ def _prepare(args: argparse.Namespace) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmarks import report, run
-    from benchmarks.targets import TARGETS
+    from benchmarks.targets import DEFAULT_TARGETS, TARGETS
 
-    plan = run.Plan(targets=args.targets or list(TARGETS), clients=args.clients, seconds=args.seconds,
+    targets = args.targets or list(DEFAULT_TARGETS)
+    if args.variants:
+        targets += [name for name in TARGETS if name.startswith("prod-") and name not in targets]
+    plan = run.Plan(targets=targets, clients=args.clients, seconds=args.seconds,
                     rounds=args.rounds, warmup=args.warmup)
     print(f"benchmark: {plan.describe()}", flush=True)
     results = run.run(plan, args.out, progress=lambda line: print(line, flush=True))
-    results["meta"].update(model=args.model, data=args.source)
+    results["meta"].update(model=args.model, data=args.source, note=args.note)
     path = report.write(results, args.out)
     print(f"report: {path}")
     problems = run.failures(results)
@@ -47,9 +50,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchmarks import report
+    from benchmarks import report, run
 
-    results = json.loads((args.out / report.RESULTS_JSON).read_text())
+    results = json.loads((args.out / (run.PARTIAL_JSON if args.partial else report.RESULTS_JSON)).read_text())
+    if args.partial:
+        results["meta"].setdefault("finished", "(cut short)")
+        results["meta"].setdefault("load_after", run.load_averages())
+        results["meta"]["note"] = args.note or results["meta"].get("note", "")
     print(f"report: {report.write(results, args.out)}")
     return 0
 
@@ -82,10 +89,15 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", parents=[common], help="serve each target in turn and load it with wrk")
-    r.add_argument("--targets", type=_names, default=None, help="comma-separated (default: all)")
+    r.add_argument("--targets", type=_names, default=None,
+                   help="comma-separated (default: the peers and the two BentoML services)")
+    r.add_argument("--variants", action="store_true",
+                   help="add the production service's one-setting variants (prod-*: what each setting saves)")
     r.add_argument("--clients", type=_ints, default=[1, 8, 32], help="default: 1,8,32")
     r.add_argument("--seconds", type=float, default=10.0, help="per wrk run (default: %(default)s)")
     r.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
+    r.add_argument("--note", default="", help="a line printed at the top of the report, e.g. "
+                   "'PRELIMINARY: measured while other work loaded the machine'")
     r.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up (default: %(default)s)")
     r.set_defaults(func=cmd_run)
 
@@ -102,12 +114,15 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_soak)
 
     pr = sub.add_parser("profile", parents=[common], help="py-spy profile of a worker under wrk load")
-    pr.add_argument("--target", default="bentoml-tuned", help="default: %(default)s")
+    pr.add_argument("--target", default="bentoml-production", help="default: %(default)s")
     pr.add_argument("--seconds", type=float, default=15.0, help="default: %(default)s")
     pr.add_argument("--clients", type=int, default=32, help="default: %(default)s")
     pr.set_defaults(func=cmd_profile)
 
     rep = sub.add_parser("report", parents=[common], help="re-write the report from results.json")
+    rep.add_argument("--partial", action="store_true",
+                     help="from the measurements of a run cut short (results.partial.json)")
+    rep.add_argument("--note", default="", help="a line printed at the top of the report")
     rep.set_defaults(func=cmd_report)
     return p
 

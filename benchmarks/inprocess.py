@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from bentokit import contract
 
 REPEATS = 5
+T = TypeVar("T")
 
 
 def cost(call: Callable[[], object], seconds: float = 0.4) -> tuple[float, float]:
@@ -35,32 +37,54 @@ def cost(call: Callable[[], object], seconds: float = 0.4) -> tuple[float, float
     return statistics.median(cpu), statistics.median(wall)
 
 
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never awaits, without an event loop (whose own cost would be counted)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("the coroutine awaited something: run it on an event loop")
+
+
 def measure(batch: int = 64) -> dict[str, float]:
-    """The course path (``dv.transform`` + DMatrix + predict) and the reference service's own path."""
+    """The course path (``dv.transform`` + DMatrix + predict), the solution's ``classify`` and the
+    production service's own path (``classify`` and ``classify_batch``), all without validation."""
     import bentoml
 
+    from benchmarks.production.service import CreditRiskClassifier
     from bentokit import training
-    from solutions.service import CreditApplication, CreditRiskClassifier
+    from solutions.service import CreditApplication
+    from solutions.service import CreditRiskClassifier as Solution
 
     ref = bentoml.models.get(f"{contract.MODEL_NAME}:latest")
     model = bentoml.xgboost.load_model(ref)
     dv = ref.custom_objects[contract.CUSTOM_OBJECT_KEY]
     one = [contract.SAMPLE_APPLICANT]
     many = (list(contract.GOLDEN_APPLICANTS.values()) * batch)[:batch]
-    service = CreditRiskClassifier()
+    service, solution = CreditRiskClassifier(), Solution()
     app_one = [CreditApplication(**a) for a in one]
     app_many = [CreditApplication(**a) for a in many]
 
     course_cpu, course_wall = cost(lambda: training.predict_proba(model, dv, one))
     batch_cpu, _ = cost(lambda: training.predict_proba(model, dv, many))
-    service_cpu, _ = cost(lambda: service.classify(app_one[0]))
+    solution_cpu, _ = cost(lambda: solution.classify(app_one[0]))
+    service_cpu, _ = cost(lambda: run_coroutine(service.classify(app_one[0])))
     service_batch_cpu, _ = cost(lambda: service.classify_batch(app_many))
+    # What pydantic costs per request: the body validated from JSON bytes, the answer serialized.
+    body = json.dumps(contract.SAMPLE_APPLICANT).encode()
+    decision = solution.classify(app_one[0])
+    validate_cpu, _ = cost(lambda: CreditApplication.model_validate_json(body))
+    serialize_cpu, _ = cost(lambda: decision.model_dump_json())
     return {
         "course_one_cpu_us": course_cpu,
         "course_one_wall_us": course_wall,
         "course_batch_row_cpu_us": batch_cpu / batch,
+        "solution_one_cpu_us": solution_cpu,
         "service_one_cpu_us": service_cpu,
         "service_batch_row_cpu_us": service_batch_cpu / batch,
+        "validate_cpu_us": validate_cpu,
+        "serialize_cpu_us": serialize_cpu,
         "batch": batch,
     }
 

@@ -21,7 +21,7 @@ from benchmarks.targets import TARGETS
 
 #: First match wins: (layer, pattern searched in the innermost frame's file path).
 LAYERS: list[tuple[str, str]] = [
-    ("service code", r"solutions/service\.py|benchmarks/apps/"),
+    ("service code", r"solutions/service\.py|benchmarks/production/|benchmarks/apps/"),
     ("model: XGBoost predict", r"[(/]xgboost/"),
     ("features: DictVectorizer", r"[(/](sklearn|scipy)/"),
     ("numpy", r"[(/]numpy/"),
@@ -119,7 +119,7 @@ def markdown(target: str, layers: collections.Counter, functions: collections.Co
     return "\n".join(lines) + "\n"
 
 
-def main(target: str = "bentoml-tuned", seconds: float = 15.0, clients: int = 32,
+def main(target: str = "bentoml-production", seconds: float = 15.0, clients: int = 32,
          out_dir: Path = Path(".")) -> int:
     """Profile ``target``'s workers under load; write ``profile-<target>.md``; returns the exit code."""
     folder = out_dir / "profile"

@@ -15,8 +15,9 @@ from typing import Any
 
 import psutil
 
-from benchmarks import procgroup, serve, wrk
-from benchmarks.targets import ROOT, TARGETS, Target
+from benchmarks import balance, procgroup, serve, wrk
+from benchmarks.targets import DEFAULT_TARGETS, ROOT, TARGETS, Target
+from bentokit.bento import BuildError
 from bentokit.server import ServerError
 
 
@@ -24,7 +25,7 @@ from bentokit.server import ServerError
 class Plan:
     """What to measure and for how long."""
 
-    targets: list[str] = field(default_factory=lambda: list(TARGETS))
+    targets: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
     clients: list[int] = field(default_factory=lambda: [1, 8, 32])
     seconds: float = 10.0
     rounds: int = 3
@@ -74,11 +75,20 @@ def measure_target(target: Target, plan: Plan, log_dir: Path, round_no: int) -> 
         for clients in plan.clients:
             before = procgroup.cpu_seconds(server.process.pid)
             busy, wrk_before = machine_busy(), children_cpu()
-            result = wrk.run(url, target.body, clients, plan.seconds)
-            used = procgroup.cpu_used(before, procgroup.cpu_seconds(server.process.pid))
+            load_started = wrk.start(url, target.body, clients, plan.seconds)
+            held = connections_once_open(server.process.pid, server.port, clients, plan.seconds / 2)
+            result = wrk.finish(load_started, plan.seconds)
+            after = procgroup.cpu_seconds(server.process.pid)
+            used = procgroup.cpu_used(before, after)
             busy, wrk_used = machine_busy() - busy, children_cpu() - wrk_before
+            split = balance.cpu_split(before, after)
             record["loads"].append({
                 "clients": clients, **result.to_dict(),
+                "load_avg": load_averages(),
+                "connections_per_process": sorted(held.values(), reverse=True),
+                "cpu_s_per_process": split,
+                "busiest_connection_share": balance.busiest_share(held.values()),
+                "busiest_cpu_share": balance.busiest_share(split),
                 "cpu_s": used, "cpu_us_per_req": used / result.requests * 1e6 if result.requests else None,
                 "wrk_cpu_s": wrk_used,
                 # CPU that neither the server nor wrk used: the other tenants of the shared cores.
@@ -87,8 +97,25 @@ def measure_target(target: Target, plan: Plan, log_dir: Path, round_no: int) -> 
     return record
 
 
+def connections_once_open(pgid: int, port: int, clients: int, timeout: float) -> dict[int, int]:
+    """Connections per server process, read once wrk's ``clients`` connections are all open (or after
+    ``timeout`` s, with what is open then)."""
+    deadline = time.monotonic() + timeout
+    held = balance.connections(pgid, port)
+    while sum(held.values()) < clients and time.monotonic() < deadline:
+        time.sleep(0.1)  # a poll interval: wrk opens its connections within its first milliseconds
+        held = balance.connections(pgid, port)
+    return held
+
+
+PARTIAL_JSON = "results.partial.json"
+
+
 def run(plan: Plan, out_dir: Path, progress=print) -> dict[str, Any]:
-    """Run the plan; returns the raw results (``report.write`` turns them into the report)."""
+    """Run the plan; returns the raw results (``report.write`` turns them into the report).
+
+    The raw results so far are also written to ``out_dir/results.partial.json`` after every target, so
+    that a run cut short still leaves its measurements (``python -m benchmarks report --partial``)."""
     unknown = [name for name in plan.targets if name not in TARGETS]
     if unknown:
         raise ValueError(f"unknown target(s) {unknown}; known: {', '.join(TARGETS)}")
@@ -111,11 +138,12 @@ def run(plan: Plan, out_dir: Path, progress=print) -> dict[str, Any]:
             started = time.monotonic()
             try:
                 record = measure_target(TARGETS[name], plan, log_dir, round_no)
-            except (ServerError, wrk.WrkError) as error:
+            except (ServerError, wrk.WrkError, BuildError) as error:
                 results["errors"].append({"target": name, "round": round_no, "error": str(error)[-1500:]})
                 progress(f"  {name}: FAILED: {str(error).splitlines()[0]}")
                 continue
             results["runs"].append(record)
+            (out_dir / PARTIAL_JSON).write_text(json.dumps(results, indent=1) + "\n")
             summary = ", ".join(f"{load['clients']}c {load['rps']:.0f} req/s" for load in record["loads"])
             progress(f"  {name}: cold {record['cold_start_s']:.1f} s, {summary} "
                      f"({time.monotonic() - started:.0f} s)")

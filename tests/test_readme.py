@@ -77,6 +77,9 @@ PLAN: dict[str, Plan] = {
     "./kit learn reset train": Plan("run", "train", answer="y\n"),  # it asks before it overwrites
     "./kit grade": Plan("run", "TOTAL", code=1),
     "./kit grade --help": Plan("run", "--submission"),
+    "./kit bentoml build": Plan(
+        "help", "--output", why="builds the production bento into the learner's store and takes a minute "
+                                "(tests/test_bento.py builds it)", help_form="./kit bentoml build --help"),
     "./kit bentoml containerize credit_risk_classifier:latest -t credit-risk:v1": Plan(
         "help", "--backend", why="needs the learner's bento and Docker or Podman, and takes minutes "
                                  "(tests/containers/ build the reference image)",

@@ -1,0 +1,1 @@
+"""The production-tuned service the root bentofile builds (see service.py)."""
