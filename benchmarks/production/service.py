@@ -29,7 +29,6 @@ from typing import Any
 import bentoml
 import numpy as np
 import xgboost as xgb
-
 from pydantic import ValidationError
 
 from solutions.service import CreditApplication, CreditDecision, decide
