@@ -22,7 +22,7 @@ import pytest
 
 from grader import CHECKS_DIR
 from grader.declare import MODULES, CheckSpec, catalogue, groups, spec_of
-from grader.report import CheckResult, Report
+from grader.report import CheckResult, Report, printable
 
 DEFAULT_RESULTS = "grader-results"
 #: Who the grading's learner code runs as, written in --results as soon as the run starts.
@@ -126,7 +126,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.args_source != pytest.Config.ArgsSource.ARGS:  # bare `pytest --grade`: the kit's checks
         config.args = [str(CHECKS_DIR)]
     if not getattr(config.option, "xmlpath", None):  # pytest's own JUnit XML writer, into --results
-        results.mkdir(parents=True, exist_ok=True)
+        # Private to the grader's user: as root, a later learner's code must not read another's report.
+        results.mkdir(parents=True, exist_ok=True, mode=0o700)
         config.option.xmlpath = str(results / "junit.xml")
     # A SIGTERM (a course platform's time limit) unwinds like Ctrl-C: fixtures stop the server.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -268,7 +269,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     score = points if report.passed else round(points * (recorder.share if recorder else 0.0), 2)
     item.config.stash[REPORT].checks.append(CheckResult(
         id=declared.id, group=declared.group, title=declared.title, score=score, max_score=points,
-        passed=report.passed, output=_output(item, report, call), hidden=declared.hidden))
+        passed=report.passed, output=printable(_output(item, report, call)), hidden=declared.hidden))
 
 
 @pytest.hookimpl(tryfirst=True)

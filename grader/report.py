@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+#: Control characters (but newline and tab): learner code's error text must not drive a terminal
+#: (an ANSI escape could clear the screen and print a fake table).
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters, so that it prints as the text it is."""
+    return CONTROL.sub("", text)
+
 
 #: Gradescope visibility of hidden checks: shown to learners once the due date has passed.
 HIDDEN_VISIBILITY = "after_due_date"

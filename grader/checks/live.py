@@ -121,13 +121,31 @@ def answers(run: Run) -> dict[str, Any]:
 SAMPLE_TITLE = "sample applicant answered by your model"
 
 
-def need_answering(answers: dict[str, Any], check) -> None:
-    """One root cause, one penalty: when every known applicant got the same error, the sample check
-    names the cause and its fix, and the checks that build on working answers are not checked."""
+def constant_answers(run: Run, answers: dict[str, Any]) -> str:
+    """Why the service's answers cannot come from the model: the same probability for applicants the
+    learner's own model tells apart (``''`` when that is not so)."""
+    known = (answers or {}).get("known", {})
+    given = [a.probability for a in known.values()]
+    wanted = [expected_known(run, name) for name in known]
+    if (not given or None in given or None in wanted or len({round(p, 6) for p in given}) > 1
+            or max(wanted) - min(wanted) < 0.1):
+        return ""
+    return (f"every applicant gets the same probability, {given[0]:.4f}, while your saved model gives them "
+            f"between {min(wanted):.2f} and {max(wanted):.2f}: compute each answer from the applicant, with "
+            f"the model and its DictVectorizer (no hard-coded answers).")
+
+
+def need_answering(run: Run, answers: dict[str, Any], check) -> None:
+    """One root cause, one penalty: when every known applicant got the same error, or the same answer,
+    the sample check names the cause and its fix, and the checks that build on working answers are
+    not checked."""
     known = list((answers or {}).get("known", {}).values())
     if known and all(a.code != 200 for a in known) and len({a.code for a in known}) == 1:
         got = f"HTTP {known[0].code}" if known[0].code else "no answer"
         check.fail(f"not checked: every request to {contract.CLASSIFY_PATH} gets {got}; the cause and its "
+                   f"fix are under \"{SAMPLE_TITLE}\".")
+    if constant_answers(run, answers):
+        check.fail(f"not checked: the service gives every applicant the same answer; the cause and its "
                    f"fix are under \"{SAMPLE_TITLE}\".")
 
 
@@ -168,7 +186,8 @@ def live_sample(run: Run, check, answers) -> None:
     """sample applicant answered by your model"""
     need_live(run, check)
     need_expected(run, check)
-    why = problem(answers["known"]["sample"], expected_known(run, "sample"), run)
+    why = constant_answers(run, answers) or problem(answers["known"]["sample"], expected_known(run, "sample"),
+                                                    run)
     check.part("sample applicant", not why, why)
 
 
@@ -176,7 +195,7 @@ def live_sample(run: Run, check, answers) -> None:
 def live_golden(run: Run, check, answers) -> None:
     """golden applicants answered by your model"""
     need_live(run, check)
-    need_answering(answers, check)
+    need_answering(run, answers, check)
     need_expected(run, check)
     for name in contract.GOLDEN_APPLICANTS:
         if name == "sample":
@@ -189,29 +208,31 @@ def live_golden(run: Run, check, answers) -> None:
 def live_hidden_probes(run: Run, check, answers) -> None:
     """randomised probes answered by your model"""
     need_live(run, check)
-    need_answering(answers, check)
+    need_answering(run, answers, check)
     need_expected(run, check)
     probs = answers["probes"]
     # All or nothing: a share of random probes would make the score vary between runs.
     wrong = [w for n, a in enumerate(probs) if (w := problem(a, expected_probe(run, n), run))]
     check.part(f"{len(probs)} probes", not wrong)
     if wrong:  # one reason, without the probe's inputs or the expected value
-        first = wrong[0].split(", but your saved model gives")[0]
-        check.note(f"{len(wrong)} of {len(probs)} hidden applicants got a wrong answer (e.g. {first}). "
-                   f"Every answer must come from your saved model and its DictVectorizer: no hard-coded "
-                   f"or cached answers.")
+        first, _, rest = wrong[0].partition(", but your saved model gives")
+        generic = (" Every answer must come from your saved model and its DictVectorizer: no hard-coded or "
+                   "cached answers." if rest else "")
+        check.note(f"{len(wrong)} of {len(probs)} hidden applicants got a wrong answer "
+                   f"(e.g. {first}).{generic}")
 
 
 @graded(points=4)
 def live_status_thresholds(run: Run, check, answers) -> None:
     """status thresholds (> 0.5 DECLINED, > 0.25 MAYBE)"""
     need_live(run, check)
-    need_answering(answers, check)
+    need_answering(run, answers, check)
     pairs = [(a, expected_known(run, n)) for n, a in answers["known"].items()]
     pairs += [(a, expected_probe(run, n)) for n, a in enumerate(answers["probes"])]
     decided = [(a, e) for a, e in pairs if a.probability is not None and a.status in contract.STATUSES]
     if not decided:
-        check.fail("no request was answered with a decision, so the thresholds cannot be checked.")
+        check.fail(f"not checked: no answer carried a decision of the contract's form, so the thresholds "
+                   f"cannot be checked; the cause and its fix are under \"{SAMPLE_TITLE}\".")
     # A service may round the probability it returns: its status may follow the unrounded value.
     wrong = [(a.probability, a.status) for a, e in decided
              if a.status not in {contract.status_for(a.probability),
@@ -276,11 +297,20 @@ def live_invalid_bodies(run: Run, check) -> None:
         check.part(name, False, why)
 
 
+def same_answer(single: Answer, batched: Any) -> bool:
+    """Whether a /classify answer and the batch's answer for the same applicant agree (0.0 included)."""
+    if single.code != 200 or single.probability is None or not isinstance(batched, dict):
+        return False
+    other = batched.get("probability")
+    return (batched.get("status") == single.status and isinstance(other, int | float)
+            and not isinstance(other, bool) and abs(single.probability - float(other)) <= 1e-6)
+
+
 @graded(points=4)
 def live_batch(run: Run, check, answers) -> None:
     """/classify_batch answers the same as /classify"""
     url = need_live(run, check) + contract.CLASSIFY_BATCH_PATH
-    need_answering(answers, check)
+    need_answering(run, answers, check)
     names = list(run.known)
     applicants = [run.known[n] for n in names] + [run.candidates[i] for i in run.probe_indexes]
     singles = [answers["known"][n] for n in names] + list(answers["probes"])
@@ -290,9 +320,7 @@ def live_batch(run: Run, check, answers) -> None:
                hint=f"POST {contract.CLASSIFY_BATCH_PATH} {{\"{contract.CLASSIFY_BATCH_ARG}\": [...]}} gave "
                     f"HTTP {batch.code}: {batch.text[:160]}")
     if ok:
-        differ = sum(1 for s, b in zip(singles, batch.body, strict=True)
-                     if s.code != 200 or not isinstance(b, dict) or s.body.get("status") != b.get("status")
-                     or abs(float(s.probability or -1) - float(b.get("probability", -2))) > 1e-6)
+        differ = sum(1 for s, b in zip(singles, batch.body, strict=True) if not same_answer(s, b))
         check.part("equal to /classify", differ == 0, weight=2,
                    hint=f"{differ} of {len(applicants)} batch answers differ from /classify: both must use "
                         f"the same model, DictVectorizer and thresholds.")
@@ -302,7 +330,7 @@ def live_batch(run: Run, check, answers) -> None:
 def live_concurrency(run: Run, check, answers) -> None:
     """20 concurrent requests all succeed"""
     url = need_live(run, check) + contract.CLASSIFY_PATH
-    need_answering(answers, check)
+    need_answering(run, answers, check)
     with ThreadPoolExecutor(CONCURRENT) as pool:
         results = list(pool.map(lambda _: Answer.post(url, contract.wrap(contract.SAMPLE_APPLICANT)),
                                 range(CONCURRENT)))

@@ -16,6 +16,27 @@ REF_CALLS = ("BentoModel", "models.get_model_ref")
 PICKLE_FILE = re.compile(r"\.(bin|pkl|pickle|joblib)$")
 
 
+def aliases_of(tree: ast.AST) -> dict[str, str]:
+    """Local names of imported BentoML objects: ``import bentoml as bm`` -> {"bm": "bentoml"},
+    ``from bentoml import service`` -> {"service": "bentoml.service"}."""
+    found: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "bentoml" and alias.asname:
+                    found[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "bentoml":
+            for alias in node.names:
+                found[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return found
+
+
+def canonical(name: str, aliases: dict[str, str]) -> str:
+    """``name`` with an imported alias spelled out (``bm.service`` -> ``bentoml.service``)."""
+    head, dot, rest = name.partition(".")
+    return f"{aliases[head]}{dot}{rest}" if head in aliases else name
+
+
 def dotted(node: ast.AST) -> str:
     """``bentoml.models.BentoModel`` for an attribute chain, ``''`` when it is not one."""
     if isinstance(node, ast.Name):
@@ -71,6 +92,8 @@ class ServiceSource:
     pickle_files: list[tuple[int, str]] = field(default_factory=list)
     #: (line, key) of ``custom_objects[KEY]`` reads.
     custom_object_keys: list[tuple[int, str]] = field(default_factory=list)
+    #: Lines of ``custom_objects[...]`` reads whose key is computed (not known without running it).
+    computed_custom_object_keys: list[int] = field(default_factory=list)
     #: Model tags written as string literals (``credit_risk_model:latest``).
     tag_literals: list[str] = field(default_factory=list)
 
@@ -91,18 +114,18 @@ class ServiceSource:
         return self.tag_literals[0] if self.tag_literals else f"{contract.MODEL_NAME}:latest"
 
 
-def is_service_decorator(node: ast.AST) -> tuple[bool, str]:
+def is_service_decorator(node: ast.AST, aliases: dict[str, str]) -> tuple[bool, str]:
     """Whether a decorator is ``@bentoml.service``/``@service`` (called or not), and its ``name=``."""
-    name = dotted(node)
+    name = canonical(dotted(node), aliases)
     if name not in ("bentoml.service", "service"):
         return False, ""
     given = constant(keyword(node, "name")) if isinstance(node, ast.Call) else None
     return True, given if isinstance(given, str) else ""
 
 
-def api_of(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Api | None:
+def api_of(func: ast.FunctionDef | ast.AsyncFunctionDef, aliases: dict[str, str]) -> Api | None:
     for deco in func.decorator_list:
-        if dotted(deco) in ("bentoml.api", "api", "bentoml.task", "task"):
+        if canonical(dotted(deco), aliases) in ("bentoml.api", "api", "bentoml.task", "task"):
             call = deco if isinstance(deco, ast.Call) else None
             batchable = bool(call and constant(keyword(call, "batchable")) is True)
             spec = bool(call and keyword(call, "input_spec") is not None)
@@ -116,9 +139,25 @@ def snake_case(name: str) -> str:
 
 
 class _Visitor(ast.NodeVisitor):
-    def __init__(self, facts: ServiceSource) -> None:
+    def __init__(self, facts: ServiceSource, tree: ast.Module) -> None:
         self.facts = facts
         self.depth = 0  # > 0 inside a function body: code there does not run at import
+        self.aliases = aliases_of(tree)
+        #: Module-level string constants (``DV_KEY = "dictVectorizer"``), for keys given by a name.
+        self.strings = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                        and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
+                        for t in n.targets if isinstance(t, ast.Name)}
+
+    def name(self, node: ast.AST) -> str:
+        """The dotted name of a call or attribute, imported aliases spelled out."""
+        return canonical(dotted(node), self.aliases)
+
+    def key(self, node: ast.AST | None) -> str | None:
+        """A custom object's key: a string literal, or a module-level constant holding one."""
+        if isinstance(node, ast.Name):
+            return self.strings.get(node.id)
+        value = constant(node)
+        return value if isinstance(value, str) else None
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for deco in node.decorator_list:
@@ -132,14 +171,15 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for deco in node.decorator_list:
-            is_svc, given = is_service_decorator(deco)
+            is_svc, given = is_service_decorator(deco, self.aliases)
             if is_svc:
                 svc = ServiceClass(node.name, node.lineno, given or snake_case(node.name))
                 for stmt in node.body:
-                    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and (api := api_of(stmt)):
+                    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and \
+                            (api := api_of(stmt, self.aliases)):
                         svc.apis[api.name] = api
                     value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
-                    if isinstance(value, ast.Call) and dotted(value).endswith(REF_CALLS):
+                    if isinstance(value, ast.Call) and self.name(value).endswith(REF_CALLS):
                         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                         tag = constant(value.args[0]) if value.args else constant(keyword(value, "tag"))
                         for target in targets:
@@ -154,7 +194,7 @@ class _Visitor(ast.NodeVisitor):
             self.facts.legacy.append((node.lineno, f"from {node.module} import {names}"))
 
     def visit_Call(self, node: ast.Call) -> None:
-        name = dotted(node)
+        name = self.name(node)
         if name in ("bentoml.Service", "Service"):
             self.facts.legacy.append((node.lineno, "bentoml.Service(...)"))
         if keyword(node, "runners") is not None:
@@ -173,15 +213,20 @@ class _Visitor(ast.NodeVisitor):
         if name.endswith(("pickle.load", "joblib.load")) and node.args \
                 and isinstance(path := constant(node.args[0]), str):
             self.facts.pickle_files.append((node.lineno, path))
-        key = constant(node.args[0]) if node.args else None
-        if name.endswith("custom_objects.get") and isinstance(key, str):
-            self.facts.custom_object_keys.append((node.lineno, key))
+        if name.endswith("custom_objects.get") and node.args:
+            self.record_key(node.lineno, self.key(node.args[0]))
         self.generic_visit(node)
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
-        if dotted(node.value).endswith("custom_objects") and isinstance(key := constant(node.slice), str):
-            self.facts.custom_object_keys.append((node.lineno, key))
+        if dotted(node.value).endswith("custom_objects"):
+            self.record_key(node.lineno, self.key(node.slice))
         self.generic_visit(node)
+
+    def record_key(self, line: int, key: str | None) -> None:
+        if key is None:
+            self.facts.computed_custom_object_keys.append(line)
+        else:
+            self.facts.custom_object_keys.append((line, key))
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and node.value.startswith(contract.MODEL_NAME):
@@ -204,5 +249,5 @@ def read(path: Path) -> ServiceSource:
                                   f"import it: save it as UTF-8 (your editor's encoding setting) and "
                                   f"replace the characters it shows as ? or \ufffd")
         return facts
-    _Visitor(facts).visit(tree)
+    _Visitor(facts, tree).visit(tree)
     return facts

@@ -166,3 +166,40 @@ def test_auc_is_the_rank_definition() -> None:
     assert auc(labels, [0.5] * len(labels)) == 0.5
     with pytest.raises(ValueError):
         auc([1, 1], [0.2, 0.3])
+
+
+def test_imported_aliases_and_named_keys_are_understood(tmp_path) -> None:
+    facts = facts_of(tmp_path, """
+        import bentoml as bm
+        from bentoml.models import BentoModel as Ref
+
+        DV_KEY = "dictVectorizer"
+
+        @bm.service(resources={"cpu": "1"})
+        class CreditRiskClassifier:
+            model_ref = Ref("credit_risk_model:latest")
+
+            def __init__(self):
+                self.dv = self.model_ref.custom_objects[DV_KEY]
+
+            @bm.api(batchable=True)
+            def classify_batch(self, items: list) -> list:
+                return items
+    """)
+    svc = facts.service()
+    assert svc is not None and svc.model_refs == {"model_ref": f"{contract.MODEL_NAME}:latest"}
+    assert svc.apis["classify_batch"].batchable
+    assert [key for _, key in facts.custom_object_keys] == [contract.CUSTOM_OBJECT_KEY]
+    computed = facts_of(tmp_path, """
+        import bentoml
+        def key():
+            return "dictVectorizer"
+        dv = model.custom_objects[key()]
+    """)
+    assert computed.custom_object_keys == [] and len(computed.computed_custom_object_keys) == 1
+
+
+def test_control_characters_never_reach_a_report() -> None:
+    from grader.report import printable
+
+    assert printable("ok\x1b[2J\x1b[32mTOTAL 100 / 100\x1b[0m\n\tnext\x07") == "ok[2J[32mTOTAL 100 / 100[0m\n\tnext"
