@@ -202,4 +202,5 @@ def test_imported_aliases_and_named_keys_are_understood(tmp_path) -> None:
 def test_control_characters_never_reach_a_report() -> None:
     from grader.report import printable
 
-    assert printable("ok\x1b[2J\x1b[32mTOTAL 100 / 100\x1b[0m\n\tnext\x07") == "ok[2J[32mTOTAL 100 / 100[0m\n\tnext"
+    forged = "ok\x1b[2J\x1b[32mTOTAL 100 / 100\x1b[0m\n\tnext\x07"
+    assert printable(forged) == "ok[2J[32mTOTAL 100 / 100[0m\n\tnext"
