@@ -6,6 +6,7 @@ Not part of the default 100-point grade (``graded=False``): ``./kit learn`` and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +20,8 @@ from grader.facts import compose
 from grader.facts.run import Run
 
 graded = Checks(group="composed services", exercise="compose", graded=False)
+#: The last line of a Python traceback in the server's log: the exception and its message.
+ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Unavailable)\b.*: ")
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +143,7 @@ def compose_live(run: Run, check, composed_source, composed) -> None:
                f"/classify_batch gave HTTP {batch.status_code}: {batch.text[:160]}; it should answer a list "
                f"of decisions, one per application, in order.")
     if crashed or not batch.ok:
-        check.note("The service crashed on a valid request; the end of its log:\n"
-                   + "\n".join(composed.server_log(200).splitlines()[-12:]))
+        errors = [line.strip() for line in composed.server_log(200).splitlines() if ERROR_LINE.match(line)]
+        distinct = list(dict.fromkeys(errors))[:3] or ["see its log"]
+        check.note("The service crashed on a valid request: " + "; ".join(distinct))
     check.finish()
