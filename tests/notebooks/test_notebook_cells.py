@@ -59,7 +59,7 @@ def test_there_are_eight_notebooks_and_the_compose_extension():
 
 def test_compose_cell_is_the_solution():
     """Notebook 04b writes solutions/composed_service.py as it is: one file, taught and graded."""
-    cell = kitnb().cell_source("04b_compose.ipynb", "work/composed/service.py")
+    cell = kitnb().cell_source("04b_compose.ipynb", "work-projects/composed/service.py")
     assert cell == (ROOT / "solutions" / "composed_service.py").read_text()
 
 
