@@ -63,8 +63,8 @@ class CreditDecision(BaseModel):
     status: Literal["APPROVED", "MAYBE", "DECLINED"]
 
 
-# Custom metrics with prometheus_client (bentoml.metrics is deprecated since 1.4): BentoML serves
-# them on the service's own /metrics next to its bentoml_* metrics.
+# Custom metrics with prometheus_client, as BentoML 1.4 recommends: BentoML serves them on the
+# service's own /metrics next to its bentoml_* metrics.
 DECISIONS = Counter("credit_decisions", "Credit decisions given, by status", ["status"])
 PROBABILITIES = Histogram("credit_default_probability", "P(default) of the applicants classified",
                           buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0))
