@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from bentokit import bento as kit_bento
 from bentokit import contract
@@ -146,4 +147,30 @@ def compose_live(run: Run, check, composed_source, composed) -> None:
         errors = [line.strip() for line in composed.server_log(200).splitlines() if ERROR_LINE.match(line)]
         distinct = list(dict.fromkeys(errors))[:3] or ["see its log"]
         check.note("The service crashed on a valid request: " + "; ".join(distinct))
+    check.finish()
+
+
+@graded(points=1)
+def compose_metrics(run: Run, check, composed_source, composed) -> None:
+    """your decision metrics are on /metrics (prometheus_client)"""
+    need_source(composed_source, check)
+    live = composed.live()
+    if not live.url:
+        check.fail("not checked: the composed service is not running (see the live check).")
+    try:
+        text = requests.get(live.url + "/metrics", timeout=10).text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+    except (requests.RequestException, ValueError) as err:
+        check.fail(f"/metrics could not be read: {type(err).__name__}: {err}")
+    counted = [s for f in families.values() if f.type == "counter" for s in f.samples
+               if s.name.endswith("_total") and "status" in s.labels and not s.name.startswith("bentoml_")]
+    check.part("a counter of decisions by status", bool(counted),
+               "no counter with a `status` label on /metrics after the live check's requests: count each "
+               "decision with prometheus_client, e.g. DECISIONS = Counter(\"credit_decisions\", \"...\", "
+               "[\"status\"]) and DECISIONS.labels(status=status).inc() (notebooks/04b_compose.ipynb).")
+    histograms = [f.name for f in families.values()
+                  if f.type == "histogram" and not f.name.startswith("bentoml_")]
+    check.part("a histogram of probabilities", bool(histograms),
+               "no histogram of your own on /metrics: observe each probability, e.g. PROBABILITIES = "
+               "Histogram(\"credit_default_probability\", \"...\") and PROBABILITIES.observe(probability).")
     check.finish()
