@@ -19,6 +19,9 @@ class BuildError(RuntimeError):
 def build(project_dir: str | Path = ".", bentofile: str = "bentofile.yaml", timeout: float = 600) -> Any:
     """``bentoml build`` of ``project_dir`` into the current BentoML home; returns the Bento.
 
+    Without ``bentofile`` in the folder, BentoML finds the service itself and takes the runtime from
+    the service's ``image=`` (the image SDK), as ``bentoml build`` in a terminal does.
+
     The build runs in a child process, as in a terminal: a service module already imported into
     this process keeps the model version it resolved first, so an in-process build after a
     retrain would pack the old model (and a learner's service must not run in the caller).
@@ -26,8 +29,8 @@ def build(project_dir: str | Path = ".", bentofile: str = "bentofile.yaml", time
     import bentoml
 
     project_dir = Path(project_dir).resolve()
-    command = [sys.executable, "-m", "bentoml", "build", str(project_dir),
-               "--bentofile", str(project_dir / bentofile), "--output", "tag"]
+    config = ["--bentofile", str(project_dir / bentofile)] if (project_dir / bentofile).is_file() else []
+    command = [sys.executable, "-m", "bentoml", "build", str(project_dir), *config, "--output", "tag"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=kit_env(),
                               cwd=project_dir)

@@ -24,7 +24,7 @@ BENTO, LIVE, CONTAINER = "bento", "live", "container"
 NEEDS = frozenset({BENTO, LIVE, CONTAINER})
 #: The check modules, in report order (one module per artifact, under ``grader/checks/``).
 MODULES = ("train", "service", "model", "bentofile", "bento", "live", "container",
-           "client", "loadtest", "homework")
+           "client", "loadtest", "homework", "compose")
 ATTRIBUTE = "__grader_check__"
 
 F = TypeVar("F", bound=Callable[..., Any])

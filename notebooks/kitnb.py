@@ -20,6 +20,9 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 #: Set this to use a kit-local BentoML home; unset, BentoML's usual home is used.
 HOME_ENV = "BENTOKIT_HOME"
+#: Projects of their own (the composed service, the image-SDK build), beside WORK and not inside it:
+#: WORK is a build context whose bentofile includes "service.py", which matches at any depth.
+PROJECTS = HERE / "work-projects"
 
 #: The notebook whose ``%%writefile`` cell is the source of each project file.
 SOURCES = {

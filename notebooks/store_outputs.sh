@@ -9,8 +9,8 @@ PYTHON=${PYTHON:-../.venv/bin/python}
 export BENTOML_DO_NOT_TRACK=true
 [ -n "${CREDIT_SCORING_CSV:-}" ] || echo "note: CREDIT_SCORING_CSV is not set: outputs will come from the generated data" >&2
 notebooks=("$@")
-[ ${#notebooks[@]} -gt 0 ] || notebooks=([0-9][0-9]_*.ipynb)
-rm -rf work
+[ ${#notebooks[@]} -gt 0 ] || notebooks=([0-9][0-9]*_*.ipynb)
+rm -rf work work-projects
 for notebook in "${notebooks[@]}"; do
   home=$(mktemp -d "${TMPDIR:-/tmp}/bentokit-nb-XXXXXX")
   start=$(date +%s)

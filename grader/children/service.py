@@ -35,7 +35,25 @@ def describe(svc: Any) -> dict[str, Any]:
         except Exception as err:
             entry["error"] = f"{type(err).__name__}: {err}"
         models.append(entry)
-    return {"name": svc.name, "bento_name": to_snake_case(svc.name), "apis": apis, "models": models}
+    return {"name": svc.name, "bento_name": to_snake_case(svc.name), "apis": apis, "models": models,
+            "image": describe_image(getattr(svc, "image", None))}
+
+
+def describe_image(image: Any) -> dict[str, Any] | None:
+    """The runtime a service declares with the image SDK (``image=bentoml.images.Image(...)``), or None.
+
+    Read from BentoML's own Image object rather than the syntax tree: chained calls, variables and
+    ``requirements_file(...)`` are then resolved exactly as ``bentoml build`` resolves them.
+    """
+    if image is None:
+        return None
+    return {
+        "python_version": image.python_version,
+        "base_image": image.base_image,
+        "requirements": [line.strip() for line in image.python_requirements.splitlines() if line.strip()],
+        "commands": list(image.commands),
+        "lock_python_packages": bool(image.lock_python_packages),
+    }
 
 
 def main(out_path: str) -> None:

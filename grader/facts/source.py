@@ -74,6 +74,8 @@ class ServiceClass:
     apis: dict[str, Api] = field(default_factory=dict)
     #: Class attributes holding a model reference: attribute -> tag literal ('' if not a literal).
     model_refs: dict[str, str] = field(default_factory=dict)
+    #: Whether ``@bentoml.service(image=...)`` declares the runtime with the image SDK.
+    image: bool = False
 
 
 @dataclass
@@ -96,6 +98,10 @@ class ServiceSource:
     computed_custom_object_keys: list[int] = field(default_factory=list)
     #: Model tags written as string literals (``credit_risk_model:latest``).
     tag_literals: list[str] = field(default_factory=list)
+    #: (line, keyword names) of each ``bentoml.images.Image(...)`` call: whether the Python version is
+    #: chosen (``python_version=``) or left to the default, the Python of whoever builds, which the
+    #: imported Image object cannot tell apart.
+    image_calls: list[tuple[int, list[str]]] = field(default_factory=list)
 
     @property
     def parsed(self) -> bool:
@@ -173,7 +179,8 @@ class _Visitor(ast.NodeVisitor):
         for deco in node.decorator_list:
             is_svc, given = is_service_decorator(deco, self.aliases)
             if is_svc:
-                svc = ServiceClass(node.name, node.lineno, given or snake_case(node.name))
+                svc = ServiceClass(node.name, node.lineno, given or snake_case(node.name),
+                                   image=isinstance(deco, ast.Call) and keyword(deco, "image") is not None)
                 for stmt in node.body:
                     if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and \
                             (api := api_of(stmt, self.aliases)):
@@ -205,6 +212,8 @@ class _Visitor(ast.NodeVisitor):
             self.facts.legacy.append((node.lineno, name))
         if name.endswith(".api") and keyword(node, "input") is not None:
             self.facts.legacy.append((node.lineno, f"@{name}(input=..., output=...)"))
+        if name in ("bentoml.images.Image", "images.Image", "Image", "bentoml.Image"):
+            self.facts.image_calls.append((node.lineno, [k.arg for k in node.keywords if k.arg]))
         if self.depth == 0 and name.endswith(LOAD_CALLS):
             self.facts.import_time_loads.append((node.lineno, name))
         if name == "open" and node.args and isinstance(path := constant(node.args[0]), str) \

@@ -104,13 +104,15 @@ def copy_solutions(dest: Path) -> Path:
 
 
 def make_broken(name: str, dest: Path) -> tuple[Path, dict]:
-    """A copy of solutions/ with the case's replacements and files applied; returns it and the case."""
+    """A copy of solutions/ with the case's files removed, added and edited; returns it and the case."""
     case_dir = BROKEN / name
     case = yaml.safe_load((case_dir / "case.yaml").read_text())
     submission = copy_solutions(dest)
     for extra in case_dir.iterdir():
         if extra.name != "case.yaml":
             shutil.copy(extra, submission / extra.name)
+    for name_ in case.get("remove") or []:  # e.g. bentofile.yaml, for a build configured by image=
+        (submission / name_).unlink()
     for edit in case.get("replace") or []:
         path = submission / edit["file"]
         text = path.read_text()

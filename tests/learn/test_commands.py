@@ -60,7 +60,8 @@ def test_progress_bar_and_next_exercise(tmp_path, exercise_list) -> None:
     loop.progress.record(ExerciseResult(exercise_list[0].name, True, 16, 16))
     loop.list()
     total = len(exercise_list)
-    assert any(f"1 / {total} exercises done" in line and "[#####" in line for line in lines)
+    filled = "#" * round(30 / total)  # one exercise of `total` fills its share of the 30-character bar
+    assert any(f"1 / {total} exercises done" in line and f"[{filled}-" in line for line in lines)
     assert any(line.startswith(f"Next: exercise {exercise_list[1].name!r}") for line in lines)
 
 

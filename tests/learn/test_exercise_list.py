@@ -10,7 +10,7 @@ from grader.declare import catalogue
 from tests.learn.conftest import ROOT, SHIPPED, SOLUTIONS
 
 #: `notebooks/NN_name.ipynb ... section "Title"` (or: NN_name.ipynb, "Title") in a TODO or hint.
-POINTER = re.compile(r'(\d\d_\w+\.ipynb)(?:,|, section|, sections)?\s+"([^"]+)"')
+POINTER = re.compile(r'(\d\d[a-z]?_\w+\.ipynb)(?:,|, section|, sections)?\s+"([^"]+)"')
 
 
 def headings(notebook: str) -> set[str]:

@@ -19,7 +19,8 @@ from bentokit import contract
 from tests.conftest import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
-NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+#: 01 to 08, and 04b (composed services) between building and containerizing.
+NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
 
 
 def kitnb():
@@ -51,8 +52,15 @@ def service_module(submission, saved_model):
     sys.modules.pop(spec.name, None)
 
 
-def test_there_are_eight_notebooks():
-    assert [p.name[:2] for p in NOTEBOOK_FILES] == [f"{i:02d}" for i in range(1, 9)]
+def test_there_are_eight_notebooks_and_the_compose_extension():
+    numbers = ["01", "02", "03", "04", "04b", "05", "06", "07", "08"]
+    assert [p.name.split("_")[0] for p in NOTEBOOK_FILES] == numbers
+
+
+def test_compose_cell_is_the_solution():
+    """Notebook 04b writes solutions/composed_service.py as it is: one file, taught and graded."""
+    cell = kitnb().cell_source("04b_compose.ipynb", "work-projects/composed/service.py")
+    assert cell == (ROOT / "solutions" / "composed_service.py").read_text()
 
 
 def test_bentofile_cell_matches_the_contract(submission):

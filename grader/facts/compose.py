@@ -1,0 +1,185 @@
+"""Facts about the composed-services exercise (``composed_service.py``): syntax tree, bento, server.
+
+The dependency is read from the syntax tree (``scorer = bentoml.depends(CreditScorer)`` as a class
+attribute), like the rest of ``facts/source.py``: it says where the learner wrote what, without running
+learner code in the grader. The bento and the server are child processes, as for ``service.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bentokit import server
+from grader.children import kill_group, spawn
+from grader.facts import source
+from grader.facts.run import bentoml_home
+
+FILE = "composed_service.py"
+#: The entry (API) service the exercise asks for, and its import target.
+API_CLASS = "CreditRiskApi"
+TARGET = f"composed_service:{API_CLASS}"
+#: The build configuration the grader supplies: the learner's ``image=`` gives the packages.
+BUILD_CONFIG = {"service": TARGET, "include": [FILE]}
+
+
+@dataclass
+class ComposedSource:
+    """What ``composed_service.py`` declares: its services, their dependencies and settings."""
+
+    source: source.ServiceSource
+    #: service class -> {attribute: the class named in ``bentoml.depends(...)``}
+    depends: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: service class -> the keyword names given to ``@bentoml.service(...)``
+    settings: dict[str, set[str]] = field(default_factory=dict)
+
+    def model_services(self) -> list[str]:
+        return [name for name, svc in self.source.services.items() if svc.model_refs]
+
+    def dependents(self) -> dict[str, str]:
+        """Dependency edges between the file's own services: ``{api class: model class}``."""
+        return {cls: target for cls, deps in self.depends.items() for target in deps.values()
+                if target in self.source.services}
+
+
+def read(path: Path) -> ComposedSource:
+    """Parse ``composed_service.py`` (nothing runs); a missing file or syntax error is recorded."""
+    facts = ComposedSource(source=source.read(path))
+    if not facts.source.parsed:
+        return facts
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef) or node.name not in facts.source.services:
+            continue
+        for deco in node.decorator_list:
+            if isinstance(deco, ast.Call) and source.is_service_decorator(deco)[0]:
+                facts.settings[node.name] = {k.arg for k in deco.keywords if k.arg}
+        deps: dict[str, str] = {}
+        for stmt in node.body:
+            value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
+            if isinstance(value, ast.Call) and source.dotted(value.func) in ("bentoml.depends", "depends") \
+                    and value.args:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        deps[target.id] = source.dotted(value.args[0])
+        facts.depends[node.name] = deps
+    return facts
+
+
+@dataclass
+class ComposedBento:
+    """The composed bento's manifest, or why it was not built."""
+
+    tag: str = ""
+    manifest: dict[str, Any] | None = None
+    error: str = ""
+
+    def service_names(self) -> list[str]:
+        return [s.get("name", "") for s in (self.manifest or {}).get("services") or []]
+
+
+@dataclass
+class ComposedServer:
+    """The composed service served by ``bentoml serve composed_service:CreditRiskApi``."""
+
+    url: str = ""
+    error: str = ""
+    log: str = ""
+
+
+class ComposedRun:
+    """The build and the server of the composed exercise, started side by side; :meth:`close` stops both."""
+
+    def __init__(self, submission: Path, ready_timeout: float = 90.0, build_timeout: float = 240.0) -> None:
+        self.submission = submission.resolve()
+        self.ready_timeout = ready_timeout
+        self.build_timeout = build_timeout
+        self._tmp = Path(tempfile.mkdtemp(prefix="grader-compose-"))
+        self._server: server.RunningServer | None = None
+        self._build: Any = None
+        self._bento: ComposedBento | None = None
+        self._live: ComposedServer | None = None
+        self.started = time.monotonic()
+
+    def start(self) -> None:
+        self._server = server.start(TARGET, self.submission, log_path=self._tmp / "server.log")
+        self._build = self._start_build()
+
+    def _start_build(self) -> Any:
+        """``bentoml build`` with the grader's build config, into a temporary store that sees the models."""
+        home = self._tmp / "home"
+        home.mkdir()
+        models = bentoml_home() / "models"
+        models.mkdir(parents=True, exist_ok=True)
+        (home / "models").symlink_to(models, target_is_directory=True)
+        config = self._tmp / "bentofile.yaml"
+        config.write_text(yaml.safe_dump(BUILD_CONFIG))
+        log = open(self._tmp / "build.log", "wb")  # noqa: SIM115 - closed in bento()
+        process = spawn([sys.executable, "-m", "bentoml", "build", str(self.submission), "-f", str(config),
+                         "--output", "tag"], cwd=self.submission, env={"BENTOML_HOME": str(home)}, stdout=log)
+        return process, log, home
+
+    def bento(self) -> ComposedBento:
+        if self._bento is not None:
+            return self._bento
+        if self._build is None:
+            self._bento = ComposedBento(error="not built: composed_service.py is missing or does not parse")
+            return self._bento
+        process, log, home = self._build
+        with contextlib.suppress(Exception):
+            process.wait(timeout=max(1.0, self.build_timeout - (time.monotonic() - self.started)))
+        timed_out = process.poll() is None
+        kill_group(process)
+        log.close()
+        text = (self._tmp / "build.log").read_text(errors="replace")
+        match = re.search(r"__tag__:(\S+)", text)
+        if timed_out or not match:
+            why = "did not finish in time" if timed_out else f"failed (exit code {process.returncode})"
+            tail = "\n".join(text.splitlines()[-12:])
+            self._bento = ComposedBento(error=f"`bentoml build` of {TARGET} {why}:\n{tail}")
+            return self._bento
+        tag = match.group(1)
+        name, version = tag.split(":", 1)
+        manifest = yaml.safe_load((home / "bentos" / name / version / "bento.yaml").read_text())
+        self._bento = ComposedBento(tag=tag, manifest=manifest)
+        return self._bento
+
+    def live(self) -> ComposedServer:
+        if self._live is not None:
+            return self._live
+        if self._server is None:
+            self._live = ComposedServer(error="not started: composed_service.py is missing or does not parse")
+            return self._live
+        running = self._server
+        remaining = max(1.0, self.ready_timeout - (time.monotonic() - running.started))
+        try:
+            running.wait_ready(remaining)
+            self._live = ComposedServer(url=running.url)
+        except server.ServerError as err:
+            self._live = ComposedServer(error=f"`bentoml serve {TARGET}` did not become ready: "
+                                              f"{str(err).splitlines()[0]}", log=running.log_tail(25))
+        return self._live
+
+    def server_log(self, lines: int = 40) -> str:
+        return self._server.log_tail(lines) if self._server else ""
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.stop(grace=3.0)
+            self._server = None
+        if self._build is not None:
+            kill_group(self._build[0])
+            self._build[1].close()
+            self._build = None
+        shutil.rmtree(self._tmp, ignore_errors=True)
