@@ -33,7 +33,7 @@ def composed_source(run: Run) -> compose.ComposedSource:
 @pytest.fixture(scope="module")
 def composed(run: Run, composed_source: compose.ComposedSource) -> Iterator[compose.ComposedRun]:
     """The composed bento's build and server, started once for this module, stopped at its end."""
-    started = compose.ComposedRun(run.submission, ready_timeout=run.options.ready_timeout,
+    started = compose.ComposedRun(run, ready_timeout=run.options.ready_timeout,
                                   build_timeout=run.options.build_timeout + 60)
     try:
         if composed_source.source.parsed:

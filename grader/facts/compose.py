@@ -8,10 +8,7 @@ learner code in the grader. The bento and the server are child processes, as for
 from __future__ import annotations
 
 import ast
-import contextlib
-import re
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,9 +18,8 @@ from typing import Any
 import yaml
 
 from bentokit import server
-from grader.children import kill_group, spawn
 from grader.facts import source
-from grader.facts.run import bentoml_home
+from grader.facts.run import Build, Run
 
 FILE = "composed_service.py"
 #: The entry (API) service the exercise asks for, and its import target.
@@ -58,17 +54,18 @@ def read(path: Path) -> ComposedSource:
     if not facts.source.parsed:
         return facts
     tree = ast.parse(path.read_bytes(), filename=str(path))
+    aliases = source.aliases_of(tree)
     for node in ast.walk(tree):
         if not isinstance(node, ast.ClassDef) or node.name not in facts.source.services:
             continue
         for deco in node.decorator_list:
-            if isinstance(deco, ast.Call) and source.is_service_decorator(deco)[0]:
+            if isinstance(deco, ast.Call) and source.is_service_decorator(deco, aliases)[0]:
                 facts.settings[node.name] = {k.arg for k in deco.keywords if k.arg}
         deps: dict[str, str] = {}
         for stmt in node.body:
             value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
-            if isinstance(value, ast.Call) and source.dotted(value.func) in ("bentoml.depends", "depends") \
-                    and value.args:
+            if isinstance(value, ast.Call) and value.args and \
+                    source.canonical(source.dotted(value.func), aliases) in ("bentoml.depends", "depends"):
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                 for target in targets:
                     if isinstance(target, ast.Name):
@@ -99,36 +96,27 @@ class ComposedServer:
 
 
 class ComposedRun:
-    """The build and the server of the composed exercise, started side by side; :meth:`close` stops both."""
+    """The build and the server of the composed exercise, started side by side as learner code (in the
+    grading's sandbox, on its copies of the submission and the models); :meth:`close` stops both."""
 
-    def __init__(self, submission: Path, ready_timeout: float = 90.0, build_timeout: float = 240.0) -> None:
-        self.submission = submission.resolve()
+    def __init__(self, run: Run, ready_timeout: float = 90.0, build_timeout: float = 240.0) -> None:
+        self.run = run
         self.ready_timeout = ready_timeout
         self.build_timeout = build_timeout
-        self._tmp = Path(tempfile.mkdtemp(prefix="grader-compose-"))
+        self._tmp = Path(tempfile.mkdtemp(prefix="grader-compose-"))  # the grader's own: logs
         self._server: server.RunningServer | None = None
-        self._build: Any = None
+        self._build: Build | None = None
         self._bento: ComposedBento | None = None
         self._live: ComposedServer | None = None
         self.started = time.monotonic()
 
     def start(self) -> None:
-        self._server = server.start(TARGET, self.submission, log_path=self._tmp / "server.log")
-        self._build = self._start_build()
-
-    def _start_build(self) -> Any:
-        """``bentoml build`` with the grader's build config, into a temporary store that sees the models."""
-        home = self._tmp / "home"
-        home.mkdir()
-        models = bentoml_home() / "models"
-        models.mkdir(parents=True, exist_ok=True)
-        (home / "models").symlink_to(models, target_is_directory=True)
-        config = self._tmp / "bentofile.yaml"
+        self._server = server.start(TARGET, self.run.workdir, log_path=self._tmp / "server.log",
+                                    **self.run.learner())
+        config = self.run.sandbox.folder / "compose-bentofile.yaml"  # the grader's, not the learner's
         config.write_text(yaml.safe_dump(BUILD_CONFIG))
-        log = open(self._tmp / "build.log", "wb")  # noqa: SIM115 - closed in bento()
-        process = spawn([sys.executable, "-m", "bentoml", "build", str(self.submission), "-f", str(config),
-                         "--output", "tag"], cwd=self.submission, env={"BENTOML_HOME": str(home)}, stdout=log)
-        return process, log, home
+        self.run.sandbox.give(config)
+        self._build = Build(self.run, [str(self.run.workdir), "-f", str(config)], self._tmp / "build.log")
 
     def bento(self) -> ComposedBento:
         if self._bento is not None:
@@ -136,22 +124,12 @@ class ComposedRun:
         if self._build is None:
             self._bento = ComposedBento(error="not built: composed_service.py is missing or does not parse")
             return self._bento
-        process, log, home = self._build
-        with contextlib.suppress(Exception):
-            process.wait(timeout=max(1.0, self.build_timeout - (time.monotonic() - self.started)))
-        timed_out = process.poll() is None
-        kill_group(process)
-        log.close()
-        text = (self._tmp / "build.log").read_text(errors="replace")
-        match = re.search(r"__tag__:(\S+)", text)
-        if timed_out or not match:
-            why = "did not finish in time" if timed_out else f"failed (exit code {process.returncode})"
+        tag, why, text = self._build.finish(self.build_timeout - (time.monotonic() - self.started))
+        if not tag:
             tail = "\n".join(text.splitlines()[-12:])
             self._bento = ComposedBento(error=f"`bentoml build` of {TARGET} {why}:\n{tail}")
             return self._bento
-        tag = match.group(1)
-        name, version = tag.split(":", 1)
-        manifest = yaml.safe_load((home / "bentos" / name / version / "bento.yaml").read_text())
+        manifest = yaml.safe_load((self._build.path(tag) / "bento.yaml").read_text())
         self._bento = ComposedBento(tag=tag, manifest=manifest)
         return self._bento
 
@@ -179,7 +157,6 @@ class ComposedRun:
             self._server.stop(grace=3.0)
             self._server = None
         if self._build is not None:
-            kill_group(self._build[0])
-            self._build[1].close()
+            self._build.close()
             self._build = None
         shutil.rmtree(self._tmp, ignore_errors=True)

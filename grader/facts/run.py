@@ -91,6 +91,39 @@ class LiveTarget:
     ready_seconds: float = 0.0
 
 
+class Build:
+    """``bentoml build`` running as learner code (in the sandbox, on the copied submission and store)."""
+
+    def __init__(self, run: Run, args: list[str], log_path: Path) -> None:
+        self.home = run.home
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in finish() or close()
+        self.process = spawn([sys.executable, "-m", "bentoml", "build", *args, "--output", "tag"],
+                             cwd=run.workdir, stdout=self._log, **run.learner())
+
+    def finish(self, timeout: float) -> tuple[str, str, str]:
+        """Wait (at most ``timeout`` s): the bento's tag (``''`` if none), why not, and the build log."""
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=max(1.0, timeout))
+        timed_out = self.process.poll() is None
+        self.close()
+        text = self.log_path.read_text(errors="replace")
+        match = re.search(r"__tag__:(\S+)", text)
+        if timed_out or not match:
+            why = "did not finish in time" if timed_out else f"failed (exit code {self.process.returncode})"
+            return "", why, text
+        return match.group(1), "", text
+
+    def path(self, tag: str) -> Path:
+        """Where the bento ``tag`` was built."""
+        name, version = tag.split(":", 1)
+        return self.home / "bentos" / name / version
+
+    def close(self) -> None:
+        kill_group(self.process)
+        self._log.close()
+
+
 class ConfinementError(RuntimeError):
     """``--confine require`` and learner code cannot run as a user of its own (the message says why)."""
 
@@ -164,7 +197,8 @@ class Run:
         # The build imports service.py too: it runs beside the inspector (its network wait for the
         # package lock overlaps) and is killed if the import turns out to fail.
         self.building = BENTO in options.needs and (options.build or self._container is not None)
-        self._build: Any = self._start_build() if self.building and self.source.parsed else None
+        self._build: Build | None = (Build(self, [str(self.workdir)], self._tmp / "build.log")
+                                     if self.building and self.source.parsed else None)
 
     def learner(self) -> dict[str, Any]:
         """The keyword arguments that run a process as learner code: in the sandbox, on the copied store."""
@@ -200,7 +234,7 @@ class Run:
     def service_facts(self) -> ServiceFacts:
         facts = self._service_facts()
         if not facts.imported and self._build is not None:
-            kill_group(self._build[0])
+            self._build.close()
         return facts
 
     def _service_facts(self) -> ServiceFacts:
@@ -279,13 +313,6 @@ class Run:
 
     # -- bento --------------------------------------------------------------------------------
 
-    def _start_build(self) -> Any:
-        """``bentoml build`` of the copied submission, in the sandbox, into the copied store."""
-        log = open(self._tmp / "build.log", "wb")  # noqa: SIM115 - closed in bento_facts
-        process = spawn([sys.executable, "-m", "bentoml", "build", str(self.workdir), "--output", "tag"],
-                        cwd=self.workdir, stdout=log, **self.learner())
-        return process, log, self.home
-
     @cached_property
     def bento_facts(self) -> BentoFacts:
         if not self.building:
@@ -295,23 +322,12 @@ class Run:
         return self._built_bento()
 
     def _built_bento(self) -> BentoFacts:
-        process, log, home = self._build
-        timeout = max(1.0, self.options.build_timeout - (time.monotonic() - self.started))
-        with contextlib.suppress(Exception):
-            process.wait(timeout=timeout)
-        timed_out = process.poll() is None
-        kill_group(process)
-        log.close()
-        text = (self._tmp / "build.log").read_text(errors="replace")
-        match = re.search(r"__tag__:(\S+)", text)
-        if timed_out or not match:
+        tag, why, text = self._build.finish(self.options.build_timeout - (time.monotonic() - self.started))
+        if not tag:
             tail = "\n".join(text.splitlines()[-15:])
-            why = "did not finish in time" if timed_out else f"failed (exit code {process.returncode})"
             fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(text))
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
-        tag = match.group(1)
-        name, version = tag.split(":", 1)
-        return self._bento_at(tag, home / "bentos" / name / version)
+        return self._bento_at(tag, self._build.path(tag))
 
     @staticmethod
     def _bento_at(tag: str, path: Path) -> BentoFacts:
@@ -344,7 +360,7 @@ class Run:
                                   error=f"no image: the bento was not built (see the built bento checks). "
                                         f"{facts.error.splitlines()[0] if facts.error else ''}")
         remaining = max(1.0, self.options.image_timeout - (time.monotonic() - self.started))
-        return self._container.start(facts.tag, self._build[2], remaining, self.options.ready_timeout)
+        return self._container.start(facts.tag, self.home, remaining, self.options.ready_timeout)
 
     @cached_property
     def live(self) -> LiveTarget:
@@ -419,7 +435,7 @@ class Run:
             self._container.close()  # the container, and the image unless it is kept
             self._container = None
         if self._build is not None:
-            self._build[1].close()
+            self._build.close()
         self.left_behind = self.sandbox.release()  # every process of the learner's, by user or marker
         kill_all()
         shutil.rmtree(self._tmp, ignore_errors=True)
