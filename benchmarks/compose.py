@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                "clients": args.clients, "seconds": args.seconds, "runs": runs}
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out}")
+    shutil.rmtree(home, ignore_errors=True)  # on failure it stays, with the servers' logs under logs/
     return results
 
 
