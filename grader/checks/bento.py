@@ -38,11 +38,12 @@ def bento_built(run: Run, check) -> None:
     """a bento of the service is built"""
     manifest = need_bento(run, check)
     check.note(f"bento {run.bento_facts.tag}")
+    if not built_from_this(run):  # another's bento (the demo's, the reference's) earns nothing
+        check.fail(f"the latest bento {run.bento_facts.tag} was not built from this service.py: it packs a "
+                   f"different one than {run.source.path}. Run `bentoml build` again in {run.submission} "
+                   f"(or grade with --build).")
     check.part("bento name", manifest.get("name") == contract.SERVICE_NAME,
                f"the bento is named {manifest.get('name')!r}, expected {contract.SERVICE_NAME!r}.")
-    check.part("built from this service.py", built_from_this(run),
-               f"the latest bento {run.bento_facts.tag} packs a different service.py than "
-               f"{run.source.path}: run `bentoml build` again in {run.submission} (or grade with --build).")
 
 
 @graded(points=4)
