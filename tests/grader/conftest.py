@@ -66,8 +66,10 @@ def leftovers(marker: str, sandbox: dict | None = None) -> list[str]:
     """Processes still carrying this grading's marker in their environment, or left by its sandbox
     (its own marker; and when confined, any process of its user)."""
     found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "uids"]):
+    for proc in psutil.process_iter(["pid", "cmdline", "uids", "status"]):
         try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:  # ended, awaiting its reaper: runs nothing
+                continue
             env = proc.environ()
             mine = env.get(MARKER) == marker
             if sandbox:

@@ -143,6 +143,7 @@ def test_pytest_grade_from_the_repo_root(reference_home, tmp_path) -> None:
 
 def test_interrupted_grading_leaves_no_processes(reference_home, tmp_path) -> None:
     """SIGTERM to the grader while the learner's server runs: the server's groups go with it."""
+    import json
     import signal
     import time
     import uuid
@@ -154,14 +155,20 @@ def test_interrupted_grading_leaves_no_processes(reference_home, tmp_path) -> No
     grader = subprocess.Popen([sys.executable, "-m", "grader", "--submission", "solutions",
                                "--results", str(tmp_path)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox_file = tmp_path / "sandbox.json"  # who the learner's code runs as, written at the start
+
+    def serving() -> bool:
+        sandbox = json.loads(sandbox_file.read_text()) if sandbox_file.is_file() else None
+        return any("bentoml serve" in p for p in leftovers(marker, sandbox))
+
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any("bentoml serve" in p for p in leftovers(marker)):
+        while time.monotonic() < deadline and not serving():
             time.sleep(0.2)  # a poll interval while the grader starts the server
-        assert any("bentoml serve" in p for p in leftovers(marker)), "the grader never started a server"
+        assert serving(), "the grader never started a server"
         grader.send_signal(signal.SIGTERM)
         grader.wait(timeout=60)
     finally:
         if grader.poll() is None:
             grader.kill()
-    assert leftovers(marker) == []
+    assert leftovers(marker, json.loads(sandbox_file.read_text())) == []
