@@ -33,18 +33,23 @@ def run_train(submission: Path, home: Path, results: Path, timeout: float = TIME
         # The learner's own data choice goes with it; nothing else of the caller's environment does.
         data = {k: os.environ[k] for k in ("CREDIT_SCORING_CSV",) if k in os.environ}
         with procs.Sandbox.acquire() as sandbox, open(log_path, "wb") as log:
-            work = sandbox.folder / "submission"
+            # train.py saves into a store inside the sandbox's folder; the models are copied out before
+            # the sandbox is released (which removes whatever its user left elsewhere in /tmp).
+            work, box_home = sandbox.folder / "submission", sandbox.folder / "bentoml"
             shutil.copytree(submission, work, symlinks=True,
                             ignore=shutil.ignore_patterns(".git", "__pycache__", ".venv"))
-            sandbox.give(work, home)
+            box_home.mkdir()
+            sandbox.give(work, box_home)
             process = spawn([sys.executable, "train.py"], cwd=work,
-                            env={"BENTOML_HOME": str(home), **data}, stdout=log, sandbox=sandbox)
+                            env={"BENTOML_HOME": str(box_home), **data}, stdout=log, sandbox=sandbox)
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 outcome["timed_out"] = True
             finally:
                 kill_group(process)
+            if (box_home / "models").is_dir():
+                shutil.copytree(box_home / "models", home / "models", symlinks=True, dirs_exist_ok=True)
         outcome.update(returncode=process.returncode, seconds=round(time.monotonic() - started, 2),
                        log_tail="\n".join(log_path.read_text(errors="replace").splitlines()[-15:]),
                        saved=(home / "models" / contract.MODEL_NAME).is_dir())
