@@ -24,7 +24,9 @@ _homes: list[str] = []
 _current: dict[str, object] = {"notebook": None}
 #: Every kernel, and so every server a notebook starts, carries this run's marker in its environment.
 MARKER = "BENTOKIT_NOTEBOOK_RUN"
-_marker = os.environ.setdefault(MARKER, uuid.uuid4().hex)
+# A value of this session's own, never the inherited one: a pytest run started by a test (a nested
+# session) must not stop, at its end, the servers of the session that started it.
+_marker = os.environ[MARKER] = uuid.uuid4().hex
 
 
 @pytest.hookimpl(tryfirst=True)
