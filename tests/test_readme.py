@@ -161,6 +161,10 @@ def checkout(tmp_path_factory) -> Path:
         if source.is_file():
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, copy / name)
+    # A git repository of its own, as a clone is: `./kit learn reset` reads the shipped exercises from it.
+    git = ["git", "-c", "user.name=kit", "-c", "user.email=kit@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the kit as shipped"]):
+        subprocess.run([*git, *args], cwd=copy, check=True, capture_output=True)
     return copy
 
 
