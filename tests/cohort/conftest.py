@@ -43,8 +43,9 @@ def make_submission(kind: str, dest: Path, model_file: Path) -> Path:
         dest.mkdir(parents=True)
         folder = copy_solutions(dest / "exercises")
         text = (folder / "service.py").read_text()
+        assert "        if not applications:" in text, "solutions/service.py changed: pick another small edit"
         (folder / "service.py").write_text(text.replace(
-            "        if not applications:\n", "        if len(applications) == 0:  # nothing to score\n", 1))
+            "        if not applications:", "        if len(applications) == 0:", 1))
         (dest / "README.md").write_text("my repository\n")
     else:
         folder = copy_solutions(dest)
