@@ -19,7 +19,7 @@ EDITS = [
     (r"# In-place prediction skips building a DMatrix[^\n]*", "# {n}: predict in place"),
     (r"max_batch_size=64", "max_batch_size={size}"),
     (r"\bfeatures\b", "x{n}"),
-    (r"        if not applications:\n", "        if len(applications) == 0:  # learner {n}\n"),
+    (r"        if not applications:", "        if len(applications) == 0:  # learner {n};"),
 ]
 
 

@@ -85,7 +85,7 @@ SERVICE = (ROOT / "solutions" / "service.py").read_text()
 def test_similarity_sees_through_renames_and_comments_and_scores_near_copies(tmp_path):
     renamed = re.sub(r"\bfeatures\b", "feats", SERVICE).replace("# In-place prediction", "# fast path")
     edited = SERVICE.replace("max_batch_size=64", "max_batch_size=32").replace(
-        "        if not applications:\n", "        if len(applications) == 0:\n")
+        "        if not applications:", "        if len(applications) == 0:")
     own = (ROOT / "exercises" / "service.py").read_text()  # the starter, untouched: nothing written
     sources = {"ann": SERVICE, "bob": renamed, "cat": edited, "dan": own}
     records = []
