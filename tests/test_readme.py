@@ -267,8 +267,15 @@ def test_readme_commands_run_as_written(checkout):
                 try:
                     url = lab.wait_for(r"(http://127\.0\.0\.1:\d+)/lab\?token=(\w+)", 120)
                     times[key] = round(time.monotonic() - started, 1)
-                    status = requests.get(f"{url.group(1)}/api/status", params={"token": url.group(2)},
-                                          timeout=30)
+                    status = None
+                    deadline = time.monotonic() + 60
+                    while status is None:  # the URL is printed as the server starts listening
+                        with contextlib.suppress(requests.ConnectionError):
+                            status = requests.get(f"{url.group(1)}/api/status",
+                                                  params={"token": url.group(2)}, timeout=30)
+                        assert lab.process.poll() is None, "".join(lab.lines)
+                        assert status is not None or time.monotonic() < deadline, "".join(lab.lines)
+                        time.sleep(0 if status is not None else 0.2)  # a poll interval
                     assert status.status_code == 200, status.text
                     root = requests.get(f"{url.group(1)}/api/contents", params={"token": url.group(2)},
                                         timeout=30).json()
