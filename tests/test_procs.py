@@ -187,8 +187,12 @@ def test_unconfined_sandbox_cleans_up_by_marker_and_allow_lists_the_environment(
                             "PYTHONUNBUFFERED", procs.MARKER, "BENTOML_HOME", "PARENT_RUN"}
         assert env["PARENT_RUN"] == "parent-marker"  # kept because asked for
         # run() kills its tree and whatever carries its spawn marker: this daemon clears that one
-        script = (f"env; (env -u {procs.SPAWN_MARKER} setsid sleep 300 >/dev/null 2>&1 &); "
-                  "echo x > $TMPDIR/left")
+        # The shell exits only once the daemon is `sleep` (bounded wait): a fork still on its way there
+        # carries the spawn marker, and run() would rightly kill it.
+        script = (f"env; (env -u {procs.SPAWN_MARKER} setsid sh -c 'echo $$ > $TMPDIR/pid; exec sleep 300' "
+                  ">/dev/null 2>&1 &); echo x > $TMPDIR/left; "
+                  "for i in $(seq 500); do grep -qs sleep /proc/$(cat $TMPDIR/pid 2>/dev/null)/cmdline "
+                  "&& break; sleep 0.01; done; rm -f $TMPDIR/pid")
         out = sandbox.run(["sh", "-c", script]).stdout
         assert "secret" not in out
         daemon = procs.find(sandbox.marker)

@@ -35,11 +35,23 @@ def grader_leftovers(engine: containers.Engine) -> tuple[list[str], list[str]]:
             lines("images", "--format", "{{.Repository}}:{{.Tag}}"))
 
 
+@pytest.fixture
+def left_behind(engine):
+    """What this test's gradings left of the grader's repository: the engine's storage is shared by
+    the whole machine, so what was there before the test (another run's) is not this test's."""
+    before = grader_leftovers(engine)
+
+    def new() -> tuple[list[str], list[str]]:
+        now = grader_leftovers(engine)
+        return tuple([line for line in now[i] if line not in before[i]] for i in range(2))
+    return new
+
+
 def live_results(graded: Graded) -> dict[str, tuple[bool, float]]:
     return {i: (c["passed"], c["score"]) for i, c in graded.checks.items() if c["group"] == "live endpoint"}
 
 
-def test_solutions_in_their_container_get_full_marks(engine, store, tmp_path) -> None:
+def test_solutions_in_their_container_get_full_marks(engine, store, tmp_path, left_behind) -> None:
     served = grade(ROOT / "solutions", store, tmp_path / "serve", "--build")
     assert GROUP not in served.summary["groups"] and len(served.summary["checks"]) == len(graded_specs())
     contained = grade(ROOT / "solutions", store, tmp_path / "container", "--container")
@@ -52,10 +64,10 @@ def test_solutions_in_their_container_get_full_marks(engine, store, tmp_path) ->
     # The live checks ran against the container, not a `bentoml serve` beside it.
     output = contained.checks["container_image"]["output"]
     assert engine.name in output and contained.checks["live_ready"]["output"].split(" after")[0] in output
-    assert grader_leftovers(engine) == ([], [])
+    assert left_behind() == ([], [])
 
 
-def test_an_image_that_crashes_on_start_fails_with_its_hint(engine, store, tmp_path) -> None:
+def test_an_image_that_crashes_on_start_fails_with_its_hint(engine, store, tmp_path, left_behind) -> None:
     submission, _ = make_broken("crash_on_start", tmp_path / "submission")
     graded = grade(submission, store, tmp_path / "results", "--container", "--ready-timeout", "90")
     check = graded.checks["container_image"]
@@ -64,7 +76,7 @@ def test_an_image_that_crashes_on_start_fails_with_its_hint(engine, store, tmp_p
     assert "startup failed" in check["output"] and "bentoml.xgboost.load_model" in check["output"]
     assert "live_ready" in graded.failed
     assert graded.seconds < 240, "a crash must be detected, not waited out"
-    assert grader_leftovers(engine) == ([], [])
+    assert left_behind() == ([], [])
 
 
 def test_without_an_engine_the_check_says_what_to_install(store, tmp_path, monkeypatch) -> None:
@@ -78,7 +90,7 @@ def test_without_an_engine_the_check_says_what_to_install(store, tmp_path, monke
     assert graded.summary["groups"]["live endpoint"]["score"] == live, graded.explain(graded.failed)
 
 
-def test_an_interrupted_grading_leaves_nothing(engine, store, tmp_path) -> None:
+def test_an_interrupted_grading_leaves_nothing(engine, store, tmp_path, left_behind) -> None:
     """SIGTERM (a platform's time limit) while the container serves the live checks.
 
     Not tested while the image builds, though the grader kills the build then: podman 4.3 leaves the
@@ -90,7 +102,7 @@ def test_an_interrupted_grading_leaves_nothing(engine, store, tmp_path) -> None:
                           "--results", str(tmp_path)], cwd=ROOT, env=env)
 
     def reached() -> bool:
-        return bool(grader_leftovers(engine)[0])
+        return bool(left_behind()[0])
 
     try:
         deadline = time.monotonic() + 240
@@ -103,4 +115,4 @@ def test_an_interrupted_grading_leaves_nothing(engine, store, tmp_path) -> None:
         if grader.poll() is None:
             procs.kill_tree(grader, grace=0)
     assert leftovers(marker) == []
-    assert grader_leftovers(engine) == ([], [])
+    assert left_behind() == ([], [])
