@@ -192,9 +192,10 @@ def savings(summary: dict[str, Any], clients: int) -> list[str]:
         return []
     lines = ["", f"## What each production setting saves (at {clients} clients)", "",
              "Each `prod-*` target is the production service with one setting put back; the saving is "
-             "its CPU per request minus the production service's, and the throughput it gives up.", "",
-             "| setting put back | CPU µs/req | saving µs/req | req/s | production req/s ÷ this |",
-             "|---|---:|---:|---:|---:|"]
+             "its CPU per request minus the production service's, the throughput it gives up, and its "
+             f"p99 beside the production service's ({_fmt(prod['p99_ms'], '.1f')} ms).", "",
+             "| setting put back | CPU µs/req | saving µs/req | req/s | production req/s ÷ this | p99 ms |",
+             "|---|---:|---:|---:|---:|---:|"]
     for name in variants:
         load = targets[name]["loads"].get(clients)
         if not load:
@@ -203,7 +204,8 @@ def savings(summary: dict[str, Any], clients: int) -> list[str]:
                   if load["cpu_us_per_req"] is not None and prod["cpu_us_per_req"] is not None else None)
         lines.append(f"| `{name}`: {TARGETS[name].settings if name in TARGETS else ''} | "
                      f"{_fmt(load['cpu_us_per_req'])} | {_fmt(saving)} | {_fmt(load['rps'])} | "
-                     f"{_fmt(prod['rps'] / load['rps'] if load['rps'] else None, '.2f')} |")
+                     f"{_fmt(prod['rps'] / load['rps'] if load['rps'] else None, '.2f')} | "
+                     f"{_fmt(load['p99_ms'], '.1f')} |")
     return lines
 
 

@@ -82,7 +82,7 @@ def _uvicorn(app: str, *extra: str) -> Callable[[int], list[str]]:
 
 
 PRODUCTION_SETTINGS = ("2 workers (cpu_count), async classify, uvloop + httptools, tracing off for "
-                       "/classify*, access log off, 1 XGBoost thread, in-place predict")
+                       "/classify*, access log off, 1 XGBoost thread, in-place predict, gc.freeze()")
 
 TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("flask-dev", "Flask dev server (week 5, 2022)", _python("-m", FLASK_APP, "--port", "{port}"),
@@ -122,6 +122,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            predict_cost="service_one_cpu_us", settings="production, sync API (thread hand-off)"),
     Target("prod-dmatrix", "production predicting through a DMatrix", _bentoml(f"{VARIANTS}:DMatrixPredict"),
            predict_cost="solution_one_cpu_us", settings="production, DMatrix + predict"),
+    Target("prod-gc", "production without gc.freeze()", _bentoml(f"{VARIANTS}:NoGcFreeze"),
+           predict_cost="service_one_cpu_us", settings="production, no gc.freeze() after loading"),
     Target("prod-one-worker", "production with one worker", _bentoml(production_bento),
            env=config_options("workers=1"), predict_cost="service_one_cpu_us",
            settings="production, workers=1 (by BENTOML_CONFIG_OPTIONS)"),

@@ -25,7 +25,7 @@ class SyncApi:
     """``def classify``: each request is handed to a worker thread and back."""
 
     model_ref = _inner.model_ref
-    __init__ = _inner.__init__
+    __init__, _load = _inner.__init__, _inner._load
     _probabilities = _inner._probabilities
 
     @bentoml.api
@@ -38,7 +38,7 @@ class DMatrixPredict:
     """A ``DMatrix`` with feature names per call, as the solution predicts."""
 
     model_ref = _inner.model_ref
-    __init__ = _inner.__init__
+    __init__, _load = _inner.__init__, _inner._load
 
     def _probabilities(self, applications: list[CreditApplication]) -> list[float]:
         features = self.dv.transform([a.model_dump() for a in applications])
@@ -50,5 +50,18 @@ class DMatrixPredict:
         return decide(self._probabilities([credit_application])[0])
 
 
-for _variant in (SyncApi, DMatrixPredict):
+@bentoml.service(**Production.config)
+class NoGcFreeze:
+    """Without ``gc.freeze()``: the collector's full passes walk every object the worker loaded."""
+
+    model_ref = _inner.model_ref
+    __init__ = _inner._load
+    _probabilities = _inner._probabilities
+
+    @bentoml.api
+    async def classify(self, credit_application: CreditApplication) -> CreditDecision:
+        return decide(self._probabilities([credit_application])[0])
+
+
+for _variant in (SyncApi, DMatrixPredict, NoGcFreeze):
     _variant.add_asgi_middleware(JSONBodiesOnly)

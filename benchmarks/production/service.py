@@ -15,6 +15,8 @@ request is in ``benchmarks/results/report.md`` and taught in ``notebooks/07_perf
 - ``async def classify``: the prediction takes well under a millisecond, so it runs on the event loop
   instead of paying the hand-off to a worker thread and back on every request.
 - in-place prediction: no ``DMatrix`` per call (same numbers).
+- ``gc.freeze()`` once the worker has loaded: the garbage collector's full passes skip the long-lived
+  objects, which were most of its pauses (the tail latency under load).
 - a 415 for multipart bodies (``JSONBodiesOnly``), found by ``python -m benchmarks fuzz``.
 - an invalid request (answered 400) is logged as one INFO line, not an ERROR traceback
   (``InvalidRequestsAsInfo``); notebook 6 shows what the log of the learner's own service says.
@@ -22,6 +24,7 @@ request is in ``benchmarks/results/report.md`` and taught in ``notebooks/07_perf
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from typing import Any
@@ -99,6 +102,14 @@ class CreditRiskClassifier:
     model_ref = bentoml.models.BentoModel("credit_risk_model:latest")
 
     def __init__(self) -> None:
+        self._load()
+        # Everything made so far (modules, BentoML's app, the model) lives as long as the worker:
+        # gc.freeze() moves it out of the collector's reach, so that a full collection under load no
+        # longer walks all of it while requests wait (p99 at 32 clients 134 -> 29 ms, `prod-gc`).
+        gc.collect()  # what is garbage now is not frozen with the rest
+        gc.freeze()
+
+    def _load(self) -> None:
         model = bentoml.xgboost.load_model(self.model_ref)
         # A Booster (xgb.train) or an XGBClassifier: both hold a Booster that predicts P(default).
         self.booster: xgb.Booster = model if isinstance(model, xgb.Booster) else model.get_booster()

@@ -144,6 +144,7 @@ def test_week5_2025_peer_answers_like_the_model(saved_model, expected):
 
 
 def test_code_variants_differ_from_production_in_one_thing_only(saved_model):
+    import gc
     import inspect
 
     from benchmarks.apps import bentoml_variants as variants
@@ -155,5 +156,11 @@ def test_code_variants_differ_from_production_in_one_thing_only(saved_model):
     assert not inspect.iscoroutinefunction(variants.SyncApi.inner.classify.func)
     assert sync.classify(app) == want
     assert inprocess.run_coroutine(variants.DMatrixPredict.inner().classify(app)) == want
-    for variant in (variants.SyncApi, variants.DMatrixPredict):
+    gc.unfreeze()
+    assert inprocess.run_coroutine(variants.NoGcFreeze.inner().classify(app)) == want
+    assert gc.get_freeze_count() == 0  # the one difference: production freezes what it loaded
+    production.CreditRiskClassifier()
+    assert gc.get_freeze_count() > 0
+    gc.unfreeze()
+    for variant in (variants.SyncApi, variants.DMatrixPredict, variants.NoGcFreeze):
         assert variant.config == production.CreditRiskClassifier.config
