@@ -17,6 +17,7 @@ request is in ``benchmarks/results/report.md`` and taught in ``notebooks/07_perf
 - in-place prediction: no ``DMatrix`` per call (same numbers).
 - ``gc.freeze()`` once the worker has loaded: the garbage collector's full passes skip the long-lived
   objects, which were most of its pauses (the tail latency under load).
+- an image without a compiler: ``IMAGE`` below (0.57 GB instead of 0.92 GB).
 - a 415 for multipart bodies (``JSONBodiesOnly``), found by ``python -m benchmarks fuzz``.
 - an invalid request (answered 400) is logged as one INFO line, not an ERROR traceback
   (``InvalidRequestsAsInfo``); notebook 6 shows what the log of the learner's own service says.
@@ -90,7 +91,14 @@ class JSONBodiesOnly:
         await self.app(scope, receive, send)
 
 
+#: The image's base as it is: BentoML's default ("debian") recipe apt-installs build-essential and git
+#: first (354 MB) for packages that compile, and every package of this bento is a wheel. The
+#: bentofile's packages and envs are added to this image when `bentoml build` runs.
+IMAGE = bentoml.images.Image(base_image="python:3.11-slim", distro="none", python_version="3.11")
+
+
 @bentoml.service(
+    image=IMAGE,
     resources={"cpu": "1"},
     workers="cpu_count",
     traffic={"timeout": 10},
