@@ -29,6 +29,15 @@ MARKER = "BENTOKIT_NOTEBOOK_RUN"
 _marker = os.environ[MARKER] = uuid.uuid4().hex
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """For ``./kit test`` (``--dist loadgroup``): all notebooks run on one worker, one after the
+    other, since they share ``work/`` and ``work-projects/`` as a learner's session does."""
+    for item in items:
+        if item.path.suffix == ".ipynb" and item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.xdist_group("notebooks"))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before the first cell of a notebook (when nbval starts its kernel), give it a new home."""

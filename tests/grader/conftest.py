@@ -64,7 +64,9 @@ def points(specs: list[CheckSpec], group: str | None = None) -> float:
 
 def leftovers(marker: str, sandbox: dict | None = None) -> list[str]:
     """Processes still carrying this grading's marker in their environment, or left by its sandbox
-    (its own marker; and when confined, any process of its user)."""
+    (its own marker; and when confined, any process of its user started before this call: once the
+    grading has ended its user is free, and a grading running beside this test may take it)."""
+    until = time.time()
     found = []
     for proc in psutil.process_iter(["pid", "cmdline", "uids", "status"]):
         try:
@@ -74,7 +76,8 @@ def leftovers(marker: str, sandbox: dict | None = None) -> list[str]:
             mine = env.get(MARKER) == marker
             if sandbox:
                 mine |= env.get(procs.MARKER) == sandbox["marker"]
-                mine |= bool(sandbox["confined"] and proc.info["uids"].real == sandbox["uid"])
+                mine |= bool(sandbox["confined"] and proc.info["uids"].real == sandbox["uid"]
+                             and proc.create_time() <= until)
             if mine:
                 found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])[:120]}")
         except (psutil.Error, OSError):
