@@ -29,13 +29,22 @@ MARKER = "BENTOKIT_NOTEBOOK_RUN"
 _marker = os.environ[MARKER] = uuid.uuid4().hex
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """For ``./kit test`` (``--dist loadgroup``): all notebooks run on one worker, one after the
-    other, since they share ``work/`` and ``work-projects/`` as a learner's session does."""
-    for item in items:
-        if item.path.suffix == ".ipynb" and item.path.is_relative_to(HERE):
-            item.add_marker(pytest.mark.xdist_group("notebooks"))
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which `./kit test` uses
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadscope`` with all notebooks as one scope: they share ``work/`` and
+    ``work-projects/`` as a learner's session does, so they run in order on one worker; a test
+    module runs whole on one worker, as loadscope does."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebooksInOneScope(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0].endswith(".ipynb"):
+                return "notebooks"
+            return super()._split_scope(nodeid)
+
+    return NotebooksInOneScope(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -24,16 +24,6 @@ from bentokit import contract, data, server, training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TARGET = "solutions.service:CreditRiskClassifier"
-TESTS = Path(__file__).resolve().parent
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """For ``./kit test`` (``--dist loadgroup``): each test module runs whole on one worker, so its
-    module fixtures are made once (notebooks/conftest.py groups the notebooks)."""
-    for item in items:
-        if item.path.is_relative_to(TESTS):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(scope="session")
