@@ -54,7 +54,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -467,12 +467,9 @@ def _try_slot(locks: Path, slot: int) -> int | None:
     return fd
 
 
-def reap_idle_sandboxes() -> list[str]:
-    """Kill the processes of every sandbox user no one holds now (a grader killed before its
-    clean-up leaves them; the next holder of the slot would kill them too); what was left. Root only."""
-    if os.geteuid() != 0:
-        return []
-    left: list[str] = []
+def idle_sandbox_users() -> Iterator[pwd.struct_passwd]:
+    """Each sandbox user no grading holds now, its slot locked until the next one is asked for (so no
+    grading takes it meanwhile). Root only."""
     for user in pwd.getpwall():
         slot = user.pw_name.removeprefix(USER_PREFIX)
         if user.pw_name == slot or not slot.isdigit():
@@ -481,9 +478,19 @@ def reap_idle_sandboxes() -> list[str]:
         if fd is None:
             continue
         try:
-            left += kill_user(user.pw_uid) + _clean_shared_tmp(user.pw_uid)
+            yield user
         finally:
             os.close(fd)
+
+
+def reap_idle_sandboxes() -> list[str]:
+    """Kill the processes of every sandbox user no one holds now (a grader killed before its
+    clean-up leaves them; the next holder of the slot would kill them too); what was left. Root only."""
+    if os.geteuid() != 0:
+        return []
+    left: list[str] = []
+    for user in idle_sandbox_users():
+        left += kill_user(user.pw_uid) + _clean_shared_tmp(user.pw_uid)
     return left
 
 
@@ -572,7 +579,8 @@ class Sandbox:
             user = _ensure_user(f"{USER_PREFIX}{slot}")
             kill_user(user.pw_uid)  # left by a holder of this slot that was killed before its clean-up
             _clean_shared_tmp(user.pw_uid)
-            folder = Path(tempfile.mkdtemp(prefix=f"{user.pw_name}-", dir=workroot))
+            # Default /tmp, not the caller's TMPDIR: root's may be a folder the sandbox user cannot enter.
+            folder = Path(tempfile.mkdtemp(prefix=f"{user.pw_name}-", dir=workroot or SHARED_TMP[0]))
             os.chown(folder, user.pw_uid, user.pw_gid)
             folder.chmod(0o700)
         except BaseException:

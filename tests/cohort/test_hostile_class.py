@@ -8,10 +8,8 @@ perfect score into any report it can find. The class folder is given as a relati
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 
-import psutil
 import pytest
 
 from bentokit import procs
@@ -24,25 +22,10 @@ pytestmark = [pytest.mark.server,
 
 
 def learner_processes() -> list[str]:
-    """Processes of any sandbox user no grading holds now (a zombie awaiting its reaper runs nothing).
-
-    Each user's slot is locked while its processes are listed, as a grader's acquire would: a grading
-    running beside this test (another pytest-xdist worker) holds its own slot, and is skipped."""
-    found = []
-    for user in pwd.getpwall():
-        slot = user.pw_name.removeprefix(procs.USER_PREFIX)
-        if slot == user.pw_name or not slot.isdigit():
-            continue
-        fd = procs._try_slot(procs._lock_dir(), int(slot))
-        if fd is None:
-            continue
-        try:
-            for proc in psutil.process_iter(["pid", "uids", "cmdline", "status"]):
-                if proc.info["uids"].real == user.pw_uid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                    found.append(f"{proc.info['pid']} {user.pw_name} {' '.join(proc.info['cmdline'] or [])}")
-        finally:
-            os.close(fd)
-    return found
+    """Processes of any sandbox user no grading holds now: a grading running beside this test
+    (another pytest-xdist worker) holds its own user, and is skipped."""
+    return [procs.describe(proc)
+            for user in procs.idle_sandbox_users() for proc in procs.find(uid=user.pw_uid)]
 
 
 def test_a_hostile_learner_gets_an_honest_score_and_leaves_nothing(model_file, tmp_path) -> None:
