@@ -24,7 +24,7 @@ import yaml
 
 from bentokit import containers, contract, procs, server
 from grader import hints
-from grader.children import Child, ChildResult, kill_all, kill_group, spawn
+from grader.children import Child, ChildResult, kill_group
 from grader.declare import BENTO, CONTAINER, LIVE
 from grader.facts import bentofile, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
@@ -33,9 +33,6 @@ from grader.facts.quality import Quality, auc
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
 #: What the copy of the submission learner code runs on leaves out (models reach it through the store).
 COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-results", "*.bentomodel")
-#: Where sandboxes get their folders as root: a temp folder every user can enter (a runner's TMPDIR,
-#: a private folder of root's, would lock the sandbox's user out of its own folder).
-SHARED_TMP = Path("/tmp")
 
 
 @dataclass
@@ -98,8 +95,8 @@ class Build:
         self.home = run.home
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in finish() or close()
-        self.process = spawn([sys.executable, "-m", "bentoml", "build", *args, "--output", "tag"],
-                             cwd=run.workdir, stdout=self._log, **run.learner())
+        self.process = procs.spawn([sys.executable, "-m", "bentoml", "build", *args, "--output", "tag"],
+                                   cwd=run.workdir, stdout=self._log, **run.learner())
 
     def finish(self, timeout: float) -> tuple[str, str, str]:
         """Wait (at most ``timeout`` s): the bento's tag (``''`` if none), why not, and the build log."""
@@ -134,8 +131,7 @@ def open_sandbox(mode: str) -> tuple[procs.Sandbox, str]:
         sandbox = procs.Sandbox.acquire(confine=False)
     else:
         try:
-            root = SHARED_TMP if os.geteuid() == 0 else None
-            sandbox = procs.Sandbox.acquire(root, confine=True if mode == "require" else None)
+            sandbox = procs.Sandbox.acquire(confine=True if mode == "require" else None)
         except procs.SandboxError as err:
             if mode == "require":
                 raise ConfinementError(str(err)) from err
@@ -436,6 +432,6 @@ class Run:
             self._container = None
         if self._build is not None:
             self._build.close()
-        self.left_behind = self.sandbox.release()  # every process of the learner's, by user or marker
-        kill_all()
+        self.sandbox.release()  # every process of the learner's, by user or marker
+        procs.kill_registered()  # whatever the grading started, and every sandbox it still holds
         shutil.rmtree(self._tmp, ignore_errors=True)
