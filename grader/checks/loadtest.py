@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bentokit import contract
-from grader.children import kill_group, spawn
+from bentokit import contract, procs
+from grader.children import kill_group
 from grader.declare import LIVE, Checks
 from grader.facts.run import Run
 
@@ -44,11 +44,11 @@ def locust_run(run: Run, check) -> None:
         run.sandbox.give(tmp)  # locust, the learner's code, writes its statistics there
         prefix = Path(tmp) / "locust"
         with open(Path(tmp) / "log.txt", "wb") as log:
-            process = spawn([sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless",
-                             "--host", run.live.url, "--users", str(USERS), "--spawn-rate", str(USERS),
-                             "--run-time", f"{RUN_SECONDS}s", "--stop-timeout", "2", "--only-summary",
-                             "--csv", str(prefix), "--exit-code-on-error", "0"],
-                            cwd=run.workdir, stdout=log, **run.learner())
+            process = procs.spawn([sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless",
+                                   "--host", run.live.url, "--users", str(USERS), "--spawn-rate", str(USERS),
+                                   "--run-time", f"{RUN_SECONDS}s", "--stop-timeout", "2", "--only-summary",
+                                   "--csv", str(prefix), "--exit-code-on-error", "0"],
+                                  cwd=run.workdir, stdout=log, **run.learner())
             with contextlib.suppress(subprocess.TimeoutExpired):  # the group is killed below either way
                 process.wait(timeout=LIMIT)
             timed_out = process.poll() is None

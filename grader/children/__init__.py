@@ -93,21 +93,10 @@ class Child:
         return self._result
 
 
-def spawn(command: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None,
-          stdout: Any = subprocess.DEVNULL, sandbox: procs.Sandbox | None = None) -> subprocess.Popen:
-    """Start ``command`` in a session of its own (in ``sandbox`` when given), killed at the end."""
-    return procs.spawn(command, cwd=cwd, env=env, stdout=stdout, sandbox=sandbox)
-
-
 def kill_group(process: subprocess.Popen, grace: float = 5.0) -> None:
     """Kill the process and everything it started (see :func:`bentokit.procs.kill_tree`)."""
     with contextlib.suppress(procs.ProcsError):
         procs.kill_tree(process, grace=grace)
-
-
-def kill_all() -> None:
-    """Kill every process the grader started and release its sandboxes (idempotent)."""
-    procs.kill_registered()
 
 
 def write_output(path: str, data: dict[str, Any]) -> None:

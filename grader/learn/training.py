@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bentokit import contract, procs
-from grader.children import kill_group, spawn
+from grader.children import kill_group
 
 OUTCOME_FILE = "train-run.json"
 TIMEOUT = 180.0
@@ -40,8 +40,8 @@ def run_train(submission: Path, home: Path, results: Path, timeout: float = TIME
                             ignore=shutil.ignore_patterns(".git", "__pycache__", ".venv"))
             box_home.mkdir()
             sandbox.give(work, box_home)
-            process = spawn([sys.executable, "train.py"], cwd=work,
-                            env={"BENTOML_HOME": str(box_home), **data}, stdout=log, sandbox=sandbox)
+            process = procs.spawn([sys.executable, "train.py"], cwd=work,
+                                  env={"BENTOML_HOME": str(box_home), **data}, stdout=log, sandbox=sandbox)
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
