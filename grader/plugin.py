@@ -125,9 +125,9 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.args_source != pytest.Config.ArgsSource.ARGS:  # bare `pytest --grade`: the kit's checks
         config.args = [str(CHECKS_DIR)]
+    # Private to the grader's user: as root, a later learner's code must not read another's report.
+    results.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not getattr(config.option, "xmlpath", None):  # pytest's own JUnit XML writer, into --results
-        # Private to the grader's user: as root, a later learner's code must not read another's report.
-        results.mkdir(parents=True, exist_ok=True, mode=0o700)
         config.option.xmlpath = str(results / "junit.xml")
     # A SIGTERM (a course platform's time limit) unwinds like Ctrl-C: fixtures stop the server.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -225,8 +225,7 @@ def run(request: pytest.FixtureRequest) -> Iterator:
     report.sandbox = {"user": box.user, "uid": box.uid, "confined": box.confined, "marker": box.marker}
     # Written now, not at the end: a runner that has to kill this grading (a time limit) still finds
     # whom to clean up after.
-    results = Path(request.config.getoption("--results"))
-    results.mkdir(parents=True, exist_ok=True)
+    results = Path(request.config.getoption("--results"))  # made, private, at pytest_configure
     (results / SANDBOX_FILE).write_text(json.dumps(report.sandbox))
     try:
         yield grading
