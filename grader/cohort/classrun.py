@@ -22,7 +22,7 @@ from typing import Any
 
 from grader.cohort import gradebook, runner, similarity, store
 from grader.cohort.runner import Limits, Outcome
-from grader.cohort.submissions import Fetched, Submission, SubmissionError, fetch
+from grader.cohort.submissions import Fetched, Submission, SubmissionError
 
 #: The grader's full marks without ``--container``: what a grading that could not finish is scored out of.
 DEFAULT_MAX = 100.0
@@ -122,14 +122,7 @@ def _fetch(sub: Submission, workroot: Path, deadline: datetime | None) -> Fetche
     work = workroot / sub.learner_id
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    try:
-        return fetch(sub, work / "submission", deadline=deadline)
-    except (SubmissionError, OSError) as err:
-        from grader.cohort.scrub import Scrubber
-
-        cleaner = Scrubber.for_grading(work, work / "submission")
-        return Outcome(sub.learner, sub.learner_id, graded_at=runner.now_iso(),
-                       error=cleaner(f"could not prepare the submission: {err}"))
+    return runner.fetch_or_outcome(sub, work, deadline)
 
 
 def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 2, limits: Limits = LIMITS,

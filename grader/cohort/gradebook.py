@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from grader.cohort import platforms, similarity
+from grader.cohort import platforms, runner, similarity
 from grader.cohort.store import learner_dir, write_atomic
 
 Record = dict[str, Any]
@@ -99,7 +99,7 @@ def feedback_markdown(record: Record, possible: float) -> str:
                                                    if late.get("penalty_percent") else "."), ""]
     if record["error"]:
         lines += [f"Grading could not finish: {record['error']}.", ""]
-        tail = "\n".join(record.get("log", "").splitlines()[-25:])
+        tail = "\n".join(record.get("log", "").splitlines()[-runner.LOG_TAIL:])
         if tail:
             lines += ["Last lines of the grading log:", "", "```text", tail, "```", ""]
     lines += [f"- {note}" for note in record["notes"]] + ([""] if record["notes"] else [])

@@ -14,12 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from grader.cohort.runner import LOG_TAIL
+from grader.report import HIDDEN_VISIBILITY
+
 KIT_ROOT = Path(__file__).resolve().parents[2]
 #: What the bundle ships of the kit: enough to ``pip install`` it and run ``python -m grader``.
 KIT_PARTS = ("pyproject.toml", "README.md", "bentokit", "grader")
 TEMPLATES = Path(__file__).with_name("templates")
-#: Gradescope visibility of hidden checks: shown to learners once the due date has passed.
-HIDDEN_VISIBILITY = "after_due_date"
 #: GitHub Classroom's reporter reads ``<RUNNER>_RESULTS`` for each runner id: letters and digits only
 #: (the reporter's own input check). The points earned and the points missed are two runners, so that
 #: its table (which scores a runner by the share of passed tests) and its recorded notice (the sum of
@@ -43,7 +44,7 @@ def _header(record: Record, possible: float) -> list[str]:
     if hidden:
         lines.append(f"{hidden} check(s) use hidden inputs: their inputs are not shown.")
     if record["error"] and record.get("log"):
-        tail = "\n".join(record["log"].splitlines()[-25:])
+        tail = "\n".join(record["log"].splitlines()[-LOG_TAIL:])
         lines += ["", "Last lines of the grading log:", "", "```text", tail, "```"]
     return lines
 

@@ -53,7 +53,6 @@ class Outcome:
     peak_rss_mb: float = 0.0
     error: str = ""
     notes: list[str] = field(default_factory=list)
-    results_dir: Path | None = None
     log: str = ""
     digest: str = ""
     commit: str = ""
@@ -61,10 +60,6 @@ class Outcome:
     models: list[dict[str, str]] = field(default_factory=list)
     service_source: str | None = None
     graded_at: str = ""
-
-    @property
-    def log_tail(self) -> str:
-        return "\n".join(self.log.splitlines()[-LOG_TAIL:])
 
 
 @dataclass
@@ -85,18 +80,17 @@ def _clean_after(command: list[str]) -> None:
     """Kill whatever the grading's learner code left, as the grader recorded it in ``sandbox.json``.
 
     The grader kills its sandbox itself when it ends; this covers a grading that was killed first
-    (a time or memory limit): every process of its sandbox user, or carrying its sandbox's marker.
+    (a time or memory limit): the processes carrying its sandbox's marker, and every process of
+    each sandbox user no grading holds (its user among them: a grading that took that user since
+    holds its slot, and killed what was left when it took it).
     """
     with contextlib.suppress(ValueError, IndexError, OSError):
         results = Path(command[command.index("--results") + 1])
         sandbox = json.loads((results / SANDBOX_FILE).read_text())
         with contextlib.suppress(procs.ProcsError):
-            if sandbox.get("confined"):
-                procs.kill_user(int(sandbox["uid"]))
-            else:
-                procs.kill_tree(procs.find(str(sandbox["marker"])), grace=0)
+            procs.kill_tree(procs.find(str(sandbox["marker"])), grace=0)
     with contextlib.suppress(procs.ProcsError, OSError):
-        procs.reap_idle_sandboxes()  # users whose grader died before it cleaned up
+        procs.reap_idle_sandboxes()  # under each user's slot lock, never a user in use
 
 
 def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, limits: Limits,
@@ -193,7 +187,6 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
         else:
             outcome.score, outcome.max_score = summary["score"], summary["max_score"]
             outcome.checks = [{**c, "output": cleaner(c["output"])} for c in summary["checks"]]
-    outcome.results_dir = results
     return outcome
 
 
@@ -202,13 +195,21 @@ def grade_one(sub: Submission, workroot: Path, limits: Limits = Limits(),
               deadline: datetime | None = None) -> Outcome:
     """Fetch ``sub`` under ``workroot`` and grade it in a child; a bad submission never raises."""
     work = Path(tempfile.mkdtemp(prefix="learner-", dir=workroot))
+    fetched = fetch_or_outcome(sub, work, deadline)
+    if isinstance(fetched, Outcome):
+        return fetched
+    return grade_fetched(fetched, work, limits, grader_args, stop)
+
+
+def fetch_or_outcome(sub: Submission, work: Path, deadline: datetime | None = None) -> Fetched | Outcome:
+    """``sub`` fetched into ``work/submission``, or the outcome saying why it could not be (a bad
+    submission, an unreachable or slow repository: never an exception)."""
     try:
-        fetched = fetch(sub, work / "submission", deadline=deadline)
+        return fetch(sub, work / "submission", deadline=deadline)
     except (SubmissionError, OSError, subprocess.SubprocessError) as err:
         cleaner = scrub.Scrubber.for_grading(work, work / "submission")
         return Outcome(sub.learner, sub.learner_id, graded_at=now_iso(),
                        error=cleaner(f"could not prepare the submission: {err}"))
-    return grade_fetched(fetched, work, limits, grader_args, stop)
 
 
 def cleanup(workroot: Path) -> None:

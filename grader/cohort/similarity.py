@@ -95,13 +95,6 @@ def own_tokens(source: str, starter: str = "") -> list[str]:
     return tokens
 
 
-def similarity_ratio(a: list[str], b: list[str]) -> float:
-    """difflib's ratio of two token lists (1.0 for two empty lists: nothing of their own in either)."""
-    if not a and not b:
-        return 1.0
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
-
-
 def _groups(keyed: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
     shared = [(k, sorted(v)) for k, v in keyed.items() if len(v) > 1]
     return sorted(shared, key=lambda kv: (-len(kv[1]), kv[1]))
