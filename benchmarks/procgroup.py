@@ -36,14 +36,3 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
 def rss_bytes(pgid: int) -> int:
     """Resident memory of the whole tree, in bytes."""
     return round(procs.tree_rss_mb(pgid) * 2**20)
-
-
-def running(processes: list[psutil.Process], grace: float = 0.0) -> list[int]:
-    """The pids of ``processes`` that still run after up to ``grace`` s (zombies and reused pids do
-    not count): a process killed a moment ago may take a little while to go."""
-    return [p.pid for p in procs.running(processes, grace)]
-
-
-def alive(pgid: int) -> bool:
-    """Whether any process of the tree is still running."""
-    return bool(members(pgid))

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import requests
 
-from benchmarks import procgroup
 from benchmarks.targets import Target
-from bentokit import contract
+from bentokit import contract, procs
 from bentokit.server import RunningServer, ServerError
 
 
@@ -54,8 +53,7 @@ def serving(target: Target, log_path: Path | None = None, timeout: float = 120.0
         cold = first_answer(server, target, timeout)
         yield server, cold
     finally:
-        processes = procgroup.members(server.process.pid)  # workers that left the group included
-        server.stop()
-        left = procgroup.running(processes, grace=10.0)
-        if left:
-            raise ServerError(f"{target.name} left processes running after stop(): {left}")
+        try:
+            server.stop()  # returns once every process of its tree has ended (or raises)
+        except procs.ProcsError as err:
+            raise ServerError(f"{target.name} left processes running after stop(): {err}") from err

@@ -10,11 +10,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
 from bentokit import contract
 from bentokit.data import DATA_ENV, DataError, cache_dir
+
+if TYPE_CHECKING:  # imported lazily below: BentoML takes a while to import
+    from bentokit.server import RunningServer
 
 #: Overrides where ``demo`` keeps its own BentoML store (default: ``~/.cache/bentokit/demo-home``).
 DEMO_HOME_ENV = "BENTOKIT_DEMO_HOME"
@@ -148,16 +152,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # a script, nohup), and so does a plain `kill` (SIGTERM): both end in the `finally` below.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    running = server.start(str(bento.tag), port=args.port)
     try:
-        running.wait_ready(args.timeout)
-        print(f"Serving {bento.tag} at {running.url}  (Swagger UI: {running.url}/ ; Ctrl-C stops)",
-              flush=True)
-        body = json.dumps(contract.wrap(contract.SAMPLE_APPLICANT))
-        print(f"Try: curl -s -X POST {running.url}{contract.CLASSIFY_PATH} "
-              f"-H 'Content-Type: application/json' -d '{body}'", flush=True)
-        # Written by hand: echo the server's log file as it grows (the log must stay a file for
-        # bentokit.server's error messages); the process's own wait paces the loop.
+        with server.serving(str(bento.tag), timeout=args.timeout, port=args.port) as running:
+            return _echo_until_stopped(running, bento.tag)
+    except KeyboardInterrupt:  # while it was starting: stopped the same way
+        print("\nstopping the server …", flush=True)
+        return 0
+
+
+def _echo_until_stopped(running: RunningServer, tag: object) -> int:
+    """Say where the server is, then echo its log until Ctrl-C (0) or until it exits (1)."""
+    print(f"Serving {tag} at {running.url}  (Swagger UI: {running.url}/ ; Ctrl-C stops)", flush=True)
+    body = json.dumps(contract.wrap(contract.SAMPLE_APPLICANT))
+    print(f"Try: curl -s -X POST {running.url}{contract.CLASSIFY_PATH} "
+          f"-H 'Content-Type: application/json' -d '{body}'", flush=True)
+    # Written by hand: echo the server's log file as it grows (the log must stay a file for
+    # bentokit.server's error messages); the process's own wait paces the loop.
+    try:
         with open(running.log_path, errors="replace") as log:
             while True:
                 sys.stdout.write(log.read())
@@ -170,10 +181,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"error: the server exited with code {code}", file=sys.stderr)
                 return 1
     except KeyboardInterrupt:
-        print("\nstopping the server …", flush=True)
+        print("\nstopping the server …", flush=True)  # before serving() stops it
         return 0
-    finally:
-        running.stop()
 
 
 def parser() -> argparse.ArgumentParser:

@@ -41,3 +41,17 @@ def path_spec(config: Any, ctx_dir: Path) -> Any:
 
     filled = config.with_defaults()
     return BentoPathSpec(filled.include, filled.exclude, str(ctx_dir))
+
+
+def tracing_excluded_urls(service: Any) -> list[str]:
+    """The URLs tracing skips for ``service`` once BentoML's configuration (``BENTOML_CONFIG_OPTIONS``
+    included) is resolved, in this process.
+
+    Private because no public API says which URLs tracing skips, no response header shows a span, and
+    the exporters that could show one (OTLP) are not installed.
+    """
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    service.inject_config()
+    excluded = BentoMLContainer.tracing_excluded_urls.get()
+    return sorted(excluded._excluded_urls) if excluded else []

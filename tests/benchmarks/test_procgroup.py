@@ -17,6 +17,7 @@ import pytest
 
 from benchmarks import procgroup, serve
 from benchmarks.targets import Target
+from bentokit import procs
 from bentokit.server import ServerError
 
 FAKE_SERVER = textwrap.dedent("""
@@ -75,8 +76,8 @@ def test_serving_measures_every_process_and_leaves_none(tmp_path):
         assert used > 0.01  # the spinning worker's CPU is counted
         assert procgroup.rss_bytes(server.process.pid) > 3 * 1024 * 1024
     assert escaped, "the fake server should have a worker in a session of its own"
-    assert procgroup.running(processes) == []
-    assert not procgroup.alive(server.process.pid)
+    assert procs.running(processes) == []
+    assert procgroup.members(server.process.pid) == []
 
 
 def test_processes_are_stopped_when_the_block_fails(tmp_path):
@@ -84,7 +85,7 @@ def test_processes_are_stopped_when_the_block_fails(tmp_path):
             serve.serving(fake(), tmp_path / "fake.log", timeout=30) as (server, _):
         processes = wait_for_members(server.process.pid)
         raise RuntimeError("boom")
-    assert procgroup.running(processes) == []
+    assert procs.running(processes) == []
 
 
 def test_a_server_that_exits_is_a_clear_error(tmp_path):

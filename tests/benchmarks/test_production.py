@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,14 @@ from tests.conftest import ROOT
 PRODUCTION_TARGET = "benchmarks.production.service:CreditRiskClassifier"
 #: Switches tracing back on for every route, through configuration only (what the docs tell operators).
 TRACING_ON = "services.CreditRiskClassifier.tracing.excluded_urls=[]"
+
+
+@pytest.fixture(autouse=True)
+def unfrozen():
+    """The production service's __init__ calls gc.freeze(): each test starts and ends unfrozen."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
 
 
 def post(url: str, body: object, path: str = contract.CLASSIFY_PATH, **kwargs) -> requests.Response:
@@ -105,15 +114,11 @@ def test_production_service_over_http(saved_model, expected):
     assert "Traceback" not in log and "[ERROR]" not in log, log
 
 
-# Reads BentoML's resolved configuration, in a child process (the configuration is process-wide).
-# Private API (bentoml._internal), unavoidable here: no public API says which URLs tracing skips, no
-# response header shows a span, and the exporters that could show one (OTLP) are not installed.
+# Reads BentoML's resolved configuration in a child process (the configuration is process-wide).
 EXCLUDED_URLS = textwrap.dedent("""
-    from bentoml._internal.configuration.containers import BentoMLContainer
     from benchmarks.production.service import CreditRiskClassifier
-    CreditRiskClassifier.inject_config()
-    excluded = BentoMLContainer.tracing_excluded_urls.get()
-    print(sorted(excluded._excluded_urls) if excluded else [])
+    from bentokit import private
+    print(private.tracing_excluded_urls(CreditRiskClassifier))
 """)
 
 
@@ -144,7 +149,6 @@ def test_week5_2025_peer_answers_like_the_model(saved_model, expected):
 
 
 def test_code_variants_differ_from_production_in_one_thing_only(saved_model):
-    import gc
     import inspect
 
     from benchmarks.apps import bentoml_variants as variants
@@ -152,15 +156,13 @@ def test_code_variants_differ_from_production_in_one_thing_only(saved_model):
 
     app = CreditApplication(**contract.SAMPLE_APPLICANT)
     want = inprocess.run_coroutine(production.CreditRiskClassifier().classify(app))
+    assert gc.get_freeze_count() > 0  # production freezes what it loaded ...
+    gc.unfreeze()
+    assert inprocess.run_coroutine(variants.NoGcFreeze.inner().classify(app)) == want
+    assert gc.get_freeze_count() == 0  # ... and that is NoGcFreeze's one difference
     sync = variants.SyncApi.inner()
     assert not inspect.iscoroutinefunction(variants.SyncApi.inner.classify.func)
     assert sync.classify(app) == want
     assert inprocess.run_coroutine(variants.DMatrixPredict.inner().classify(app)) == want
-    gc.unfreeze()
-    assert inprocess.run_coroutine(variants.NoGcFreeze.inner().classify(app)) == want
-    assert gc.get_freeze_count() == 0  # the one difference: production freezes what it loaded
-    production.CreditRiskClassifier()
-    assert gc.get_freeze_count() > 0
-    gc.unfreeze()
     for variant in (variants.SyncApi, variants.DMatrixPredict, variants.NoGcFreeze):
         assert variant.config == production.CreditRiskClassifier.config

@@ -67,22 +67,19 @@ def leftovers(marker: str, sandbox: dict | None = None) -> list[str]:
     (its own marker; and when confined, any process of its user started before this call: once the
     grading has ended its user is free, and a grading running beside this test may take it)."""
     until = time.time()
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "uids", "status"]):
+
+    def started_before(proc: psutil.Process) -> bool:
         try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:  # ended, awaiting its reaper: runs nothing
-                continue
-            env = proc.environ()
-            mine = env.get(MARKER) == marker
-            if sandbox:
-                mine |= env.get(procs.MARKER) == sandbox["marker"]
-                mine |= bool(sandbox["confined"] and proc.info["uids"].real == sandbox["uid"]
-                             and proc.create_time() <= until)
-            if mine:
-                found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])[:120]}")
-        except (psutil.Error, OSError):
-            continue
-    return found
+            return proc.create_time() <= until
+        except psutil.Error:  # ended meanwhile
+            return False
+
+    found = {p.pid: p for p in procs.find(marker, var=MARKER)}
+    if sandbox:
+        found.update((p.pid, p) for p in procs.find(sandbox["marker"]))
+        if sandbox["confined"]:
+            found.update((p.pid, p) for p in procs.find(uid=sandbox["uid"]) if started_before(p))
+    return [procs.describe(p) for p in found.values()]
 
 
 def grade(submission: Path, home: Path, results: Path, *args: str) -> Graded:
