@@ -16,7 +16,7 @@ import pytest
 
 from grader import CHECKS_DIR, PACKAGE_DIR
 from grader.plugin import DEFAULT_RESULTS, REPORT
-from grader.report import Report
+from grader.report import Report, results_folder
 
 LOG_FILE = "grader.log"
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = argparse.ArgumentParser(add_help=False)  # only to find --results before pytest starts
     wanted.add_argument("--results", type=Path, default=Path(DEFAULT_RESULTS))
     results = wanted.parse_known_args(args)[0].results
-    results.mkdir(parents=True, exist_ok=True)
+    results_folder(results)
     log_path = results / LOG_FILE
     keep = _KeepReport()
     with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):

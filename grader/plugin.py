@@ -22,7 +22,7 @@ import pytest
 
 from grader import CHECKS_DIR
 from grader.declare import MODULES, CheckSpec, catalogue, groups, spec_of
-from grader.report import CheckResult, Report, printable
+from grader.report import CheckResult, Report, printable, results_folder
 
 DEFAULT_RESULTS = "grader-results"
 #: Who the grading's learner code runs as, written in --results as soon as the run starts.
@@ -125,8 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.args_source != pytest.Config.ArgsSource.ARGS:  # bare `pytest --grade`: the kit's checks
         config.args = [str(CHECKS_DIR)]
-    # Private to the grader's user: as root, a later learner's code must not read another's report.
-    results.mkdir(parents=True, exist_ok=True, mode=0o700)
+    results_folder(results)
     if not getattr(config.option, "xmlpath", None):  # pytest's own JUnit XML writer, into --results
         config.option.xmlpath = str(results / "junit.xml")
     # A SIGTERM (a course platform's time limit) unwinds like Ctrl-C: fixtures stop the server.

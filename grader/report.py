@@ -104,7 +104,7 @@ class Report:
         }
 
     def write(self, folder: Path) -> list[Path]:
-        folder.mkdir(parents=True, exist_ok=True)
+        results_folder(folder)
         paths = [folder / "results.json", folder / "summary.json"]
         paths[0].write_text(json.dumps(self.gradescope(), indent=2))
         paths[1].write_text(json.dumps(self.summary(), indent=2))
@@ -133,3 +133,10 @@ class Report:
                          "are not shown.")
         lines += self.notes
         return lines
+
+
+def results_folder(path: Path) -> Path:
+    """``path``, made if missing, private to the grader's user (0700): as root, a later learner's
+    code must not read another's report. A folder that exists already keeps its mode."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

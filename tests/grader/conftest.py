@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -86,6 +87,7 @@ def grade(submission: Path, home: Path, results: Path, *args: str) -> Graded:
     """``python -m grader`` on ``submission`` with ``home`` as the model store; asserts no orphans."""
     marker = uuid.uuid4().hex
     env = {**os.environ, "BENTOML_HOME": str(home), MARKER: marker}
+    made = not results.exists()
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "grader", "--submission", str(submission),
                            "--results", str(results), *LIMITS, *args],
@@ -94,6 +96,8 @@ def grade(submission: Path, home: Path, results: Path, *args: str) -> Graded:
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     summary = json.loads((results / "summary.json").read_text())
     assert leftovers(marker, summary.get("sandbox")) == [], "processes left behind by the grader"
+    if made:  # as root, a later learner's code must not read this report
+        assert stat.S_IMODE(results.stat().st_mode) == 0o700, oct(results.stat().st_mode)
     gradescope = json.loads((results / "results.json").read_text())
     return Graded(proc.returncode, proc.stdout, summary, gradescope, results, seconds)
 
