@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import requests
 
 from bentokit import contract
-from bentokit.data import DATA_ENV, DataError, cache_dir
+from bentokit.cache import cache_dir
+from bentokit.data import DATA_ENV, DataError
 
 if TYPE_CHECKING:  # imported lazily below: BentoML takes a while to import
     from bentokit.server import RunningServer

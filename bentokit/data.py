@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from bentokit import contract
+from bentokit.cache import cache_dir
 from bentokit.synthetic import MISSING_CODE, generate_raw
 
 DATA_ENV = "CREDIT_SCORING_CSV"
-CACHE_ENV = "BENTOKIT_CACHE"
 URL_ENV = "CREDIT_SCORING_URL"
 COURSE_URL = (
     "https://raw.githubusercontent.com/alexeygrigorev/mlbookcamp-code/"
@@ -70,11 +70,6 @@ def clean(raw: pd.DataFrame) -> pd.DataFrame:
         df[column] = df[column].replace(MISSING_CODE, np.nan).astype(float)
     df = df[df.status != "unk"].reset_index(drop=True)
     return df
-
-
-def cache_dir() -> Path:
-    """Where downloads are kept: ``$BENTOKIT_CACHE`` or ``~/.cache/bentokit``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "bentokit")
 
 
 def download(url: str | None = None, sha256: str = COURSE_SHA256, timeout: float = 30) -> Path:

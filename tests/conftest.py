@@ -17,6 +17,9 @@ os.environ["BENTOML_HOME"] = _HOME
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 # `python -m bentokit demo` keeps its own store; never the user's ~/.cache/bentokit/demo-home in tests.
 os.environ["BENTOKIT_DEMO_HOME"] = tempfile.mkdtemp(prefix="bentokit-tests-demo-home-")
+# The kit's cache (the grader's held-out applicants, the learner loop's train.py runs) is shared by
+# the tests of one session, never taken from an earlier session or the user's ~/.cache/bentokit.
+os.environ["BENTOKIT_CACHE"] = tempfile.mkdtemp(prefix="bentokit-tests-cache-")
 
 import pytest  # noqa: E402
 

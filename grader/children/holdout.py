@@ -1,7 +1,8 @@
 """Child process (no learner code): the course's held-out applicants of the data the grader uses.
 
 Run as ``python -m grader.children.holdout IN OUT``; IN holds ``{"data": SOURCE}``. Writes their
-features and labels: the model child (learner code) gets the features only, the labels stay here.
+features and labels (the model child, learner code, gets the features only; the labels stay with
+the grader) and keeps them in the grader's cache for the next grading on the same data.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import sys
 
 from grader.children import write_output
+from grader.facts.quality import keep_holdout
 
 
 def main(in_path: str, out_path: str) -> None:
@@ -19,7 +21,9 @@ def main(in_path: str, out_path: str) -> None:
         source = json.load(fh).get("data")
     credit = data.load(source)
     features, labels = training.holdout(credit)
-    write_output(out_path, {"features": features, "labels": labels, "data": credit.description})
+    holdout = {"features": features, "labels": labels, "data": credit.description}
+    keep_holdout(source, holdout)
+    write_output(out_path, holdout)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Child process: read the learner's model from the store and predict for the grader's applicants.
 
-Run as ``python -m grader.children.model IN OUT``; IN holds ``{"tag": ..., "applicants": [...]}``.
+Run as ``python -m grader.children.model IN OUT``; IN holds ``{"tag": ..., "applicants": [...],
+"holdout": [...]}``.
 Unpickling the custom objects happens here, never in the grader's process. The model is loaded the
 way BentoML would (with the framework module it was saved with), so the expected answers exist
-whatever framework saved it. The grader also runs it on the held-out applicants' features to
-measure the model's AUC (their labels never reach this process). Writes JSON to OUT.
+whatever framework saved it. In the same call it predicts the held-out applicants' features, with
+which the grader measures the model's AUC (their labels never reach this process). Writes JSON to OUT.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def probabilities(model: Any, dv: Any, applicants: list[dict[str, Any]]) -> list
     raise TypeError(f"a {type(model).__name__} has no predict_proba")
 
 
-def facts_for(tag: str, applicants: list[dict[str, Any]]) -> dict[str, Any]:
+def facts_for(tag: str, applicants: list[dict[str, Any]],
+              holdout: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     import bentoml
     from bentoml.exceptions import BentoMLException
 
@@ -80,7 +82,8 @@ def facts_for(tag: str, applicants: list[dict[str, Any]]) -> dict[str, Any]:
     facts["dv_fitted"] = bool(getattr(dv, "feature_names_", None))
     try:
         loaded = importlib.import_module(info.module).load_model(model)  # as the service would load it
-        facts["predictions"] = probabilities(loaded, dv if facts["dv_fitted"] else None, applicants)
+        found = probabilities(loaded, dv if facts["dv_fitted"] else None, [*applicants, *(holdout or [])])
+        facts["predictions"], facts["holdout_predictions"] = found[:len(applicants)], found[len(applicants):]
     except Exception as err:  # noqa: BLE001 - recorded for the checks, with the fix
         facts["predict_error"] = f"{type(err).__name__}: {err}".strip()
     return facts
@@ -89,7 +92,7 @@ def facts_for(tag: str, applicants: list[dict[str, Any]]) -> dict[str, Any]:
 def main(in_path: str, out_path: str) -> None:
     with open(in_path) as fh:
         request = json.load(fh)
-    write_output(out_path, facts_for(request["tag"], request["applicants"]))
+    write_output(out_path, facts_for(request["tag"], request["applicants"], request.get("holdout")))
 
 
 if __name__ == "__main__":

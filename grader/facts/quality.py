@@ -6,7 +6,18 @@ held-out applicants of the data it grades with, and compares both with a floor.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bentokit import cache
+
+#: The kit's code the held-out split depends on: a change to any of these makes a new cache entry.
+SPLIT_CODE = ("contract.py", "data.py", "synthetic.py", "training.py")
 
 #: The course's model reaches about 0.83 on the real data and 0.78 on the kit's generated data;
 #: a first decision tree of the course about 0.75. Below 0.70 a model ranks applicants barely
@@ -48,3 +59,60 @@ class Quality:
     recorded: float | None = None
     data: str = ""
     error: str = ""
+
+
+# The held-out applicants cost a child seconds of CPU (pandas, scikit-learn's split) and are the
+# same for every grading on the same data: the first grading keeps them in the grader's own cache,
+# private to its user (learner code runs as another user, or is the learner's own grading).
+def holdout_cache(source: str) -> Path | None:
+    """Where the held-out applicants of ``source`` are kept (None for a source not worth keeping)."""
+    digest = hashlib.sha256()
+    for name in SPLIT_CODE:
+        digest.update((cache.KIT_CODE / name).read_bytes())
+    if source == "generated":
+        digest.update(b"generated")
+    elif Path(source).is_file():
+        digest.update(Path(source).read_bytes())
+    else:  # "download" and anything else: read afresh
+        return None
+    return cache.cache_dir() / "holdout" / f"{digest.hexdigest()[:32]}.json"
+
+
+def cached_holdout(source: str) -> dict[str, Any] | None:
+    """The kept ``{"features", "labels", "data"}`` of ``source``, or None."""
+    try:
+        path = holdout_cache(source)
+        if path is None or not _private(path):
+            return None
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or not {"features", "labels", "data"} <= found.keys():
+        return None
+    return found
+
+
+def _private(path: Path) -> bool:
+    """Whether only this user can have written ``path`` (a shared ``$BENTOKIT_CACHE`` is not trusted)."""
+    for item in (path, path.parent):
+        found = item.stat()
+        if found.st_uid != os.geteuid() or found.st_mode & 0o022:
+            return False
+    return True
+
+
+def keep_holdout(source: str, holdout: dict[str, Any]) -> None:
+    """Keep ``holdout`` for ``source``, readable by this user only (written whole, then renamed).
+
+    A cache that cannot be written (a read-only home) only means the next grading computes it again.
+    """
+    try:
+        path = holdout_cache(source)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as fh:
+            json.dump(holdout, fh)
+        os.replace(fh.name, path)
+    except OSError:
+        return

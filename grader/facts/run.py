@@ -1,8 +1,9 @@
 """One grading run: the submission, the facts gathered about it, and the processes it starts.
 
 Slow work starts as soon as the run begins, in child processes that run side by side: the
-service inspector, the model reader (which also scores the probe candidates), the live server,
-and (with ``--build``) the bento build. Checks then wait for the facts they need.
+service inspector, the model reader (which also scores the probe candidates and the held-out
+applicants), the live server, and (with ``--build``) the bento build. Checks then wait for the facts
+they need.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from grader.children import Child, ChildResult, kill_group
 from grader.declare import BENTO, CONTAINER, LIVE
 from grader.facts import bentofile, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
-from grader.facts.quality import Quality, auc
+from grader.facts.quality import Quality, auc, cached_holdout
 
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
 #: What the copy of the submission learner code runs on leaves out (models reach it through the store).
@@ -170,13 +171,12 @@ class Run:
         self.known = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS}
         self.candidates = probes.candidates()
         # The data the grader measures the model's quality with: the instructor's CSV, else generated.
+        # Its held-out applicants come from the grader's cache, or from a child of the grader's own.
         self.data_source = os.environ.get("CREDIT_SCORING_CSV") or "generated"
-        self._model_child = Child("grader.children.model", {
-            "tag": self.source.model_tag,
-            "applicants": [*self.known.values(), *self.candidates],
-        }, cwd=self.sandbox.folder, timeout=120, **self.learner())
-        self._holdout_child = Child("grader.children.holdout", {"data": self.data_source}, cwd=self._tmp,
-                                    timeout=120)
+        self._holdout = cached_holdout(self.data_source)
+        self._holdout_child = (None if self._holdout else
+                               Child("grader.children.holdout", {"data": self.data_source}, cwd=self._tmp,
+                                     timeout=120))
         self._service_child = (Child("grader.children.service", {}, cwd=self.workdir,
                                      timeout=options.import_timeout, **self.learner())
                                if self.source.parsed else None)
@@ -195,6 +195,19 @@ class Run:
         self.building = BENTO in options.needs and (options.build or self._container is not None)
         self._build: Build | None = (Build(self, [str(self.workdir)], self._tmp / "build.log")
                                      if self.building and self.source.parsed else None)
+        # One model child predicts the known applicants, the candidates and the held-out features
+        # (it waits for them when they are not cached; everything else has started by then).
+        self.holdout_error = ""
+        if self._holdout_child is not None:
+            self._holdout = self._holdout_child.result().data
+            if self._holdout is None:
+                self.holdout_error = (self._holdout_child.result().log_tail.splitlines()
+                                      or ["the held-out data could not be read"])[-1]
+        self._model_child = Child("grader.children.model", {
+            "tag": self.source.model_tag,
+            "applicants": [*self.known.values(), *self.candidates],
+            "holdout": self._holdout["features"] if self._holdout else [],
+        }, cwd=self.sandbox.folder, timeout=120, **self.learner())
 
     def learner(self) -> dict[str, Any]:
         """The keyword arguments that run a process as learner code: in the sandbox, on the copied store."""
@@ -270,26 +283,22 @@ class Run:
     def quality(self) -> Quality:
         """The model's held-out AUC as the grader measures it, and as its metadata records it.
 
-        The held-out applicants' features go to a second model child (learner code); their labels
-        stay in the grader's process.
+        The held-out applicants' features go to the model child (learner code) with the others;
+        their labels stay in the grader's process.
         """
         recorded = (self.model_facts.get("metadata") or {}).get("auc")
         found = Quality(recorded=recorded if isinstance(recorded, int | float) else None)
-        holdout = self._holdout_child.result()
-        if not holdout.ok:
-            found.error = (holdout.log_tail.splitlines() or ["the held-out data could not be read"])[-1]
+        if self._holdout is None:
+            found.error = self.holdout_error
             return found
-        found.data = holdout.data["data"]
-        scored = Child("grader.children.model", {"tag": self.source.model_tag,
-                                                 "applicants": holdout.data["features"]},
-                       cwd=self.sandbox.folder, timeout=120, **self.learner()).result()
-        predictions = (scored.data or {}).get("predictions")
-        if not predictions:
-            found.error = ((scored.data or {}).get("predict_error") or (scored.data or {}).get("error")
+        found.data = self._holdout["data"]
+        predictions = self.model_facts.get("holdout_predictions")
+        if not predictions or len(predictions) != len(self._holdout["labels"]):
+            found.error = (self.model_facts.get("predict_error") or self.model_facts.get("error")
                            or "the model could not predict the held-out applicants")
             return found
         try:
-            found.measured = auc(holdout.data["labels"], predictions)
+            found.measured = auc(self._holdout["labels"], predictions)
         except ValueError as err:
             found.error = str(err)
         return found

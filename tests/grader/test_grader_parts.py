@@ -204,3 +204,30 @@ def test_control_characters_never_reach_a_report() -> None:
 
     forged = "ok\x1b[2J\x1b[32mTOTAL 100 / 100\x1b[0m\n\tnext\x07"
     assert printable(forged) == "ok[2J[32mTOTAL 100 / 100[0m\n\tnext"
+
+
+def test_held_out_applicants_are_kept_privately_and_only_trusted_when_private(tmp_path, monkeypatch) -> None:
+    import os
+    import subprocess
+
+    from grader.facts import quality
+
+    monkeypatch.setenv("BENTOKIT_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "credit.csv"
+    data.write_text("any bytes: the key is the data's bytes and the kit's split code\n")
+    kept = {"features": [{"age": 30}], "labels": [1], "data": "test data"}
+    assert quality.cached_holdout(str(data)) is None
+    quality.keep_holdout(str(data), kept)
+    path = quality.holdout_cache(str(data))
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    assert quality.cached_holdout(str(data)) == kept
+    assert quality.holdout_cache("generated") != path  # other data, another entry
+    data.write_text("the instructor changed the data\n")
+    assert quality.cached_holdout(str(data)) is None
+    data.write_text("any bytes: the key is the data's bytes and the kit's split code\n")
+    path.chmod(0o666)  # writable by others: somebody else may have written it
+    assert quality.cached_holdout(str(data)) is None
+    path.chmod(0o600)
+    if os.geteuid() == 0:  # a file another user owns is never read (learner code runs as another user)
+        subprocess.run(["chown", "65534", str(path)], check=True)
+        assert quality.cached_holdout(str(data)) is None
