@@ -51,6 +51,9 @@ class Child:
     args: Sequence[str] = ()
     #: Where learner code runs (None: the grader's own code, with the grader's environment).
     sandbox: procs.Sandbox | None = None
+    #: The child goes on working after it has answered (the service child then builds the bento):
+    #: :meth:`result` returns as soon as the answer is written, and leaves the process running.
+    answers_early: bool = False
     process: subprocess.Popen | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +75,10 @@ class Child:
         if self._result is not None:
             return self._result
         assert self.process is not None
+        if self.answers_early and self._answered():
+            self._result = ChildResult(self._read(), None, False, self._log_tail(),
+                                       time.monotonic() - self._started)
+            return self._result
         remaining = max(0.0, self.timeout - (time.monotonic() - self._started))
         timed_out = False
         try:
@@ -79,18 +86,39 @@ class Child:
         except subprocess.TimeoutExpired:
             timed_out = True
         kill_group(self.process)
+        self._result = ChildResult(self._read(), self.process.returncode, timed_out, self._log_tail(),
+                                   time.monotonic() - self._started)
+        if not self.answers_early:  # else its log is the build's, read later (the sandbox's folder goes)
+            shutil.rmtree(self._dir, ignore_errors=True)
+        return self._result
+
+    @property
+    def log_path(self) -> Path:
+        """The child's output and errors."""
+        return self._log
+
+    def _answered(self) -> bool:
+        """Wait, within the time limit, until the answer is written; whether it was (polled: the
+        answer is one atomic rename, and the wait is at most a few seconds)."""
+        deadline = self._started + self.timeout
+        while not self._out.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                return self._out.exists()
+            time.sleep(0.02)
+        return True
+
+    def _read(self) -> dict[str, Any] | None:
         data = None
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(self._out.read_text())
+        return data if isinstance(data, dict) else None
+
+    def _log_tail(self) -> str:
         try:
             log = self._log.read_text(errors="replace")
         except OSError:
             log = ""
-        tail = "\n".join(log.splitlines()[-20:])
-        self._result = ChildResult(data if isinstance(data, dict) else None, self.process.returncode,
-                                   timed_out, tail, time.monotonic() - self._started)
-        shutil.rmtree(self._dir, ignore_errors=True)
-        return self._result
+        return "\n".join(log.splitlines()[-20:])
 
 
 def kill_group(process: subprocess.Popen, grace: float = 5.0) -> None:

@@ -1,12 +1,15 @@
 """Child process: import the learner's ``service.py`` and describe the BentoML services it defines.
 
-Run as ``python -m grader.children.service IN OUT`` with the submission folder as working
-directory; never imported by the grader itself. Writes JSON facts to OUT.
+Run as ``python -m grader.children.service IN OUT [--build]`` with the submission folder as working
+directory; never imported by the grader itself. Writes JSON facts to OUT. With ``--build`` it then
+runs ``bentoml build`` of the folder in the same process (BentoML's own command line, its output
+on stdout): the build imports the same service.py, and finds it imported already.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
 from typing import Any
@@ -56,7 +59,8 @@ def describe_image(image: Any) -> dict[str, Any] | None:
     }
 
 
-def main(out_path: str) -> None:
+def inspect(out_path: str) -> bool:
+    """Import service.py, write the facts; whether it imported."""
     sys.path.insert(0, ".")
     facts: dict[str, Any] = {"imported": False}
     try:
@@ -66,14 +70,35 @@ def main(out_path: str) -> None:
         facts["error"] = f"{type(err).__name__}: {err}"
         facts["traceback"] = "".join(lines[-6:])
         write_output(out_path, facts)
-        return
+        return False
     facts["imported"] = True
     import bentoml
 
     facts["services"] = {attr: describe(value) for attr, value in vars(module).items()
                          if isinstance(value, bentoml.Service)}
     write_output(out_path, facts)
+    return True
+
+
+def build(folder: str) -> int:
+    """``bentoml build FOLDER --output tag`` through BentoML's own console entry point; its exit code."""
+    from importlib.metadata import entry_points
+
+    (command,) = entry_points(group="console_scripts", name="bentoml")
+    sys.stdout.flush()
+    try:
+        command.load().main(["build", folder, "--output", "tag"], prog_name="bentoml")
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else 1
+    return 0
+
+
+def main(out_path: str, args: list[str]) -> int:
+    folder = os.path.abspath(".")  # service.py may change the working directory at import
+    if not inspect(out_path) or "--build" not in args:
+        return 0
+    return build(folder)
 
 
 if __name__ == "__main__":
-    main(sys.argv[2])
+    sys.exit(main(sys.argv[2], sys.argv[3:]))

@@ -116,7 +116,8 @@ class ComposedRun:
         config = self.run.sandbox.folder / "compose-bentofile.yaml"  # the grader's, not the learner's
         config.write_text(yaml.safe_dump(BUILD_CONFIG))
         self.run.sandbox.give(config)
-        self._build = Build(self.run, [str(self.run.workdir), "-f", str(config)], self._tmp / "build.log")
+        self._build = Build.start(self.run, [str(self.run.workdir), "-f", str(config)],
+                                  self._tmp / "build.log")
 
     def bento(self) -> ComposedBento:
         if self._bento is not None:

@@ -13,13 +13,14 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -92,12 +93,21 @@ class LiveTarget:
 class Build:
     """``bentoml build`` running as learner code (in the sandbox, on the copied submission and store)."""
 
-    def __init__(self, run: Run, args: list[str], log_path: Path) -> None:
-        self.home = run.home
+    def __init__(self, home: Path, process: subprocess.Popen, log_path: Path) -> None:
+        self.home = home
+        self.process = process
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in finish() or close()
-        self.process = procs.spawn([sys.executable, "-m", "bentoml", "build", *args, "--output", "tag"],
-                                   cwd=run.workdir, stdout=self._log, **run.learner())
+        self._log: IO[bytes] | None = None
+
+    @classmethod
+    def start(cls, run: Run, args: list[str], log_path: Path) -> Build:
+        """A build process of its own: ``bentoml build ARGS``, its output to ``log_path``."""
+        log = open(log_path, "wb")  # noqa: SIM115 - closed in close()
+        process = procs.spawn([sys.executable, "-m", "bentoml", "build", *args, "--output", "tag"],
+                              cwd=run.workdir, stdout=log, **run.learner())
+        build = cls(run.home, process, log_path)
+        build._log = log
+        return build
 
     def finish(self, timeout: float) -> tuple[str, str, str]:
         """Wait (at most ``timeout`` s): the bento's tag (``''`` if none), why not, and the build log."""
@@ -119,7 +129,8 @@ class Build:
 
     def close(self) -> None:
         kill_group(self.process)
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
 
 
 class ConfinementError(RuntimeError):
@@ -170,39 +181,42 @@ class Run:
         # Known applicants first, then the hidden candidates; the model child scores them all.
         self.known = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS}
         self.candidates = probes.candidates()
-        # The data the grader measures the model's quality with: the instructor's CSV, else generated.
-        # Its held-out applicants come from the grader's cache, or from a child of the grader's own.
-        self.data_source = os.environ.get("CREDIT_SCORING_CSV") or "generated"
-        self._holdout = cached_holdout(self.data_source)
-        self._holdout_child = (None if self._holdout else
-                               Child("grader.children.holdout", {"data": self.data_source}, cwd=self._tmp,
-                                     timeout=120))
-        self._service_child = (Child("grader.children.service", {}, cwd=self.workdir,
-                                     timeout=options.import_timeout, **self.learner())
-                               if self.source.parsed else None)
         self._server: server.RunningServer | None = None
         self._container: ContainerRun | None = None
+        self._build: Build | None = None
         self.engine_error = ""
+        atexit.register(self.close)  # also when the run is interrupted
         if options.container and options.needs & {CONTAINER, LIVE}:
             self._container = self._container_run()
-        # With an engine the container serves the live checks; without one, `bentoml serve` does.
+        # The server first (its start is the longest wait): with an engine the container serves the
+        # live checks; without one, `bentoml serve` does.
         if LIVE in options.needs and not options.url and self._container is None and self.source.parsed:
             self._server = server.start(SERVICE_TARGET, self.workdir, log_path=self._tmp / "server.log",
                                         **self.learner())
-        atexit.register(self.close)  # also when the run is interrupted
-        # The build imports service.py too: it runs beside the inspector (its network wait for the
-        # package lock overlaps) and is killed if the import turns out to fail.
+        # The service inspector; when the run builds, it goes on to build the bento in the same
+        # process once it has answered (a build of its own would import service.py once more).
         self.building = BENTO in options.needs and (options.build or self._container is not None)
-        self._build: Build | None = (Build(self, [str(self.workdir)], self._tmp / "build.log")
-                                     if self.building and self.source.parsed else None)
-        # One model child predicts the known applicants, the candidates and the held-out features
-        # (it waits for them when they are not cached; everything else has started by then).
+        builds_here = self.building and self.source.parsed
+        self._service_child = (Child("grader.children.service", {}, cwd=self.workdir,
+                                     timeout=options.import_timeout, args=["--build"] if builds_here else [],
+                                     answers_early=builds_here, **self.learner())
+                               if self.source.parsed else None)
+        if builds_here:
+            self._build = Build(self.home, self._service_child.process, self._service_child.log_path)
+        # The data the grader measures the model's quality with: the instructor's CSV, else generated.
+        # Its held-out applicants come from the grader's cache, or from a child of the grader's own
+        # (the model child then waits for it).
+        self.data_source = os.environ.get("CREDIT_SCORING_CSV") or "generated"
+        self._holdout = cached_holdout(self.data_source)
         self.holdout_error = ""
-        if self._holdout_child is not None:
-            self._holdout = self._holdout_child.result().data
-            if self._holdout is None:
-                self.holdout_error = (self._holdout_child.result().log_tail.splitlines()
-                                      or ["the held-out data could not be read"])[-1]
+        if self._holdout is None:
+            found = Child("grader.children.holdout", {"data": self.data_source}, cwd=self._tmp,
+                          timeout=120).result()
+            self._holdout = found.data
+            if found.data is None:
+                why = found.log_tail.splitlines() or ["the held-out data could not be read"]
+                self.holdout_error = why[-1]
+        # One model child predicts the known applicants, the candidates and the held-out features.
         self._model_child = Child("grader.children.model", {
             "tag": self.source.model_tag,
             "applicants": [*self.known.values(), *self.candidates],
