@@ -7,9 +7,10 @@
         \"\"\"service.py exists and parses\"\"\"
 
 The declaration holds the check's points, hidden flag, title (the docstring's first line), report
-group, exercise, and what it needs (a built bento, a live service, a container image). Everything
-else is derived from it: the report's groups and their order, ``--exercise``, whether the run builds
-or serves, the container-only checks and the learner loop's lists (:func:`catalogue`).
+group, exercise, and what it needs (service.py imported, the model store read, a built bento, a
+live service, a container image). Everything else is derived from it: the report's groups and their
+order, ``--exercise``, which helpers the run starts (the service inspector, the model reader, the
+build, the server), the container-only checks and the learner loop's lists (:func:`catalogue`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-#: What a check may need besides the submission's files.
-BENTO, LIVE, CONTAINER = "bento", "live", "container"
-NEEDS = frozenset({BENTO, LIVE, CONTAINER})
+#: What a check may need besides the submission's files: service.py imported (the inspector's
+#: facts), the model store read (the model reader's facts), a built bento, a live service, an image.
+#: A run starts only what its checks need (a fact asked for without its need is still found, later).
+IMPORT, MODEL, BENTO, LIVE, CONTAINER = "import", "model", "bento", "live", "container"
+NEEDS = frozenset({IMPORT, MODEL, BENTO, LIVE, CONTAINER})
 #: The check modules, in report order (one module per artifact, under ``grader/checks/``).
 MODULES = ("train", "service", "model", "bentofile", "bento", "live", "container",
            "client", "loadtest", "homework", "compose")

@@ -229,6 +229,7 @@ def run(request: pytest.FixtureRequest) -> Iterator:
     try:
         yield grading
     finally:
+        report.helpers = grading.helpers
         grading.close()
 
 

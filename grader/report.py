@@ -48,6 +48,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: Who learner code ran as: {"user", "uid", "confined", "marker"} (for audits and the kit's tests).
     sandbox: dict = field(default_factory=dict)
+    #: The helpers the grading started (server, service inspector, bento build, model reader, ...).
+    helpers: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -97,6 +99,7 @@ class Report:
             "seconds": round(self.seconds, 2),
             "notes": self.notes,
             "sandbox": self.sandbox,
+            "helpers": self.helpers,
             "groups": {g: {"score": round(sum(c.score for c in cs), 2),
                            "max_score": round(sum(c.max_score for c in cs), 2)}
                        for g, cs in self.by_group().items()},

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from bentokit import bento as kit_bento
 from bentokit import contract
-from grader.declare import BENTO, Checks
+from grader.declare import BENTO, MODEL, Checks
 from grader.facts.run import Run
 
-graded = Checks(group="built bento", exercise="bentofile", needs=(BENTO,))
+graded = Checks(group="built bento", exercise="bentofile", needs=(BENTO, MODEL))
 
 
 def need_bento(run: Run, check) -> dict:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import sys
 
 from bentokit import contract, private
-from grader.declare import Checks
+from grader.declare import IMPORT, Checks
 from grader.facts import bentofile
 from grader.facts.run import Run
 
-graded = Checks(group="bentofile.yaml", exercise="bentofile")
+graded = Checks(group="bentofile.yaml", exercise="bentofile", needs=(IMPORT,))
 
 TARGET = f"service:{contract.SERVICE_CLASS}"
 #: Paths that must stay out of the bento, by what they are, and one that must be in.

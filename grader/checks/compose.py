@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from bentokit import bento as kit_bento
 from bentokit import contract
 from grader.checks.live import Answer, expected_known, problem
-from grader.declare import Checks
+from grader.declare import MODEL, Checks
 from grader.facts import compose
 from grader.facts.run import Run
 
-graded = Checks(group="composed services", exercise="compose", graded=False)
+graded = Checks(group="composed services", exercise="compose", needs=(MODEL,), graded=False)
 #: The last line of a Python traceback in the server's log: the exception and its message.
 ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Unavailable)\b.*: ")
 

@@ -11,10 +11,10 @@ import requests
 
 from bentokit import contract
 from grader import hints
-from grader.declare import LIVE, Checks
+from grader.declare import IMPORT, LIVE, MODEL, Checks
 from grader.facts.run import Run
 
-graded = Checks(group="live endpoint", exercise="service", needs=(LIVE,))
+graded = Checks(group="live endpoint", exercise="service", needs=(LIVE, IMPORT, MODEL))
 
 #: Probabilities may be rounded to 2 decimals by the service; anything further off is a wrong answer.
 TOLERANCE = 0.0051

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 from bentokit import contract
-from grader.declare import Checks
+from grader.declare import IMPORT, MODEL, Checks
 from grader.facts.quality import AUC_FLOOR, AUC_TOLERANCE
 from grader.facts.run import Run, bentoml_home
 
-graded = Checks(group="model store", exercise="train")
+graded = Checks(group="model store", exercise="train", needs=(MODEL,))
 
 TRAIN_HINT = ("train and save the model (notebooks/02_train_and_save.ipynb, or "
               "`./kit python -m bentokit train`) with the same BENTOML_HOME the grader uses")
@@ -95,7 +95,7 @@ def model_quality(run: Run, check) -> None:
                    f"(metadata={{\"auc\": trained.auc}}), not a number written by hand.")
 
 
-@graded(points=2, exercise="service")
+@graded(points=2, exercise="service", needs=(MODEL, IMPORT))
 def service_model_tag(run: Run, check) -> None:
     """the tag the service resolves to exists"""
     facts = run.service_facts

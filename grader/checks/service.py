@@ -6,10 +6,10 @@ from typing import Any
 
 from bentokit import contract
 from grader import hints
-from grader.declare import Checks
+from grader.declare import IMPORT, Checks
 from grader.facts.run import Run
 
-graded = Checks(group="service.py", exercise="service")
+graded = Checks(group="service.py", exercise="service", needs=(IMPORT,))
 
 JSON_TYPES = {int: "integer", float: "number", str: "string"}
 

@@ -27,7 +27,7 @@ import yaml
 from bentokit import containers, contract, procs, server
 from grader import hints
 from grader.children import Child, ChildResult, kill_group
-from grader.declare import BENTO, CONTAINER, LIVE
+from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
 from grader.facts import bentofile, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
 from grader.facts.quality import Quality, auc, cached_holdout
@@ -49,9 +49,9 @@ class Options:
     container: bool = False
     keep_image: bool = False
     image_timeout: float = 900.0
-    #: What the selected checks need (``grader.declare``): the server starts only for live checks,
-    #: the bento is built only for bento checks.
-    needs: frozenset[str] = frozenset({BENTO, LIVE})
+    #: What the selected checks need (``grader.declare``): service.py is imported, the model store
+    #: read, the bento built and the server started only for checks that need them.
+    needs: frozenset[str] = frozenset({IMPORT, MODEL, BENTO, LIVE})
     #: Run learner code as a user of its own: "auto" (when root and possible), "require", "off".
     confine: str = "auto"
 
@@ -185,6 +185,8 @@ class Run:
         self._container: ContainerRun | None = None
         self._build: Build | None = None
         self.engine_error = ""
+        #: The helpers this run started, in order (the summary lists them).
+        self.helpers: list[str] = []
         atexit.register(self.close)  # also when the run is interrupted
         if options.container and options.needs & {CONTAINER, LIVE}:
             self._container = self._container_run()
@@ -193,35 +195,52 @@ class Run:
         if LIVE in options.needs and not options.url and self._container is None and self.source.parsed:
             self._server = server.start(SERVICE_TARGET, self.workdir, log_path=self._tmp / "server.log",
                                         **self.learner())
+            self.helpers.append("server")
         # The service inspector; when the run builds, it goes on to build the bento in the same
         # process once it has answered (a build of its own would import service.py once more).
         self.building = BENTO in options.needs and (options.build or self._container is not None)
+        self._service_child: Child | None = None
+        if self.building or options.needs & {IMPORT, LIVE}:  # the live checks ask if it imports
+            self._start_inspector()
+        # The data the grader measures the model's quality with: the instructor's CSV, else generated.
+        self.data_source = os.environ.get("CREDIT_SCORING_CSV") or "generated"
+        self.holdout_error = ""
+        self._model_child: Child | None = None
+        if MODEL in options.needs:
+            self._start_model_reader()
+
+    def _start_inspector(self) -> None:
         builds_here = self.building and self.source.parsed
-        self._service_child = (Child("grader.children.service", {}, cwd=self.workdir,
-                                     timeout=options.import_timeout, args=["--build"] if builds_here else [],
-                                     answers_early=builds_here, **self.learner())
-                               if self.source.parsed else None)
+        if self.source.parsed:
+            self._service_child = Child("grader.children.service", {}, cwd=self.workdir,
+                                        timeout=self.options.import_timeout,
+                                        args=["--build"] if builds_here else [],
+                                        answers_early=builds_here, **self.learner())
+            self.helpers.append("service inspector")
         if builds_here:
             self._build = Build(self.home, self._service_child.process, self._service_child.log_path)
-        # The data the grader measures the model's quality with: the instructor's CSV, else generated.
-        # Its held-out applicants come from the grader's cache, or from a child of the grader's own
-        # (the model child then waits for it).
-        self.data_source = os.environ.get("CREDIT_SCORING_CSV") or "generated"
+            self.helpers.append("bento build")
+
+    def _start_model_reader(self) -> None:
+        """One model child predicts the known applicants, the candidates and the held-out features.
+
+        The held-out applicants come from the grader's cache, or from a child of the grader's own
+        (waited for here: the other helpers have started by then)."""
         self._holdout = cached_holdout(self.data_source)
-        self.holdout_error = ""
         if self._holdout is None:
+            self.helpers.append("held-out split")
             found = Child("grader.children.holdout", {"data": self.data_source}, cwd=self._tmp,
                           timeout=120).result()
             self._holdout = found.data
             if found.data is None:
                 why = found.log_tail.splitlines() or ["the held-out data could not be read"]
                 self.holdout_error = why[-1]
-        # One model child predicts the known applicants, the candidates and the held-out features.
         self._model_child = Child("grader.children.model", {
             "tag": self.source.model_tag,
             "applicants": [*self.known.values(), *self.candidates],
             "holdout": self._holdout["features"] if self._holdout else [],
         }, cwd=self.sandbox.folder, timeout=120, **self.learner())
+        self.helpers.append("model reader")
 
     def learner(self) -> dict[str, Any]:
         """The keyword arguments that run a process as learner code: in the sandbox, on the copied store."""
@@ -261,6 +280,8 @@ class Run:
         return facts
 
     def _service_facts(self) -> ServiceFacts:
+        if self._service_child is None and self.source.parsed:  # no selected check declared it
+            self._start_inspector()
         if self._service_child is None:
             why = (f"syntax error {self.source.syntax_error}" if self.source.exists
                    else "service.py is missing")
@@ -281,6 +302,8 @@ class Run:
 
     @cached_property
     def model_result(self) -> ChildResult:
+        if self._model_child is None:  # no selected check declared it
+            self._start_model_reader()
         return self._model_child.result()
 
     @cached_property

@@ -51,6 +51,18 @@ def test_regrading_gives_the_same_score(solutions_graded, reference_home, tmp_pa
     assert [c["score"] for c in again.summary["checks"]] == scores
 
 
+def test_a_grading_starts_only_the_helpers_its_checks_need(solutions_graded, reference_home,
+                                                           tmp_path) -> None:
+    everything = {"server", "service inspector", "bento build", "model reader"}
+    assert everything <= set(solutions_graded.summary["helpers"])
+    solutions = ROOT / "solutions"
+    train = grade(solutions, reference_home, tmp_path / "train", "--exercise", "train", "--build")
+    assert set(train.summary["helpers"]) - {"held-out split"} == {"model reader"}, train.summary["helpers"]
+    static = grade(solutions, reference_home, tmp_path / "static", "--group", "service.py", "--build")
+    assert static.summary["helpers"] == ["service inspector"], static.summary["helpers"]
+    assert static.summary["score"] == static.summary["max_score"] == points(graded_specs(), "service.py")
+
+
 def test_shipped_exercises_grade_low(reference_home, tmp_path) -> None:
     graded = grade(ROOT / "exercises", reference_home, tmp_path)
     assert graded.summary["score"] < 50, graded.stdout
