@@ -65,13 +65,15 @@ def points(specs: list[CheckSpec], group: str | None = None) -> float:
 
 def leftovers(marker: str, sandbox: dict | None = None) -> list[str]:
     """Processes still carrying this grading's marker in their environment, or left by its sandbox
-    (its own marker; and when confined, any process of its user started before this call: once the
-    grading has ended its user is free, and a grading running beside this test may take it)."""
+    (its own marker; and when confined, any process of its user started before this call that does
+    not carry another sandbox's marker: once the grading has ended its user is free, and a grading
+    running beside this test may take it, and start its own processes before this call)."""
     until = time.time()
 
-    def started_before(proc: psutil.Process) -> bool:
+    def ours(proc: psutil.Process) -> bool:
         try:
-            return proc.create_time() <= until
+            other = proc.environ().get(procs.MARKER) not in (None, sandbox["marker"])
+            return proc.create_time() <= until and not other
         except psutil.Error:  # ended meanwhile
             return False
 
@@ -79,7 +81,7 @@ def leftovers(marker: str, sandbox: dict | None = None) -> list[str]:
     if sandbox:
         found.update((p.pid, p) for p in procs.find(sandbox["marker"]))
         if sandbox["confined"]:
-            found.update((p.pid, p) for p in procs.find(uid=sandbox["uid"]) if started_before(p))
+            found.update((p.pid, p) for p in procs.find(uid=sandbox["uid"]) if ours(p))
     return [procs.describe(p) for p in found.values()]
 
 
