@@ -177,7 +177,6 @@ class Run:
         self.home = self.sandbox.folder / "bentoml"
         self.source = source.read(self.submission / "service.py")
         self._copy_in()
-        self.bentofile = bentofile.read(self.submission / "bentofile.yaml")
         # Known applicants first, then the hidden candidates; the model child scores them all.
         self.known = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS}
         self.candidates = probes.candidates()
@@ -208,6 +207,8 @@ class Run:
         self._model_child: Child | None = None
         if MODEL in options.needs:
             self._start_model_reader()
+        # Read while the helpers start (validating it imports BentoML's build configuration).
+        self.bentofile = bentofile.read(self.submission / "bentofile.yaml")
 
     def _start_inspector(self) -> None:
         builds_here = self.building and self.source.parsed
@@ -471,7 +472,7 @@ class Run:
     def close(self) -> None:
         """Stop the server (all its workers' groups) and every child; remove temporary files."""
         if self._server is not None:
-            self._server.stop(grace=3.0)  # the grade is known: no need for a long graceful shutdown
+            self._server.stop(grace=0)  # the grade is known: nothing of the server is needed any more
             self._server = None
         if self._container is not None:
             self._container.close()  # the container, and the image unless it is kept
