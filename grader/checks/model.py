@@ -19,7 +19,9 @@ def need_model(run: Run, check) -> dict:
     facts = run.model_facts
     if "module" not in facts:
         error = facts.get("error", "")
-        if not facts.get("versions"):
+        if "versions" not in facts:  # the reader itself failed: the store is not known to be empty
+            check.fail(f"the model store could not be read: {error}")
+        if not facts["versions"]:
             check.fail(f"no model named {contract.MODEL_NAME} in the store {bentoml_home()}: {TRAIN_HINT}.")
         check.fail(f"the model the service asks for ({run.source.model_tag}) cannot be read: {error}")
     return facts

@@ -70,24 +70,26 @@ class Child:
                                        sandbox=self.sandbox)
         self._result: ChildResult | None = None
 
-    def result(self) -> ChildResult:
-        """Wait until the child ends or its time limit passes (then its tree is killed)."""
+    def result(self, timeout: float | None = None) -> ChildResult:
+        """Wait until the child ends or its time limit passes (then its tree is killed); ``timeout``
+        counts the limit from now instead of from the child's start."""
         if self._result is not None:
             return self._result
         assert self.process is not None
-        if self.answers_early and self._answered():
-            self._result = ChildResult(self._read(), None, False, self._log_tail(),
+        deadline = (time.monotonic() + timeout) if timeout is not None else self._started + self.timeout
+        if self.answers_early and self._answered(self._out, deadline):
+            self._result = ChildResult(self._read(self._out), None, False, self._log_tail(),
                                        time.monotonic() - self._started)
             return self._result
-        remaining = max(0.0, self.timeout - (time.monotonic() - self._started))
+        remaining = max(0.0, deadline - time.monotonic())
         timed_out = False
         try:
             self.process.wait(timeout=remaining)
         except subprocess.TimeoutExpired:
             timed_out = True
         kill_group(self.process)
-        self._result = ChildResult(self._read(), self.process.returncode, timed_out, self._log_tail(),
-                                   time.monotonic() - self._started)
+        self._result = ChildResult(self._read(self._out), self.process.returncode, timed_out,
+                                   self._log_tail(), time.monotonic() - self._started)
         if not self.answers_early:  # else its log is the build's, read later (the sandbox's folder goes)
             shutil.rmtree(self._dir, ignore_errors=True)
         return self._result
@@ -97,20 +99,30 @@ class Child:
         """The child's output and errors."""
         return self._log
 
-    def _answered(self) -> bool:
-        """Wait, within the time limit, until the answer is written; whether it was (polled: the
-        answer is one atomic rename, and the wait is at most a few seconds)."""
-        deadline = self._started + self.timeout
-        while not self._out.exists():
+    def answer_path(self, name: str) -> Path:
+        """Where the child writes a further answer ``name`` (besides OUT), in its own folder."""
+        return self._dir / name
+
+    def answer(self, name: str, timeout: float) -> dict[str, Any] | None:
+        """A further answer: wait until the child has written it, has ended, or ``timeout`` s have
+        passed; the answer, or None. The child goes on either way."""
+        path = self.answer_path(name)
+        return self._read(path) if self._answered(path, time.monotonic() + timeout) else None
+
+    def _answered(self, path: Path, deadline: float) -> bool:
+        """Wait, until ``deadline``, for ``path`` to be written; whether it was (polled: an answer is
+        one atomic rename, and the wait is a few seconds)."""
+        while not path.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                return self._out.exists()
+                return path.exists()
             time.sleep(0.02)
         return True
 
-    def _read(self) -> dict[str, Any] | None:
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any] | None:
         data = None
         with contextlib.suppress(OSError, ValueError):
-            data = json.loads(self._out.read_text())
+            data = json.loads(path.read_text())
         return data if isinstance(data, dict) else None
 
     def _log_tail(self) -> str:

@@ -1,20 +1,30 @@
 """Child process: import the learner's ``service.py`` and describe the BentoML services it defines.
 
-Run as ``python -m grader.children.service IN OUT [--build]`` with the submission folder as working
-directory; never imported by the grader itself. Writes JSON facts to OUT. With ``--build`` it then
-runs ``bentoml build`` of the folder in the same process (BentoML's own command line, its output
-on stdout): the build imports the same service.py, and finds it imported already.
+Run as ``python -m grader.children.service IN OUT [--build]``; IN holds ``{"folder": SUBMISSION}``
+and, optionally, ``"model"``: the model reader's request (:mod:`grader.children.model`). Never
+imported by the grader itself. In this order, in one process (each step would otherwise import
+BentoML, XGBoost and scikit-learn in a process of its own):
+
+1. with ``"model"``: the model reader's facts, written to ``model.json`` beside OUT, before any
+   learner module is importable (the working directory is not the submission yet);
+2. service.py imported from SUBMISSION, and the JSON facts written to OUT;
+3. with ``--build``: ``bentoml build`` of SUBMISSION (BentoML's own command line, its output on
+   stdout), which finds service.py imported already.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import traceback
 from typing import Any
 
 from grader.children import write_output
+
+#: The file, beside OUT, that holds the model reader's facts when IN asks for them.
+MODEL_ANSWER = "model.json"
 
 
 def describe(svc: Any) -> dict[str, Any]:
@@ -59,9 +69,9 @@ def describe_image(image: Any) -> dict[str, Any] | None:
     }
 
 
-def inspect(out_path: str) -> bool:
-    """Import service.py, write the facts; whether it imported."""
-    sys.path.insert(0, ".")
+def inspect(out_path: str, folder: str) -> bool:
+    """Import service.py from ``folder``, write the facts; whether it imported."""
+    sys.path.insert(0, folder)
     facts: dict[str, Any] = {"imported": False}
     try:
         module = importlib.import_module("service")
@@ -93,12 +103,21 @@ def build(folder: str) -> int:
     return 0
 
 
-def main(out_path: str, args: list[str]) -> int:
-    folder = os.path.abspath(".")  # service.py may change the working directory at import
-    if not inspect(out_path) or "--build" not in args:
+def main(in_path: str, out_path: str, args: list[str]) -> int:
+    with open(in_path) as fh:
+        request = json.load(fh)
+    model = request.get("model")
+    if model is not None:
+        from grader.children.model import facts_for
+
+        answer = os.path.join(os.path.dirname(out_path), MODEL_ANSWER)
+        write_output(answer, facts_for(model["tag"], model["applicants"], model.get("holdout")))
+    folder = request["folder"]  # absolute: service.py may change the working directory at import
+    os.chdir(folder)
+    if not inspect(out_path, folder) or "--build" not in args:
         return 0
     return build(folder)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[2], sys.argv[3:]))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3:]))

@@ -1,9 +1,9 @@
 """One grading run: the submission, the facts gathered about it, and the processes it starts.
 
-Slow work starts as soon as the run begins, in child processes that run side by side: the
-service inspector, the model reader (which also scores the probe candidates and the held-out
-applicants), the live server, and (with ``--build``) the bento build. Checks then wait for the facts
-they need.
+Slow work starts as soon as the run begins, in child processes that run side by side: the live
+server, and the service inspector, which reads the model store first (scoring the probe candidates
+and the held-out applicants) and builds the bento after (``--build``). Only what the selected checks
+declare they need is started; checks then wait for the facts they need.
 """
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ import yaml
 from bentokit import containers, contract, procs, server
 from grader import hints
 from grader.children import Child, ChildResult, kill_group
+from grader.children.service import MODEL_ANSWER
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
 from grader.facts import bentofile, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
 from grader.facts.quality import Quality, auc, cached_holdout
 
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
+#: Seconds the model reader has to read the store and predict.
+MODEL_TIMEOUT = 120.0
 #: What the copy of the submission learner code runs on leaves out (models reach it through the store).
 COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-results", "*.bentomodel")
 
@@ -196,38 +199,54 @@ class Run:
                                         **self.learner())
             self.helpers.append("server")
         # The service inspector; when the run builds, it goes on to build the bento in the same
-        # process once it has answered (a build of its own would import service.py once more).
+        # process once it has answered (a build of its own would import service.py once more). When
+        # the model store is to be read too and the held-out applicants are at hand, the inspector
+        # reads it first, in the same process (a model reader of its own would import the same
+        # libraries again).
         self.building = BENTO in options.needs and (options.build or self._container is not None)
-        self._service_child: Child | None = None
-        if self.building or options.needs & {IMPORT, LIVE}:  # the live checks ask if it imports
-            self._start_inspector()
-        # The data the grader measures the model's quality with: the instructor's CSV, else generated.
         self.data_source = os.environ.get("CREDIT_SCORING_CSV") or "generated"
         self.holdout_error = ""
+        self._holdout = cached_holdout(self.data_source) if MODEL in options.needs else None
+        self._service_child: Child | None = None
         self._model_child: Child | None = None
-        if MODEL in options.needs:
+        self._model_in_inspector = False
+        if self.building or options.needs & {IMPORT, LIVE}:  # the live checks ask if it imports
+            self._start_inspector(with_model=MODEL in options.needs and self._holdout is not None)
+        if MODEL in options.needs and not self._model_in_inspector:
             self._start_model_reader()
         # Read while the helpers start (validating it imports BentoML's build configuration).
         self.bentofile = bentofile.read(self.submission / "bentofile.yaml")
 
-    def _start_inspector(self) -> None:
+    def _model_request(self) -> dict[str, Any]:
+        """What the model reader predicts: the known applicants, the candidates, the held-out features."""
+        return {"tag": self.source.model_tag, "applicants": [*self.known.values(), *self.candidates],
+                "holdout": self._holdout["features"] if self._holdout else []}
+
+    def _start_inspector(self, with_model: bool = False) -> None:
         builds_here = self.building and self.source.parsed
         if self.source.parsed:
-            self._service_child = Child("grader.children.service", {}, cwd=self.workdir,
+            request: dict[str, Any] = {"folder": str(self.workdir)}
+            if with_model:
+                request["model"] = self._model_request()
+            # Started in the sandbox's folder: nothing of the learner's is importable until it
+            # turns to the submission (after reading the model).
+            self._service_child = Child("grader.children.service", request, cwd=self.sandbox.folder,
                                         timeout=self.options.import_timeout,
                                         args=["--build"] if builds_here else [],
-                                        answers_early=builds_here, **self.learner())
+                                        answers_early=builds_here or with_model, **self.learner())
+            self._model_in_inspector = with_model
             self.helpers.append("service inspector")
+            if with_model:
+                self.helpers.append("model reader (in the service inspector)")
         if builds_here:
             self._build = Build(self.home, self._service_child.process, self._service_child.log_path)
             self.helpers.append("bento build")
 
     def _start_model_reader(self) -> None:
-        """One model child predicts the known applicants, the candidates and the held-out features.
-
-        The held-out applicants come from the grader's cache, or from a child of the grader's own
-        (waited for here: the other helpers have started by then)."""
-        self._holdout = cached_holdout(self.data_source)
+        """A model reader of its own. The held-out applicants come from the grader's cache, or from a
+        child of the grader's own (waited for here: the other helpers have started by then)."""
+        if self._holdout is None:
+            self._holdout = cached_holdout(self.data_source)
         if self._holdout is None:
             self.helpers.append("held-out split")
             found = Child("grader.children.holdout", {"data": self.data_source}, cwd=self._tmp,
@@ -236,11 +255,8 @@ class Run:
             if found.data is None:
                 why = found.log_tail.splitlines() or ["the held-out data could not be read"]
                 self.holdout_error = why[-1]
-        self._model_child = Child("grader.children.model", {
-            "tag": self.source.model_tag,
-            "applicants": [*self.known.values(), *self.candidates],
-            "holdout": self._holdout["features"] if self._holdout else [],
-        }, cwd=self.sandbox.folder, timeout=120, **self.learner())
+        self._model_child = Child("grader.children.model", self._model_request(), cwd=self.sandbox.folder,
+                                  timeout=MODEL_TIMEOUT, **self.learner())
         self.helpers.append("model reader")
 
     def learner(self) -> dict[str, Any]:
@@ -283,11 +299,15 @@ class Run:
     def _service_facts(self) -> ServiceFacts:
         if self._service_child is None and self.source.parsed:  # no selected check declared it
             self._start_inspector()
+        limit = None
+        if self._model_in_inspector:  # the model comes first: the import's time limit starts after it
+            _ = self.model_result
+            limit = self.options.import_timeout
         if self._service_child is None:
             why = (f"syntax error {self.source.syntax_error}" if self.source.exists
                    else "service.py is missing")
             return ServiceFacts(False, f"not imported: {why}")
-        result = self._service_child.result()
+        result = self._service_child.result(timeout=limit)
         if result.timed_out:
             return ServiceFacts(False, (
                 f"importing service.py did not finish within {self.options.import_timeout:.0f} s. "
@@ -303,9 +323,29 @@ class Run:
 
     @cached_property
     def model_result(self) -> ChildResult:
+        if self._model_in_inspector:
+            return self._model_from_inspector()
         if self._model_child is None:  # no selected check declared it
             self._start_model_reader()
         return self._model_child.result()
+
+    def _model_from_inspector(self) -> ChildResult:
+        """The model facts the inspector wrote first; when it did not (a model whose loading hangs or
+        ends the process), that inspector is stopped and a new one, without the model, takes over."""
+        child = self._service_child
+        started = time.monotonic()
+        data = child.answer(MODEL_ANSWER, timeout=MODEL_TIMEOUT)
+        if data is not None:
+            return ChildResult(data, None, False, "", time.monotonic() - started)
+        timed_out = child.process.poll() is None
+        if self._build is not None:
+            self._build.close()
+            self._build = None
+        result = child.result(timeout=0)  # kills what is left of it, and reads its log
+        self._model_in_inspector = False
+        self._service_child = None
+        self._start_inspector()
+        return ChildResult(None, result.returncode, timed_out, result.log_tail, result.seconds)
 
     @cached_property
     def model_facts(self) -> dict[str, Any]:
@@ -314,7 +354,8 @@ class Run:
         if result.timed_out:
             return {"error": "reading the model store did not finish within its time limit"}
         if result.data is None:
-            return {"error": f"reading the model store failed:\n{result.log_tail}"}
+            detail = result.log_tail or f"the process reading it ended (exit code {result.returncode})"
+            return {"error": f"reading the model store failed:\n{detail}"}
         return result.data
 
     @cached_property

@@ -53,8 +53,9 @@ def test_regrading_gives_the_same_score(solutions_graded, reference_home, tmp_pa
 
 def test_a_grading_starts_only_the_helpers_its_checks_need(solutions_graded, reference_home,
                                                            tmp_path) -> None:
-    everything = {"server", "service inspector", "bento build", "model reader"}
-    assert everything <= set(solutions_graded.summary["helpers"])
+    helpers = solutions_graded.summary["helpers"]
+    assert {"server", "service inspector", "bento build"} <= set(helpers), helpers
+    assert [h for h in helpers if h.startswith("model reader")], helpers  # in the inspector once cached
     solutions = ROOT / "solutions"
     train = grade(solutions, reference_home, tmp_path / "train", "--exercise", "train", "--build")
     assert set(train.summary["helpers"]) - {"held-out split"} == {"model reader"}, train.summary["helpers"]
@@ -184,3 +185,37 @@ def test_interrupted_grading_leaves_no_processes(reference_home, tmp_path) -> No
         if grader.poll() is None:
             grader.kill()
     assert leftovers(marker, json.loads(sandbox_file.read_text())) == []
+
+
+#: Saves a model whose DictVectorizer is replaced by an object that ends the process reading it.
+EXITING_MODEL = '''
+import os
+import bentoml
+import numpy as np
+import xgboost as xgb
+
+
+class EndsTheReader:
+    def __reduce__(self):
+        return (os._exit, (3,))
+
+
+booster = xgb.train({}, xgb.DMatrix(np.random.rand(20, 3), label=np.arange(20) % 2), num_boost_round=1)
+bentoml.xgboost.save_model("credit_risk_model", booster, custom_objects={"dictVectorizer": EndsTheReader()})
+'''
+
+
+def test_a_model_that_ends_its_reader_still_leaves_service_py_inspected(tmp_path) -> None:
+    """The inspector reads the model first (one process, fewer imports): a model whose loading
+    ends that process costs the model checks only; a new inspector still imports service.py."""
+    home = tmp_path / "home"
+    script = tmp_path / "save.py"
+    script.write_text(EXITING_MODEL)
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
+                   env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"})
+    graded = grade(ROOT / "solutions", home, tmp_path / "results", "--checks",
+                   "service_imports,model_custom_object")
+    assert graded.checks["service_imports"]["passed"], graded.explain({"service_imports"})
+    assert not graded.checks["model_custom_object"]["passed"]
+    assert "reading the model store failed" in graded.checks["model_custom_object"]["output"]
+    assert graded.summary["helpers"].count("service inspector") == 2, graded.summary["helpers"]
