@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bentokit import cache, contract, data
+from bentokit import contract, data
+from bentokit.cache import CACHE_ENV
 
 
 def test_real_file_is_cleaned_as_the_course_does(real_csv):
@@ -72,7 +73,7 @@ def file_server(tmp_path):
 
 def test_download_is_verified_cached_and_reused(file_server, tmp_path, monkeypatch):
     www, base = file_server
-    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     content = data.generate_raw(rows=50).to_csv(index=False).encode()
     (www / "CreditScoring.csv").write_bytes(content)
     digest = hashlib.sha256(content).hexdigest()
@@ -86,7 +87,7 @@ def test_download_is_verified_cached_and_reused(file_server, tmp_path, monkeypat
 def test_download_with_wrong_checksum_is_refused_and_not_cached(file_server, tmp_path, monkeypatch):
     www, base = file_server
     cache = tmp_path / "cache"
-    monkeypatch.setenv(cache.CACHE_ENV, str(cache))
+    monkeypatch.setenv(CACHE_ENV, str(cache))
     (www / "CreditScoring.csv").write_text("Status,Seniority\n1,2\n")
     with pytest.raises(data.DataError, match="sha256.*not cached"):
         data.download(f"{base}/CreditScoring.csv")
@@ -95,7 +96,7 @@ def test_download_with_wrong_checksum_is_refused_and_not_cached(file_server, tmp
 
 def test_download_failure_says_what_to_do(file_server, tmp_path, monkeypatch):
     _, base = file_server
-    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     with pytest.raises(data.DataError, match=data.DATA_ENV):
         data.download(f"{base}/missing.csv")
 
@@ -103,7 +104,7 @@ def test_download_failure_says_what_to_do(file_server, tmp_path, monkeypatch):
 def test_download_source_uses_the_url_variable(file_server, tmp_path, monkeypatch, real_csv):
     www, base = file_server
     (www / "CreditScoring.csv").write_bytes(Path(real_csv).read_bytes())
-    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setenv(data.URL_ENV, f"{base}/CreditScoring.csv")
     credit = data.load("download")
     assert credit.sha256 == data.COURSE_SHA256 and len(credit.frame) == 4454
