@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import select
 import shutil
 import subprocess
 import sys
@@ -54,21 +56,54 @@ class Child:
     #: The child goes on working after it has answered (the service child then builds the bento):
     #: :meth:`result` returns as soon as the answer is written, and leaves the process running.
     answers_early: bool = False
+    #: A first answer comes through a pipe (:meth:`piped_answer`), not a file: the child finds the
+    #: pipe's write end as ``"answer_fd"`` in IN, writes, and closes it before it runs learner code,
+    #: which then has no way to change that answer (a file in the sandbox's folder it could rewrite).
+    pipe_answer: bool = False
     process: subprocess.Popen | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         base = self.sandbox.folder if self.sandbox is not None else None
         self._dir = Path(tempfile.mkdtemp(prefix="grader-child-", dir=base))
         self._in, self._out, self._log = (self._dir / n for n in ("in.json", "out.json", "log.txt"))
-        self._in.write_text(json.dumps(self.payload))
+        payload, keep = self.payload, ()
+        self._pipe: int | None = None
+        if self.pipe_answer:
+            self._pipe, write_end = os.pipe()
+            payload, keep = {**payload, "answer_fd": write_end}, (write_end,)
+        self._in.write_text(json.dumps(payload))
         if self.sandbox is not None:
             self.sandbox.give(self._dir)
         self._started = time.monotonic()
         with open(self._log, "wb") as log:
             self.process = procs.spawn([sys.executable, "-m", self.module, str(self._in), str(self._out),
                                         *self.args], cwd=self.cwd, env=self.env, stdout=log,
-                                       sandbox=self.sandbox)
+                                       sandbox=self.sandbox, pass_fds=keep)
+        for fd in keep:  # the child's now; the pipe ends when the child closes it or ends
+            os.close(fd)
+        self._piped: dict[str, Any] | None = None
         self._result: ChildResult | None = None
+
+    def piped_answer(self, timeout: float) -> dict[str, Any] | None:
+        """The answer sent through the pipe, read to its end; None when none came whole within
+        ``timeout`` s (the child ended without it, or is still busy). The child goes on either way."""
+        if self._piped is not None or self._pipe is None:
+            return self._piped
+        deadline, chunks = time.monotonic() + timeout, []
+        while True:
+            ready, _, _ = select.select([self._pipe], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self._pipe, 1 << 16) if ready else None
+            if not chunk:  # the end of the pipe (b""), or the time limit (None)
+                break
+            chunks.append(chunk)
+        os.close(self._pipe)
+        self._pipe = None
+        if chunk is None:
+            return None
+        with contextlib.suppress(ValueError):
+            found = json.loads(b"".join(chunks))
+            self._piped = found if isinstance(found, dict) else None
+        return self._piped
 
     def result(self, timeout: float | None = None) -> ChildResult:
         """Wait until the child ends or its time limit passes (then its tree is killed); ``timeout``
@@ -98,16 +133,6 @@ class Child:
     def log_path(self) -> Path:
         """The child's output and errors."""
         return self._log
-
-    def answer_path(self, name: str) -> Path:
-        """Where the child writes a further answer ``name`` (besides OUT), in its own folder."""
-        return self._dir / name
-
-    def answer(self, name: str, timeout: float) -> dict[str, Any] | None:
-        """A further answer: wait until the child has written it, has ended, or ``timeout`` s have
-        passed; the answer, or None. The child goes on either way."""
-        path = self.answer_path(name)
-        return self._read(path) if self._answered(path, time.monotonic() + timeout) else None
 
     def _answered(self, path: Path, deadline: float) -> bool:
         """Wait, until ``deadline``, for ``path`` to be written; whether it was (polled: an answer is

@@ -5,8 +5,8 @@ and, optionally, ``"model"``: the model reader's request (:mod:`grader.children.
 imported by the grader itself. In this order, in one process (each step would otherwise import
 BentoML, XGBoost and scikit-learn in a process of its own):
 
-1. with ``"model"``: the model reader's facts, written to ``model.json`` beside OUT, before any
-   learner module is importable (the working directory is not the submission yet);
+1. with ``"model"``: the model reader's facts, written to the pipe ``"answer_fd"`` and closed before
+   any learner module is importable (the working directory is not the submission yet);
 2. service.py imported from SUBMISSION, and the JSON facts written to OUT;
 3. with ``--build``: ``bentoml build`` of SUBMISSION (BentoML's own command line, its output on
    stdout), which finds service.py imported already.
@@ -22,9 +22,6 @@ import traceback
 from typing import Any
 
 from grader.children import write_output
-
-#: The file, beside OUT, that holds the model reader's facts when IN asks for them.
-MODEL_ANSWER = "model.json"
 
 
 def describe(svc: Any) -> dict[str, Any]:
@@ -107,11 +104,12 @@ def main(in_path: str, out_path: str, args: list[str]) -> int:
     with open(in_path) as fh:
         request = json.load(fh)
     model = request.get("model")
-    if model is not None:
+    if model is not None:  # the answer goes through the pipe, closed before service.py is imported
         from grader.children.model import facts_for
 
-        answer = os.path.join(os.path.dirname(out_path), MODEL_ANSWER)
-        write_output(answer, facts_for(model["tag"], model["applicants"], model.get("holdout")))
+        answer = json.dumps(facts_for(model["tag"], model["applicants"], model.get("holdout")), default=str)
+        with os.fdopen(request["answer_fd"], "wb") as pipe:
+            pipe.write(answer.encode())
     folder = request["folder"]  # absolute: service.py may change the working directory at import
     os.chdir(folder)
     if not inspect(out_path, folder) or "--build" not in args:

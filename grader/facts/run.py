@@ -27,7 +27,6 @@ import yaml
 from bentokit import containers, contract, procs, server
 from grader import hints
 from grader.children import Child, ChildResult, kill_group
-from grader.children.service import MODEL_ANSWER
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
 from grader.facts import bentofile, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
@@ -233,7 +232,8 @@ class Run:
             self._service_child = Child("grader.children.service", request, cwd=self.sandbox.folder,
                                         timeout=self.options.import_timeout,
                                         args=["--build"] if builds_here else [],
-                                        answers_early=builds_here or with_model, **self.learner())
+                                        answers_early=builds_here or with_model, pipe_answer=with_model,
+                                        **self.learner())
             self._model_in_inspector = with_model
             self.helpers.append("service inspector")
             if with_model:
@@ -334,7 +334,7 @@ class Run:
         ends the process), that inspector is stopped and a new one, without the model, takes over."""
         child = self._service_child
         started = time.monotonic()
-        data = child.answer(MODEL_ANSWER, timeout=MODEL_TIMEOUT)
+        data = child.piped_answer(timeout=MODEL_TIMEOUT)
         if data is not None:
             return ChildResult(data, None, False, "", time.monotonic() - started)
         timed_out = child.process.poll() is None
