@@ -6,7 +6,6 @@ held-out applicants of the data it grades with, and compares both with a floor.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -66,23 +65,17 @@ class Quality:
 # private to its user (learner code runs as another user, or is the learner's own grading).
 def holdout_cache(source: str) -> Path | None:
     """Where the held-out applicants of ``source`` are kept (None for a source not worth keeping)."""
-    digest = hashlib.sha256()
-    for name in SPLIT_CODE:
-        digest.update((cache.KIT_CODE / name).read_bytes())
-    if source == "generated":
-        digest.update(b"generated")
-    elif Path(source).is_file():
-        digest.update(Path(source).read_bytes())
-    else:  # "download" and anything else: read afresh
+    data = cache.data_bytes(source)  # "download" and anything else: read afresh
+    if data is None:
         return None
-    return cache.cache_dir() / "holdout" / f"{digest.hexdigest()[:32]}.json"
+    return cache.cache_dir() / "holdout" / f"{cache.key(cache.kit_code(SPLIT_CODE), data)}.json"
 
 
 def cached_holdout(source: str) -> dict[str, Any] | None:
     """The kept ``{"features", "labels", "data"}`` of ``source``, or None."""
     try:
         path = holdout_cache(source)
-        if path is None or not _private(path):
+        if path is None or not cache.trusted(path):
             return None
         found = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -90,15 +83,6 @@ def cached_holdout(source: str) -> dict[str, Any] | None:
     if not isinstance(found, dict) or not {"features", "labels", "data"} <= found.keys():
         return None
     return found
-
-
-def _private(path: Path) -> bool:
-    """Whether only this user can have written ``path`` (a shared ``$BENTOKIT_CACHE`` is not trusted)."""
-    for item in (path, path.parent):
-        found = item.stat()
-        if found.st_uid != os.geteuid() or found.st_mode & 0o022:
-            return False
-    return True
 
 
 def keep_holdout(source: str, holdout: dict[str, Any]) -> None:
@@ -110,8 +94,8 @@ def keep_holdout(source: str, holdout: dict[str, Any]) -> None:
         path = holdout_cache(source)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as fh:
+        with tempfile.NamedTemporaryFile("w", dir=cache.folder(path.parent.name), delete=False,
+                                         suffix=".tmp") as fh:
             json.dump(holdout, fh)
         os.replace(fh.name, path)
     except OSError:

@@ -179,7 +179,7 @@ class Run:
         self.home = self.sandbox.folder / "bentoml"
         self.source = source.read(self.submission / "service.py")
         self._copy_in()
-        # Known applicants first, then the hidden candidates; the model child scores them all.
+        # Known applicants first, then the hidden candidates; the model reader scores them all.
         self.known = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS}
         self.candidates = probes.candidates()
         self._server: server.RunningServer | None = None
@@ -191,8 +191,8 @@ class Run:
         atexit.register(self.close)  # also when the run is interrupted
         if options.container and options.needs & {CONTAINER, LIVE}:
             self._container = self._container_run()
-        # The server first (its start is the longest wait): with an engine the container serves the
-        # live checks; without one, `bentoml serve` does.
+        # The server first (its start imports service.py twice, one after the other): with an engine
+        # the container serves the live checks; without one, `bentoml serve` does.
         if LIVE in options.needs and not options.url and self._container is None and self.source.parsed:
             self._server = server.start(SERVICE_TARGET, self.workdir, log_path=self._tmp / "server.log",
                                         **self.learner())

@@ -12,7 +12,6 @@ needs (a live server, a build).
 from __future__ import annotations
 
 import argparse
-import os
 import queue
 import shutil
 import signal
@@ -24,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+from bentokit import procs
 from grader import KIT_ROOT
 from grader.learn import manifest
 
@@ -31,16 +31,26 @@ from grader.learn import manifest
 LINE_TIMEOUT = 300.0
 
 
-class Loop:
-    """``python -m grader.learn watch`` with its output read line by line, in a thread."""
+def default_sigint() -> None:
+    """In the watcher's process, before Python starts: Ctrl-C's default action, whatever the parent had.
 
-    def __init__(self, submission: Path, results: Path) -> None:
-        self.process = subprocess.Popen(
+    A child inherits an ignored SIGINT (``nohup``, a background job of a script, a CI wrapper), and
+    Python then never turns SIGINT into KeyboardInterrupt: a Ctrl-C sent to it would go unseen.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Watcher:
+    """``python -m grader.learn watch`` in the background, its output read line by line in a thread
+    (this benchmark's driver, and the kit's tests' of watch mode)."""
+
+    def __init__(self, submission: Path, results: Path, env: dict[str, str] | None = None) -> None:
+        self.process = procs.spawn(
             [sys.executable, "-m", "grader.learn", "--submission", str(submission), "--results", str(results),
-             "watch"], cwd=KIT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "BENTOML_DO_NOT_TRACK": "true"},
-            start_new_session=True)
+             "watch"], cwd=KIT_ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint,
+            env={"PYTHONUNBUFFERED": "1", "BENTOML_DO_NOT_TRACK": "true", **(env or {})})
         self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -48,28 +58,24 @@ class Loop:
         for line in self.process.stdout:
             self.lines.put(line.rstrip("\n"))
 
-    def until(self, wanted: str) -> tuple[str, float]:
-        """The first line containing ``wanted``, and when it came (monotonic)."""
-        deadline = time.monotonic() + LINE_TIMEOUT
-        while True:
+    def wait_for(self, text: str, timeout: float = LINE_TIMEOUT) -> str:
+        """The first line from now on that contains ``text`` (returned as soon as it is printed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             try:
-                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+                line = self.lines.get(timeout=1)
             except queue.Empty:
-                raise SystemExit(f"no line with {wanted!r} within {LINE_TIMEOUT:.0f} s") from None
-            if wanted in line:
-                return line, time.monotonic()
-            if time.monotonic() > deadline:
-                raise SystemExit(f"no line with {wanted!r} within {LINE_TIMEOUT:.0f} s")
+                if self.process.poll() is not None:
+                    raise RuntimeError("watch exited early:\n" + "\n".join(self.seen)) from None
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise TimeoutError(f"no {text!r} within {timeout:.0f} s:\n" + "\n".join(self.seen))
 
     def stop(self) -> None:
-        """Ctrl-C, as the learner stops it (the loop stops its grading and server)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        """Kill the watcher and every process it left (a grading it was running, say)."""
+        procs.kill_tree(self.process, grace=5.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,22 +93,22 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(KIT_ROOT / "solutions" / name, submission / name)
     target = submission / chosen.files[0]
     live = chosen.serves
-    loop = Loop(submission, results)
+    watcher = Watcher(submission, results)
     times = []
     try:
-        loop.until(f"TODO  {chosen.name}")  # the loop's first grading of the chosen exercise
-        loop.until("Watching")
+        watcher.wait_for(f"TODO  {chosen.name}")  # the loop's first grading of the chosen exercise
+        watcher.wait_for("Watching")
         for n in range(args.saves):
             with open(target, "a") as fh:  # a save that changes the file and leaves its TODOs open
                 fh.write(f"\n# save {n + 1}\n")
             saved = time.monotonic()
-            _, answered = loop.until(f"TODO  {chosen.name}")
-            times.append(answered - saved)
-            graded, _ = loop.until("(graded in")
+            watcher.wait_for(f"TODO  {chosen.name}")
+            times.append(time.monotonic() - saved)
+            graded = watcher.wait_for("(graded in")
             print(f"save {n + 1}: result line after {times[-1]:.2f} s  {graded.strip()}", flush=True)
-            loop.until("Watching")
+            watcher.wait_for("Watching")
     finally:
-        loop.stop()
+        watcher.stop()
         shutil.rmtree(work, ignore_errors=True)
     needs = ", ".join(["a live server" if live else "no live server",
                        "a bento build" if chosen.builds else "no build"])

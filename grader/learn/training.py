@@ -9,7 +9,6 @@ train again on every save.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,12 +27,8 @@ TIMEOUT = 180.0
 
 def run_key(script: Path, data: dict[str, str]) -> str:
     """What a run of ``script`` depends on: its bytes, the data it reads and the kit's code it imports."""
-    digest = hashlib.sha256(script.read_bytes())
     source = data.get("CREDIT_SCORING_CSV", "generated")
-    digest.update(Path(source).read_bytes() if Path(source).is_file() else source.encode())
-    for path in sorted(cache.KIT_CODE.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:32]
+    return cache.key(script.read_bytes(), cache.data_bytes(source) or source.encode(), cache.kit_code())
 
 
 def _kept(key: str) -> Path:
@@ -43,9 +38,9 @@ def _kept(key: str) -> Path:
 def _reuse(key: str, home: Path, log_path: Path) -> dict | None:
     """The kept outcome of a run with ``key``, its models copied into ``home`` (None when none is kept)."""
     kept = _kept(key)
+    if not cache.trusted(kept):  # none, or not made by this user's kit: never trusted
+        return None
     try:
-        if kept.stat().st_uid != os.geteuid() or kept.stat().st_mode & 0o077:
-            return None  # not made by this user's kit: never trusted
         outcome = json.loads((kept / OUTCOME_FILE).read_text())
         shutil.copytree(kept / "models", home / "models", symlinks=True, dirs_exist_ok=True)
         shutil.copyfile(kept / log_path.name, log_path)
@@ -58,8 +53,7 @@ def _keep(key: str, outcome: dict, home: Path, log_path: Path) -> None:
     """Keep a run that saved the model (written aside, then renamed; a failure only costs a re-run)."""
     kept = _kept(key)
     try:
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=kept.parent, prefix=".staging-"))  # mode 0700
+        staging = Path(tempfile.mkdtemp(dir=cache.folder(kept.parent.name), prefix=".staging-"))  # 0700
     except OSError:
         return
     try:
