@@ -315,10 +315,15 @@ def running(image: str, timeout: float = 120.0, **kwargs) -> Iterator[RunningCon
 
 
 def remove_image(image: str, engine: Engine | None = None) -> None:
-    """Delete an image (no error when it is already gone)."""
+    """Delete an image (no error when it is already gone), keeping its build cache.
+
+    ``--no-prune`` (docker and podman alike) keeps the untagged layers the image was built on: the
+    next image with the same base and packages (the next learner of a class) reuses the layer that
+    installed them instead of installing them again, which is most of a build.
+    """
     engine = engine or require_engine()
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        subprocess.run(engine.command("rmi", "-f", image), capture_output=True, timeout=120,
+        subprocess.run(engine.command("rmi", "-f", "--no-prune", image), capture_output=True, timeout=120,
                        stdin=subprocess.DEVNULL)
 
 

@@ -94,7 +94,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="build the bento's image with docker or podman, run it, and grade the live checks "
                          "against it (implies --build; adds the container image check)")
     group.addoption("--keep-image", action="store_true",
-                    help="with --container: keep the image afterwards (the container is always removed)")
+                    help="with --container: keep the image afterwards (the container is always removed; "
+                         "the layers it was built on stay either way, as the next build's cache)")
     group.addoption("--results", default=DEFAULT_RESULTS, type=Path,
                     help=f"where results.json, junit.xml and summary.json go (default: {DEFAULT_RESULTS})")
     group.addoption("--import-timeout", default=30.0, type=float,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+import uuid
 
 import pytest
 import requests
@@ -101,3 +103,23 @@ def test_grader_entry_point_reports_a_broken_submission(engine, tmp_path):
     with pytest.raises(containers.ContainerError, match="bentoml build") as error:
         containers.serve_in_container(tmp_path, engine)
     assert "CreditRiskClassifier" in str(error.value)  # the build's own error, from its log
+
+
+def test_removing_an_image_keeps_the_layers_it_was_built_on(reference_image, engine, tmp_path):
+    """The grader removes each learner's image; the next learner's build reuses the layers under it."""
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(engine.command(*args), capture_output=True, text=True, timeout=120)
+
+    tag = f"localhost/bentokit-cache-test:{uuid.uuid4().hex[:10]}"
+    # Two instructions: the first one's layer is an untagged image under the tagged one.
+    recipe = f"FROM {reference_image.tag}\nLABEL first={tag}\nLABEL second={tag}\n"
+    (tmp_path / "Containerfile").write_text(recipe)
+    built = run("build", "--layers", "-t", tag, str(tmp_path)) if engine.name == "podman" else None
+    if built is None or built.returncode != 0:
+        pytest.skip(f"the engine keeps no intermediate images here: {built and built.stderr[-300:]}")
+    parent = run("image", "inspect", "--format", "{{.Parent}}", tag).stdout.strip()
+    assert parent, "the built image names no parent layer image"
+    containers.remove_image(tag, engine)
+    assert run("image", "exists", tag).returncode != 0, "the image is still there"
+    assert run("image", "exists", parent).returncode == 0, "the layer under it went too: no build cache"
+    run("rmi", "-f", parent)
