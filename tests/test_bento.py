@@ -56,8 +56,8 @@ def test_bento_packs_the_model_and_the_apis(built, saved_model):
 def test_bento_holds_only_what_the_service_needs(built):
     src = Path(built.path_of("src"))
     packed = {p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()}
-    # the production service, the solution it imports its schema from, and the bentofile (BentoML keeps it)
-    assert packed == {"benchmarks/production/service.py", "solutions/service.py", "bentofile.yaml"}
+    # the production service (it imports nothing of solutions/) and the bentofile (BentoML keeps it)
+    assert packed == {"benchmarks/production/service.py", "bentofile.yaml"}
     text = Path(built.path_of("env/python/requirements.txt")).read_text()
     for package in PINNED:
         # the bentofile may name xgboost's CPU-only package (same module and version, lean image)

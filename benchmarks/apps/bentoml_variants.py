@@ -13,9 +13,8 @@ import bentoml
 import numpy as np
 import xgboost as xgb
 
+from benchmarks.production.service import CreditApplication, CreditDecision, JSONBodiesOnly, decide
 from benchmarks.production.service import CreditRiskClassifier as Production
-from benchmarks.production.service import JSONBodiesOnly
-from solutions.service import CreditApplication, CreditDecision, decide
 
 _inner = Production.inner
 

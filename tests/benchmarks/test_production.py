@@ -46,19 +46,42 @@ def test_production_keeps_the_solution_contract_and_differs_in_settings():
     assert "workers" not in Solution.config and "tracing" not in Solution.config
 
 
+def test_production_schema_and_decision_are_the_solutions_own():
+    """The production service repeats the solution's schema (so as not to import XGBoost): the same
+    JSON schemas, names and decisions, at and around each threshold."""
+    import solutions.service as solution
+
+    for name in ("CreditApplication", "CreditDecision"):
+        ours, theirs = getattr(production, name), getattr(solution, name)
+        assert ours.__name__ == theirs.__name__ and ours.__doc__ == theirs.__doc__
+        assert ours.model_json_schema() == theirs.model_json_schema(), name
+    for p in (0.0, 0.1, 0.25, 0.2500001, 0.4, 0.5, 0.5000001, 0.9, 1.0):
+        assert production.decide(p).model_dump() == solution.decide(p).model_dump(), p
+
+
+def test_importing_the_production_service_does_not_import_xgboost(saved_model):
+    """``bentoml serve`` imports the module in its supervisor only to read the configuration."""
+    probe = ("import sys, benchmarks.production.service; "
+             "print(sorted(m for m in ('xgboost', 'sklearn', 'scipy', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
+
+
 def test_production_classify_equals_the_solution_in_process(saved_model, expected):
-    from solutions.service import CreditApplication
     from solutions.service import CreditRiskClassifier as Solution
 
     fast, plain = production.CreditRiskClassifier(), Solution()
     applicants = list(contract.GOLDEN_APPLICANTS.values())
     for applicant, want in zip(applicants, expected(applicants), strict=True):
-        app = CreditApplication(**applicant)
+        app = production.CreditApplication(**applicant)
         decision = inprocess.run_coroutine(fast.classify(app))
         assert decision.probability == pytest.approx(want, abs=1e-6)
-        assert decision == plain.classify(app)
-    assert fast.classify_batch([CreditApplication(**a) for a in applicants]) == \
-        [plain.classify(CreditApplication(**a)) for a in applicants]
+        assert decision.model_dump() == plain.classify(app).model_dump()
+    apps = [production.CreditApplication(**a) for a in applicants]
+    batch = [d.model_dump() for d in fast.classify_batch(apps)]
+    assert batch == [plain.classify(a).model_dump() for a in apps]
 
 
 def test_run_coroutine_refuses_one_that_awaits():
@@ -74,7 +97,7 @@ def test_run_coroutine_refuses_one_that_awaits():
 def test_the_root_bentofile_builds_the_production_service_with_the_fast_server_packages():
     bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
     assert bentofile["service"] == PRODUCTION_TARGET
-    assert set(bentofile["include"]) == {"benchmarks/production/service.py", "solutions/service.py"}
+    assert bentofile["include"] == ["benchmarks/production/service.py"]
     packages = dict(p.split("==") for p in bentofile["python"]["packages"])
     from importlib.metadata import version
     for package in ("uvloop", "httptools"):
@@ -152,9 +175,8 @@ def test_code_variants_differ_from_production_in_one_thing_only(saved_model):
     import inspect
 
     from benchmarks.apps import bentoml_variants as variants
-    from solutions.service import CreditApplication
 
-    app = CreditApplication(**contract.SAMPLE_APPLICANT)
+    app = production.CreditApplication(**contract.SAMPLE_APPLICANT)
     want = inprocess.run_coroutine(production.CreditRiskClassifier().classify(app))
     assert gc.get_freeze_count() > 0  # production freezes what it loaded ...
     gc.unfreeze()
