@@ -67,6 +67,21 @@ def reference_server(saved_model):
 
 
 @pytest.fixture(scope="session")
+def reference_home(saved_model, bentoml_home) -> Path:
+    """The test store holding the kit-trained course model."""
+    return bentoml_home
+
+
+@pytest.fixture(scope="session")
+def solutions_graded(reference_home, tmp_path_factory):
+    """``solutions/`` graded once with ``--build`` (the grader's, the containers' and the notebooks'
+    tests compare with it)."""
+    from tests.grader.conftest import grade
+
+    return grade(ROOT / "solutions", reference_home, tmp_path_factory.mktemp("results"), "--build")
+
+
+@pytest.fixture(scope="session")
 def expected(saved_model):
     """P(default) computed in-process from the saved model, for any list of applicants."""
     import bentoml

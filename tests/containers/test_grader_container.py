@@ -51,8 +51,9 @@ def live_results(graded: Graded) -> dict[str, tuple[bool, float]]:
     return {i: (c["passed"], c["score"]) for i, c in graded.checks.items() if c["group"] == "live endpoint"}
 
 
-def test_solutions_in_their_container_get_full_marks(engine, store, tmp_path, left_behind) -> None:
-    served = grade(ROOT / "solutions", store, tmp_path / "serve", "--build")
+def test_solutions_in_their_container_get_full_marks(engine, store, solutions_graded, tmp_path,
+                                                    left_behind) -> None:
+    served = solutions_graded
     assert GROUP not in served.summary["groups"] and len(served.summary["checks"]) == len(graded_specs())
     contained = grade(ROOT / "solutions", store, tmp_path / "container", "--container")
     group = contained.summary["groups"][GROUP]

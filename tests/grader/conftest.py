@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-import pytest
 import yaml
 
 from bentokit import procs
@@ -128,13 +127,3 @@ def make_broken(name: str, dest: Path) -> tuple[Path, dict]:
         path.write_text(text.replace(edit["old"], edit["new"], 1))
     return submission, case
 
-
-@pytest.fixture(scope="session")
-def reference_home(saved_model, bentoml_home) -> Path:
-    """The test store holding the kit-trained course model."""
-    return bentoml_home
-
-
-@pytest.fixture(scope="session")
-def solutions_graded(reference_home, tmp_path_factory) -> Graded:
-    return grade(ROOT / "solutions", reference_home, tmp_path_factory.mktemp("results"), "--build")
