@@ -74,8 +74,7 @@ def reference_home(saved_model, bentoml_home) -> Path:
 
 @pytest.fixture(scope="session")
 def solutions_graded(reference_home, tmp_path_factory):
-    """``solutions/`` graded once with ``--build`` (the grader's, the containers' and the notebooks'
-    tests compare with it)."""
+    """``solutions/`` graded once with ``--build``, for the grader's and the containers' tests."""
     from tests.grader.conftest import grade
 
     return grade(ROOT / "solutions", reference_home, tmp_path_factory.mktemp("results"), "--build")

@@ -8,7 +8,7 @@ and taught in ``notebooks/07_performance.ipynb``:
 
 - XGBoost is imported in ``__init__``, not at the top: ``bentoml serve`` itself (the supervisor) imports
   this module only to read the service's configuration before it starts the workers, and importing
-  XGBoost (which imports scikit-learn, SciPy and pandas) took it 2 s of a 6.7 s start. That is also why
+  XGBoost (which imports scikit-learn, SciPy and pandas) took it 2.3 s of a 6.1 s start. That is also why
   the schema is repeated instead of imported: ``solutions/service.py`` imports XGBoost at its top, as
   notebook 3 teaches.
 

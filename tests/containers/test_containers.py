@@ -110,13 +110,14 @@ def test_removing_an_image_keeps_the_layers_it_was_built_on(reference_image, eng
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(engine.command(*args), capture_output=True, text=True, timeout=120)
 
+    if engine.name != "podman":
+        pytest.skip("Docker's BuildKit keeps its build cache outside the image store")
     tag = f"localhost/bentokit-cache-test:{uuid.uuid4().hex[:10]}"
     # Two instructions: the first one's layer is an untagged image under the tagged one.
     recipe = f"FROM {reference_image.tag}\nLABEL first={tag}\nLABEL second={tag}\n"
     (tmp_path / "Containerfile").write_text(recipe)
-    built = run("build", "--layers", "-t", tag, str(tmp_path)) if engine.name == "podman" else None
-    if built is None or built.returncode != 0:
-        pytest.skip(f"the engine keeps no intermediate images here: {built and built.stderr[-300:]}")
+    built = run("build", "--layers", "-t", tag, str(tmp_path))
+    assert built.returncode == 0, built.stderr[-600:]
     parent = run("image", "inspect", "--format", "{{.Parent}}", tag).stdout.strip()
     assert parent, "the built image names no parent layer image"
     containers.remove_image(tag, engine)

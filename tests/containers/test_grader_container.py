@@ -20,12 +20,6 @@ pytestmark = [pytest.mark.container, pytest.mark.server]
 GROUP = "container image"
 
 
-@pytest.fixture(scope="session")
-def store(saved_model, bentoml_home) -> Path:
-    """The test store holding the kit-trained course model."""
-    return bentoml_home
-
-
 def grader_leftovers(engine: containers.Engine) -> tuple[list[str], list[str]]:
     """Containers and images of the grader's repository that still exist."""
     def lines(*args: str) -> list[str]:
@@ -51,11 +45,11 @@ def live_results(graded: Graded) -> dict[str, tuple[bool, float]]:
     return {i: (c["passed"], c["score"]) for i, c in graded.checks.items() if c["group"] == "live endpoint"}
 
 
-def test_solutions_in_their_container_get_full_marks(engine, store, solutions_graded, tmp_path,
+def test_solutions_in_their_container_get_full_marks(engine, reference_home, solutions_graded, tmp_path,
                                                     left_behind) -> None:
     served = solutions_graded
     assert GROUP not in served.summary["groups"] and len(served.summary["checks"]) == len(graded_specs())
-    contained = grade(ROOT / "solutions", store, tmp_path / "container", "--container")
+    contained = grade(ROOT / "solutions", reference_home, tmp_path / "container", "--container")
     group = contained.summary["groups"][GROUP]
     with_container = graded_specs(container=True)
     assert group["score"] == group["max_score"] == points(with_container, GROUP), \
@@ -68,9 +62,10 @@ def test_solutions_in_their_container_get_full_marks(engine, store, solutions_gr
     assert left_behind() == ([], [])
 
 
-def test_an_image_that_crashes_on_start_fails_with_its_hint(engine, store, tmp_path, left_behind) -> None:
+def test_an_image_that_crashes_on_start_fails_with_its_hint(engine, reference_home, tmp_path,
+                                                          left_behind) -> None:
     submission, _ = make_broken("crash_on_start", tmp_path / "submission")
-    graded = grade(submission, store, tmp_path / "results", "--container", "--ready-timeout", "90")
+    graded = grade(submission, reference_home, tmp_path / "results", "--container", "--ready-timeout", "90")
     check = graded.checks["container_image"]
     assert not check["passed"] and 0 < check["score"] < check["max_score"]  # the image itself builds
     assert "container runs and becomes ready" in check["output"]
@@ -80,10 +75,10 @@ def test_an_image_that_crashes_on_start_fails_with_its_hint(engine, store, tmp_p
     assert left_behind() == ([], [])
 
 
-def test_without_an_engine_the_check_says_what_to_install(store, tmp_path, monkeypatch) -> None:
+def test_without_an_engine_the_check_says_what_to_install(reference_home, tmp_path, monkeypatch) -> None:
     # No docker or podman on this PATH: the live checks fall back to `bentoml serve`.
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
-    graded = grade(ROOT / "solutions", store, tmp_path / "results", "--container")
+    graded = grade(ROOT / "solutions", reference_home, tmp_path / "results", "--container")
     check = graded.checks["container_image"]
     assert not check["passed"] and check["score"] == 0
     assert "No container engine answers" in check["output"] and "install" in check["output"].lower()
@@ -91,14 +86,14 @@ def test_without_an_engine_the_check_says_what_to_install(store, tmp_path, monke
     assert graded.summary["groups"]["live endpoint"]["score"] == live, graded.explain(graded.failed)
 
 
-def test_an_interrupted_grading_leaves_nothing(engine, store, tmp_path, left_behind) -> None:
+def test_an_interrupted_grading_leaves_nothing(engine, reference_home, tmp_path, left_behind) -> None:
     """SIGTERM (a platform's time limit) while the container serves the live checks.
 
     Not tested while the image builds, though the grader kills the build then: podman 4.3 leaves the
     build's working containers in its storage (``podman ps -a --external``) when a build is killed.
     """
     marker = uuid.uuid4().hex
-    env = {**os.environ, "BENTOML_HOME": str(store), MARKER: marker}
+    env = {**os.environ, "BENTOML_HOME": str(reference_home), MARKER: marker}
     grader = procs.spawn([sys.executable, "-m", "grader", "--submission", "solutions", "--container",
                           "--results", str(tmp_path)], cwd=ROOT, env=env)
 

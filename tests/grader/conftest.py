@@ -126,4 +126,3 @@ def make_broken(name: str, dest: Path) -> tuple[Path, dict]:
         assert edit["old"] in text, f"{name}: {edit['old']!r} not in {edit['file']} (solutions changed?)"
         path.write_text(text.replace(edit["old"], edit["new"], 1))
     return submission, case
-
