@@ -29,22 +29,44 @@ MARKER = "BENTOKIT_NOTEBOOK_RUN"
 _marker = os.environ[MARKER] = uuid.uuid4().hex
 
 
+#: The scopes that take longest (a minute or more of one worker each): collected first, so that with
+#: ``--no-loadscope-reorder`` they are handed out first and the short scopes fill the end of the run.
+LONG_SCOPES = ("notebooks", "tests/learn/test_learn_flow.py", "tests/test_readme.py",
+               "tests/cohort/test_cohort.py", "tests/containers/test_grader_container.py",
+               "tests/learn/test_homework.py", "tests/grader/test_grading.py")
+#: Tests whose parameters are independent gradings: each case is a scope of its own, so that the
+#: cases spread over the workers instead of running one after the other on one.
+CASE_SCOPES = ("tests/grader/test_grading.py::test_broken_submission[",)
+
+
+def scope_of(nodeid: str) -> str:
+    """The xdist scope of a test: its module (as loadscope), all notebooks as one, or the case itself."""
+    path = nodeid.split("::", 1)[0]
+    if path.endswith(".ipynb"):
+        return "notebooks"
+    return nodeid if nodeid.startswith(CASE_SCOPES) else path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long scopes first (in ``LONG_SCOPES`` order), the rest as collected."""
+    rank = {scope: n for n, scope in enumerate(LONG_SCOPES)}
+    items.sort(key=lambda item: rank.get(scope_of(item.nodeid).split("::", 1)[0], len(rank)))
+
+
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which `./kit test` uses
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """``--dist loadscope`` with all notebooks as one scope: they share ``work/`` and
-    ``work-projects/`` as a learner's session does, so they run in order on one worker; a test
-    module runs whole on one worker, as loadscope does."""
+    """``--dist loadscope`` with the scopes of ``scope_of``: all notebooks in one, since they share
+    ``work/`` and ``work-projects/`` as a learner's session does (they run in order on one worker);
+    a test module whole on one worker, as loadscope does, but for the independent cases."""
     if config.getoption("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class NotebooksInOneScope(LoadScopeScheduling):
+    class KitScopes(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.split("::", 1)[0].endswith(".ipynb"):
-                return "notebooks"
-            return super()._split_scope(nodeid)
+            return scope_of(nodeid)
 
-    return NotebooksInOneScope(config, log)
+    return KitScopes(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)

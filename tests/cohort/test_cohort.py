@@ -194,7 +194,12 @@ def test_an_interrupted_run_keeps_what_it_graded_and_resumes(class_folder, tmp_p
 
 
 def test_a_submission_over_its_limits_is_stopped_and_reported(class_folder, tmp_path):
-    sub = submissions.Submission("slow", str(class_folder / "ann"))
+    # A full grading of ann's folder can end within a short limit on a quiet machine: a service.py
+    # that takes 120 s to import cannot (the grader's own import limit is 30 s).
+    slow = shutil.copytree(class_folder / "ann", tmp_path / "slow-submission")
+    service = slow / "service.py"
+    service.write_text(service.read_text() + "\nimport time\n\ntime.sleep(120)\n")
+    sub = submissions.Submission("slow", str(slow))
     outcome = runner.grade_one(sub, tmp_path, runner.Limits(seconds=5))
     assert "longer than the limit of 5 s" in outcome.error and outcome.score == 0
     left = []
