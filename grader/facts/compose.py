@@ -111,8 +111,15 @@ class ComposedRun:
         self.started = time.monotonic()
 
     def start(self) -> None:
+        # A BentoML home of its own, sharing the run's models: `bentoml serve` empties its home's
+        # prometheus_multiproc_dir as it starts, which would break the /metrics of the service.py
+        # server the same grading may run beside it.
+        home = self.run.sandbox.folder / "bentoml-composed"
+        home.mkdir()
+        (home / "models").symlink_to(self.run.home / "models", target_is_directory=True)
+        self.run.sandbox.give(home)
         self._server = server.start(TARGET, self.run.workdir, log_path=self._tmp / "server.log",
-                                    **self.run.learner())
+                                    sandbox=self.run.sandbox, env={"BENTOML_HOME": str(home)})
         config = self.run.sandbox.folder / "compose-bentofile.yaml"  # the grader's, not the learner's
         config.write_text(yaml.safe_dump(BUILD_CONFIG))
         self.run.sandbox.give(config)
