@@ -110,6 +110,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--group", dest="check_group", default=None,
                     help="grade only the checks of these report groups (comma-separated)")
     group.addoption("--checks", default=None, help="grade only these check ids (comma-separated)")
+    group.addoption("--store-ready-fd", default=None, type=int,
+                    help="the learner loop's: read the model store only once this file descriptor (a pipe "
+                         "it closes after its train.py run) reaches its end")
     group.addoption("--confine", default="auto", choices=("auto", "require", "off"),
                     help="run learner code as a user of its own (needs root): auto = when possible (the "
                          "report says which), require = fail when it is not, off = never (default: auto)")
@@ -216,7 +219,7 @@ def run(request: pytest.FixtureRequest) -> Iterator:
                               import_timeout=opt("--import-timeout"), ready_timeout=opt("--ready-timeout"),
                               container=opt("--container"), keep_image=opt("--keep-image"),
                               image_timeout=time_limit(request.config), needs=needs,
-                              confine=opt("--confine")))
+                              confine=opt("--confine"), store_ready_fd=opt("--store-ready-fd")))
     except ConfinementError as err:
         pytest.exit(f"cannot grade with --confine require: {err}", returncode=2)
     report = request.config.stash[REPORT]

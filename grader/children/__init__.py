@@ -60,6 +60,9 @@ class Child:
     #: pipe's write end as ``"answer_fd"`` in IN, writes, and closes it before it runs learner code,
     #: which then has no way to change that answer (a file in the sandbox's folder it could rewrite).
     pipe_answer: bool = False
+    #: The child waits, once started, until :meth:`open_gate` (it finds the pipe's read end as
+    #: ``"gate_fd"`` in IN): it can do its slow start-up (imports) before its input is ready.
+    gate: bool = False
     process: subprocess.Popen | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +74,10 @@ class Child:
         if self.pipe_answer:
             self._pipe, write_end = os.pipe()
             payload, keep = {**payload, "answer_fd": write_end}, (write_end,)
+        self._gate: int | None = None
+        if self.gate:
+            read_end, self._gate = os.pipe()
+            payload, keep = {**payload, "gate_fd": read_end}, (*keep, read_end)
         self._in.write_text(json.dumps(payload))
         if self.sandbox is not None:
             self.sandbox.give(self._dir)
@@ -83,6 +90,19 @@ class Child:
             os.close(fd)
         self._piped: dict[str, Any] | None = None
         self._result: ChildResult | None = None
+
+    def open_gate(self) -> None:
+        """Let a gated child go on (it reads the end of its gate pipe)."""
+        if self._gate is not None:
+            os.close(self._gate)
+            self._gate = None
+
+    def stop(self) -> None:
+        """Kill the child (and all it started) unheard, and remove its files."""
+        assert self.process is not None
+        kill_group(self.process, grace=0)
+        self.open_gate()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def piped_answer(self, timeout: float) -> dict[str, Any] | None:
         """The answer sent through the pipe, read to its end; None when none came whole within
@@ -111,6 +131,7 @@ class Child:
         if self._result is not None:
             return self._result
         assert self.process is not None
+        self.open_gate()  # a gated child waited for cannot be waiting for its gate
         deadline = (time.monotonic() + timeout) if timeout is not None else self._started + self.timeout
         if self.answers_early and self._answered(self._out, deadline):
             self._result = ChildResult(self._read(self._out), None, False, self._log_tail(),
@@ -162,6 +183,18 @@ def kill_group(process: subprocess.Popen, grace: float = 5.0) -> None:
     """Kill the process and everything it started (see :func:`bentokit.procs.kill_tree`)."""
     with contextlib.suppress(procs.ProcsError):
         procs.kill_tree(process, grace=grace)
+
+
+def wait_for_gate(request: dict[str, Any]) -> None:
+    """For the child side: when started gated (``Child(gate=True)``), wait until the grader lets it go."""
+    fd = request.get("gate_fd")
+    if fd is None:
+        return
+    try:
+        while os.read(fd, 4096):
+            pass
+    finally:
+        os.close(fd)
 
 
 def write_output(path: str, data: dict[str, Any]) -> None:

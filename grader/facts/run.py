@@ -56,6 +56,9 @@ class Options:
     needs: frozenset[str] = frozenset({IMPORT, MODEL, BENTO, LIVE})
     #: Run learner code as a user of its own: "auto" (when root and possible), "require", "off".
     confine: str = "auto"
+    #: A file descriptor that reaches its end once the model store is filled (the learner loop's
+    #: train.py run): the run reads the store only then, and meanwhile starts what does not need it.
+    store_ready_fd: int | None = None
 
 
 @dataclass
@@ -158,6 +161,15 @@ def open_sandbox(mode: str) -> tuple[procs.Sandbox, str]:
                                                    " (--confine off).")
 
 
+def wait_for_end(fd: int) -> None:
+    """Block until the pipe ``fd`` reaches its end (its writer closed it, or ended), then close it."""
+    try:
+        while os.read(fd, 4096):
+            pass
+    finally:
+        os.close(fd)
+
+
 def bentoml_home() -> Path:
     """The learner's BentoML home: ``$BENTOML_HOME`` or BentoML's default ``~/bentoml``."""
     return Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml")
@@ -178,7 +190,7 @@ class Run:
         self.workdir = self.sandbox.folder / "submission"
         self.home = self.sandbox.folder / "bentoml"
         self.source = source.read(self.submission / "service.py")
-        self._copy_in()
+        self._copy_submission()
         # Known applicants first, then the hidden candidates; the model reader scores them all.
         self.known = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS}
         self.candidates = probes.candidates()
@@ -189,6 +201,21 @@ class Run:
         #: The helpers this run started, in order (the summary lists them).
         self.helpers: list[str] = []
         atexit.register(self.close)  # also when the run is interrupted
+        self.data_source = os.environ.get("CREDIT_SCORING_CSV") or "generated"
+        self.holdout_error = ""
+        self._holdout = cached_holdout(self.data_source) if MODEL in options.needs else None
+        self._service_child: Child | None = None
+        self._model_child: Child | None = None
+        self._model_in_inspector = False
+        if options.store_ready_fd is not None:
+            # Only a model reader of its own can start before the store is filled: it imports its
+            # libraries meanwhile and reads the store once let through (the other helpers read the
+            # store as they start, and a run that inspects service.py reads the model there).
+            if MODEL in options.needs and not options.needs & {IMPORT, LIVE, BENTO, CONTAINER}:
+                self._start_model_reader(gated=True)
+            wait_for_end(options.store_ready_fd)
+        #: No model the grading asks for is in the store: there is nothing for a model reader to read.
+        self.store_empty = not self._copy_models()
         if options.container and options.needs & {CONTAINER, LIVE}:
             self._container = self._container_run()
         # The server first (its start imports service.py twice, one after the other): with an engine
@@ -203,15 +230,16 @@ class Run:
         # reads it first, in the same process (a model reader of its own would import the same
         # libraries again).
         self.building = BENTO in options.needs and (options.build or self._container is not None)
-        self.data_source = os.environ.get("CREDIT_SCORING_CSV") or "generated"
-        self.holdout_error = ""
-        self._holdout = cached_holdout(self.data_source) if MODEL in options.needs else None
-        self._service_child: Child | None = None
-        self._model_child: Child | None = None
-        self._model_in_inspector = False
         if self.building or options.needs & {IMPORT, LIVE}:  # the live checks ask if it imports
-            self._start_inspector(with_model=MODEL in options.needs and self._holdout is not None)
-        if MODEL in options.needs and not self._model_in_inspector:
+            self._start_inspector(with_model=MODEL in options.needs and self._holdout is not None
+                                  and not self.store_empty)
+        if self._model_child is not None and self.store_empty:
+            self._model_child.stop()
+            self._model_child = None
+            self.helpers[self.helpers.index("model reader")] += " (stopped unread: no model in the store)"
+        elif self._model_child is not None:
+            self._model_child.open_gate()
+        elif MODEL in options.needs and not self._model_in_inspector and not self.store_empty:
             self._start_model_reader()
         # Read while the helpers start (validating it imports BentoML's build configuration).
         self.bentofile = bentofile.read(self.submission / "bentofile.yaml")
@@ -242,9 +270,10 @@ class Run:
             self._build = Build(self.home, self._service_child.process, self._service_child.log_path)
             self.helpers.append("bento build")
 
-    def _start_model_reader(self) -> None:
+    def _start_model_reader(self, gated: bool = False) -> None:
         """A model reader of its own. The held-out applicants come from the grader's cache, or from a
-        child of the grader's own (waited for here: the other helpers have started by then)."""
+        child of the grader's own (waited for here: the other helpers have started by then).
+        ``gated``: it reads the store only once :meth:`Child.open_gate` lets it."""
         if self._holdout is None:
             self._holdout = cached_holdout(self.data_source)
         if self._holdout is None:
@@ -256,25 +285,31 @@ class Run:
                 why = found.log_tail.splitlines() or ["the held-out data could not be read"]
                 self.holdout_error = why[-1]
         self._model_child = Child("grader.children.model", self._model_request(), cwd=self.sandbox.folder,
-                                  timeout=MODEL_TIMEOUT, **self.learner())
+                                  timeout=MODEL_TIMEOUT, gate=gated, **self.learner())
         self.helpers.append("model reader")
 
     def learner(self) -> dict[str, Any]:
         """The keyword arguments that run a process as learner code: in the sandbox, on the copied store."""
         return {"sandbox": self.sandbox, "env": {"BENTOML_HOME": str(self.home)}}
 
-    def _copy_in(self) -> None:
+    def _copy_submission(self) -> None:
         if self.submission.is_dir():
             shutil.copytree(self.submission, self.workdir, symlinks=True, ignore=COPY_IGNORED)
         else:
             self.workdir.mkdir()
         (self.home / "models").mkdir(parents=True)
+
+    def _copy_models(self) -> bool:
+        """Copy the models the grading asks for into the sandbox's store; whether there was any."""
         names = {contract.MODEL_NAME, self.source.model_tag.split(":")[0]}
+        copied = False
         for name in names:
             found = bentoml_home() / "models" / name
             if found.is_dir():
                 shutil.copytree(found, self.home / "models" / name, symlinks=True)
+                copied = True
         self.sandbox.give(self.workdir, self.home)
+        return copied
 
     def _container_run(self) -> ContainerRun | None:
         try:
@@ -323,6 +358,9 @@ class Run:
 
     @cached_property
     def model_result(self) -> ChildResult:
+        if self.store_empty:  # what a model reader finds in a store without the model
+            empty = {"versions": [], "error": f"no model named {contract.MODEL_NAME} in the store"}
+            return ChildResult(empty, 0, False, "", 0.0)
         if self._model_in_inspector:
             return self._model_from_inspector()
         if self._model_child is None:  # no selected check declared it

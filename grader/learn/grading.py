@@ -1,8 +1,9 @@
-"""Grade exercises: run the learner's train.py into a fresh store, then the grader on their checks.
+"""Grade exercises: run the learner's train.py into a fresh store, and the grader on their checks.
 
 One grading is: a temporary BentoML home, ``train.py`` run into it (when present), and one
-``python -m grader --exercise NAMES`` child process, which builds the bento and starts the service
-only when a chosen check needs them. The grader's own summary.json gives each check's result; an
+``python -m grader --exercise NAMES`` child process, started beside train.py: it reads the store
+once train.py has finished (``--store-ready-fd``), and builds the bento and starts the service only
+when a chosen check needs them. The grader's own summary.json gives each check's result; an
 exercise is done when all its checks passed.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from grader import KIT_ROOT
 from grader.learn.manifest import Exercise
-from grader.learn.training import run_train
+from grader.learn.training import OUTCOME_FILE, run_train
 
 ROOT = KIT_ROOT
 #: The whole grader run's time limit (its own --time-limit is below it).
@@ -60,23 +61,34 @@ def grader_command(submission: Path, results: Path, exercises: list[Exercise]) -
             "--exercise", ",".join(e.name for e in exercises), "--build"]
 
 
-def run_grader(command: list[str], env: dict[str, str], timeout: float = GRADE_TIMEOUT) -> str:
-    """Run the grader in its own process group; on Ctrl-C or a timeout, let it stop its server first."""
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
+def start_grader(command: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    """The grader in its own process group, its output captured."""
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True, pass_fds=pass_fds)
+
+
+def finish_grader(process: subprocess.Popen, timeout: float = GRADE_TIMEOUT) -> str:
+    """The grader's output once it ends; on Ctrl-C or a timeout, it is stopped (:func:`stop_grader`)."""
     try:
         out, _ = process.communicate(timeout=timeout)
         return out
-    except BaseException:  # KeyboardInterrupt or TimeoutExpired: the grader's fixtures stop its server
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    except BaseException:  # KeyboardInterrupt or TimeoutExpired
+        stop_grader(process)
         raise
+
+
+def stop_grader(process: subprocess.Popen) -> None:
+    """Interrupt the grader, which lets its fixtures stop its server; killed if it takes over 20 s."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def grade(submission: Path, exercises: list[Exercise], results: Path) -> Grading:
@@ -89,10 +101,26 @@ def grade(submission: Path, exercises: list[Exercise], results: Path) -> Grading
     summary_path = results / "summary.json"
     summary_path.unlink(missing_ok=True)
     home = Path(tempfile.mkdtemp(prefix="learn-home-"))
+    (results / OUTCOME_FILE).unlink(missing_ok=True)
     try:
-        run_train(submission, home, results)
+        # The grader starts while train.py runs (both take seconds to import their libraries), and
+        # reads the store once the pipe it is given ends: when train.py has finished.
+        store_ready, store_filled = os.pipe()
         env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-        stdout = run_grader(grader_command(submission, results, exercises), env)
+        command = [*grader_command(submission, results, exercises), "--store-ready-fd", str(store_ready)]
+        try:
+            process = start_grader(command, env, pass_fds=(store_ready,))
+        finally:
+            os.close(store_ready)
+        try:
+            try:
+                run_train(submission, home, results)
+            finally:
+                os.close(store_filled)
+        except BaseException:  # Ctrl-C while train.py runs: the grader started for it stops too
+            stop_grader(process)
+            raise
+        stdout = finish_grader(process)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     if not summary_path.is_file():

@@ -4,7 +4,7 @@ File events come from ``watchfiles`` (BentoML's own dependency). When the curren
 done, the next one becomes current and is graded at once. A save made while a grading runs, or
 before the watcher is ready, is noticed by comparing the files' modification stamps. Ctrl-C stops
 the loop cleanly: a grading in progress is interrupted and its server stopped
-(see ``exercise_run.run_grader``).
+(see ``grading.finish_grader``).
 """
 
 from __future__ import annotations
