@@ -42,6 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = run.run(plan, args.out, progress=lambda line: print(line, flush=True))
     results["meta"].update(model=args.model, data=args.source, note=args.note)
     path = report.write(results, args.out)
+    (args.out / run.PARTIAL_JSON).unlink(missing_ok=True)  # the run finished: results.json has it all
     print(f"report: {path}")
     problems = run.failures(results)
     for problem in problems:

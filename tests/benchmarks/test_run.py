@@ -1,4 +1,5 @@
-"""A whole (tiny) run against a real fake server: per-round balance figures and the partial checkpoint."""
+"""A whole (tiny) run against a real fake server: per-round balance figures, the partial checkpoint
+while it runs, and none once it has finished."""
 
 from __future__ import annotations
 
@@ -27,3 +28,16 @@ def test_a_run_records_balance_and_checkpoints_after_every_target(tmp_path, monk
     partial = json.loads((tmp_path / run.PARTIAL_JSON).read_text())
     assert partial["runs"] == results["runs"]
     assert run.failures(results) == []
+
+
+def test_a_finished_run_leaves_its_report_and_no_checkpoint(tmp_path, monkeypatch, saved_model):
+    import argparse
+
+    from benchmarks.__main__ import cmd_run
+
+    monkeypatch.setitem(targets.TARGETS, "fake", fake())
+    args = argparse.Namespace(targets=["fake"], variants=False, clients=[2], seconds=1.0, rounds=1,
+                              warmup=0.0, out=tmp_path, model="credit_risk_model:test", source="t", note="")
+    assert cmd_run(args) == 0
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "results.json").is_file()
+    assert not (tmp_path / run.PARTIAL_JSON).exists()
