@@ -31,20 +31,27 @@ _marker = os.environ[MARKER] = uuid.uuid4().hex
 
 #: The scopes that take longest (a minute or more of one worker each): collected first, so that with
 #: ``--no-loadscope-reorder`` they are handed out first and the short scopes fill the end of the run.
-LONG_SCOPES = ("notebooks", "tests/learn/test_learn_flow.py", "tests/test_readme.py",
-               "tests/cohort/test_cohort.py", "tests/containers/test_grader_container.py",
-               "tests/learn/test_homework.py", "tests/grader/test_grading.py")
+LONG_SCOPES = ("tests/learn/test_learn_flow.py", "tests/cohort/test_cohort.py", "notebooks",
+               "tests/test_readme.py", "tests/containers/test_grader_container.py",
+               "tests/grader/test_grading.py")
 #: Tests whose parameters are independent gradings: each case is a scope of its own, so that the
 #: cases spread over the workers instead of running one after the other on one.
 CASE_SCOPES = ("tests/grader/test_grading.py::test_broken_submission[",)
+#: Modules that share a costly session fixture run in the scope of the first, on one worker, so that
+#: the fixture is made once (the graded class: 45 s; the homework key: 35 s).
+SHARED_SCOPES = {"tests/cohort/test_platforms.py": "tests/cohort/test_cohort.py",
+                 "tests/learn/test_homework.py": "tests/learn/test_learn_flow.py"}
 
 
 def scope_of(nodeid: str) -> str:
-    """The xdist scope of a test: its module (as loadscope), all notebooks as one, or the case itself."""
+    """The xdist scope of a test: its module (as loadscope), all notebooks as one, a module whose
+    session fixture another shares (``SHARED_SCOPES``), or the case itself (``CASE_SCOPES``)."""
     path = nodeid.split("::", 1)[0]
     if path.endswith(".ipynb"):
         return "notebooks"
-    return nodeid if nodeid.startswith(CASE_SCOPES) else path
+    if nodeid.startswith(CASE_SCOPES):
+        return nodeid
+    return SHARED_SCOPES.get(path, path)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
