@@ -1,4 +1,4 @@
-"""``python -m benchmarks run|fuzz|soak|profile|report``: see ``benchmarks/README.md``."""
+"""``python -m benchmarks run|fuzz|soak|profile|layers|report``: see ``benchmarks/README.md``."""
 
 from __future__ import annotations
 
@@ -48,6 +48,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from benchmarks import layers
+
+    found = layers.measure(rounds=args.rounds, requests=args.requests,
+                           progress=lambda line: print(line, flush=True))
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"layers: {layers.write(found, args.out, layers.production_server(args.out))}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -119,6 +129,12 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--seconds", type=float, default=15.0, help="default: %(default)s")
     pr.add_argument("--clients", type=int, default=32, help="default: %(default)s")
     pr.set_defaults(func=cmd_profile)
+
+    la = sub.add_parser("layers", parents=[common],
+                        help="BentoML's request path in-process, one middleware left out at a time")
+    la.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
+    la.add_argument("--requests", type=int, default=2000, help="per timed loop (default: %(default)s)")
+    la.set_defaults(func=cmd_layers)
 
     rep = sub.add_parser("report", parents=[common], help="re-write the report from results.json")
     rep.add_argument("--partial", action="store_true",

@@ -55,3 +55,31 @@ def tracing_excluded_urls(service: Any) -> list[str]:
     service.inject_config()
     excluded = BentoMLContainer.tracing_excluded_urls.get()
     return sorted(excluded._excluded_urls) if excluded else []
+
+
+def asgi_app_without(service: Any, left_out: tuple[str, ...]) -> Any:
+    """``service.to_asgi()`` with the middlewares of these class names left out of its stack.
+
+    Private because BentoML assembles the stack in ``ServiceAppFactory.middlewares`` and has no option
+    to leave one out; ``python -m benchmarks layers`` uses it, in a measuring process of its own, to
+    weigh each middleware. The stack is BentoML's own again once the app is made.
+    """
+    from _bentoml_impl.server.app import ServiceAppFactory
+
+    stack = ServiceAppFactory.middlewares
+    seen: set[str] = set()
+
+    def without(factory: Any) -> list[Any]:
+        built = stack.fget(factory)
+        seen.update(getattr(m.cls, "__name__", "") for m in built)
+        return [m for m in built if getattr(m.cls, "__name__", "") not in left_out]
+
+    ServiceAppFactory.middlewares = property(without)
+    try:
+        app = service.to_asgi()
+    finally:
+        ServiceAppFactory.middlewares = stack
+    missing = set(left_out) - seen
+    if missing:  # a renamed middleware would be "left out" silently, and weigh nothing
+        raise ValueError(f"no middleware named {sorted(missing)} in the stack: {sorted(seen)}")
+    return app
