@@ -30,7 +30,7 @@ def _prepare(args: argparse.Namespace) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmarks import report, run
+    from benchmarks import run
     from benchmarks.targets import DEFAULT_TARGETS, TARGETS
 
     targets = args.targets or list(DEFAULT_TARGETS)
@@ -41,9 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"benchmark: {plan.describe()}", flush=True)
     results = run.run(plan, args.out, progress=lambda line: print(line, flush=True))
     results["meta"].update(model=args.model, data=args.source, note=args.note)
-    path = report.write(results, args.out)
-    (args.out / run.PARTIAL_JSON).unlink(missing_ok=True)  # the run finished: results.json has it all
-    print(f"report: {path}")
+    print(f"report: {run.finish(results, args.out)}")
     problems = run.failures(results)
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)

@@ -152,6 +152,15 @@ def run(plan: Plan, out_dir: Path, progress=print) -> dict[str, Any]:
     return results
 
 
+def finish(results: dict[str, Any], out_dir: Path) -> Path:
+    """Write the report of a finished run; its checkpoint goes (``results.json`` has everything)."""
+    from benchmarks import report
+
+    path = report.write(results, out_dir)
+    (out_dir / PARTIAL_JSON).unlink(missing_ok=True)
+    return path
+
+
 def failures(results: dict[str, Any]) -> list[str]:
     """Why the run must count as failed: a server that did not serve, or a failed request."""
     found = [f"{e['target']} round {e['round']}: {e['error'].splitlines()[0]}" for e in results["errors"]]
