@@ -222,6 +222,8 @@ def run(request: pytest.FixtureRequest) -> Iterator:
                               confine=opt("--confine"), store_ready_fd=opt("--store-ready-fd")))
     except ConfinementError as err:
         pytest.exit(f"cannot grade with --confine require: {err}", returncode=2)
+    if opt("--store-ready-fd") is not None:  # the wait was train.py's, which has a time limit of its own
+        request.config.stash[_DEADLINE] = time.monotonic() + time_limit(request.config)
     report = request.config.stash[REPORT]
     report.notes.append(grading.confinement)
     box = grading.sandbox
