@@ -185,16 +185,19 @@ def kill_group(process: subprocess.Popen, grace: float = 5.0) -> None:
         procs.kill_tree(process, grace=grace)
 
 
-def wait_for_gate(request: dict[str, Any]) -> None:
-    """For the child side: when started gated (``Child(gate=True)``), wait until the grader lets it go."""
-    fd = request.get("gate_fd")
-    if fd is None:
-        return
+def read_to_end(fd: int) -> None:
+    """Block until the pipe ``fd`` reaches its end (its writer closed it, or ended), then close it."""
     try:
         while os.read(fd, 4096):
             pass
     finally:
         os.close(fd)
+
+
+def wait_for_gate(request: dict[str, Any]) -> None:
+    """For the child side: when started gated (``Child(gate=True)``), wait until the grader lets it go."""
+    if request.get("gate_fd") is not None:
+        read_to_end(request["gate_fd"])
 
 
 def write_output(path: str, data: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ import yaml
 
 from bentokit import containers, contract, procs, server
 from grader import hints
-from grader.children import Child, ChildResult, kill_group
+from grader.children import Child, ChildResult, kill_group, read_to_end
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
 from grader.facts import bentofile, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
@@ -161,15 +161,6 @@ def open_sandbox(mode: str) -> tuple[procs.Sandbox, str]:
                                                    " (--confine off).")
 
 
-def wait_for_end(fd: int) -> None:
-    """Block until the pipe ``fd`` reaches its end (its writer closed it, or ended), then close it."""
-    try:
-        while os.read(fd, 4096):
-            pass
-    finally:
-        os.close(fd)
-
-
 def bentoml_home() -> Path:
     """The learner's BentoML home: ``$BENTOML_HOME`` or BentoML's default ``~/bentoml``."""
     return Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml")
@@ -213,7 +204,7 @@ class Run:
             # store as they start, and a run that inspects service.py reads the model there).
             if MODEL in options.needs and not options.needs & {IMPORT, LIVE, BENTO, CONTAINER}:
                 self._start_model_reader(gated=True)
-            wait_for_end(options.store_ready_fd)
+            read_to_end(options.store_ready_fd)
         #: No model the grading asks for is in the store: there is nothing for a model reader to read.
         self.store_empty = not self._copy_models()
         if options.container and options.needs & {CONTAINER, LIVE}:
