@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import run
 from bentokit import contract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,14 +120,6 @@ def _child(configuration: str, requests: int) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def _own_classify_us() -> float:
-    done = subprocess.run([sys.executable, "-m", "benchmarks.inprocess"], cwd=ROOT, capture_output=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, text=True, timeout=300)
-    if done.returncode != 0:
-        raise RuntimeError(f"the in-process measurement failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])["service_one_cpu_us"]
-
-
 def measure(rounds: int = 3, requests: int = 2000, progress=print) -> dict[str, Any]:
     """Every configuration and the service's own classify, ``rounds`` interleaved times; medians."""
     found: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
@@ -134,7 +127,7 @@ def measure(rounds: int = 3, requests: int = 2000, progress=print) -> dict[str, 
     for round_no in range(rounds):
         for name in CONFIGURATIONS:
             found[name].append(_child(name, requests))
-        own.append(_own_classify_us())
+        own.append(run.measure_inprocess()["service_one_cpu_us"])
         progress(f"round {round_no + 1}/{rounds}: " + ", ".join(f"{n} {v[-1]:.0f}" for n, v in found.items())
                  + f", own classify {own[-1]:.0f} µs")
     return {"rounds": rounds, "requests": requests, "own_classify_us": statistics.median(own),

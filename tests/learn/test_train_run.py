@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from grader.learn import grading, training
+from grader.learn import grading, manifest, training
 from tests.learn.conftest import SHIPPED, SOLUTIONS
 
 
@@ -46,10 +46,9 @@ def test_a_failed_run_is_never_kept(tmp_path, monkeypatch) -> None:
 
 
 def test_the_grader_started_beside_train_py_reads_the_store_only_once_train_py_has_saved(
-        tmp_path, monkeypatch, exercise_list) -> None:
+        tmp_path, exercise_list) -> None:
     # The learner loop starts the grader while train.py runs; a train.py that saves its model only after
     # a few seconds must still find it graded, and its grading must have waited for it, not raced it.
-    monkeypatch.setenv("BENTOKIT_CACHE", str(tmp_path / "cache"))
     submission = tmp_path / "submission"
     submission.mkdir()
     solution = (SOLUTIONS / "train.py").read_text()
@@ -57,21 +56,20 @@ def test_the_grader_started_beside_train_py_reads_the_store_only_once_train_py_h
     slow = solution.replace(start, start + "    __import__('time').sleep(4)\n", 1)
     assert slow != solution, "solutions/train.py changed: put the sleep elsewhere"
     (submission / "train.py").write_text(slow)
-    train = [e for e in exercise_list if e.name == "train"]
+    train = [manifest.find("train", exercise_list)]
 
     graded = grading.grade(submission, train, tmp_path / "results")
     result = graded.results["train"]
     assert result.done, result.failed
     helpers = json.loads((tmp_path / "results" / "summary.json").read_text())["helpers"]
-    assert helpers[-1] == "model reader", helpers  # (after the held-out split, with this test's new cache)
+    assert helpers[-1] == "model reader", helpers
 
 
-def test_a_store_without_the_model_starts_no_model_reader(tmp_path, monkeypatch, exercise_list) -> None:
-    monkeypatch.setenv("BENTOKIT_CACHE", str(tmp_path / "cache"))
+def test_a_store_without_the_model_starts_no_model_reader(tmp_path, exercise_list) -> None:
     submission = tmp_path / "submission"
     submission.mkdir()
     shutil.copy(SHIPPED / "train.py", submission / "train.py")  # its TODO raises before the save
-    train = [e for e in exercise_list if e.name == "train"]
+    train = [manifest.find("train", exercise_list)]
 
     graded = grading.grade(submission, train, tmp_path / "results")
     failed = {c["id"]: c["output"] for c in graded.results["train"].failed}
