@@ -89,6 +89,8 @@ class Child:
         for fd in keep:  # the child's now; the pipe ends when the child closes it or ends
             os.close(fd)
         self._piped: dict[str, Any] | None = None
+        #: Whether the pipe was still open when :meth:`piped_answer`'s time limit passed.
+        self.pipe_timed_out = False
         self._result: ChildResult | None = None
 
     def open_gate(self) -> None:
@@ -119,6 +121,7 @@ class Child:
         os.close(self._pipe)
         self._pipe = None
         if chunk is None:
+            self.pipe_timed_out = True
             return None
         with contextlib.suppress(ValueError):
             found = json.loads(b"".join(chunks))

@@ -14,16 +14,21 @@ from grader.children import write_output
 from grader.facts.quality import keep_holdout
 
 
-def main(in_path: str, out_path: str) -> None:
+def split(source: str) -> dict:
+    """The held-out ``{"features", "labels", "data"}`` of ``source``, kept in the cache too."""
     from bentokit import data, training
 
-    with open(in_path) as fh:
-        source = json.load(fh).get("data")
     credit = data.load(source)
     features, labels = training.holdout(credit)
     holdout = {"features": features, "labels": labels, "data": credit.description}
     keep_holdout(source, holdout)
-    write_output(out_path, holdout)
+    return holdout
+
+
+def main(in_path: str, out_path: str) -> None:
+    with open(in_path) as fh:
+        source = json.load(fh).get("data")
+    write_output(out_path, split(source))
 
 
 if __name__ == "__main__":

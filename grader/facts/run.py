@@ -366,7 +366,9 @@ class Run:
         data = child.piped_answer(timeout=MODEL_TIMEOUT)
         if data is not None:
             return ChildResult(data, None, False, "", time.monotonic() - started)
-        timed_out = child.process.poll() is None
+        # Timed out only when the pipe stayed open: a pipe that reached its end means the process
+        # ended (or closed it), even if the process is not yet reaped when we look.
+        timed_out = child.pipe_timed_out
         if self._build is not None:
             self._build.close()
             self._build = None

@@ -231,3 +231,30 @@ def test_held_out_applicants_are_kept_privately_and_only_trusted_when_private(tm
     if os.geteuid() == 0:  # a file another user owns is never read (learner code runs as another user)
         subprocess.run(["chown", "65534", str(path)], check=True)
         assert quality.cached_holdout(str(data)) is None
+
+
+#: A child that closes its answer pipe unanswered (or keeps it open), then stays alive a while.
+PIPE_CHILD = """
+import json, os, sys, time
+request = json.loads(open(sys.argv[1]).read())
+if request["close"]:
+    os.close(request["answer_fd"])
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("closes", [True, False], ids=["closes_its_pipe", "keeps_its_pipe_open"])
+def test_a_piped_answer_tells_an_ended_pipe_from_a_time_limit(tmp_path, closes) -> None:
+    """An answer pipe that reaches its end unanswered is a failure, not a time limit, even while the
+    process is still around (an ending process closes its pipe before it can be reaped)."""
+    from grader.children import Child
+
+    (tmp_path / "pipe_child.py").write_text(PIPE_CHILD)
+    child = Child("pipe_child", {"close": closes}, cwd=tmp_path, timeout=60, pipe_answer=True)
+    try:
+        assert child.piped_answer(timeout=10 if closes else 0.5) is None
+        assert child.pipe_timed_out is not closes
+        assert child.process.poll() is None  # alive either way: only the pipe tells them apart
+    finally:
+        child.result(timeout=0)  # kills it
+    assert child.process.poll() is not None

@@ -205,7 +205,7 @@ bentoml.xgboost.save_model("credit_risk_model", booster, custom_objects={"dictVe
 '''
 
 
-def test_a_model_that_ends_its_reader_still_leaves_service_py_inspected(tmp_path) -> None:
+def test_a_model_that_ends_its_reader_still_leaves_service_py_inspected(tmp_path, kept_holdout) -> None:
     """The inspector reads the model first (one process, fewer imports): a model whose loading
     ends that process costs the model checks only; a new inspector still imports service.py."""
     home = tmp_path / "home"
