@@ -1,7 +1,8 @@
 """The homework: one check per question, against the key the kit computes (``grader.homework.key``).
 
 The key is computed once per environment (package versions, Python, data checksum) in a child
-process with a temporary model store, and cached in the results folder as ``homework-key.json``.
+process with a temporary model store, and cached in the results folder as ``homework-key.json``;
+only when an answer is there to compare with it.
 """
 
 from __future__ import annotations
@@ -43,9 +44,23 @@ def cached_key(results: Path) -> dict[str, Any]:
     return result.data["key"]
 
 
+class Key:
+    """The answer key, computed (or read from the cache) when a check first compares an answer with
+    it: a homework with nothing answered yet, as the kit ships it, costs no key (a minute's work)."""
+
+    def __init__(self, results: Path) -> None:
+        self._results = results
+        self._key: dict[str, Any] | None = None
+
+    def __getitem__(self, question: str) -> Any:
+        if self._key is None:
+            self._key = cached_key(self._results)
+        return self._key[question]
+
+
 @pytest.fixture(scope="module")
-def key(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return cached_key(request.config.getoption("--results"))
+def key(request: pytest.FixtureRequest) -> Key:
+    return Key(request.config.getoption("--results"))
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +90,14 @@ def same(given: Any, expected: Any) -> bool:
 def value(name: str, question: str, fix: str) -> Callable[..., None]:
     """A question answered by a value: homework.py's NAME must equal the key's QUESTION."""
 
-    def check_value(homework: dict[str, Any], key: dict[str, Any], check) -> None:
+    def check_value(homework: dict[str, Any], key: Key, check) -> None:
         given = answer(homework, name, check)
         check.part(name, same(given, key[question]), f"{given!r} {fix}")
 
     return check_value
 
 
-def loan_query(homework: dict[str, Any], key: dict[str, Any], check) -> None:
+def loan_query(homework: dict[str, Any], key: Key, check) -> None:
     """Q3: the learner's pydantic class validates the body, with one typed, required field per key."""
     if "error" in homework:
         check.fail(homework["error"])
@@ -131,7 +146,7 @@ QUESTIONS = [
 def declare(check_id: str, title: str, checker: Callable[..., None]) -> Callable[..., None]:
     """One declared check per question (a function of its own: pytest reads its fixtures and name)."""
 
-    def question(homework: dict[str, Any], key: dict[str, Any], check) -> None:
+    def question(homework: dict[str, Any], key: Key, check) -> None:
         checker(homework, key, check)
 
     question.__name__ = question.__qualname__ = check_id

@@ -10,7 +10,7 @@ from grader.checks.homework import KEY_FILE
 from grader.homework import key as homework_key
 from grader.learn import manifest as exercises
 from grader.learn.grading import grade
-from tests.learn.conftest import results_with_key
+from tests.learn.conftest import SHIPPED, results_with_key
 
 
 def answers_from(key: dict, wrong: str = "") -> str:
@@ -51,3 +51,13 @@ def test_homework_checks_accept_the_key_and_name_a_wrong_answer(homework_key_dir
     assert [c["id"] for c in graded.failed] == ["homework_q1"]
     assert "bentoml --version" in graded.failed[0]["output"]
 
+
+
+def test_an_unanswered_homework_is_graded_without_computing_the_key(tmp_path) -> None:
+    """The key takes a minute to compute: the homework as shipped (nothing answered) must not need it."""
+    homework = exercises.find("homework", exercises.load())
+    results = tmp_path / "results"
+    graded = grade(SHIPPED, [homework], results).results["homework"]
+    assert not graded.done and graded.score == 0
+    assert all("not answered yet" in c["output"] or "no fields yet" in c["output"] for c in graded.failed)
+    assert not (results / KEY_FILE).exists()
