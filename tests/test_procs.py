@@ -374,8 +374,13 @@ def test_a_killed_holders_leftovers_are_reaped_once_its_slot_is_free():
     while not (left := [p for p in procs.find(uid=uid) if cmdline(p) == ["sleep", "305"]]):
         assert time.monotonic() < deadline, "the killed holder's process should still run"
         time.sleep(0.05)  # setsid forks, then the child becomes sleep
-    assert any("sleep 305" in line for line in procs.reap_idle_sandboxes())
-    assert procs.running(left) == [] and procs.find(uid=uid) == []
+    # With parallel test workers, another grading may take the freed slot (and kill what its last
+    # holder left) before this reap does: the report is checked only when the leftover was still here.
+    still_there = procs.running(left) != []
+    reaped = procs.reap_idle_sandboxes()
+    assert not still_there or any("sleep 305" in line for line in reaped), reaped
+    assert procs.running(left) == []  # the user's other processes may be a new holder's by now
+    assert [p for p in procs.find(uid=uid) if cmdline(p) == ["sleep", "305"]] == []
 
 
 @root_only
