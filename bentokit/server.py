@@ -218,6 +218,12 @@ def serving(
     server = start(target, working_dir, **kwargs)
     try:
         server.wait_ready(timeout)
+    except BaseException:
+        # Never ready: nothing to shut down gracefully, and a worker stuck in its start-up ignores
+        # SIGTERM (it would cost the whole grace period).
+        server.stop(grace=0)
+        raise
+    try:
         yield server
     finally:
         server.stop()

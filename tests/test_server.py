@@ -64,7 +64,7 @@ def test_never_ready_times_out_and_leaves_nothing(tmp_path):
         groups = running.process_groups()
         assert len(groups) >= 2  # the supervisor's and the stuck worker's own session
     finally:
-        running.stop()
+        running.stop(grace=1)  # the stuck worker ignores SIGTERM: SIGKILL after 1 s, not 10
     assert procs.running(seen) == []
     assert procs.snapshot(groups) == []  # nothing new in those groups or sessions either
 
