@@ -2,7 +2,7 @@
 
 The key is computed once per environment (package versions, Python, data checksum) in a child
 process with a temporary model store, and cached in the results folder as ``homework-key.json``;
-only when an answer is there to compare with it.
+it is computed only once an answer is there to compare with it.
 """
 
 from __future__ import annotations
