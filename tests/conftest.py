@@ -55,9 +55,8 @@ def kept_holdout() -> None:
     from grader.children import holdout
     from grader.facts import quality
 
-    source = os.environ.get(data.DATA_ENV) or "generated"
-    if quality.cached_holdout(source) is None:
-        holdout.split(source)
+    if quality.cached_holdout(quality.data_source()) is None:
+        holdout.split(quality.data_source())
 
 
 @pytest.fixture(scope="session")

@@ -197,12 +197,6 @@ def read_to_end(fd: int) -> None:
         os.close(fd)
 
 
-def wait_for_gate(request: dict[str, Any]) -> None:
-    """For the child side: when started gated (``Child(gate=True)``), wait until the grader lets it go."""
-    if request.get("gate_fd") is not None:
-        read_to_end(request["gate_fd"])
-
-
 def write_output(path: str, data: dict[str, Any]) -> None:
     """For the child side: write the JSON answer atomically."""
     tmp = Path(path + ".tmp")

@@ -30,7 +30,7 @@ from grader.children import Child, ChildResult, kill_group, read_to_end
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
 from grader.facts import bentofile, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
-from grader.facts.quality import Quality, auc, cached_holdout
+from grader.facts.quality import Quality, auc, cached_holdout, data_source
 
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
 #: Seconds the model reader has to read the store and predict.
@@ -192,7 +192,7 @@ class Run:
         #: The helpers this run started, in order (the summary lists them).
         self.helpers: list[str] = []
         atexit.register(self.close)  # also when the run is interrupted
-        self.data_source = os.environ.get("CREDIT_SCORING_CSV") or "generated"
+        self.data_source = data_source()
         self.holdout_error = ""
         self._holdout = cached_holdout(self.data_source) if MODEL in options.needs else None
         self._service_child: Child | None = None
