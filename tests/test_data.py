@@ -11,6 +11,7 @@ import pytest
 
 from bentokit import contract, data
 from bentokit.cache import CACHE_ENV
+from bentokit.synthetic import generate_raw
 
 
 def test_real_file_is_cleaned_as_the_course_does(real_csv):
@@ -74,7 +75,7 @@ def file_server(tmp_path):
 def test_download_is_verified_cached_and_reused(file_server, tmp_path, monkeypatch):
     www, base = file_server
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    content = data.generate_raw(rows=50).to_csv(index=False).encode()
+    content = generate_raw(rows=50).to_csv(index=False).encode()
     (www / "CreditScoring.csv").write_bytes(content)
     digest = hashlib.sha256(content).hexdigest()
 
