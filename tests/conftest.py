@@ -9,6 +9,7 @@ and the tests that need the real file are skipped.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,8 @@ os.environ["BENTOKIT_DEMO_HOME"] = tempfile.mkdtemp(prefix="bentokit-tests-demo-
 # The kit's cache (the grader's held-out applicants, the learner loop's train.py runs) is shared by
 # the tests of one session, never taken from an earlier session or the user's ~/.cache/bentokit.
 os.environ["BENTOKIT_CACHE"] = tempfile.mkdtemp(prefix="bentokit-tests-cache-")
+#: This process's throw-away folders, removed when its session ends (each xdist worker has its own).
+_FOLDERS = (_HOME, os.environ["BENTOKIT_DEMO_HOME"], os.environ["BENTOKIT_CACHE"])
 
 import pytest  # noqa: E402
 
@@ -27,6 +30,12 @@ from bentokit import contract, data, server, training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TARGET = "solutions.service:CreditRiskClassifier"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove this process's throw-away store, demo store and cache (session fixtures have ended)."""
+    for folder in _FOLDERS:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
