@@ -135,9 +135,14 @@ def generated(rows: int = 4455, seed: int = 42) -> CreditData:
     return CreditData(clean(raw), f"generated (seed {seed}, offline)", digest)
 
 
+def default_source() -> str:
+    """The source used when none is given: the file ``$CREDIT_SCORING_CSV`` names, else "generated"."""
+    return os.environ.get(DATA_ENV) or "generated"
+
+
 def load(source: str | Path | None = None) -> CreditData:
     """Load the credit data from ``source``, ``$CREDIT_SCORING_CSV``, or the generator."""
-    source = source or os.environ.get(DATA_ENV) or "generated"
+    source = source or default_source()
     if source == "generated":
         return generated()
     if source == "download":

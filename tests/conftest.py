@@ -64,8 +64,9 @@ def kept_holdout() -> None:
     from grader.children import holdout
     from grader.facts import quality
 
-    if quality.cached_holdout(quality.data_source()) is None:
-        holdout.split(quality.data_source())
+    source = data.default_source()
+    if quality.cached_holdout(source) is None:
+        holdout.split(source)
 
 
 @pytest.fixture(scope="session")

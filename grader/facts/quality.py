@@ -63,19 +63,12 @@ class Quality:
 # The held-out applicants cost a child seconds of CPU (pandas, scikit-learn's split) and are the
 # same for every grading on the same data: the first grading keeps them in the grader's own cache,
 # private to its user (learner code runs as another user, or is the learner's own grading).
-def data_source() -> str:
-    """The data the grader measures with: the file ``CREDIT_SCORING_CSV`` names, else the generated data."""
-    from bentokit import data
-
-    return os.environ.get(data.DATA_ENV) or "generated"
-
-
 def holdout_cache(source: str) -> Path | None:
     """Where the held-out applicants of ``source`` are kept (None for a source not worth keeping)."""
-    data = cache.data_bytes(source)  # "download" and anything else: read afresh
-    if data is None:
+    content = cache.data_bytes(source)  # "download" and anything else: read afresh
+    if content is None:
         return None
-    return cache.cache_dir() / "holdout" / f"{cache.key(cache.kit_code(SPLIT_CODE), data)}.json"
+    return cache.cache_dir() / "holdout" / f"{cache.key(cache.kit_code(SPLIT_CODE), content)}.json"
 
 
 def cached_holdout(source: str) -> dict[str, Any] | None:

@@ -25,12 +25,13 @@ from typing import IO, Any
 import yaml
 
 from bentokit import containers, contract, procs, server
+from bentokit.data import default_source
 from grader import hints
 from grader.children import Child, ChildResult, kill_group, read_to_end
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
 from grader.facts import bentofile, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
-from grader.facts.quality import Quality, auc, cached_holdout, data_source
+from grader.facts.quality import Quality, auc, cached_holdout
 
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
 #: Seconds the model reader has to read the store and predict.
@@ -192,7 +193,7 @@ class Run:
         #: The helpers this run started, in order (the summary lists them).
         self.helpers: list[str] = []
         atexit.register(self.close)  # also when the run is interrupted
-        self.data_source = data_source()
+        self.data_source = default_source()  # what the grader measures the model with
         self.holdout_error = ""
         self._holdout = cached_holdout(self.data_source) if MODEL in options.needs else None
         self._service_child: Child | None = None
