@@ -1,13 +1,17 @@
 """``python -m grader [--submission DIR] [--url URL] [--build] [--results DIR]``: grade a submission.
 
 The learner sees the grade table and the hints; pytest's own output goes to ``RESULTS/grader.log``.
-Exit status: 0 when every check passed, 1 when some failed, 2 when the grader could not grade.
+The command line takes the grader's options only (:data:`grader.plugin.OPTIONS`), so that a mistyped
+or misplaced argument (``./kit grade solutions``) is an error that says what to type, not a grading
+of another folder. Exit status: 0 when every check passed, 1 when some failed, 2 when the grader
+could not grade (or the command line was wrong).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import sys
 from pathlib import Path
@@ -15,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from grader import CHECKS_DIR, PACKAGE_DIR
-from grader.plugin import DEFAULT_RESULTS, REPORT
+from grader.plugin import OPTIONS, REPORT
 from grader.report import Report, results_folder
 
 LOG_FILE = "grader.log"
@@ -39,15 +43,47 @@ def pytest_args(args: list[str]) -> list[str]:
             *args]
 
 
+def parser() -> argparse.ArgumentParser:
+    """The grader's command line: the plugin's options, and its help (pytest's own is not shown)."""
+    found = argparse.ArgumentParser(
+        prog="python -m grader", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Grade a submission: service.py, the model store, bentofile.yaml, the built bento and "
+                    "the live endpoint.\n./kit grade is this command.",
+        epilog="exit status: 0 when every check passed, 1 when some failed, 2 when the grader could not "
+               "grade.\n`pytest --grade` takes the same options.")
+    for flag, settings in OPTIONS:
+        found.add_argument(flag, **settings)
+    return found
+
+
+def parse(args: list[str]) -> argparse.Namespace:
+    """The options of ``args``; anything else ends the program with usage, the error, and the fix."""
+    command_line = parser()
+    options, unknown = command_line.parse_known_args(args)
+    if unknown:
+        command_line.error(f"unrecognized arguments: {' '.join(unknown)}{_fix(unknown)}")
+    if not options.submission.is_dir():  # graded, a folder that is not there would score 0
+        command_line.error(f"--submission {options.submission}: no such folder (it holds service.py and "
+                           f"bentofile.yaml; the default is exercises, from the repository's root)")
+    return options
+
+
+def _fix(unknown: list[str]) -> str:
+    """What the learner probably meant: a folder to grade, or a grader option spelled nearly so."""
+    for arg in unknown:
+        if not arg.startswith("-") and Path(arg).is_dir():
+            return f" (to grade the folder {arg}, type --submission {arg})"
+        close = difflib.get_close_matches(arg.split("=")[0], [flag for flag, _ in OPTIONS], n=1)
+        if arg.startswith("--") and close:
+            return f" (did you mean {close[0]}?)"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     args = list(sys.argv[1:] if argv is None else argv)
-    if {"-h", "--help"} & set(args):
-        return int(pytest.main(pytest_args(args)))
-    wanted = argparse.ArgumentParser(add_help=False)  # only to find --results before pytest starts
-    wanted.add_argument("--results", type=Path, default=Path(DEFAULT_RESULTS))
-    results = wanted.parse_known_args(args)[0].results
+    results = parse(args).results  # --help and a wrong command line end here
     results_folder(results)
     log_path = results / LOG_FILE
     keep = _KeepReport()

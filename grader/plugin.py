@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,41 +82,64 @@ def active(config: pytest.Config) -> bool:
     return bool(config.getoption("--grade", default=False))
 
 
+#: The grader's options, declared once: ``pytest --grade`` adds them to pytest's, and ``python -m grader``
+#: (``./kit grade``) checks its command line and prints its ``--help`` with them.
+OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--submission", {
+        "default": "exercises", "type": Path, "metavar": "DIR",
+        "help": "the submission folder holding service.py and bentofile.yaml (default: exercises)"}),
+    ("--url", {
+        "default": None, "metavar": "URL",
+        "help": "grade the service running at this URL (e.g. a container) instead of starting one"}),
+    ("--build", {
+        "action": "store_true",
+        "help": "build the bento into a temporary store instead of looking for one in yours"}),
+    ("--container", {
+        "action": "store_true",
+        "help": "build the bento's image with docker or podman, run it, and grade the live checks against "
+                "it (implies --build; adds the container image check)"}),
+    ("--keep-image", {
+        "action": "store_true",
+        "help": "with --container: keep the image afterwards (the container is always removed; the layers "
+                "it was built on stay either way, as the next build's cache)"}),
+    ("--results", {
+        "default": DEFAULT_RESULTS, "type": Path, "metavar": "DIR",
+        "help": f"where results.json, junit.xml and summary.json go (default: {DEFAULT_RESULTS})"}),
+    ("--import-timeout", {
+        "default": 30.0, "type": float, "metavar": "SECONDS",
+        "help": "seconds importing service.py may take (default: 30)"}),
+    ("--ready-timeout", {
+        "default": 60.0, "type": float, "metavar": "SECONDS",
+        "help": "seconds the service may take to become ready (default: 60)"}),
+    ("--time-limit", {
+        "default": None, "type": float, "metavar": "SECONDS",
+        "help": "seconds for the whole run; checks not started by then fail "
+                f"(default: {TIME_LIMIT:.0f}, {CONTAINER_TIME_LIMIT:.0f} with --container)"}),
+    ("--exercise", {
+        "default": None, "metavar": "NAMES",
+        "help": "grade only the checks of these exercises (comma-separated names)"}),
+    ("--group", {
+        "dest": "check_group", "default": None, "metavar": "GROUPS",
+        "help": "grade only the checks of these report groups (comma-separated)"}),
+    ("--checks", {
+        "default": None, "metavar": "IDS",
+        "help": "grade only these check ids (comma-separated)"}),
+    ("--store-ready-fd", {
+        "default": None, "type": int, "metavar": "FD",
+        "help": "the learner loop's: read the model store only once this file descriptor (a pipe it "
+                "closes after its train.py run) reaches its end"}),
+    ("--confine", {
+        "default": "auto", "choices": ("auto", "require", "off"),
+        "help": "run learner code as a user of its own (needs root): auto = when possible (the report "
+                "says which), require = fail when it is not, off = never (default: auto)"}),
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grader", "the BentoML kit's grader")
     group.addoption("--grade", action="store_true", help="grade a submission with the kit's checks")
-    group.addoption("--submission", default="exercises", type=Path,
-                    help="the submission folder holding service.py and bentofile.yaml (default: exercises)")
-    group.addoption("--url", default=None,
-                    help="grade the service running at this URL (e.g. a container) instead of starting one")
-    group.addoption("--build", action="store_true",
-                    help="build the bento into a temporary store instead of looking for one in yours")
-    group.addoption("--container", action="store_true",
-                    help="build the bento's image with docker or podman, run it, and grade the live checks "
-                         "against it (implies --build; adds the container image check)")
-    group.addoption("--keep-image", action="store_true",
-                    help="with --container: keep the image afterwards (the container is always removed; "
-                         "the layers it was built on stay either way, as the next build's cache)")
-    group.addoption("--results", default=DEFAULT_RESULTS, type=Path,
-                    help=f"where results.json, junit.xml and summary.json go (default: {DEFAULT_RESULTS})")
-    group.addoption("--import-timeout", default=30.0, type=float,
-                    help="seconds importing service.py may take (default: 30)")
-    group.addoption("--ready-timeout", default=60.0, type=float,
-                    help="seconds the service may take to become ready (default: 60)")
-    group.addoption("--time-limit", default=None, type=float,
-                    help="seconds for the whole run; checks not started by then fail "
-                         f"(default: {TIME_LIMIT:.0f}, {CONTAINER_TIME_LIMIT:.0f} with --container)")
-    group.addoption("--exercise", default=None,
-                    help="grade only the checks of these exercises (comma-separated names)")
-    group.addoption("--group", dest="check_group", default=None,
-                    help="grade only the checks of these report groups (comma-separated)")
-    group.addoption("--checks", default=None, help="grade only these check ids (comma-separated)")
-    group.addoption("--store-ready-fd", default=None, type=int,
-                    help="the learner loop's: read the model store only once this file descriptor (a pipe "
-                         "it closes after its train.py run) reaches its end")
-    group.addoption("--confine", default="auto", choices=("auto", "require", "off"),
-                    help="run learner code as a user of its own (needs root): auto = when possible (the "
-                         "report says which), require = fail when it is not, off = never (default: auto)")
+    for flag, settings in OPTIONS:
+        group.addoption(flag, **settings)
 
 
 @pytest.hookimpl(tryfirst=True)
