@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import CHECKS_DIR, PACKAGE_DIR
+from grader import CHECKS_DIR, PACKAGE_DIR, arguments
+from grader.declare import catalogue, groups
 from grader.plugin import OPTIONS, REPORT
 from grader.report import Report, results_folder
 
@@ -62,10 +63,32 @@ def parse(args: list[str]) -> argparse.Namespace:
     options, unknown = command_line.parse_known_args(args)
     if unknown:
         command_line.error(f"unrecognized arguments: {' '.join(unknown)}{_fix(unknown)}")
-    if not options.submission.is_dir():  # graded, a folder that is not there would score 0
-        command_line.error(f"--submission {options.submission}: no such folder (it holds service.py and "
-                           f"bentofile.yaml; the default is exercises, from the repository's root)")
+    for flag, why in (("--submission", arguments.submission_error(options.submission)),
+                      ("--results", arguments.folder_error(options.results))):
+        if why:
+            command_line.error(f"{flag} {why}")
+    if why := _selection_error(options):
+        command_line.error(why)
     return options
+
+
+def _selection_error(options: argparse.Namespace) -> str:
+    """Why ``--checks``, ``--exercise`` or ``--group`` names something the kit's checks do not have."""
+    chosen = {"--checks": options.checks, "--exercise": options.exercise, "--group": options.check_group}
+    if all(value is None for value in chosen.values()):
+        return ""
+    specs = catalogue()
+    known = {"--checks": [s.id for s in specs], "--group": groups(specs),
+             "--exercise": list(dict.fromkeys(s.exercise for s in specs if s.exercise))}
+    for flag, value in chosen.items():
+        if value is None:
+            continue
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in known[flag]]
+        if unknown or not names:
+            return (f"{flag} {value!r}: " + (f"no such name: {', '.join(unknown)}" if unknown else "no names")
+                    + f"; the names are: {', '.join(known[flag])}")
+    return ""
 
 
 def _fix(unknown: list[str]) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from grader import CHECKS_DIR
+from grader import CHECKS_DIR, arguments
 from grader.declare import MODULES, CheckSpec, catalogue, groups, spec_of
 from grader.report import CheckResult, Report, printable, results_folder
 
@@ -89,7 +89,7 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
         "default": "exercises", "type": Path, "metavar": "DIR",
         "help": "the submission folder holding service.py and bentofile.yaml (default: exercises)"}),
     ("--url", {
-        "default": None, "metavar": "URL",
+        "default": None, "type": arguments.address, "metavar": "URL",
         "help": "grade the service running at this URL (e.g. a container) instead of starting one"}),
     ("--build", {
         "action": "store_true",
@@ -106,13 +106,13 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
         "default": DEFAULT_RESULTS, "type": Path, "metavar": "DIR",
         "help": f"where results.json, junit.xml and summary.json go (default: {DEFAULT_RESULTS})"}),
     ("--import-timeout", {
-        "default": 30.0, "type": float, "metavar": "SECONDS",
+        "default": 30.0, "type": arguments.seconds, "metavar": "SECONDS",
         "help": "seconds importing service.py may take (default: 30)"}),
     ("--ready-timeout", {
-        "default": 60.0, "type": float, "metavar": "SECONDS",
+        "default": 60.0, "type": arguments.seconds, "metavar": "SECONDS",
         "help": "seconds the service may take to become ready (default: 60)"}),
     ("--time-limit", {
-        "default": None, "type": float, "metavar": "SECONDS",
+        "default": None, "type": arguments.deadline, "metavar": "SECONDS",
         "help": "seconds for the whole run; checks not started by then fail "
                 f"(default: {TIME_LIMIT:.0f}, {CONTAINER_TIME_LIMIT:.0f} with --container)"}),
     ("--exercise", {
@@ -153,6 +153,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.args_source != pytest.Config.ArgsSource.ARGS:  # bare `pytest --grade`: the kit's checks
         config.args = [str(CHECKS_DIR)]
+    if why := arguments.folder_error(results):
+        raise pytest.UsageError(f"--results {why}")
     results_folder(results)
     if not getattr(config.option, "xmlpath", None):  # pytest's own JUnit XML writer, into --results
         config.option.xmlpath = str(results / "junit.xml")

@@ -21,6 +21,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from grader import arguments
 from grader.cohort import classrun, platforms, runner, similarity, submissions
 
 
@@ -158,13 +159,15 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("source", type=Path, help="a folder with one sub-folder per learner, or a CSV (--csv)")
     grade.add_argument("--csv", action="store_true",
                        help="SOURCE is a CSV: learner,source[,submitted_at] (source: a path or git URL)")
-    grade.add_argument("--out", type=Path, default=Path("cohort-results"),
+    grade.add_argument("--out", type=arguments.output_folder, default=Path("cohort-results"),
                        help="where the results go; a re-run into it grades only new or changed submissions")
-    grade.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="submissions at a time")
+    grade.add_argument("-j", "--jobs", type=arguments.number(1, integer=True, what="1 or more"),
+                       default=os.cpu_count() or 1, help="submissions at a time")
     grade.add_argument("--only", default="", metavar="NAME[,NAME]",
                        help="grade these learners (names or ids) again, whether changed or not")
     grade.add_argument("--force", action="store_true", help="grade every learner again (with --only: those)")
-    grade.add_argument("--similarity-threshold", type=float, default=similarity.THRESHOLD,
+    grade.add_argument("--similarity-threshold", type=arguments.number(0, 1, what="a number from 0 to 1"),
+                       default=similarity.THRESHOLD,
                        help="token similarity from which two service.py are listed (default %(default)s)")
     grade.add_argument("--keep-work", action="store_true", help="keep the per-learner work folders")
     grade.set_defaults(func=cmd_grade)
@@ -178,22 +181,27 @@ def parser() -> argparse.ArgumentParser:
     prairie.add_argument("--job", type=Path, default=Path("/grade"))
     prairie.set_defaults(func=cmd_prairielearn)
     for command in (grade, gradescope, run, prairie):
-        command.add_argument("--time-limit", type=float, default=300, help="seconds per submission")
-        command.add_argument("--memory-limit", type=float, default=4096, help="MiB per submission")
+        command.add_argument("--time-limit", type=arguments.number(0, above=True, what="seconds above 0"),
+                             default=300, help="seconds per submission")
+        command.add_argument("--memory-limit", type=arguments.number(0, above=True, what="MiB above 0"),
+                             default=4096, help="MiB per submission")
     for command in (grade, gradescope):
         command.add_argument("--deadline", type=_time, default=None,
                              help="ISO 8601 due time (Gradescope: default from submission_metadata.json); "
                                   "git sources are graded at their last commit before it")
-        command.add_argument("--late-penalty", type=float, default=0.0, metavar="PERCENT",
+        command.add_argument("--late-penalty", type=arguments.number(0, 100, what="a percent from 0 to 100"),
+                             default=0.0, metavar="PERCENT",
                              help="percent of the score lost per started day late (default 0: mark only)")
     for command in (gradescope, run, prairie):
-        command.add_argument("--max-score", type=float, default=classrun.DEFAULT_MAX,
+        command.add_argument("--max-score", type=arguments.number(0, above=True, what="a number above 0"),
+                             default=classrun.DEFAULT_MAX,
                              help="the maximum reported when grading cannot finish (default %(default)s)")
     bundle = sub.add_parser("bundle", help="write the Gradescope autograder bundle")
     bundle.add_argument("--out", type=Path, default=Path("autograder.zip"))
     bundle.set_defaults(func=cmd_bundle)
     classroom = sub.add_parser("classroom", help="write the GitHub Classroom workflow")
-    classroom.add_argument("--out", type=Path, default=Path("."), help="the template repository's folder")
+    classroom.add_argument("--out", type=arguments.output_folder, default=Path("."),
+                           help="the template repository's folder")
     classroom.add_argument("--kit", required=True,
                            help="pip spec of the kit, e.g. 'bentoml-production-kit @ git+https://...'")
     classroom.set_defaults(func=cmd_classroom)

@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from grader import arguments
 from grader.learn import grading as exercise_run
 from grader.learn import manifest as exercises
 from grader.learn import reset as resetting
@@ -148,8 +149,10 @@ def parser() -> argparse.ArgumentParser:
                                 description="Work through the exercises one by one, like rustlings.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--submission", type=Path, default=Path("exercises"))
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--submission", type=arguments.submission_folder, default=Path("exercises"),
+                   help="the folder of your exercises (default: exercises)")
+    p.add_argument("--results", type=arguments.output_folder, default=DEFAULT_RESULTS,
+                   help=f"where the gradings' reports go (default: {DEFAULT_RESULTS})")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list")
     check = sub.add_parser("check")

@@ -1,5 +1,5 @@
-"""``python -m grader``'s command line: its own options and help, and a wrong argument is an error
-that says what to type instead of a grading of something else."""
+"""The grader's command lines (``python -m grader``, ``grader.learn``, ``grader.cohort``): a wrong
+argument is an error that says what to type, never a grading of something else or a changed score."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 from grader.__main__ import main, parse
+from grader.declare import catalogue, groups
 from grader.plugin import OPTIONS
 from tests.grader.conftest import ROOT
 
 
-def test_help_lists_the_graders_options_not_pytests(capsys) -> None:
+def test_help_lists_the_graders_options_not_pytests(capsys, monkeypatch) -> None:
+    for name in ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "BENTOML_DO_NOT_TRACK"):  # main() sets them
+        monkeypatch.setenv(name, os.environ.get(name, ""))
     with pytest.raises(SystemExit) as done:
         main(["--help"])
     shown = capsys.readouterr().out
@@ -24,10 +27,22 @@ def test_help_lists_the_graders_options_not_pytests(capsys) -> None:
     assert "--basetemp" not in shown and "--capture" not in shown  # pytest's own options
 
 
-def test_the_options_parse_as_pytest_takes_them() -> None:
-    options = parse(["--submission", "solutions", "--build", "--group", "service.py", "--confine", "off"])
+def test_the_options_parse_as_pytest_takes_them(monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    options = parse(["--submission", "solutions", "--build", "--group", "service.py", "--confine", "off",
+                     "--url", "http://127.0.0.1:3000", "--time-limit", "0", "--ready-timeout", "2.5"])
     assert options.submission == Path("solutions") and options.build and options.check_group == "service.py"
-    assert options.confine == "off" and options.url is None
+    assert options.confine == "off" and options.url == "http://127.0.0.1:3000"
+    assert options.time_limit == 0 and options.ready_timeout == 2.5
+
+
+def test_every_declared_name_selects(monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    specs = catalogue()
+    exercises = sorted({s.exercise for s in specs if s.exercise})
+    options = parse(["--checks", ",".join(s.id for s in specs), "--group", ",".join(groups(specs)),
+                     "--exercise", ",".join(exercises)])
+    assert options.checks.split(",") == [s.id for s in specs] and options.exercise.split(",") == exercises
 
 
 @pytest.mark.parametrize(("args", "said"), [
@@ -36,6 +51,13 @@ def test_the_options_parse_as_pytest_takes_them() -> None:
     (["-x"], "unrecognized arguments: -x"),
     (["--submission", "no-such-folder"], "--submission no-such-folder: no such folder"),
     (["--confine", "maybe"], "invalid choice: 'maybe'"),
+    (["--url", "127.0.0.1:3000"], "is not a service's address: give one like http://127.0.0.1:3000"),
+    (["--time-limit", "-1"], "give a number of seconds, 0 or more"),
+    (["--import-timeout", "0"], "give a number of seconds above 0"),
+    (["--ready-timeout", "soon"], "invalid number value: 'soon'"),
+    (["--results", "README.md"], "--results README.md: that is a file; give a folder"),
+    (["--exercise", "servce"], "--exercise 'servce': no such name: servce; the names are: "),
+    (["--checks", ","], "--checks ',': no names; the names are: "),
 ])
 def test_a_wrong_command_line_says_what_is_wrong(args, said, capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
@@ -54,3 +76,48 @@ def test_a_folder_given_without_its_option_is_refused_not_graded(tmp_path) -> No
     assert done.returncode == 2, done.stdout + done.stderr
     assert "type --submission solutions" in done.stderr
     assert done.stdout == "" and not results.exists()  # nothing graded, nothing written
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["grade", "subs", "--late-penalty", "-10"], "'-10': give a percent from 0 to 100"),  # a bonus
+    (["grade", "subs", "--late-penalty", "250"], "'250': give a percent from 0 to 100"),
+    (["grade", "subs", "-j", "0"], "'0': give 1 or more"),
+    (["grade", "subs", "-j", "1.5"], "invalid number value: '1.5'"),
+    (["grade", "subs", "--similarity-threshold", "1.5"], "give a number from 0 to 1"),
+    (["grade", "subs", "--time-limit", "0"], "'0': give seconds above 0"),
+    (["grade", "subs", "--memory-limit", "-1"], "'-1': give MiB above 0"),
+    (["grade", "subs", "--out", "README.md"], "README.md: that is a file; give a folder"),
+    (["gradescope", "--max-score", "0"], "'0': give a number above 0"),
+    (["classroom", "--kit", "kit", "--out", "README.md"], "README.md: that is a file; give a folder"),
+])
+def test_a_wrong_class_command_line_is_refused(args, said, capsys, monkeypatch) -> None:
+    from grader.cohort.__main__ import parser as cohort_parser
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as done:
+        cohort_parser().parse_args(args)
+    assert done.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_a_class_command_line_within_bounds_parses() -> None:
+    from grader.cohort.__main__ import parser as cohort_parser
+
+    args = cohort_parser().parse_args(["grade", "subs", "--late-penalty", "100", "-j", "1",
+                                       "--time-limit", "0.5", "--similarity-threshold", "0"])
+    assert (args.late_penalty, args.jobs, args.time_limit, args.similarity_threshold) == (100, 1, 0.5, 0)
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--submission", "no-such-folder", "list"], "no-such-folder: no such folder"),
+    (["--results", "README.md", "check"], "README.md: that is a file; give a folder"),
+])
+def test_a_wrong_learner_loop_command_line_is_refused(args, said, capsys, monkeypatch) -> None:
+    from grader.learn.commands import parser as learn_parser
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as done:
+        learn_parser().parse_args(args)
+    assert done.value.code == 2
+    assert said in capsys.readouterr().err
+    assert learn_parser().parse_args(["--submission", "solutions", "list"]).submission == Path("solutions")

@@ -101,6 +101,14 @@ def test_the_time_limit_fails_checks_not_started(toy: pytest.Pytester) -> None:
     assert all("time limit" in c["output"] for c in summary["checks"])
 
 
+def test_results_that_is_a_file_is_a_usage_error(toy: pytest.Pytester) -> None:
+    (toy.path / "out").write_text("the learner's notes")
+    result, _ = grade(toy)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--results out: that is a file; give a folder*"])
+    assert (toy.path / "out").read_text() == "the learner's notes"
+
+
 def test_inert_without_grade(toy: pytest.Pytester) -> None:
     result = toy.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
