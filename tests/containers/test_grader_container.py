@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,8 +95,18 @@ def test_an_interrupted_grading_leaves_nothing(engine, reference_home, tmp_path,
     """
     marker = uuid.uuid4().hex
     env = {**os.environ, "BENTOML_HOME": str(reference_home), MARKER: marker}
-    grader = procs.spawn([sys.executable, "-m", "grader", "--submission", "solutions", "--container",
-                          "--results", str(tmp_path)], cwd=ROOT, env=env)
+    # The solutions with a second more per classify: the live checks last long enough to be seen
+    # between two polls of the engine (the solutions' own took a few seconds, and a poll under load
+    # once missed them whole).
+    slow = tmp_path / "slow"
+    shutil.copytree(ROOT / "solutions", slow, ignore=shutil.ignore_patterns("__pycache__"))
+    docstring = '''        """Classify one credit application."""\n'''
+    source = (slow / "service.py").read_text()
+    assert docstring in source
+    (slow / "service.py").write_text(source.replace(docstring, docstring + "        time.sleep(1)\n")
+                                     .replace("import bentoml\n", "import time\n\nimport bentoml\n", 1))
+    grader = procs.spawn([sys.executable, "-m", "grader", "--submission", str(slow), "--container",
+                          "--results", str(tmp_path / "results")], cwd=ROOT, env=env)
 
     def reached() -> bool:
         return bool(left_behind()[0])
