@@ -78,11 +78,22 @@ def gradebook_csv(records: list[Record]) -> str:
         points = {c["id"]: c["score"] for c in r["checks"]}
         percent = round(100 * r["total"] / possible, 1) if possible else 0.0
         late = r.get("late") or {}
-        writer.writerow([r["learner"], r["id"], r["total"], possible, percent, r["score"],
-                         r.get("submitted_at", ""), late.get("label", ""), late.get("penalty_percent", 0),
-                         *(points.get(cid, 0) for cid, _, _ in columns), r["error"], r["graded_at"],
-                         r["digest"][:12]])
+        writer.writerow([_text(r["learner"]), _text(r["id"]), r["total"], possible, percent, r["score"],
+                         _text(r.get("submitted_at", "")), _text(late.get("label", "")),
+                         late.get("penalty_percent", 0), *(points.get(cid, 0) for cid, _, _ in columns),
+                         _text(r["error"]), r["graded_at"], r["digest"][:12]])
     return buffer.getvalue()
+
+
+#: What makes a spreadsheet read a cell as a formula (OWASP's "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """A text cell that a spreadsheet shows as text: a name such as ``=HYPERLINK(...)`` (from a class
+    list or a folder name) gets a leading apostrophe instead of running when the gradebook is opened.
+    Written by hand: the csv module has no such option."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
 def _cell(text: str) -> str:

@@ -143,3 +143,18 @@ def test_the_scrubber_removes_machine_paths(tmp_path):
     assert scrub.leaks(out, [tmp_path, ROOT]) == []
     assert "Graded <submission>" in out and "<work>/results-1/results.json" in out
     assert "/readyz and /classify" in out  # URL paths are not machine paths
+
+
+def test_a_name_that_is_a_formula_stays_text_in_the_gradebook():
+    """A learner named like a spreadsheet formula (from a class list or a folder name) is shown, not run."""
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(gradebook.gradebook_csv([
+        record('=HYPERLINK("http://example.com/x","see")', 40, [check("live_sample", False)]),
+        record("@SUM(A1)", 40, [check("live_sample", False)]),
+        record("Jo Smith", 80, [check("live_sample", True)], error="-"),
+    ]))))
+    assert [r["learner"] for r in rows] == ["'=HYPERLINK(\"http://example.com/x\",\"see\")", "'@SUM(A1)",
+                                            "Jo Smith"]
+    assert rows[2]["error"] == "'-" and rows[2]["total"] == "80"  # numbers stay numbers
