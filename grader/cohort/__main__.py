@@ -52,7 +52,6 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return 1
     _sigterm_interrupts()
     out = args.out.resolve()
-    late = classrun.LatePolicy(args.deadline, args.late_penalty)
     work = Path(tempfile.mkdtemp(prefix="cohort-work-"))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
@@ -60,7 +59,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         with Progress(*columns, transient=False) as progress:
             done = classrun.run_class(
                 subs, out, work, jobs=args.jobs, limits=_limits(args), only=args.only.split(",") if args.only
-                else (), force=args.force, late=late, threshold=args.similarity_threshold,
+                else (), force=args.force, deadline=args.deadline, late_penalty=args.late_penalty,
+                threshold=args.similarity_threshold,
                 keep_work=args.keep_work, progress=progress, say=progress.console.print)
     finally:
         if not args.keep_work:
@@ -81,7 +81,7 @@ def _grade_single(folder: Path, name: str, args: argparse.Namespace, submitted_a
     sub = submissions.Submission(name, str(folder.resolve()), submitted_at)
     with tempfile.TemporaryDirectory(prefix="kit-grading-") as work:
         outcome = runner.grade_one(sub, Path(work), _limits(args))
-    late = classrun.LatePolicy(deadline, getattr(args, "late_penalty", 0.0))
+    late = classrun.LatePolicy(deadline, getattr(args, "late_penalty", None) or 0.0)
     record = classrun.to_record(outcome, sub, late)
     return record, outcome.max_score or args.max_score
 
@@ -187,11 +187,13 @@ def parser() -> argparse.ArgumentParser:
                              default=4096, help="MiB per submission")
     for command in (grade, gradescope):
         command.add_argument("--deadline", type=_time, default=None,
-                             help="ISO 8601 due time (Gradescope: default from submission_metadata.json); "
-                                  "git sources are graded at their last commit before it")
+                             help="ISO 8601 due time (Gradescope: default from submission_metadata.json; "
+                                  "grade: the class's, once given); git sources are graded at their last "
+                                  "commit before it")
         command.add_argument("--late-penalty", type=arguments.number(0, 100, what="a percent from 0 to 100"),
-                             default=0.0, metavar="PERCENT",
-                             help="percent of the score lost per started day late (default 0: mark only)")
+                             default=None, metavar="PERCENT",
+                             help="percent of the score lost per started day late (default 0: mark only; "
+                                  "grade: the class's, once given)")
     for command in (gradescope, run, prairie):
         command.add_argument("--max-score", type=arguments.number(0, above=True, what="a number above 0"),
                              default=classrun.DEFAULT_MAX,

@@ -67,21 +67,61 @@ class LatePolicy:
         return {**facts, "late": True, "seconds": late_by, "penalty_percent": penalty,
                 "label": f"{_duration(late_by)} after the deadline"}
 
+    def apply(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` with its late facts and its total (the score after any penalty) under this policy."""
+        facts = self.assess(record.get("submitted_at", ""))
+        penalty = facts.get("penalty_percent", 0.0)
+        return {**record, "late": facts, "total": round(record["score"] * (1 - penalty / 100), 2)}
+
+    def settings(self) -> dict[str, Any]:
+        return {"deadline": self.deadline.isoformat() if self.deadline else None,
+                "late_penalty": self.penalty_per_day}
+
+    def describe(self) -> str:
+        if self.deadline is None:
+            return "no deadline"
+        cost = (f"{self.penalty_per_day:g}% per started day late" if self.penalty_per_day
+                else "lateness marked only")
+        return f"deadline {self.deadline.isoformat()}, {cost}"
+
+
+def class_policy(out: Path, deadline: datetime | None, penalty: float | None,
+                 say: Any = print) -> LatePolicy | None:
+    """The class's late policy: what was typed, else what the class's results folder keeps.
+
+    A re-run that leaves out ``--deadline`` or ``--late-penalty`` (to regrade one learner, say) keeps
+    the class's; one that gives another (an extension) changes it for every stored learner, and says so.
+    None for results stored before the class kept its policy, when none is typed: they keep theirs.
+    """
+    kept = store.read_settings(out)
+    if not kept and deadline is None and penalty is None and store.load(out):
+        say("These results were stored before the class kept its late policy: each keeps the lateness it "
+            "was graded with until --deadline (and --late-penalty) are given once.")
+        return None
+    kept_deadline = parse_time(kept["deadline"]) if kept.get("deadline") else None
+    policy = LatePolicy(deadline if deadline is not None else kept_deadline,
+                        float(penalty if penalty is not None else kept.get("late_penalty", 0.0)))
+    if kept and policy.settings() != kept:
+        was = LatePolicy(kept_deadline, float(kept.get("late_penalty", 0.0)))
+        say(f"The class's late policy changed: {policy.describe()} (was: {was.describe()}); the lateness "
+            f"and total of every stored learner follow it.")
+    elif kept and (deadline is None or penalty is None) and policy.deadline is not None:
+        say(f"The class's late policy, kept from an earlier run: {policy.describe()}.")
+    store.write_settings(out, policy.settings())
+    return policy
+
 
 def to_record(outcome: Outcome, sub: Submission, late: LatePolicy = LatePolicy()) -> dict[str, Any]:
     """The stored form of a learner's grading (all text already free of machine paths)."""
-    facts = late.assess(outcome.submitted_at or sub.submitted_at)
-    penalty = facts.get("penalty_percent", 0.0)
-    return {
+    return late.apply({
         "learner": sub.learner, "id": sub.learner_id, "source": sub.source if sub.is_git else "",
         "digest": outcome.digest, "commit": outcome.commit,
         "submitted_at": outcome.submitted_at or sub.submitted_at, "graded_at": outcome.graded_at,
         "seconds": round(outcome.seconds, 2), "peak_rss_mb": round(outcome.peak_rss_mb, 1),
-        "score": outcome.score, "total": round(outcome.score * (1 - penalty / 100), 2),
-        "max_score": outcome.max_score, "checks": outcome.checks, "error": outcome.error,
-        "notes": outcome.notes, "models": outcome.models, "late": facts,
+        "score": outcome.score, "max_score": outcome.max_score, "checks": outcome.checks,
+        "error": outcome.error, "notes": outcome.notes, "models": outcome.models,
         "log": "\n".join(outcome.log.splitlines()[-RECORD_LOG_LINES:]),
-    }
+    })
 
 
 def save_outcome(out: Path, outcome: Outcome, sub: Submission, late: LatePolicy) -> dict[str, Any]:
@@ -127,9 +167,13 @@ def _fetch(sub: Submission, workroot: Path, deadline: datetime | None) -> Fetche
 
 def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 2, limits: Limits = LIMITS,
               grader_args: Iterable[str] = runner.GRADER_ARGS, only: Iterable[str] = (), force: bool = False,
-              late: LatePolicy = LatePolicy(), threshold: float = similarity.THRESHOLD,
-              keep_work: bool = False, progress: Any = None, say: Any = print) -> ClassRun:
+              deadline: datetime | None = None, late_penalty: float | None = None,
+              threshold: float = similarity.THRESHOLD, keep_work: bool = False, progress: Any = None,
+              say: Any = print) -> ClassRun:
     """Grade the learners of ``subs`` that need it into ``out`` and rebuild the class outputs.
+
+    ``deadline`` and ``late_penalty`` change the class's late policy (:func:`class_policy`); left
+    out (None), the one ``out`` keeps applies.
 
     ``progress`` is a :class:`rich.progress.Progress` (or None); ``say`` prints a line. A
     KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the caller) stops the gradings in
@@ -142,6 +186,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
     named = bool(list(only))
     stop = threading.Event()
     with store.locked(out):
+        policy = class_policy(out, deadline, late_penalty, say)
+        late = policy or LatePolicy()
         stored = store.load(out)
         workroot.mkdir(parents=True, exist_ok=True)
         pool = ThreadPoolExecutor(max_workers=max(1, jobs))
@@ -200,6 +246,10 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
             pool.shutdown(wait=True, cancel_futures=True)  # the running gradings see ``stop`` and end
         result.seconds = time.monotonic() - started
         records = store.load(out)
+        for learner_id, record in records.items():  # kept results follow the class's policy too
+            if policy is not None and (updated := policy.apply(record)) != record:
+                records[learner_id] = updated
+                store.save_record(out, updated)
         run = {"graded": len(result.graded), "kept": len(records) - len(result.graded),
                "seconds": result.seconds, "interrupted": result.interrupted,
                "finished_at": runner.now_iso(), "not_yet_graded": sorted(

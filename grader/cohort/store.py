@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 RECORD = "record.json"
+#: The class's own settings: the deadline and the late penalty every record is scored under.
+SETTINGS = "policy.json"
 #: The record layout; a record of another version is regraded.
 VERSION = 1
 
@@ -62,7 +64,26 @@ def save(out: Path, record: dict[str, Any], files: dict[str, str | bytes]) -> Pa
     folder = learner_dir(out, record["id"])
     for name, content in files.items():
         write_atomic(folder / name, content)
-    return write_atomic(folder / RECORD, json.dumps({**record, "version": VERSION}, indent=2))
+    return save_record(out, record)
+
+
+def save_record(out: Path, record: dict[str, Any]) -> Path:
+    """Store (or replace) a learner's record alone."""
+    return write_atomic(learner_dir(out, record["id"]) / RECORD, json.dumps({**record, "version": VERSION},
+                                                                           indent=2))
+
+
+def read_settings(out: Path) -> dict[str, Any]:
+    """The class's settings kept in ``out`` (its late policy), or ``{}``."""
+    try:
+        found = json.loads((out / SETTINGS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def write_settings(out: Path, settings: dict[str, Any]) -> Path:
+    return write_atomic(out / SETTINGS, json.dumps(settings, indent=2) + "\n")
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.cohort import classrun, gradebook, scrub, similarity, store, submissions
+from grader.cohort import classrun, gradebook, runner, scrub, similarity, store, submissions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,6 +130,57 @@ def test_late_policy_marks_and_penalises():
     fined = classrun.LatePolicy(due, penalty_per_day=10).assess("2026-03-03T12:00:00-07:00")
     assert fined["penalty_percent"] == 20  # 1 d 19 h 1 min late: two started days
     assert "unknown" in mark.assess("")["label"]
+
+
+def test_the_class_keeps_its_late_policy_and_says_when_it_changes(tmp_path):
+    said: list[str] = []
+    first, extended = datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC)
+    assert classrun.class_policy(tmp_path, first, 10, said.append) == classrun.LatePolicy(first, 10)
+    assert said == []  # the first policy is the class's without a word
+    # Regrading one learner without the flags: the class's policy, not "no deadline".
+    assert classrun.class_policy(tmp_path, None, None, said.append) == classrun.LatePolicy(first, 10)
+    assert said.pop() == ("The class's late policy, kept from an earlier run: deadline "
+                          "2026-03-02T00:00:00+00:00, 10% per started day late.")
+    # An extension: the new deadline, the penalty kept, and the change said.
+    assert classrun.class_policy(tmp_path, extended, None, said.append) == classrun.LatePolicy(extended, 10)
+    assert "changed: deadline 2026-03-05T00:00:00+00:00" in said.pop()
+    record = {"id": "ann", "score": 22.0, "total": 17.6, "submitted_at": "2026-03-03T12:00:00+00:00"}
+    assert classrun.LatePolicy(first, 10).apply(record)["total"] == 17.6  # two started days: 20%
+    on_time = classrun.LatePolicy(extended, 10).apply(record)
+    assert on_time["total"] == 22.0 and on_time["late"]["label"] == "on time"
+
+
+def test_results_stored_before_the_class_kept_its_policy_keep_their_lateness(tmp_path):
+    late = classrun.LatePolicy(datetime(2026, 3, 2, tzinfo=UTC), 10)
+    store.save_record(tmp_path, late.apply({"id": "ann", "score": 22.0,
+                                            "submitted_at": "2026-03-03T12:00:00"}))
+    said: list[str] = []
+    assert classrun.class_policy(tmp_path, None, None, said.append) is None
+    assert "keeps the lateness it was graded with" in said[0] and store.read_settings(tmp_path) == {}
+    assert classrun.class_policy(tmp_path, late.deadline, 10, said.append) == late  # given once: kept
+
+
+def test_an_extension_rescores_the_kept_results_without_grading_again(tmp_path):
+    """A re-run with a later deadline (and no other change) must not publish the old penalties."""
+    folder = tmp_path / "ann"
+    folder.mkdir()
+    (folder / "service.py").write_text("# ann's\n")
+    sub = submissions.Submission("ann", str(folder), "2026-03-03T12:00:00+00:00")
+    out, work = tmp_path / "out", tmp_path / "work"
+    fetched = runner.fetch_or_outcome(sub, work / sub.learner_id)
+    first = classrun.LatePolicy(datetime(2026, 3, 2, tzinfo=UTC), 10)
+    outcome = runner.Outcome(sub.learner, sub.learner_id, graded_at="t", digest=fetched.digest, score=22.0,
+                             max_score=100.0, submitted_at=sub.submitted_at)
+    classrun.save_outcome(out, outcome, sub, first)
+    store.write_settings(out, first.settings())
+    assert store.load(out)[sub.learner_id]["total"] == 17.6
+
+    done = classrun.run_class([sub], out, work, deadline=datetime(2026, 3, 5, tzinfo=UTC), say=lambda _: None)
+    assert done.kept == [sub.learner_id] and done.graded == []  # kept: its submission did not change
+    kept = store.load(out)[sub.learner_id]
+    assert kept["total"] == 22.0 and kept["late"]["label"] == "on time"
+    row = (out / "gradebook.csv").read_text().splitlines()[1].split(",")
+    assert row[:3] == ["ann", sub.learner_id, "22.0"]
 
 
 def test_the_scrubber_removes_machine_paths(tmp_path):
