@@ -20,7 +20,7 @@ import pytest
 
 from grader import CHECKS_DIR, PACKAGE_DIR, arguments
 from grader.declare import catalogue, groups
-from grader.plugin import OPTIONS, REPORT
+from grader.plugin import OPTIONS, REPORT, names
 from grader.report import Report, results_folder
 
 LOG_FILE = "grader.log"
@@ -83,9 +83,9 @@ def _selection_error(options: argparse.Namespace) -> str:
     for flag, value in chosen.items():
         if value is None:
             continue
-        names = [n.strip() for n in value.split(",") if n.strip()]
-        unknown = [n for n in names if n not in known[flag]]
-        if unknown or not names:
+        given = names(value) or []
+        unknown = [n for n in given if n not in known[flag]]
+        if unknown or not given:
             return (f"{flag} {value!r}: " + (f"no such name: {', '.join(unknown)}" if unknown else "no names")
                     + f"; the names are: {', '.join(known[flag])}")
     return ""

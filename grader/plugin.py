@@ -191,14 +191,15 @@ def spec(item: pytest.Item) -> CheckSpec | None:
     return spec_of(getattr(item, "obj", None))
 
 
-def _names(value: str | None) -> list[str] | None:
+def names(value: str | None) -> list[str] | None:
+    """The comma-separated names of ``--checks``, ``--exercise`` or ``--group`` (None when not given)."""
     return None if value is None else [n.strip() for n in value.split(",") if n.strip()]
 
 
 def selected(spec: CheckSpec, config: pytest.Config) -> bool:
     """Whether the options select this check (by default: the whole-submission grade)."""
-    checks, exercises = _names(config.getoption("--checks")), _names(config.getoption("--exercise"))
-    wanted_groups = _names(config.getoption("check_group"))
+    checks, exercises = names(config.getoption("--checks")), names(config.getoption("--exercise"))
+    wanted_groups = names(config.getoption("check_group"))
     if checks is not None or exercises is not None or wanted_groups is not None:
         return ((checks is not None and spec.id in checks)
                 or (exercises is not None and spec.exercise in exercises)

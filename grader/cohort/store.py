@@ -69,8 +69,8 @@ def save(out: Path, record: dict[str, Any], files: dict[str, str | bytes]) -> Pa
 
 def save_record(out: Path, record: dict[str, Any]) -> Path:
     """Store (or replace) a learner's record alone."""
-    return write_atomic(learner_dir(out, record["id"]) / RECORD, json.dumps({**record, "version": VERSION},
-                                                                           indent=2))
+    text = json.dumps({**record, "version": VERSION}, indent=2)
+    return write_atomic(learner_dir(out, record["id"]) / RECORD, text)
 
 
 def read_settings(out: Path) -> dict[str, Any]:

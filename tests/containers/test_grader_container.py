@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +14,17 @@ import pytest
 
 from bentokit import containers, procs
 from grader.facts.container import IMAGE_REPOSITORY
-from tests.grader.conftest import MARKER, ROOT, Graded, grade, graded_specs, leftovers, make_broken, points
+from tests.grader.conftest import (
+    MARKER,
+    ROOT,
+    Graded,
+    copy_solutions,
+    grade,
+    graded_specs,
+    leftovers,
+    make_broken,
+    points,
+)
 
 pytestmark = [pytest.mark.container, pytest.mark.server]
 GROUP = "container image"
@@ -98,8 +107,7 @@ def test_an_interrupted_grading_leaves_nothing(engine, reference_home, tmp_path,
     # The solutions with a second more per classify: the live checks last long enough to be seen
     # between two polls of the engine (the solutions' own took a few seconds, and a poll under load
     # once missed them whole).
-    slow = tmp_path / "slow"
-    shutil.copytree(ROOT / "solutions", slow, ignore=shutil.ignore_patterns("__pycache__"))
+    slow = copy_solutions(tmp_path / "slow")
     docstring = '''        """Classify one credit application."""\n'''
     source = (slow / "service.py").read_text()
     assert docstring in source

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from grader.__main__ import main, parse
+from grader.cohort.__main__ import parser as cohort_parser
 from grader.declare import catalogue, groups
+from grader.learn.commands import parser as learn_parser
 from grader.plugin import OPTIONS
 from tests.grader.conftest import ROOT
 
@@ -45,28 +47,6 @@ def test_every_declared_name_selects(monkeypatch) -> None:
     assert options.checks.split(",") == [s.id for s in specs] and options.exercise.split(",") == exercises
 
 
-@pytest.mark.parametrize(("args", "said"), [
-    (["--submision", "solutions"], "did you mean --submission?"),
-    (["--biuld"], "did you mean --build?"),
-    (["-x"], "unrecognized arguments: -x"),
-    (["--submission", "no-such-folder"], "--submission no-such-folder: no such folder"),
-    (["--confine", "maybe"], "invalid choice: 'maybe'"),
-    (["--url", "127.0.0.1:3000"], "is not a service's address: give one like http://127.0.0.1:3000"),
-    (["--time-limit", "-1"], "give a number of seconds, 0 or more"),
-    (["--import-timeout", "0"], "give a number of seconds above 0"),
-    (["--ready-timeout", "soon"], "invalid number value: 'soon'"),
-    (["--results", "README.md"], "--results README.md: that is a file; give a folder"),
-    (["--exercise", "servce"], "--exercise 'servce': no such name: servce; the names are: "),
-    (["--checks", ","], "--checks ',': no names; the names are: "),
-])
-def test_a_wrong_command_line_says_what_is_wrong(args, said, capsys, monkeypatch) -> None:
-    monkeypatch.chdir(ROOT)
-    with pytest.raises(SystemExit) as done:
-        parse(args)
-    assert done.value.code == 2
-    assert said in capsys.readouterr().err
-
-
 def test_a_folder_given_without_its_option_is_refused_not_graded(tmp_path) -> None:
     """`./kit grade solutions` once graded exercises/ (the folder went to pytest as a test path)."""
     results = tmp_path / "results"
@@ -78,46 +58,48 @@ def test_a_folder_given_without_its_option_is_refused_not_graded(tmp_path) -> No
     assert done.stdout == "" and not results.exists()  # nothing graded, nothing written
 
 
-@pytest.mark.parametrize(("args", "said"), [
-    (["grade", "subs", "--late-penalty", "-10"], "'-10': give a percent from 0 to 100"),  # a bonus
-    (["grade", "subs", "--late-penalty", "250"], "'250': give a percent from 0 to 100"),
-    (["grade", "subs", "-j", "0"], "'0': give 1 or more"),
-    (["grade", "subs", "-j", "1.5"], "invalid number value: '1.5'"),
-    (["grade", "subs", "--similarity-threshold", "1.5"], "give a number from 0 to 1"),
-    (["grade", "subs", "--time-limit", "0"], "'0': give seconds above 0"),
-    (["grade", "subs", "--memory-limit", "-1"], "'-1': give MiB above 0"),
-    (["grade", "subs", "--out", "README.md"], "README.md: that is a file; give a folder"),
-    (["gradescope", "--max-score", "0"], "'0': give a number above 0"),
-    (["classroom", "--kit", "kit", "--out", "README.md"], "README.md: that is a file; give a folder"),
-])
-def test_a_wrong_class_command_line_is_refused(args, said, capsys, monkeypatch) -> None:
-    from grader.cohort.__main__ import parser as cohort_parser
-
+def test_class_and_learner_loop_command_lines_within_bounds_parse(monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
-    with pytest.raises(SystemExit) as done:
-        cohort_parser().parse_args(args)
-    assert done.value.code == 2
-    assert said in capsys.readouterr().err
-
-
-def test_a_class_command_line_within_bounds_parses() -> None:
-    from grader.cohort.__main__ import parser as cohort_parser
-
     args = cohort_parser().parse_args(["grade", "subs", "--late-penalty", "100", "-j", "1",
                                        "--time-limit", "0.5", "--similarity-threshold", "0"])
     assert (args.late_penalty, args.jobs, args.time_limit, args.similarity_threshold) == (100, 1, 0.5, 0)
+    assert learn_parser().parse_args(["--submission", "solutions", "list"]).submission == Path("solutions")
 
 
-@pytest.mark.parametrize(("args", "said"), [
-    (["--submission", "no-such-folder", "list"], "no-such-folder: no such folder"),
-    (["--results", "README.md", "check"], "README.md: that is a file; give a folder"),
+#: Each command's parsing: python -m grader, python -m grader.cohort, python -m grader.learn.
+PARSERS = {"grade": parse, "cohort": lambda args: cohort_parser().parse_args(args),
+           "learn": lambda args: learn_parser().parse_args(args)}
+
+
+@pytest.mark.parametrize(("command", "args", "said"), [
+    ("grade", ["--submision", "solutions"], "did you mean --submission?"),
+    ("grade", ["--biuld"], "did you mean --build?"),
+    ("grade", ["-x"], "unrecognized arguments: -x"),
+    ("grade", ["--submission", "no-such-folder"], "--submission no-such-folder: no such folder"),
+    ("grade", ["--confine", "maybe"], "invalid choice: 'maybe'"),
+    ("grade", ["--url", "127.0.0.1:3000"], "is not a service's address: give one like http://127.0.0.1:3000"),
+    ("grade", ["--time-limit", "-1"], "give a number of seconds, 0 or more"),
+    ("grade", ["--import-timeout", "0"], "give a number of seconds above 0"),
+    ("grade", ["--ready-timeout", "soon"], "invalid number value: 'soon'"),
+    ("grade", ["--results", "README.md"], "--results README.md: that is a file; give a folder"),
+    ("grade", ["--exercise", "servce"], "--exercise 'servce': no such name: servce; the names are: "),
+    ("grade", ["--checks", ","], "--checks ',': no names; the names are: "),
+    ("cohort", ["grade", "subs", "--late-penalty", "-10"], "'-10': give a percent from 0 to 100"),  # a bonus
+    ("cohort", ["grade", "subs", "--late-penalty", "250"], "'250': give a percent from 0 to 100"),
+    ("cohort", ["grade", "subs", "-j", "0"], "'0': give 1 or more"),
+    ("cohort", ["grade", "subs", "-j", "1.5"], "invalid number value: '1.5'"),
+    ("cohort", ["grade", "subs", "--similarity-threshold", "1.5"], "give a number from 0 to 1"),
+    ("cohort", ["grade", "subs", "--time-limit", "0"], "'0': give seconds above 0"),
+    ("cohort", ["grade", "subs", "--memory-limit", "-1"], "'-1': give MiB above 0"),
+    ("cohort", ["grade", "subs", "--out", "README.md"], "README.md: that is a file; give a folder"),
+    ("cohort", ["gradescope", "--max-score", "0"], "'0': give a number above 0"),
+    ("cohort", ["classroom", "--kit", "kit", "--out", "README.md"], "README.md: that is a file"),
+    ("learn", ["--submission", "no-such-folder", "list"], "no-such-folder: no such folder"),
+    ("learn", ["--results", "README.md", "check"], "README.md: that is a file; give a folder"),
 ])
-def test_a_wrong_learner_loop_command_line_is_refused(args, said, capsys, monkeypatch) -> None:
-    from grader.learn.commands import parser as learn_parser
-
+def test_a_wrong_command_line_says_what_is_wrong(command, args, said, capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
     with pytest.raises(SystemExit) as done:
-        learn_parser().parse_args(args)
+        PARSERS[command](args)
     assert done.value.code == 2
     assert said in capsys.readouterr().err
-    assert learn_parser().parse_args(["--submission", "solutions", "list"]).submission == Path("solutions")
