@@ -246,8 +246,12 @@ def test_sandbox_runs_as_its_own_user_and_cannot_write_outside(sandbox):
 def test_cleanup_kills_an_environment_clearing_daemon_by_uid(sandbox):
     script = "env -i setsid sleep 301 > /dev/null 2>&1 & echo left > /tmp/procs-test-left-$$"
     sandbox.run(["sh", "-c", script])
-    daemon = [p for p in procs.find(uid=sandbox.uid) if cmdline(p) == ["sleep", "301"]]
-    assert daemon and daemon[0].environ() == {}  # no marker to find it by
+    deadline = time.monotonic() + 20
+    # The shell returns at once; the daemon is `sleep` only once env and setsid have exec'd it.
+    while not (daemon := [p for p in procs.find(uid=sandbox.uid) if cmdline(p) == ["sleep", "301"]]):
+        assert time.monotonic() < deadline, "the daemon did not start"
+        time.sleep(0.02)  # a poll interval while it starts
+    assert daemon[0].environ() == {}  # no marker to find it by
     assert procs.find(sandbox.marker) == []
     left = sandbox.cleanup()
     assert any("sleep 301" in line for line in left)
