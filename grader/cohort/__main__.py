@@ -68,6 +68,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     print(f"Graded {len(done.graded)}, kept {len(done.kept)} stored results ({done.seconds:.0f} s).\n"
           f"Gradebook: {done.paths['gradebook']}\nClass summary: {done.paths['summary']}\n"
           f"Per-learner feedback, results.json, grader.log: {out / 'learners'}")
+    if done.warning:
+        print(f"Warning: {done.warning}", file=sys.stderr)
     if done.interrupted:
         print("Interrupted: every finished grading is stored; run the same command again to grade the rest.",
               file=sys.stderr)

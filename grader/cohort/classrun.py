@@ -85,6 +85,17 @@ class LatePolicy:
         return f"deadline {self.deadline.isoformat()}, {cost}"
 
 
+def deadline_warning(records: Iterable[dict[str, Any]]) -> str:
+    """A warning when every learner with a submission time is late (two or more of them): most likely
+    a mistyped ``--deadline`` (a wrong year, say), which with a late penalty could zero the class."""
+    timed = [r["late"] for r in records if r.get("submitted_at") and (r.get("late") or {}).get("due")]
+    if len(timed) < 2 or not all(facts["late"] for facts in timed):
+        return ""
+    earliest = min(facts["seconds"] for facts in timed)
+    return (f"Every one of the {len(timed)} learners with a submission time is late, the earliest by "
+            f"{_duration(earliest)}: check the deadline ({timed[0]['due']}) before publishing the scores.")
+
+
 def class_policy(out: Path, deadline: datetime | None, penalty: float | None,
                  say: Any = print) -> LatePolicy | None:
     """The class's late policy: what was typed, else what the class's results folder keeps.
@@ -144,6 +155,7 @@ class ClassRun:
     interrupted: bool = False
     seconds: float = 0.0
     paths: dict[str, Path] = field(default_factory=dict)
+    warning: str = ""  #: see :func:`deadline_warning`
 
 
 def select(subs: list[Submission], only: Iterable[str]) -> list[Submission]:
@@ -254,5 +266,6 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                "seconds": result.seconds, "interrupted": result.interrupted,
                "finished_at": runner.now_iso(), "not_yet_graded": sorted(
                    s.learner for s in chosen if s.learner_id not in records)}
+        result.warning = run["warning"] = deadline_warning(records.values())
         result.paths = gradebook.rebuild(out, records, run, threshold)
     return result

@@ -210,6 +210,7 @@ def summary_markdown(records: list[Record], run: dict[str, Any], sim: similarity
              f"| lowest / highest | {(totals or [0])[0]:g} / {(totals or [0])[-1]:g} |",
              f"| full marks | {sum(t == possible for t in totals)} learners |",
              f"| late | {len(late)} learners |", "",
+             *([f"**Check the deadline.** {run['warning']}", ""] if run.get("warning") else []),
              "![score distribution](score_distribution.png)", "",
              "## Pass rate of every check", "",
              "\"not checked\": the check could not run because an earlier one failed (or the time limit "

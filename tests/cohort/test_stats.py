@@ -183,6 +183,38 @@ def test_an_extension_rescores_the_kept_results_without_grading_again(tmp_path):
     assert row[:3] == ["ann", sub.learner_id, "22.0"]
 
 
+def test_a_deadline_that_makes_every_learner_late_is_questioned(tmp_path):
+    """A year typed wrong (2025 for 2026) with a penalty zeroes the class: the run and summary.md say so."""
+    out, work = tmp_path / "out", tmp_path / "work"
+    subs = []
+    for name, when in (("ann", "2026-03-01T10:00:00+00:00"), ("bob", "2026-03-02T09:00:00+00:00")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "service.py").write_text(f"# {name}'s\n")
+        sub = submissions.Submission(name, str(folder), when)
+        fetched = runner.fetch_or_outcome(sub, work / sub.learner_id)
+        classrun.save_outcome(out, runner.Outcome(name, sub.learner_id, graded_at="t", digest=fetched.digest,
+                                                  score=90.0, max_score=100.0, submitted_at=when),
+                              sub, classrun.LatePolicy())
+        subs.append(sub)
+
+    typo = classrun.run_class(subs, out, work, deadline=datetime(2025, 3, 2, tzinfo=UTC), late_penalty=10,
+                              say=lambda _: None)
+    assert [r["total"] for r in store.load(out).values()] == [0.0, 0.0]
+    assert typo.warning == ("Every one of the 2 learners with a submission time is late, the earliest by "
+                            "364 d 10 h: check the deadline (2025-03-02T00:00:00+00:00) before publishing "
+                            "the scores.")
+    assert f"**Check the deadline.** {typo.warning}" in (out / "summary.md").read_text()
+    fixed = classrun.run_class(subs, out, work, deadline=datetime(2026, 3, 2, tzinfo=UTC), say=lambda _: None)
+    assert fixed.warning == "" and "Check the deadline" not in (out / "summary.md").read_text()
+    # One learner late, or one learner at all, is no sign of a typo; nor is a time the grader cannot know.
+    late = {"submitted_at": "t", "late": {"due": "d", "late": True, "seconds": 9e7}}
+    on_time = {"submitted_at": "t", "late": {"due": "d", "late": False, "seconds": 0.0}}
+    unknown = {"submitted_at": "", "late": {"due": "d", "late": False, "seconds": 0.0}}
+    assert classrun.deadline_warning([late, late]) and not classrun.deadline_warning([late, on_time])
+    assert not classrun.deadline_warning([late]) and not classrun.deadline_warning([late, unknown])
+
+
 def test_the_scrubber_removes_machine_paths(tmp_path):
     work = tmp_path / "cohort-work-x" / "learner-1"
     sub = work / "submission"
