@@ -25,6 +25,12 @@ from typing import Any
 
 from bentokit import procs
 
+#: The interpreter of the grader's own children. ``-P``: the working folder is not on ``sys.path``
+#: (a child works in the sandbox's folder, which learner code can write: a ``grader/`` package it
+#: planted there would run as the inspector and forge its answer); ``-s``: no user site-packages (the
+#: sandbox's folder is the learner user's HOME).
+TRUSTED_PYTHON = (sys.executable, "-P", "-s")
+
 
 @dataclass
 class ChildResult:
@@ -83,7 +89,7 @@ class Child:
             self.sandbox.give(self._dir)
         self._started = time.monotonic()
         with open(self._log, "wb") as log:
-            self.process = procs.spawn([sys.executable, "-m", self.module, str(self._in), str(self._out),
+            self.process = procs.spawn([*TRUSTED_PYTHON, "-m", self.module, str(self._in), str(self._out),
                                         *self.args], cwd=self.cwd, env=self.env, stdout=log,
                                        sandbox=self.sandbox, pass_fds=keep)
         for fd in keep:  # the child's now; the pipe ends when the child closes it or ends

@@ -17,6 +17,9 @@ from grader.children import write_output
 
 
 def call_all(url: str, applicants: dict[str, Any]) -> dict[str, Any]:
+    # The learner's folder on the path only now, as `python client.py` has it (the child starts with
+    # ``-P``: nothing of the learner's is importable before this).
+    sys.path.insert(0, str(Path.cwd()))
     spec = importlib.util.spec_from_file_location("learner_client", Path.cwd() / "client.py")
     module = importlib.util.module_from_spec(spec)
     try:

@@ -38,6 +38,9 @@ def q3_facts(cls: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def answers(body: dict[str, Any]) -> dict[str, Any]:
+    # The learner's folder on the path only now, as `python homework.py` has it (the child starts with
+    # ``-P``: nothing of the learner's is importable before this).
+    sys.path.insert(0, str(Path.cwd()))
     spec = importlib.util.spec_from_file_location("learner_homework", Path.cwd() / "homework.py")
     module = importlib.util.module_from_spec(spec)
     try:

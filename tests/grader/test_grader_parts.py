@@ -250,7 +250,8 @@ def test_a_piped_answer_tells_an_ended_pipe_from_a_time_limit(tmp_path, closes) 
     from grader.children import Child
 
     (tmp_path / "pipe_child.py").write_text(PIPE_CHILD)
-    child = Child("pipe_child", {"close": closes}, cwd=tmp_path, timeout=60, pipe_answer=True)
+    child = Child("pipe_child", {"close": closes}, cwd=tmp_path, timeout=60, pipe_answer=True,
+                  env={"PYTHONPATH": str(tmp_path)})  # a child never imports from its working folder
     try:
         assert child.piped_answer(timeout=10 if closes else 0.5) is None
         assert child.pipe_timed_out is not closes
@@ -258,3 +259,16 @@ def test_a_piped_answer_tells_an_ended_pipe_from_a_time_limit(tmp_path, closes) 
     finally:
         child.result(timeout=0)  # kills it
     assert child.process.poll() is not None
+
+
+def test_a_child_never_imports_from_its_working_folder(tmp_path) -> None:
+    """The grader's children work in the sandbox's folder, which learner code can write: a ``grader``
+    package planted there is not the one they run."""
+    from grader.children import Child
+
+    (tmp_path / "grader").mkdir()
+    planted = "import sys\nopen('planted-ran', 'w').close()\nsys.exit(3)\n"
+    (tmp_path / "grader" / "__init__.py").write_text(planted)
+    result = Child("grader.children.holdout", {"data": str(tmp_path / "no-such.csv")}, cwd=tmp_path,
+                   timeout=60).result()
+    assert not (tmp_path / "planted-ran").exists() and result.returncode != 3, result.log_tail

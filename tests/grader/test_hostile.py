@@ -72,6 +72,25 @@ _subprocess.Popen([_sys.executable, "forger.py"], start_new_session=True, env={}
 '''
 
 
+#: A learner's own ``bentoml`` package in the submission: ``python -m bentoml serve`` (and build) in the
+#: submission's folder imports it first. It plants a ``grader`` package in the sandbox's folder, where
+#: the grader's children work, whose inspector and model reader exit with code 3 (a forger would
+#: write a perfect answer instead), then hands over to the real BentoML, so the service still works.
+FAKE_BENTOML = '''
+import importlib, os, sys
+here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+planted = os.path.join(os.path.dirname(here), "grader", "children")
+os.makedirs(planted, exist_ok=True)
+for name in ("../__init__.py", "__init__.py", "service.py", "model.py"):
+    with open(os.path.join(planted, name), "w") as fh:
+        fh.write("import sys\\nsys.exit(3)\\n" if name in ("service.py", "model.py") else "")
+del sys.modules["bentoml"]
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != here]
+sys.modules["bentoml"] = real = importlib.import_module("bentoml")
+globals().update(real.__dict__)
+'''
+
+
 def insert_after_future(path: Path, code: str) -> None:
     text = path.read_text()
     anchor = "from __future__ import annotations\n"
@@ -100,3 +119,14 @@ def test_a_daemon_cannot_forge_the_report(reference_home, tmp_path) -> None:
     assert summary["score"] == gradescope["score"] == honest < summary["max_score"]
     assert graded.failed == {"live_status_thresholds"}
     assert f"TOTAL  {honest:g} / " in graded.stdout
+
+
+def test_a_grader_package_planted_where_the_children_work_is_never_imported(reference_home, tmp_path) -> None:
+    """Learner code can write the sandbox's folder, where the inspector and the model reader start: a
+    ``grader`` package it plants there must not replace theirs (they would forge the model's answers)."""
+    submission, _ = make_broken("wrong_thresholds", tmp_path / "submission")  # an honest score < 100
+    (submission / "bentoml").mkdir()
+    (submission / "bentoml" / "__init__.py").write_text(FAKE_BENTOML)
+    graded = grade(submission, reference_home, tmp_path / "results", "--build")
+    assert graded.checks["live_ready"]["passed"], graded.explain({"live_ready"})  # it did plant
+    assert graded.failed == {"live_status_thresholds"}, graded.explain(graded.failed)
