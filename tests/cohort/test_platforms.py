@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -46,12 +47,28 @@ def parse_outputs(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
+#: A ``grader`` package in the learner's repository that would print a perfect score, were it imported.
+PLANTED_GRADER = {"grader/__init__.py": "", "grader/cohort/__init__.py": "",
+                  "grader/cohort/__main__.py": "print('Score: 100 / 100 points')\n"}
+
+
+def plant(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
 def test_classroom_run_logs_every_hint_and_the_reporter_shows_one_total(class_folder, reporter, tmp_path):
     submission = tmp_path / "repo"
     shutil.copytree(class_folder / "Jo_Smith", submission)  # wrong thresholds: loses exactly one check
+    plant(submission, PLANTED_GRADER)
     output, summary = tmp_path / "github_output", tmp_path / "step_summary"
     env = {**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
-    command = [sys.executable, "-m", "grader.cohort", "classroom-run", "--submission", str(submission)]
+    # The workflow's own command, in the learner's repository, with this kit's Python for the venv's.
+    flow = yaml.safe_load(platforms.write_workflow(tmp_path / "classroom.yml", "kit").read_text())
+    steps = flow["jobs"]["run-autograding-tests"]["steps"]
+    line = next(step for step in steps if step.get("id") == "kitgrader")["run"]
+    command = [sys.executable if word == "~/kit-venv/bin/python" else word for word in shlex.split(line)]
     done = subprocess.run(command, cwd=submission, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Score: 96 / 100 points" in done.stdout
@@ -137,13 +154,15 @@ def test_gradescope_bundle_on_a_repository_layout_submission_past_its_due_date(m
         assert not [n for n in zf.namelist() if n.startswith("kit/solutions")]
     assert subprocess.run(["bash", "-n", str(root / "source" / "setup.sh")]).returncode == 0
     make_submission("repo_layout", root / "submission", model_file)
+    plant(root / "submission", PLANTED_GRADER)
     (root / "submission_metadata.json").write_text(json.dumps({
         "id": 1, "created_at": "2026-03-02T10:00:00.000000-08:00",
         "assignment": {"due_date": "2026-03-01T23:59:00.000000-08:00", "late_due_date": None, "title": "kit"},
         "users": [{"name": "Learner", "email": "l@x", "id": 9}]}))
     (root / "results").mkdir()
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "KIT_PYTHON": sys.executable}
-    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=tmp_path,
+    # Run from the learner's folder: the worst working folder Gradescope's harness could choose.
+    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root / "submission",
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((root / "results" / "results.json").read_text())
