@@ -10,6 +10,7 @@ Starting, killing and clean-up are :mod:`bentokit.procs`'.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import select
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,3 +210,14 @@ def write_output(path: str, data: dict[str, Any]) -> None:
     tmp = Path(path + ".tmp")
     tmp.write_text(json.dumps(data, default=str))
     tmp.replace(path)
+
+
+def import_learner_file(name: str) -> types.ModuleType:
+    """For the child side: the learner's ``name`` (``client.py``) from the working folder, imported
+    as ``python client.py`` would run it, with that folder on ``sys.path`` only from now on (the child
+    starts with ``-P``: nothing of the learner's was importable before). Raises what the import raises."""
+    sys.path.insert(0, str(Path.cwd()))
+    spec = importlib.util.spec_from_file_location(f"learner_{Path(name).stem}", Path.cwd() / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

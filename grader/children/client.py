@@ -6,26 +6,20 @@ Run as ``python -m grader.children.client IN OUT`` in the submission folder; IN 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
-from grader.children import write_output
+from grader.children import import_learner_file, write_output
 
 
 def call_all(url: str, applicants: dict[str, Any]) -> dict[str, Any]:
-    # The learner's folder on the path only now, as `python client.py` has it (the child starts with
-    # ``-P``: nothing of the learner's is importable before this).
-    sys.path.insert(0, str(Path.cwd()))
-    spec = importlib.util.spec_from_file_location("learner_client", Path.cwd() / "client.py")
-    module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        module = import_learner_file("client.py")
     except BaseException:  # noqa: BLE001 - any failure of the learner's import is the finding
-        return {"imported": False, "error": traceback.format_exc(limit=3)}
+        return {"imported": False, "error": traceback.format_exc(limit=-3)}  # down to the learner's line
     classify = getattr(module, "classify", None)
     if not callable(classify):
         return {"imported": True, "error": "client.py defines no function classify(url, applicant)"}

@@ -7,14 +7,13 @@ JSON-schema field types.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
-from grader.children import write_output
+from grader.children import import_learner_file, write_output
 
 ANSWERS = ("BENTOML_VERSION", "MODEL_SIZE", "XGBOOST_VERSION", "BENTO_STATUS", "FASTER_MODEL")
 
@@ -38,15 +37,10 @@ def q3_facts(cls: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def answers(body: dict[str, Any]) -> dict[str, Any]:
-    # The learner's folder on the path only now, as `python homework.py` has it (the child starts with
-    # ``-P``: nothing of the learner's is importable before this).
-    sys.path.insert(0, str(Path.cwd()))
-    spec = importlib.util.spec_from_file_location("learner_homework", Path.cwd() / "homework.py")
-    module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        module = import_learner_file("homework.py")
     except BaseException:  # noqa: BLE001 - any failure of the learner's import is the finding
-        return {"error": "importing homework.py failed:\n" + traceback.format_exc(limit=2)}
+        return {"error": "importing homework.py failed:\n" + traceback.format_exc(limit=-3)}
     out: dict[str, Any] = {name: json.loads(json.dumps(getattr(module, name, None), default=str))
                            for name in ANSWERS}
     cls = getattr(module, "LoanQuery", None)

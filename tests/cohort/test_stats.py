@@ -160,18 +160,26 @@ def test_results_stored_before_the_class_kept_its_policy_keep_their_lateness(tmp
     assert classrun.class_policy(tmp_path, late.deadline, 10, said.append) == late  # given once: kept
 
 
+def stored_learner(tmp_path: Path, name: str, submitted_at: str, score: float,
+                   policy: classrun.LatePolicy) -> submissions.Submission:
+    """A learner folder whose grading (``score``, under ``policy``) is stored in ``tmp_path/out``, as a
+    class run leaves it: a re-run finds it unchanged and keeps it without grading."""
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "service.py").write_text(f"# {name}'s\n")
+    sub = submissions.Submission(name, str(folder), submitted_at)
+    fetched = runner.fetch_or_outcome(sub, tmp_path / "work" / sub.learner_id)
+    outcome = runner.Outcome(name, sub.learner_id, graded_at="t", digest=fetched.digest, score=score,
+                             max_score=100.0, submitted_at=submitted_at)
+    classrun.save_outcome(tmp_path / "out", outcome, sub, policy)
+    return sub
+
+
 def test_an_extension_rescores_the_kept_results_without_grading_again(tmp_path):
     """A re-run with a later deadline (and no other change) must not publish the old penalties."""
-    folder = tmp_path / "ann"
-    folder.mkdir()
-    (folder / "service.py").write_text("# ann's\n")
-    sub = submissions.Submission("ann", str(folder), "2026-03-03T12:00:00+00:00")
     out, work = tmp_path / "out", tmp_path / "work"
-    fetched = runner.fetch_or_outcome(sub, work / sub.learner_id)
     first = classrun.LatePolicy(datetime(2026, 3, 2, tzinfo=UTC), 10)
-    outcome = runner.Outcome(sub.learner, sub.learner_id, graded_at="t", digest=fetched.digest, score=22.0,
-                             max_score=100.0, submitted_at=sub.submitted_at)
-    classrun.save_outcome(out, outcome, sub, first)
+    sub = stored_learner(tmp_path, "ann", "2026-03-03T12:00:00+00:00", 22.0, first)
     store.write_settings(out, first.settings())
     assert store.load(out)[sub.learner_id]["total"] == 17.6
 
@@ -186,17 +194,8 @@ def test_an_extension_rescores_the_kept_results_without_grading_again(tmp_path):
 def test_a_deadline_that_makes_every_learner_late_is_questioned(tmp_path):
     """A year typed wrong (2025 for 2026) with a penalty zeroes the class: the run and summary.md say so."""
     out, work = tmp_path / "out", tmp_path / "work"
-    subs = []
-    for name, when in (("ann", "2026-03-01T10:00:00+00:00"), ("bob", "2026-03-02T09:00:00+00:00")):
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "service.py").write_text(f"# {name}'s\n")
-        sub = submissions.Submission(name, str(folder), when)
-        fetched = runner.fetch_or_outcome(sub, work / sub.learner_id)
-        classrun.save_outcome(out, runner.Outcome(name, sub.learner_id, graded_at="t", digest=fetched.digest,
-                                                  score=90.0, max_score=100.0, submitted_at=when),
-                              sub, classrun.LatePolicy())
-        subs.append(sub)
+    subs = [stored_learner(tmp_path, name, when, 90.0, classrun.LatePolicy())
+            for name, when in (("ann", "2026-03-01T10:00:00+00:00"), ("bob", "2026-03-02T09:00:00+00:00"))]
 
     typo = classrun.run_class(subs, out, work, deadline=datetime(2025, 3, 2, tzinfo=UTC), late_penalty=10,
                               say=lambda _: None)

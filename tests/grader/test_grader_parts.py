@@ -272,3 +272,17 @@ def test_a_child_never_imports_from_its_working_folder(tmp_path) -> None:
     result = Child("grader.children.holdout", {"data": str(tmp_path / "no-such.csv")}, cwd=tmp_path,
                    timeout=60).result()
     assert not (tmp_path / "planted-ran").exists() and result.returncode != 3, result.log_tail
+
+
+@pytest.mark.parametrize("name", ["client", "homework"])
+def test_learner_files_import_their_neighbours_and_a_failure_names_the_line(tmp_path, name) -> None:
+    """client.py and homework.py import as ``python client.py`` runs them (a module beside them is
+    importable, though the child starts with ``-P``); a failing import shows the learner's own line."""
+    from grader.children import Child
+
+    (tmp_path / "helper.py").write_text("ANSWER = 42\n")
+    (tmp_path / f"{name}.py").write_text("from helper import ANSWER\n\nraise ValueError(f'boom {ANSWER}')\n")
+    request = {"url": "http://127.0.0.1:1", "applicants": {}} if name == "client" else {}
+    result = Child(f"grader.children.{name}", request, cwd=tmp_path, timeout=60).result()
+    error = result.data["error"]
+    assert f'{name}.py", line 3, in <module>' in error and "ValueError: boom 42" in error, error
