@@ -1,6 +1,7 @@
 """``python -m grader [--submission DIR] [--url URL] [--build] [--results DIR]``: grade a submission.
 
-The learner sees the grade table and the hints; pytest's own output goes to ``RESULTS/grader.log``.
+The learner sees the grade table and the hints (meanwhile, on a terminal, a line naming the check under
+way: :mod:`grader.progress`); pytest's own output goes to ``RESULTS/grader.log``.
 The command line takes the grader's options only (:data:`grader.plugin.OPTIONS`), so that a mistyped
 or misplaced argument (``./kit grade solutions``) is an error that says what to type, not a grading
 of another folder. Exit status: 0 when every check passed, 1 when some failed, 2 when the grader
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import CHECKS_DIR, PACKAGE_DIR, arguments
+from grader import CHECKS_DIR, PACKAGE_DIR, arguments, progress
 from grader.declare import catalogue, groups
 from grader.plugin import OPTIONS, REPORT, names
 from grader.report import Report, results_folder
@@ -109,9 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     results = parse(args).results  # --help and a wrong command line end here
     results_folder(results)
     log_path = results / LOG_FILE
-    keep = _KeepReport()
-    with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        code = int(pytest.main(pytest_args(args), plugins=[keep]))
+    plugins: list[object] = [keep := _KeepReport()]
+    if (stream := progress.terminal()) is not None:  # a line saying what is under way, on a terminal
+        plugins.append(status := progress.Status(stream))
+    try:
+        with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            code = int(pytest.main(pytest_args(args), plugins=plugins))
+    finally:
+        if stream is not None:
+            status.close()
     report = keep.report
     if report is None or not report.checks:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])

@@ -3,6 +3,7 @@ argument is an error that says what to type, never a grading of something else o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -103,3 +104,26 @@ def test_a_wrong_command_line_says_what_is_wrong(command, args, said, capsys, mo
         PARSERS[command](args)
     assert done.value.code == 2
     assert said in capsys.readouterr().err
+
+
+def test_a_terminal_sees_the_check_under_way_and_a_pipe_only_the_table(tmp_path) -> None:
+    """The table comes at the end: meanwhile a terminal shows the check under way (here a --url that
+    never answers, waited for 1.5 s), and a pipe or a log gets nothing but the table."""
+    command = [sys.executable, "-m", "grader", "--submission", "solutions", "--url", "http://127.0.0.1:1",
+               "--ready-timeout", "1.5", "--group", "live endpoint", "--results", str(tmp_path / "results")]
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    under_way = "Grading live endpoint: service starts; /readyz within the time limit"
+    main_end, terminal_end = os.openpty()
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=terminal_end,
+                          stderr=terminal_end) as process:
+        os.close(terminal_end)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO: the grader has ended and closed the terminal
+            while chunk := os.read(main_end, 65536):
+                shown += chunk
+    os.close(main_end)
+    text = shown.decode(errors="replace")
+    assert process.returncode == 1 and under_way in text and "TOTAL  0 / " in text, text[-2000:]
+    piped = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 1 and "TOTAL  0 / " in piped.stdout
+    assert under_way not in piped.stdout + piped.stderr
