@@ -244,13 +244,14 @@ def test_sandbox_runs_as_its_own_user_and_cannot_write_outside(sandbox):
 
 @root_only
 def test_cleanup_kills_an_environment_clearing_daemon_by_uid(sandbox):
-    script = "env -i setsid sleep 301 > /dev/null 2>&1 & echo left > /tmp/procs-test-left-$$"
-    sandbox.run(["sh", "-c", script])
-    deadline = time.monotonic() + 20
-    # The shell returns at once; the daemon is `sleep` only once env and setsid have exec'd it.
-    while not (daemon := [p for p in procs.find(uid=sandbox.uid) if cmdline(p) == ["sleep", "301"]]):
-        assert time.monotonic() < deadline, "the daemon did not start"
-        time.sleep(0.02)  # a poll interval while it starts
+    # The shell waits (at most 2000 polls) until the daemon is `sleep`: before env and setsid have
+    # exec'd it, it still carries the run's marker and session, and the run's own clean-up kills it.
+    script = ("env -i setsid sleep 301 > /dev/null 2>&1 & pid=$!; i=0; "
+              "while [ \"$(tr '\\0' ' ' < /proc/$pid/cmdline)\" != 'sleep 301 ' ] && [ $i -lt 2000 ]; "
+              "do i=$((i + 1)); sleep 0.01; done; echo left > /tmp/procs-test-left-$$")
+    assert sandbox.run(["sh", "-c", script]).returncode == 0
+    daemon = [p for p in procs.find(uid=sandbox.uid) if cmdline(p) == ["sleep", "301"]]
+    assert daemon, "the daemon did not start, or the run's clean-up killed it"
     assert daemon[0].environ() == {}  # no marker to find it by
     assert procs.find(sandbox.marker) == []
     left = sandbox.cleanup()
