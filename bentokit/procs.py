@@ -634,6 +634,33 @@ class Sandbox:
                     for name in dirs + files:
                         chown(name, dir_fd=fd)
 
+    def read_bytes(self, path: str | os.PathLike, limit: int = 1 << 20) -> bytes:
+        """A file learner code could have written (the sandbox's folder, its store), read as its user
+        could: when confined, only a regular file that user owns (learner code can swap any file there
+        for a link to one of root's, which this process, as root, would otherwise read into the
+        report). At most ``limit`` bytes: the file's end when it is longer. Raises OSError."""
+        # O_NONBLOCK: a FIFO swapped in opens at once and is refused below instead of blocking.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+            if self.confined and st.st_uid != self.uid:
+                raise PermissionError(errno.EACCES, f"not a file of {self.user}", os.fspath(path))
+            if st.st_size > limit:
+                os.lseek(fd, st.st_size - limit, os.SEEK_SET)
+            chunks, left = [], limit
+            while left and (chunk := os.read(fd, min(left, 1 << 16))):
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def read_text(self, path: str | os.PathLike, limit: int = 1 << 20) -> str:
+        """:meth:`read_bytes`, decoded as UTF-8 (undecodable bytes replaced)."""
+        return self.read_bytes(path, limit).decode(errors="replace")
+
     def run(self, command: Sequence[str | os.PathLike], *, cwd: str | os.PathLike | None = None,
             env: Mapping[str, str] | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess:
         """Run ``command`` to its end in the sandbox (output captured as text); its tree is killed after."""

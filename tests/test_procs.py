@@ -243,6 +243,23 @@ def test_sandbox_runs_as_its_own_user_and_cannot_write_outside(sandbox):
 
 
 @root_only
+def test_the_grader_reads_the_sandboxs_files_only_as_its_user_could(sandbox, tmp_path):
+    """Learner code can swap any file in its folder for a link: to a file of root's, or a FIFO."""
+    secret = tmp_path / "secret.txt"  # root's, mode 600
+    secret.write_text("TOPSECRET")
+    secret.chmod(0o600)
+    log = sandbox.folder / "log.txt"
+    assert sandbox.run(["sh", "-c", "seq 1 1000 > $HOME/log.txt; mkfifo $HOME/fifo"]).returncode == 0
+    assert sandbox.read_text(log).endswith("999\n1000\n") and sandbox.read_text(log, limit=9) == "999\n1000\n"
+    done = sandbox.run(["sh", "-c", f"rm $HOME/log.txt && ln -s {secret} $HOME/log.txt"])
+    assert done.returncode == 0, done.stderr
+    with pytest.raises(PermissionError):
+        sandbox.read_bytes(log)
+    with pytest.raises(OSError):  # at once, not blocked until a writer comes
+        sandbox.read_bytes(sandbox.folder / "fifo")
+
+
+@root_only
 def test_cleanup_kills_an_environment_clearing_daemon_by_uid(sandbox):
     # The shell waits (at most 2000 polls) until the daemon is `sleep`: before env and setsid have
     # exec'd it, it still carries the run's marker and session, and the run's own clean-up kills it.

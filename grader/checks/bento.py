@@ -20,7 +20,7 @@ def need_bento(run: Run, check) -> dict:
 def built_from_this(run: Run) -> bool:
     """Whether the bento packs the submission's own service.py, byte for byte."""
     packed = run.bento_facts.service_source
-    return packed is not None and run.source.exists and packed == run.source.path.read_bytes()
+    return packed is not None and packed == run.source.raw
 
 
 def need_own_bento(run: Run, check) -> dict:

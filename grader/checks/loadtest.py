@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import subprocess
 import sys
 import tempfile
@@ -25,11 +26,13 @@ RUN_SECONDS = 4
 LIMIT = RUN_SECONDS + 30.0
 
 
-def rows(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
+def rows(run: Run, path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file locust (learner code) wrote, read as the learner could."""
+    try:
+        text = run.sandbox.read_text(path)
+    except OSError:  # missing, or swapped for a link to a file that is not the learner's
         return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 @graded(points=4)
@@ -41,9 +44,11 @@ def locust_run(run: Run, check) -> None:
     if not run.live.url:
         check.fail("not checked: the service is not running (finish the service exercise first).")
     with tempfile.TemporaryDirectory(prefix="grader-locust-", dir=run.sandbox.folder) as tmp:
-        run.sandbox.give(tmp)  # locust, the learner's code, writes its statistics there
         prefix = Path(tmp) / "locust"
-        with open(Path(tmp) / "log.txt", "wb") as log:
+        # The log is opened before the folder is the learner's: learner code could otherwise swap it
+        # for a link first. Locust (the learner's code) writes its statistics there.
+        with open(Path(tmp) / "log.txt", "xb") as log:
+            run.sandbox.give(tmp)
             process = procs.spawn([sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless",
                                    "--host", run.live.url, "--users", str(USERS), "--spawn-rate", str(USERS),
                                    "--run-time", f"{RUN_SECONDS}s", "--stop-timeout", "2", "--only-summary",
@@ -53,10 +58,12 @@ def locust_run(run: Run, check) -> None:
                 process.wait(timeout=LIMIT)
             timed_out = process.poll() is None
             kill_group(process)
-        log_tail = "\n".join((Path(tmp) / "log.txt").read_text(errors="replace").splitlines()[-12:])
-        stats = rows(Path(f"{prefix}_stats.csv"))
-        exceptions = rows(Path(f"{prefix}_exceptions.csv"))
-        failures = rows(Path(f"{prefix}_failures.csv"))
+        log_tail = "(its log could not be read)"
+        with contextlib.suppress(OSError):  # a log swapped for a link is not shown
+            log_tail = "\n".join(run.sandbox.read_text(Path(tmp) / "log.txt").splitlines()[-12:])
+        stats = rows(run, Path(f"{prefix}_stats.csv"))
+        exceptions = rows(run, Path(f"{prefix}_exceptions.csv"))
+        failures = rows(run, Path(f"{prefix}_failures.csv"))
     if timed_out or not stats:
         why = "its time limit passed" if timed_out else f"exit code {process.returncode}"
         check.fail(f"locust did not run to its end ({why}):\n{log_tail}")

@@ -32,6 +32,8 @@ from bentokit import procs
 #: planted there would run as the inspector and forge its answer); ``-s``: no user site-packages (the
 #: sandbox's folder is the learner user's HOME).
 TRUSTED_PYTHON = (sys.executable, "-P", "-s")
+#: The longest answer read from a child (the model reader's, with every held-out prediction, is ~100 KB).
+ANSWER_LIMIT = 16 << 20
 
 
 @dataclass
@@ -87,10 +89,12 @@ class Child:
             read_end, self._gate = os.pipe()
             payload, keep = {**payload, "gate_fd": read_end}, (*keep, read_end)
         self._in.write_text(json.dumps(payload))
-        if self.sandbox is not None:
-            self.sandbox.give(self._dir)
-        self._started = time.monotonic()
-        with open(self._log, "wb") as log:
+        # Opened before the folder is the learner's (then learner code could have swapped the log for
+        # a link this process would follow); handed over with the rest: see read_file.
+        with open(self._log, "xb") as log:
+            if self.sandbox is not None:
+                self.sandbox.give(self._dir)
+            self._started = time.monotonic()
             self.process = procs.spawn([*TRUSTED_PYTHON, "-m", self.module, str(self._in), str(self._out),
                                         *self.args], cwd=self.cwd, env=self.env, stdout=log,
                                        sandbox=self.sandbox, pass_fds=keep)
@@ -175,16 +179,25 @@ class Child:
             time.sleep(0.02)
         return True
 
-    @staticmethod
-    def _read(path: Path) -> dict[str, Any] | None:
+    def read_file(self, path: Path, limit: int = 1 << 16) -> str:
+        """A file of the child's (its answer, its log; at most the last ``limit`` bytes): learner code
+        can swap it for a link, so it is read as the sandbox's user could (see
+        :meth:`bentokit.procs.Sandbox.read_bytes`). Raises OSError."""
+        if self.sandbox is not None:
+            return self.sandbox.read_text(path, limit)
+        with open(path, "rb") as fh:  # the grader's own child, in a folder of the grader's
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - limit))
+            return fh.read().decode(errors="replace")
+
+    def _read(self, path: Path) -> dict[str, Any] | None:
         data = None
         with contextlib.suppress(OSError, ValueError):
-            data = json.loads(path.read_text())
+            data = json.loads(self.read_file(path, ANSWER_LIMIT))
         return data if isinstance(data, dict) else None
 
     def _log_tail(self) -> str:
         try:
-            log = self._log.read_text(errors="replace")
+            log = self.read_file(self._log)
         except OSError:
             log = ""
         return "\n".join(log.splitlines()[-20:])

@@ -12,6 +12,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from bentokit import private
+from grader.facts import files
 
 #: Packages the service needs in the bento, by canonical name.
 REQUIRED_PACKAGES = ("xgboost", "scikit-learn", "pydantic")
@@ -48,7 +49,10 @@ def read(path: Path) -> Bentofile:
         return facts
     facts.exists = True
     try:
-        raw = yaml.safe_load(path.read_text(errors="replace"))
+        raw = yaml.safe_load(files.read_bytes(path, path.parent).decode(errors="replace"))
+    except files.OutsideSubmission as err:
+        facts.error = str(err)
+        return facts
     except yaml.YAMLError as err:
         facts.error = f"not valid YAML: {err}"
         return facts
@@ -70,7 +74,9 @@ def requirements(facts: Bentofile, base: Path) -> tuple[list[str], str]:
         req_path = base / python.requirements_txt
         if not req_path.is_file():
             return [], f"requirements_txt {python.requirements_txt} (missing)"
-        lines = [ln.split("#")[0].strip() for ln in req_path.read_text().splitlines()]
+        if files.escapes(req_path, base):  # `../../etc/shadow`, or a link out: not read
+            return [], f"requirements_txt {python.requirements_txt} (outside the submission: not read)"
+        lines = [ln.split("#")[0].strip() for ln in req_path.read_text(errors="replace").splitlines()]
         where = f"requirements_txt {python.requirements_txt}"
         return [ln for ln in lines if ln and not ln.startswith("-")], where
     return list(python.packages or []), "python.packages"

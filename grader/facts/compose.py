@@ -53,7 +53,7 @@ def read(path: Path) -> ComposedSource:
     facts = ComposedSource(source=source.read(path))
     if not facts.source.parsed:
         return facts
-    tree = ast.parse(path.read_bytes(), filename=str(path))
+    tree = ast.parse(facts.source.raw, filename=str(path))
     aliases = source.aliases_of(tree)
     for node in ast.walk(tree):
         if not isinstance(node, ast.ClassDef) or node.name not in facts.source.services:
@@ -120,9 +120,13 @@ class ComposedRun:
         self.run.sandbox.give(home)
         self._server = server.start(TARGET, self.run.workdir, log_path=self._tmp / "server.log",
                                     sandbox=self.run.sandbox, env={"BENTOML_HOME": str(home)})
-        config = self.run.sandbox.folder / "compose-bentofile.yaml"  # the grader's, not the learner's
+        # The grader's build config, in the grader's own folder, which learner code can enter but not
+        # write: in the sandbox's folder, learner code already running (the service.py server) could
+        # plant a link there, and this process, as root, would write through it (to /etc/passwd, say).
+        self._tmp.chmod(0o711)
+        config = self._tmp / "compose-bentofile.yaml"
         config.write_text(yaml.safe_dump(BUILD_CONFIG))
-        self.run.sandbox.give(config)
+        config.chmod(0o644)
         self._build = Build.start(self.run, [str(self.run.workdir), "-f", str(config)],
                                   self._tmp / "build.log")
 
@@ -137,8 +141,12 @@ class ComposedRun:
             tail = "\n".join(text.splitlines()[-12:])
             self._bento = ComposedBento(error=f"`bentoml build` of {TARGET} {why}:\n{tail}")
             return self._bento
-        manifest = yaml.safe_load((self._build.path(tag) / "bento.yaml").read_text())
-        self._bento = ComposedBento(tag=tag, manifest=manifest)
+        try:  # the sandbox's store: read as the learner could
+            manifest = yaml.safe_load(self.run.sandbox.read_text(self._build.path(tag) / "bento.yaml"))
+        except (OSError, yaml.YAMLError) as err:
+            self._bento = ComposedBento(error=f"the bento {tag} has no readable bento.yaml: {err}")
+            return self._bento
+        self._bento = ComposedBento(tag=tag, manifest=manifest if isinstance(manifest, dict) else {})
         return self._bento
 
     def live(self) -> ComposedServer:

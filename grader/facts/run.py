@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -99,10 +100,14 @@ class LiveTarget:
 class Build:
     """``bentoml build`` running as learner code (in the sandbox, on the copied submission and store)."""
 
-    def __init__(self, home: Path, process: subprocess.Popen, log_path: Path) -> None:
+    def __init__(self, home: Path, process: subprocess.Popen, log_path: Path,
+                 read_log: Callable[[Path], str] = lambda path: path.read_text(errors="replace")) -> None:
         self.home = home
         self.process = process
         self.log_path = log_path
+        #: How the log is read: a log in the sandbox's folder, as the learner could (learner code can
+        #: swap it for a link); the default suits a log in a folder of the grader's.
+        self.read_log = read_log
         self._log: IO[bytes] | None = None
 
     @classmethod
@@ -121,7 +126,10 @@ class Build:
             self.process.wait(timeout=max(1.0, timeout))
         timed_out = self.process.poll() is None
         self.close()
-        text = self.log_path.read_text(errors="replace")
+        try:
+            text = self.read_log(self.log_path)
+        except OSError as err:
+            text = f"the build's log could not be read: {err}"
         match = re.search(r"__tag__:(\S+)", text)
         if timed_out or not match:
             why = "did not finish in time" if timed_out else f"failed (exit code {self.process.returncode})"
@@ -259,7 +267,8 @@ class Run:
             if with_model:
                 self.helpers.append("model reader (in the service inspector)")
         if builds_here:
-            self._build = Build(self.home, self._service_child.process, self._service_child.log_path)
+            self._build = Build(self.home, self._service_child.process, self._service_child.log_path,
+                                self.sandbox.read_text)
             self.helpers.append("bento build")
 
     def _start_model_reader(self, gated: bool = False) -> None:
@@ -443,13 +452,26 @@ class Run:
             tail = "\n".join(text.splitlines()[-15:])
             fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(text))
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
-        return self._bento_at(tag, self._build.path(tag))
+        # In the sandbox's store, which learner code can write: read as the learner could.
+        path = self._build.path(tag)
+        try:
+            manifest = self.sandbox.read_text(path / "bento.yaml")
+        except OSError as err:
+            return BentoFacts(error=f"`bentoml build` printed the tag {tag}, but its bento.yaml could not be "
+                                    f"read: {err.strerror}.")
+        with contextlib.suppress(OSError):
+            return self._bento_facts(tag, manifest, self.sandbox.read_bytes(path / "src" / "service.py"))
+        return self._bento_facts(tag, manifest, None)
 
     @staticmethod
-    def _bento_at(tag: str, path: Path) -> BentoFacts:
-        packed = path / "src" / "service.py"
-        return BentoFacts(tag=tag, manifest=yaml.safe_load((path / "bento.yaml").read_text()),
-                          service_source=packed.read_bytes() if packed.is_file() else None)
+    def _bento_facts(tag: str, manifest: str, service_source: bytes | None) -> BentoFacts:
+        try:
+            found = yaml.safe_load(manifest)
+        except yaml.YAMLError as err:
+            return BentoFacts(error=f"the bento {tag} has a bento.yaml that is not valid YAML: {err}")
+        if not isinstance(found, dict):
+            return BentoFacts(error=f"the bento {tag} has a bento.yaml that is not a mapping")
+        return BentoFacts(tag=tag, manifest=found, service_source=service_source)
 
     def _stored_bento(self) -> BentoFacts:
         import bentoml
@@ -461,7 +483,10 @@ class Run:
             return BentoFacts(error=(
                 f"no bento named {contract.SERVICE_NAME} in the store {bentoml_home()} ({err}). "
                 f"Run `bentoml build` in {self.submission}, or grade with --build."))
-        return self._bento_at(str(found.tag), Path(found.path))
+        path = Path(found.path)  # a store of the grader's, no learner code's
+        packed = path / "src" / "service.py"
+        return self._bento_facts(str(found.tag), (path / "bento.yaml").read_text(),
+                                 packed.read_bytes() if packed.is_file() else None)
 
     # -- live service -------------------------------------------------------------------------
 

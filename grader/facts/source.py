@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bentokit import contract, private
+from grader.facts import files
 
 #: Calls that load a model or unpickle a file, by dotted name suffix.
 LOAD_CALLS = ("load_model", "models.get", "pickle.load", "pickle.loads", "joblib.load", "cloudpickle.load")
@@ -102,6 +103,8 @@ class ServiceSource:
     #: chosen (``python_version=``) or left to the default, the Python of whoever builds, which the
     #: imported Image object cannot tell apart.
     image_calls: list[tuple[int, list[str]]] = field(default_factory=list)
+    #: The file's bytes, as read (None when missing, or not read: see :mod:`grader.facts.files`).
+    raw: bytes | None = None
 
     @property
     def parsed(self) -> bool:
@@ -243,12 +246,17 @@ class _Visitor(ast.NodeVisitor):
 
 
 def read(path: Path) -> ServiceSource:
-    """Parse ``path`` and collect its facts; a missing file or a syntax error is recorded, not raised."""
+    """Parse ``path`` and collect its facts; a missing file or a syntax error is recorded, not raised
+    (so is a link out of the submission, the folder ``path`` is in: it is not read)."""
     facts = ServiceSource(path=path)
     if not path.is_file():
         return facts
     facts.exists = True
-    raw = path.read_bytes()
+    try:
+        raw = facts.raw = files.read_bytes(path, path.parent)
+    except files.OutsideSubmission as err:
+        facts.syntax_error = str(err)
+        return facts
     try:  # bytes, as Python reads a module: UTF-8 unless a coding line says otherwise
         tree = ast.parse(raw, filename=str(path))
     except SyntaxError as err:

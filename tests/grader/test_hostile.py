@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.grader.conftest import copy_solutions, grade, graded_specs, make_broken, points
+from tests.grader.conftest import ROOT, copy_solutions, grade, graded_specs, make_broken, points
 
 pytestmark = [pytest.mark.server,
               pytest.mark.skipif(os.geteuid() != 0, reason="confinement needs root (CI runs as root)")]
@@ -91,6 +92,24 @@ globals().update(real.__dict__)
 '''
 
 
+#: Run at import of service.py: the inspector (whose output goes to a log in the sandbox's folder)
+#: swaps its log for a link to a file only root reads, and ends, so that the grader shows the log;
+#: meanwhile learner code plants a link where the grader writes the composition's build config.
+HARVESTER = '''
+import os as _os
+
+try:
+    _os.symlink(VICTIM, _os.path.expanduser("~/compose-bentofile.yaml"))
+except OSError:
+    pass
+_log = _os.readlink("/proc/self/fd/1")
+if _log.startswith(_os.path.expanduser("~/")):  # the inspector (the server logs to the grader's folder)
+    _os.unlink(_log)
+    _os.symlink(SECRET, _log)
+    _os._exit(1)
+'''
+
+
 def insert_after_future(path: Path, code: str) -> None:
     text = path.read_text()
     anchor = "from __future__ import annotations\n"
@@ -130,3 +149,26 @@ def test_a_grader_package_planted_where_the_children_work_is_never_imported(refe
     graded = grade(submission, reference_home, tmp_path / "results", "--build")
     assert graded.checks["live_ready"]["passed"], graded.explain({"live_ready"})  # it did plant
     assert graded.failed == {"live_status_thresholds"}, graded.explain(graded.failed)
+
+
+def test_learner_links_never_make_the_grader_read_or_write_roots_files(reference_home, tmp_path) -> None:
+    """As root, the grader reads the submission and the sandbox's files and writes into the sandbox's
+    folder: links (the submission's own, or swapped in by learner code as it runs) must not turn that
+    into reading a file only root can (into the feedback) or writing over one."""
+    secret, victim = tmp_path / "secret.txt", tmp_path / "victim.txt"
+    secret.write_text("TOPSECRET: hunter2\n")
+    secret.chmod(0o600)
+    victim.write_text("precious\n")
+    submission = copy_solutions(tmp_path / "submission")
+    shutil.copy(ROOT / "solutions" / "composed_service.py", submission)
+    (submission / "bentofile.yaml").unlink()
+    (submission / "bentofile.yaml").symlink_to(secret)
+    insert_after_future(submission / "service.py",
+                        f"SECRET, VICTIM = {str(secret)!r}, {str(victim)!r}\n" + HARVESTER)
+    results = tmp_path / "results"
+    graded = grade(submission, reference_home, results, "--exercise", "service,bentofile,compose")
+    reports = graded.stdout + (results / "summary.json").read_text() + (results / "results.json").read_text()
+    assert "hunter2" not in reports and "TOPSECRET" not in reports
+    assert victim.read_text() == "precious\n"
+    assert "bentofile.yaml leads out of the submission" in graded.checks["bentofile_valid"]["output"]
+    assert not graded.checks["service_imports"]["passed"]

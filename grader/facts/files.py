@@ -1,0 +1,36 @@
+"""A submission's own files, as the grader reads them: never through a link that leads out of it.
+
+The grader often runs as root (Gradescope, GitHub Actions, a class server) while learner code runs
+as a user of its own. A submission's ``bentofile.yaml -> /root/.ssh/id_rsa``, or a
+``requirements_txt: ../../etc/shadow``, would otherwise have this process read a file the learner
+cannot, and quote it in the learner's feedback. Links inside the submission are followed as usual.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OutsideSubmission(ValueError):
+    """The file is a link (or behind one, or a ``..`` path) that leads out of the submission."""
+
+
+def escapes(path: Path, root: Path) -> str:
+    """Why the grader does not read ``path`` as one of ``root``'s files (``''``: it may)."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, dangling or a loop: a file that is not there
+        return ""
+    base = root.resolve()
+    if target == base or base in target.parents:
+        return ""
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
+    return (f"{shown} leads out of the submission (to {target}): the grader does not read files "
+            f"outside it. Put the file itself in the submission folder.")
+
+
+def read_bytes(path: Path, root: Path) -> bytes:
+    """``path``'s bytes, when it is inside ``root``; raises OutsideSubmission (or OSError) if not."""
+    if why := escapes(path, root):
+        raise OutsideSubmission(why)
+    return path.read_bytes()
