@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections import Counter
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bentokit.server import kit_env
+from grader.facts import files
 
 #: Folders a learner may ship their model store in (besides ``.bentomodel`` exports).
 STORE_DIRS = ("bentoml_home", "bentoml", ".bentoml", "model_store")
@@ -152,6 +155,40 @@ def _clone(sub: Submission, target: Path, deadline: datetime | None, timeout: fl
     return commit, _git(["log", "-1", "--format=%cI", "HEAD"], target, timeout), note
 
 
+def _copy(source: Path, target: Path, ignore=None) -> list[str]:
+    """Copy a learner's folder as root would never read it for them: links are copied as links, those
+    that lead out of ``source`` are then left out, and so is anything neither a file, a folder nor
+    a link (a FIFO would hang the copy). Notes say what was left out."""
+    notes: list[str] = []
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        skip = set(ignore(folder, names)) if ignore else set()
+        for name in set(names) - skip:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                skip.add(name)
+                rel = (Path(folder) / name).relative_to(source).as_posix()
+                notes.append(f"{rel} is not a file or a folder: left out")
+        return skip
+
+    shutil.copytree(source, target, ignore=ignored, symlinks=True, dirs_exist_ok=True)
+    return notes + drop_links_out(target)
+
+
+def drop_links_out(root: Path) -> list[str]:
+    """Remove the links under ``root`` that lead out of it; notes say which. The grader, as root, would
+    follow them: ``service.py -> /root/.ssh/id_rsa`` would end up in the learner's feedback."""
+    notes: list[str] = []
+    for folder, dirs, names in os.walk(root):  # never into a linked folder
+        for name in dirs + names:
+            path = Path(folder) / name
+            if path.is_symlink() and files.escapes(path, root):
+                notes.append(f"{path.relative_to(root).as_posix()} is a link to {os.readlink(path)}, "
+                             f"outside the submission: left out (the grader reads no file outside it)")
+                path.unlink()
+    return notes
+
+
 def _newest_mtime(root: Path) -> str:
     times = [p.stat().st_mtime for p in _files(root)]
     return datetime.fromtimestamp(max(times), UTC).isoformat() if times else ""
@@ -173,12 +210,13 @@ def fetch(sub: Submission, target: Path, deadline: datetime | None = None, timeo
         commit, when, note = _clone(sub, target, deadline, timeout)
         submitted = sub.submitted_at or when
         notes += [note] if note else []
+        notes += drop_links_out(target)
         origin = target
     else:
         source = Path(sub.source)
         if not source.is_dir():
             raise SubmissionError(f"no submission folder at {source}")
-        shutil.copytree(source, target, ignore=IGNORED, symlinks=False)
+        notes += _copy(source, target, IGNORED)
         origin = source
         submitted = sub.submitted_at or _newest_mtime(source)
     folder = find_service_folder(target)
@@ -216,10 +254,13 @@ def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[l
     for store in STORE_DIRS:
         models = fetched.origin / store / "models"
         if models.is_dir():
-            shutil.copytree(models, home / "models", dirs_exist_ok=True, symlinks=False)
+            notes += [f"{store}/models/{note}" for note in _copy(models, home / "models")]
             notes.append(f"model store copied from {store}/")
     for exported in sorted(fetched.origin.rglob("*.bentomodel")):
         if set(exported.relative_to(fetched.origin).parts) & set(NOISE):
+            continue
+        if why := files.escapes(exported, fetched.origin):
+            notes.append(why)
             continue
         # An absolute path: BentoML resolves a relative one against / (its file system layer).
         done = subprocess.run([sys.executable, "-m", "bentoml", "models", "import", str(exported.resolve())],
