@@ -172,21 +172,7 @@ def _copy(source: Path, target: Path, ignore=None) -> list[str]:
         return skip
 
     shutil.copytree(source, target, ignore=ignored, symlinks=True, dirs_exist_ok=True)
-    return notes + drop_links_out(target)
-
-
-def drop_links_out(root: Path) -> list[str]:
-    """Remove the links under ``root`` that lead out of it; notes say which. The grader, as root, would
-    follow them: ``service.py -> /root/.ssh/id_rsa`` would end up in the learner's feedback."""
-    notes: list[str] = []
-    for folder, dirs, names in os.walk(root):  # never into a linked folder
-        for name in dirs + names:
-            path = Path(folder) / name
-            if path.is_symlink() and files.escapes(path, root):
-                notes.append(f"{path.relative_to(root).as_posix()} is a link to {os.readlink(path)}, "
-                             f"outside the submission: left out (the grader reads no file outside it)")
-                path.unlink()
-    return notes
+    return notes + files.drop_links_out(target)
 
 
 def _newest_mtime(root: Path) -> str:
@@ -210,7 +196,7 @@ def fetch(sub: Submission, target: Path, deadline: datetime | None = None, timeo
         commit, when, note = _clone(sub, target, deadline, timeout)
         submitted = sub.submitted_at or when
         notes += [note] if note else []
-        notes += drop_links_out(target)
+        notes += files.drop_links_out(target)
         origin = target
     else:
         source = Path(sub.source)

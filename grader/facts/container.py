@@ -9,6 +9,7 @@ with the grader's own crash test (BentoML keeps the container running when the s
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 from bentokit import containers, server
 from grader import hints
 from grader.children import Child, kill_group
+from grader.facts import files
 
 IMAGE_REPOSITORY = "localhost/bentokit-grader"
 #: What BentoML logs when a worker's lifespan (the service's __init__) raised.
@@ -55,8 +57,13 @@ class ContainerRun:
         tag = f"{IMAGE_REPOSITORY}:{bento_tag.split(':')[-1]}"
         self.image = tag  # removed at close even when the build fails half-way
         engine = [self.engine.name, self.engine.binary, self.engine.version]
+        try:
+            staged = self._stage(bento_tag, home)
+        except (OSError, shutil.Error) as err:  # a FIFO, or a file learner code made unreadable
+            facts.error = f"the bento {bento_tag} could not be copied for the image build: {err}"
+            return facts
         self._build = Child("grader.children.image", {
-            "bento": bento_tag, "image": tag, "engine": engine, "home": str(home), "timeout": build_timeout,
+            "bento": bento_tag, "image": tag, "engine": engine, "home": str(staged), "timeout": build_timeout,
             "log": str(self.log_dir / "containerize.log"),
         }, cwd=self.log_dir, timeout=build_timeout + 30)
         result = self._build.result()
@@ -83,6 +90,21 @@ class ContainerRun:
             return facts
         facts.url = self.container.url
         return facts
+
+    def _stage(self, bento_tag: str, home: Path) -> Path:
+        """A BentoML home of the grader's own holding a copy of the bento and the models, without the
+        links that lead out of them. ``bentoml containerize`` runs as the grader's user (root) and copies
+        the bento and models into its build context following links: learner code, which can write the
+        sandbox's store, could otherwise link a file of root's into the image, and print it from there."""
+        name, version = bento_tag.split(":", 1)
+        staged = self.log_dir / "containerize-home"
+        bento = staged / "bentos" / name / version
+        shutil.copytree(home / "bentos" / name / version, bento, symlinks=True)
+        files.drop_links_out(bento)
+        if (home / "models").is_dir():
+            shutil.copytree(home / "models", staged / "models", symlinks=True)
+            files.drop_links_out(staged / "models")
+        return staged
 
     def _exited(self):
         """Why the container cannot become ready (it exited, or its service's startup failed), or None."""

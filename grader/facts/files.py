@@ -1,4 +1,4 @@
-"""A submission's own files, as the grader reads them: never through a link that leads out of it.
+"""A learner's files, as the grader reads them: never through a link that leads out of their folder.
 
 The grader often runs as root (Gradescope, GitHub Actions, a class server) while learner code runs
 as a user of its own. A submission's ``bentofile.yaml -> /root/.ssh/id_rsa``, or a
@@ -8,6 +8,7 @@ cannot, and quote it in the learner's feedback. Links inside the submission are 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -34,3 +35,18 @@ def read_bytes(path: Path, root: Path) -> bytes:
     if why := escapes(path, root):
         raise OutsideSubmission(why)
     return path.read_bytes()
+
+
+def drop_links_out(root: Path) -> list[str]:
+    """Remove the links under ``root`` that lead out of it; notes say which. Whatever copies ``root``
+    afterwards as root (``grader.cohort``'s copy, ``bentoml containerize``'s build context) would
+    follow them: ``service.py -> /root/.ssh/id_rsa`` would end up in the learner's hands."""
+    notes: list[str] = []
+    for folder, dirs, names in os.walk(root):  # never into a linked folder
+        for name in dirs + names:
+            path = Path(folder) / name
+            if path.is_symlink() and escapes(path, root):
+                notes.append(f"{path.relative_to(root).as_posix()} is a link to {os.readlink(path)}, "
+                             f"outside the submission: left out (the grader reads no file outside it)")
+                path.unlink()
+    return notes

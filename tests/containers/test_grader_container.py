@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -130,4 +131,52 @@ def test_an_interrupted_grading_leaves_nothing(engine, reference_home, tmp_path,
         if grader.poll() is None:
             procs.kill_tree(grader, grace=0)
     assert leftovers(marker) == []
+    assert left_behind() == ([], [])
+
+
+#: Run at import of service.py. On the grading machine (as learner code) it starts a daemon that
+#: links a file of root's into every bento the build makes in the sandbox's store; in the container
+#: it shows that file, if it is there, as its start-up error (which the report quotes).
+LINK_PLANTER = '''
+import os as _os
+import subprocess as _subprocess
+import sys as _sys
+
+_leak = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "leak.txt")
+if _os.path.exists(_leak):
+    raise RuntimeError("leaked: " + open(_leak).read())
+if _os.environ.get("BENTOML_HOME") and not _os.environ.get("PLANTING"):
+    _os.environ["PLANTING"] = "1"
+    _subprocess.Popen([_sys.executable, "-c", PLANT], start_new_session=True)
+'''
+
+PLANT = '''
+import glob, os, time
+end = time.time() + 240
+while time.time() < end:
+    for src in glob.glob(os.path.join(os.environ["BENTOML_HOME"], "bentos", "*", "*", "src")):
+        try:
+            os.symlink(SECRET, os.path.join(src, "leak.txt"))
+        except OSError:
+            pass
+    time.sleep(0.05)
+'''
+
+
+def test_a_link_learner_code_plants_in_the_bento_never_brings_roots_file_into_the_image(
+        engine, reference_home, tmp_path, left_behind) -> None:
+    """`bentoml containerize` runs as the grader's user (root) and follows links into its build context."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET: hunter2\n")
+    secret.chmod(0o600)
+    submission = copy_solutions(tmp_path / "submission")
+    service = submission / "service.py"
+    plant = PLANT.replace("SECRET", repr(str(secret)))
+    service.write_text(service.read_text().replace(
+        "from __future__ import annotations\n",
+        f"from __future__ import annotations\nPLANT = {plant!r}\n{LINK_PLANTER}", 1))
+    graded = grade(submission, reference_home, tmp_path / "results", "--container")
+    assert "hunter2" not in graded.stdout + json.dumps(graded.summary)
+    group = graded.summary["groups"][GROUP]
+    assert group["score"] == group["max_score"], graded.explain(graded.failed)
     assert left_behind() == ([], [])
