@@ -35,6 +35,8 @@ from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
 from grader.facts.quality import Quality, auc, cached_holdout
 
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
+#: A bento's tag as BentoML writes it: ``name:version``, with no path in either.
+TAG = re.compile(r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 #: Seconds the model reader has to read the store and predict.
 MODEL_TIMEOUT = 120.0
 #: What the copy of the submission learner code runs on leaves out (models reach it through the store).
@@ -130,9 +132,15 @@ class Build:
             text = self.read_log(self.log_path)
         except OSError as err:
             text = f"the build's log could not be read: {err}"
+        # The log is learner code's to write: a tag is used only when it is one (no `..` that would
+        # lead the grader, reading or copying the bento as root, out of the store).
         match = re.search(r"__tag__:(\S+)", text)
+        if match and not TAG.fullmatch(match.group(1)):
+            match = None
         if timed_out or not match:
-            why = "did not finish in time" if timed_out else f"failed (exit code {self.process.returncode})"
+            code = self.process.returncode
+            why = ("did not finish in time" if timed_out else f"failed (exit code {code})" if code
+                   else "ended without printing a bento tag")
             return "", why, text
         return match.group(1), "", text
 

@@ -286,3 +286,21 @@ def test_learner_files_import_their_neighbours_and_a_failure_names_the_line(tmp_
     result = Child(f"grader.children.{name}", request, cwd=tmp_path, timeout=60).result()
     error = result.data["error"]
     assert f'{name}.py", line 3, in <module>' in error and "ValueError: boom 42" in error, error
+
+
+@pytest.mark.parametrize("printed", ["credit_risk_classifier:../../../../root", "../x:y", "a:b/c"])
+def test_a_build_log_naming_a_path_for_its_tag_gives_no_bento(printed, tmp_path) -> None:
+    """The build's log is learner code's to write: its tag would name the folder the grader reads (and,
+    with --container, copies as root) as the bento."""
+    import subprocess
+    import sys
+
+    from grader.facts.run import Build
+
+    log = tmp_path / "log.txt"
+    log.write_text(f"built\n__tag__:{printed}\n")
+    build = Build(tmp_path, subprocess.Popen([sys.executable, "-c", ""]), log)
+    assert build.finish(timeout=30)[:2] == ("", "ended without printing a bento tag")
+    log.write_text("built\n__tag__:credit_risk_classifier:zez45zxp3wdgyax4\n")
+    build = Build(tmp_path, subprocess.Popen([sys.executable, "-c", ""]), log)
+    assert build.finish(timeout=30)[0] == "credit_risk_classifier:zez45zxp3wdgyax4"
