@@ -97,9 +97,12 @@ class ContainerRun:
         the bento and models into its build context following links: learner code, which can write the
         sandbox's store, could otherwise link a file of root's into the image, and print it from there."""
         name, version = bento_tag.split(":", 1)
+        source = home / "bentos" / name / version
+        if files.escapes(source, home):  # its folder swapped for a link out of the store
+            raise OSError(f"its folder is a link out of the store ({source.resolve()}): not copied")
         staged = self.log_dir / "containerize-home"
         bento = staged / "bentos" / name / version
-        shutil.copytree(home / "bentos" / name / version, bento, symlinks=True)
+        shutil.copytree(source, bento, symlinks=True)
         files.drop_links_out(bento)
         if (home / "models").is_dir():
             shutil.copytree(home / "models", staged / "models", symlinks=True)

@@ -304,3 +304,30 @@ def test_a_build_log_naming_a_path_for_its_tag_gives_no_bento(printed, tmp_path)
     log.write_text("built\n__tag__:credit_risk_classifier:zez45zxp3wdgyax4\n")
     build = Build(tmp_path, subprocess.Popen([sys.executable, "-c", ""]), log)
     assert build.finish(timeout=30)[0] == "credit_risk_classifier:zez45zxp3wdgyax4"
+
+
+def test_the_image_is_built_from_a_copy_of_the_bento_without_links_out(tmp_path) -> None:
+    """`bentoml containerize` runs as root and follows links; the bento is learner code's to change."""
+    from grader.facts.container import ContainerRun
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    home = tmp_path / "home"
+    bento = home / "bentos" / "credit_risk_classifier" / "v1"
+    (bento / "src").mkdir(parents=True)
+    (bento / "bento.yaml").write_text("name: credit_risk_classifier\n")
+    (bento / "src" / "leak.txt").symlink_to(secret)
+    (bento / "src" / "same.yaml").symlink_to("../bento.yaml")  # inside the bento: kept
+    (home / "models" / "credit_risk_model" / "m1").mkdir(parents=True)
+    (home / "models" / "credit_risk_model" / "m1" / "leak.txt").symlink_to(secret)
+    staged = ContainerRun(None, False, tmp_path / "logs")._stage("credit_risk_classifier:v1", home)
+    copy = staged / "bentos" / "credit_risk_classifier" / "v1"
+    assert sorted(p.name for p in (copy / "src").iterdir()) == ["same.yaml"]
+    assert (copy / "src" / "same.yaml").read_text() == "name: credit_risk_classifier\n"
+    assert list((staged / "models" / "credit_risk_model" / "m1").iterdir()) == []
+    # The bento's own folder swapped for a link out of the store: nothing is copied.
+    outside = tmp_path / "outside" / "v2"
+    outside.mkdir(parents=True)
+    (home / "bentos" / "elsewhere").symlink_to(outside.parent)
+    with pytest.raises(OSError, match="link out of the store"):
+        ContainerRun(None, False, tmp_path / "logs2")._stage("elsewhere:v2", home)
