@@ -9,6 +9,7 @@ Starting, killing and clean-up are :mod:`bentokit.procs`'.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import json
@@ -79,6 +80,14 @@ class Child:
         base = self.sandbox.folder if self.sandbox is not None else None
         self._dir = Path(tempfile.mkdtemp(prefix="grader-child-", dir=base))
         self._in, self._out, self._log = (self._dir / n for n in ("in.json", "out.json", "log.txt"))
+        if self.sandbox is not None and self.sandbox.confined:
+            # The request, where learner code can read it but not change it: in the sandbox's folder,
+            # learner code already running (the server) could rewrite it before the child reads it,
+            # and have the model reader predict other applicants than the live checks send.
+            fd, name = tempfile.mkstemp(prefix="in-", suffix=".json", dir=_inputs_folder())
+            os.fchmod(fd, 0o644)
+            os.close(fd)
+            self._in = Path(name)
         payload, keep = self.payload, ()
         self._pipe: int | None = None
         if self.pipe_answer:
@@ -117,6 +126,7 @@ class Child:
         kill_group(self.process, grace=0)
         self.open_gate()
         shutil.rmtree(self._dir, ignore_errors=True)
+        self._in.unlink(missing_ok=True)
 
     def piped_answer(self, timeout: float) -> dict[str, Any] | None:
         """The answer sent through the pipe, read to its end; None when none came whole within
@@ -149,6 +159,7 @@ class Child:
         self.open_gate()  # a gated child waited for cannot be waiting for its gate
         deadline = (time.monotonic() + timeout) if timeout is not None else self._started + self.timeout
         if self.answers_early and self._answered(self._out, deadline):
+            self._in.unlink(missing_ok=True)
             self._result = ChildResult(self._read(self._out), None, False, self._log_tail(),
                                        time.monotonic() - self._started)
             return self._result
@@ -159,6 +170,7 @@ class Child:
         except subprocess.TimeoutExpired:
             timed_out = True
         kill_group(self.process)
+        self._in.unlink(missing_ok=True)
         self._result = ChildResult(self._read(self._out), self.process.returncode, timed_out,
                                    self._log_tail(), time.monotonic() - self._started)
         if not self.answers_early:  # else its log is the build's, read later (the sandbox's folder goes)
@@ -201,6 +213,21 @@ class Child:
         except OSError:
             log = ""
         return "\n".join(log.splitlines()[-20:])
+
+
+_inputs: Path | None = None
+
+
+def _inputs_folder() -> Path:
+    """This process's folder for the requests of confined children: its own, mode 711 (the sandbox's
+    user reads a request by its random name, and can neither list nor change the folder); removed
+    at exit."""
+    global _inputs
+    if _inputs is None:
+        _inputs = Path(tempfile.mkdtemp(prefix="grader-inputs-"))
+        _inputs.chmod(0o711)
+        atexit.register(shutil.rmtree, _inputs, ignore_errors=True)
+    return _inputs
 
 
 def kill_group(process: subprocess.Popen, grace: float = 5.0) -> None:

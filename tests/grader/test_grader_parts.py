@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -272,6 +273,26 @@ def test_a_child_never_imports_from_its_working_folder(tmp_path) -> None:
     result = Child("grader.children.holdout", {"data": str(tmp_path / "no-such.csv")}, cwd=tmp_path,
                    timeout=60).result()
     assert not (tmp_path / "planted-ran").exists() and result.returncode != 3, result.log_tail
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="confinement needs root (CI runs as root)")
+def test_learner_code_cannot_change_a_confined_childs_request(tmp_path) -> None:
+    """Learner code already running (the server) could otherwise rewrite the request before the child
+    reads it: the model reader would predict other applicants than the live checks send."""
+    from bentokit import procs
+    from grader.children import Child
+
+    with procs.Sandbox.acquire(confine=True) as box:
+        child = Child("grader.children.holdout", {"data": str(tmp_path / "no-such.csv")}, cwd=box.folder,
+                      timeout=60, sandbox=box)
+        request = child._in.read_text()
+        done = box.run(["sh", "-c", f"cat {child._in} > /dev/null && "
+                                    f"{{ echo '{{}}' > {child._in} || mv -f {child._in} {child._in}.gone || "
+                                    f"rm -f {child._in}; }}"])
+        assert done.returncode != 0 and "Permission denied" in done.stderr, (done.stdout, done.stderr)
+        assert child._in.read_text() == request
+        child.result()
+    assert not child._in.exists()
 
 
 @pytest.mark.parametrize("name", ["client", "homework"])
