@@ -84,7 +84,7 @@ class Child:
             # The request, where learner code can read it but not change it: in the sandbox's folder,
             # learner code already running (the server) could rewrite it before the child reads it,
             # and have the model reader predict other applicants than the live checks send.
-            fd, name = tempfile.mkstemp(prefix="in-", suffix=".json", dir=_inputs_folder())
+            fd, name = tempfile.mkstemp(prefix="in-", suffix=".json", dir=_inputs_folder(self.sandbox))
             os.fchmod(fd, 0o644)
             os.close(fd)
             self._in = Path(name)
@@ -215,19 +215,19 @@ class Child:
         return "\n".join(log.splitlines()[-20:])
 
 
-_inputs: Path | None = None
+_inputs: dict[Path, Path] = {}
 
 
-def _inputs_folder() -> Path:
+def _inputs_folder(sandbox: procs.Sandbox) -> Path:
     """This process's folder for the requests of confined children: its own, mode 711 (the sandbox's
-    user reads a request by its random name, and can neither list nor change the folder); removed
-    at exit."""
-    global _inputs
-    if _inputs is None:
-        _inputs = Path(tempfile.mkdtemp(prefix="grader-inputs-"))
-        _inputs.chmod(0o711)
-        atexit.register(shutil.rmtree, _inputs, ignore_errors=True)
-    return _inputs
+    user reads a request by its random name, and can neither list nor change the folder), beside the
+    sandbox's folder (whose parent that user can enter, whatever TMPDIR is); removed at exit."""
+    parent = sandbox.folder.parent
+    if parent not in _inputs:
+        _inputs[parent] = Path(tempfile.mkdtemp(prefix="grader-inputs-", dir=parent))
+        _inputs[parent].chmod(0o711)
+        atexit.register(shutil.rmtree, _inputs[parent], ignore_errors=True)
+    return _inputs[parent]
 
 
 def kill_group(process: subprocess.Popen, grace: float = 5.0) -> None:
