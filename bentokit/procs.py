@@ -502,6 +502,27 @@ def _lock_dir() -> Path:
     return LOCK_DIR
 
 
+def read_tail(path: str | os.PathLike, limit: int = 1 << 20, owner: int | None = None) -> bytes:
+    """At most the last ``limit`` bytes of the regular file ``path`` (a FIFO is refused at once, not
+    waited on); with ``owner``, only a file that user owns (:meth:`Sandbox.read_bytes`). Raises OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        if owner is not None and st.st_uid != owner:
+            raise PermissionError(errno.EACCES, f"not a file of user {owner}", os.fspath(path))
+        if st.st_size > limit:
+            os.lseek(fd, st.st_size - limit, os.SEEK_SET)
+        chunks, left = [], limit
+        while left and (chunk := os.read(fd, min(left, 1 << 16))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 class Sandbox:
     """The identity learner code runs under; get one with :meth:`acquire` (also a context manager).
 
@@ -638,24 +659,8 @@ class Sandbox:
         """A file learner code could have written (the sandbox's folder, its store), read as its user
         could: when confined, only a regular file that user owns (learner code can swap any file there
         for a link to one of root's, which this process, as root, would otherwise read into the
-        report). At most ``limit`` bytes: the file's end when it is longer. Raises OSError."""
-        # O_NONBLOCK: a FIFO swapped in opens at once and is refused below instead of blocking.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
-            if self.confined and st.st_uid != self.uid:
-                raise PermissionError(errno.EACCES, f"not a file of {self.user}", os.fspath(path))
-            if st.st_size > limit:
-                os.lseek(fd, st.st_size - limit, os.SEEK_SET)
-            chunks, left = [], limit
-            while left and (chunk := os.read(fd, min(left, 1 << 16))):
-                chunks.append(chunk)
-                left -= len(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
+        report). See :func:`read_tail`. Raises OSError."""
+        return read_tail(path, limit, owner=self.uid if self.confined else None)
 
     def read_text(self, path: str | os.PathLike, limit: int = 1 << 20) -> str:
         """:meth:`read_bytes`, decoded as UTF-8 (undecodable bytes replaced)."""

@@ -197,9 +197,7 @@ class Child:
         :meth:`bentokit.procs.Sandbox.read_bytes`). Raises OSError."""
         if self.sandbox is not None:
             return self.sandbox.read_text(path, limit)
-        with open(path, "rb") as fh:  # the grader's own child, in a folder of the grader's
-            fh.seek(max(0, os.fstat(fh.fileno()).st_size - limit))
-            return fh.read().decode(errors="replace")
+        return procs.read_tail(path, limit).decode(errors="replace")  # the grader's own child's
 
     def _read(self, path: Path) -> dict[str, Any] | None:
         data = None

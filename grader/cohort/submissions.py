@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 from collections import Counter
@@ -155,26 +153,6 @@ def _clone(sub: Submission, target: Path, deadline: datetime | None, timeout: fl
     return commit, _git(["log", "-1", "--format=%cI", "HEAD"], target, timeout), note
 
 
-def _copy(source: Path, target: Path, ignore=None) -> list[str]:
-    """Copy a learner's folder as root would never read it for them: links are copied as links, those
-    that lead out of ``source`` are then left out, and so is anything neither a file, a folder nor
-    a link (a FIFO would hang the copy). Notes say what was left out."""
-    notes: list[str] = []
-
-    def ignored(folder: str, names: list[str]) -> set[str]:
-        skip = set(ignore(folder, names)) if ignore else set()
-        for name in set(names) - skip:
-            mode = os.lstat(os.path.join(folder, name)).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-                skip.add(name)
-                rel = (Path(folder) / name).relative_to(source).as_posix()
-                notes.append(f"{rel} is not a file or a folder: left out")
-        return skip
-
-    shutil.copytree(source, target, ignore=ignored, symlinks=True, dirs_exist_ok=True)
-    return notes + files.drop_links_out(target)
-
-
 def _newest_mtime(root: Path) -> str:
     times = [p.stat().st_mtime for p in _files(root)]
     return datetime.fromtimestamp(max(times), UTC).isoformat() if times else ""
@@ -202,7 +180,7 @@ def fetch(sub: Submission, target: Path, deadline: datetime | None = None, timeo
         source = Path(sub.source)
         if not source.is_dir():
             raise SubmissionError(f"no submission folder at {source}")
-        notes += _copy(source, target, IGNORED)
+        notes += files.copy_tree(source, target, IGNORED)
         origin = source
         submitted = sub.submitted_at or _newest_mtime(source)
     folder = find_service_folder(target)
@@ -240,7 +218,7 @@ def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[l
     for store in STORE_DIRS:
         models = fetched.origin / store / "models"
         if models.is_dir():
-            notes += [f"{store}/models/{note}" for note in _copy(models, home / "models")]
+            notes += [f"{store}/models/{note}" for note in files.copy_tree(models, home / "models")]
             notes.append(f"model store copied from {store}/")
     for exported in sorted(fetched.origin.rglob("*.bentomodel")):
         if set(exported.relative_to(fetched.origin).parts) & set(NOISE):

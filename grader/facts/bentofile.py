@@ -74,9 +74,11 @@ def requirements(facts: Bentofile, base: Path) -> tuple[list[str], str]:
         req_path = base / python.requirements_txt
         if not req_path.is_file():
             return [], f"requirements_txt {python.requirements_txt} (missing)"
-        if files.escapes(req_path, base):  # `../../etc/shadow`, or a link out: not read
+        try:
+            text = files.read_bytes(req_path, base).decode(errors="replace")
+        except files.OutsideSubmission:  # `../../etc/shadow`, or a link out: not read
             return [], f"requirements_txt {python.requirements_txt} (outside the submission: not read)"
-        lines = [ln.split("#")[0].strip() for ln in req_path.read_text(errors="replace").splitlines()]
+        lines = [ln.split("#")[0].strip() for ln in text.splitlines()]
         where = f"requirements_txt {python.requirements_txt}"
         return [ln for ln in lines if ln and not ln.startswith("-")], where
     return list(python.packages or []), "python.packages"

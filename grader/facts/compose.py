@@ -142,12 +142,8 @@ class ComposedRun:
             tail = "\n".join(text.splitlines()[-12:])
             self._bento = ComposedBento(error=f"`bentoml build` of {TARGET} {why}:\n{tail}")
             return self._bento
-        try:  # the sandbox's store: read as the learner could
-            manifest = yaml.safe_load(self.run.sandbox.read_text(self._build.path(tag) / "bento.yaml"))
-        except (OSError, yaml.YAMLError) as err:
-            self._bento = ComposedBento(error=f"the bento {tag} has no readable bento.yaml: {err}")
-            return self._bento
-        self._bento = ComposedBento(tag=tag, manifest=manifest if isinstance(manifest, dict) else {})
+        built = self._build.bento(tag, self.run.sandbox)
+        self._bento = ComposedBento(tag=built.tag, manifest=built.manifest, error=built.error)
         return self._bento
 
     def live(self) -> ComposedServer:

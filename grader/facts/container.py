@@ -59,7 +59,7 @@ class ContainerRun:
         engine = [self.engine.name, self.engine.binary, self.engine.version]
         try:
             staged = self._stage(bento_tag, home)
-        except (OSError, shutil.Error) as err:  # a FIFO, or a file learner code made unreadable
+        except (OSError, shutil.Error) as err:  # a file learner code made unreadable, say
             facts.error = f"the bento {bento_tag} could not be copied for the image build: {err}"
             return facts
         self._build = Child("grader.children.image", {
@@ -101,12 +101,9 @@ class ContainerRun:
         if files.escapes(source, home):  # its folder swapped for a link out of the store
             raise OSError(f"its folder is a link out of the store ({source.resolve()}): not copied")
         staged = self.log_dir / "containerize-home"
-        bento = staged / "bentos" / name / version
-        shutil.copytree(source, bento, symlinks=True)
-        files.drop_links_out(bento)
+        files.copy_tree(source, staged / "bentos" / name / version)
         if (home / "models").is_dir():
-            shutil.copytree(home / "models", staged / "models", symlinks=True)
-            files.drop_links_out(staged / "models")
+            files.copy_tree(home / "models", staged / "models")
         return staged
 
     def _exited(self):

@@ -9,6 +9,9 @@ cannot, and quote it in the learner's feedback. Links inside the submission are 
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -50,3 +53,24 @@ def drop_links_out(root: Path) -> list[str]:
                              f"outside the submission: left out (the grader reads no file outside it)")
                 path.unlink()
     return notes
+
+
+def copy_tree(source: Path, target: Path,
+              ignore: Callable[[str, list[str]], set[str]] | None = None) -> list[str]:
+    """Copy a learner's folder as root without reading anything through a link: links are copied as
+    links, then those that lead out of the copy are removed (:func:`drop_links_out`); anything neither
+    a file, a folder nor a link (a FIFO would hang the copy) is left out. Notes say what was left out."""
+    notes: list[str] = []
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        skip = set(ignore(folder, names)) if ignore else set()
+        for name in set(names) - skip:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                skip.add(name)
+                notes.append(f"{(Path(folder) / name).relative_to(source).as_posix()} is not a file or a "
+                             f"folder: left out")
+        return skip
+
+    shutil.copytree(source, target, ignore=ignored, symlinks=True, dirs_exist_ok=True)
+    return notes + drop_links_out(target)

@@ -99,6 +99,17 @@ class LiveTarget:
     ready_seconds: float = 0.0
 
 
+def bento_facts(tag: str, manifest: str, service_source: bytes | None) -> BentoFacts:
+    """A bento's facts from the text of its bento.yaml (and its packed service.py, if any)."""
+    try:
+        found = yaml.safe_load(manifest)
+    except yaml.YAMLError as err:
+        return BentoFacts(error=f"the bento {tag} has a bento.yaml that is not valid YAML: {err}")
+    if not isinstance(found, dict):
+        return BentoFacts(error=f"the bento {tag} has a bento.yaml that is not a mapping")
+    return BentoFacts(tag=tag, manifest=found, service_source=service_source)
+
+
 class Build:
     """``bentoml build`` running as learner code (in the sandbox, on the copied submission and store)."""
 
@@ -148,6 +159,20 @@ class Build:
         """Where the bento ``tag`` was built."""
         name, version = tag.split(":", 1)
         return self.home / "bentos" / name / version
+
+    def bento(self, tag: str, sandbox: procs.Sandbox) -> BentoFacts:
+        """The bento ``tag`` as built, in the sandbox's store (learner code can write it: read as the
+        learner could)."""
+        path = self.path(tag)
+        try:
+            manifest = sandbox.read_text(path / "bento.yaml")
+        except OSError as err:
+            return BentoFacts(error=f"`bentoml build` printed the tag {tag}, but its bento.yaml could not be "
+                                    f"read: {err.strerror}.")
+        packed = None
+        with contextlib.suppress(OSError):
+            packed = sandbox.read_bytes(path / "src" / "service.py")
+        return bento_facts(tag, manifest, packed)
 
     def close(self) -> None:
         kill_group(self.process)
@@ -460,26 +485,7 @@ class Run:
             tail = "\n".join(text.splitlines()[-15:])
             fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(text))
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
-        # In the sandbox's store, which learner code can write: read as the learner could.
-        path = self._build.path(tag)
-        try:
-            manifest = self.sandbox.read_text(path / "bento.yaml")
-        except OSError as err:
-            return BentoFacts(error=f"`bentoml build` printed the tag {tag}, but its bento.yaml could not be "
-                                    f"read: {err.strerror}.")
-        with contextlib.suppress(OSError):
-            return self._bento_facts(tag, manifest, self.sandbox.read_bytes(path / "src" / "service.py"))
-        return self._bento_facts(tag, manifest, None)
-
-    @staticmethod
-    def _bento_facts(tag: str, manifest: str, service_source: bytes | None) -> BentoFacts:
-        try:
-            found = yaml.safe_load(manifest)
-        except yaml.YAMLError as err:
-            return BentoFacts(error=f"the bento {tag} has a bento.yaml that is not valid YAML: {err}")
-        if not isinstance(found, dict):
-            return BentoFacts(error=f"the bento {tag} has a bento.yaml that is not a mapping")
-        return BentoFacts(tag=tag, manifest=found, service_source=service_source)
+        return self._build.bento(tag, self.sandbox)
 
     def _stored_bento(self) -> BentoFacts:
         import bentoml
@@ -493,8 +499,8 @@ class Run:
                 f"Run `bentoml build` in {self.submission}, or grade with --build."))
         path = Path(found.path)  # a store of the grader's, no learner code's
         packed = path / "src" / "service.py"
-        return self._bento_facts(str(found.tag), (path / "bento.yaml").read_text(),
-                                 packed.read_bytes() if packed.is_file() else None)
+        return bento_facts(str(found.tag), (path / "bento.yaml").read_text(),
+                           packed.read_bytes() if packed.is_file() else None)
 
     # -- live service -------------------------------------------------------------------------
 
