@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -266,9 +267,14 @@ class RunningContainer:
             raise ContainerError(str(error)) from None
 
     def stop(self) -> None:
-        """Remove the container (``rm -f``: it is stopped first); safe to call twice."""
+        """Remove the container at once (killed, not stopped gracefully); safe to call twice.
+
+        docker's ``rm -f`` kills; podman's stops with a 10 s grace first unless ``--time 0``, and a
+        service still busy with requests (a grading interrupted mid-checks) used all of it.
+        """
+        now = ["--time", "0"] if self.engine.name == "podman" else []
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            subprocess.run(self.engine.command("rm", "-f", self.name), capture_output=True,
+            subprocess.run(self.engine.command("rm", "-f", *now, self.name), capture_output=True,
                            timeout=60, stdin=subprocess.DEVNULL)
 
 
@@ -314,17 +320,58 @@ def running(image: str, timeout: float = 120.0, **kwargs) -> Iterator[RunningCon
         container.stop()
 
 
-def remove_image(image: str, engine: Engine | None = None) -> None:
-    """Delete an image (no error when it is already gone), keeping its build cache.
+def remove_image(image: str, engine: Engine | None = None, build_log: str | Path | None = None) -> None:
+    """Delete an image (no error when it is already gone), keeping its reusable build cache.
 
     ``--no-prune`` (docker and podman alike) keeps the untagged layers the image was built on: the
     next image with the same base and packages (the next learner of a class) reuses the layer that
-    installed them instead of installing them again, which is most of a build.
+    installed them instead of installing them again, which is most of a build. With podman and the
+    image's ``build_log``, the layers made from the bento's own files on are removed too: every bento
+    differs (its ``bento.yaml`` records when it was built), so no later build can reuse them, and each
+    one left behind is an image that every later ``podman images`` and build lists (hundreds made
+    both take seconds).
     """
     engine = engine or require_engine()
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        subprocess.run(engine.command("rmi", "-f", "--no-prune", image), capture_output=True, timeout=120,
-                       stdin=subprocess.DEVNULL)
+    own = _bento_layers(image, engine, Path(build_log)) if build_log and engine.name == "podman" else []
+    for name in [image, *own]:  # the child before its parent: podman keeps a parent with children
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(engine.command("rmi", "-f", "--no-prune", name), capture_output=True,
+                           timeout=120, stdin=subprocess.DEVNULL)
+
+
+#: buildah's step line, as ``podman build`` prints it: ``STEP 28/33: COPY --chown=bentoml:bentoml . ./``.
+_BENTO_COPY_STEP = re.compile(r"STEP (\d+)/(\d+): COPY (?:--\S+ )*\.\s+\./?\s*$")
+
+
+def _bento_layers(image: str, engine: Engine, build_log: Path) -> list[str]:
+    """The untagged images under ``image`` that its build made from the bento's files on (BentoML's
+    Dockerfile copies the bento with ``COPY . ./`` after the shared steps), the nearest first.
+
+    Written by hand: neither engine names the layers of one build. The log says how many steps
+    followed the copy; the images are then taken from the image's own parent chain, so a line forged
+    into the log (a learner's ``RUN`` output) can never name another image. The last copy step in the
+    log is the real one: BentoML's steps after it print nothing.
+    """
+    try:
+        text = build_log.read_text(errors="replace")
+    except OSError:
+        return []
+    steps = [m for m in map(_BENTO_COPY_STEP.search, text.splitlines()) if m]
+    if not steps:
+        return []
+    copy_step, total = int(steps[-1].group(1)), int(steps[-1].group(2))
+    layers: list[str] = []
+    current = image
+    for _ in range(total - copy_step):  # the image is the last step's; its parents down to the copy
+        parent = _answers(engine.binary, "image", "inspect", "--format", "{{.Parent}}", current)
+        if not parent:
+            break
+        # Never a tagged image (a base, or someone's own).
+        if _answers(engine.binary, "image", "inspect", "--format", "{{len .RepoTags}}", parent) != "0":
+            break
+        layers.append(parent)
+        current = parent
+    return layers
 
 
 @dataclass
@@ -341,7 +388,7 @@ class ContainerService:
         """Remove the container, and the image unless ``keep_image``; safe to call twice."""
         self.container.stop()
         if not self.keep_image:
-            remove_image(self.image.tag, self.image.engine)
+            remove_image(self.image.tag, self.image.engine, self.image.log_path)
 
     def __enter__(self) -> ContainerService:
         return self
@@ -394,6 +441,6 @@ def serve_in_container(
                 (logs / "container.log").write_text(container.log_tail(200))
         container.stop()
         if not keep_image:
-            remove_image(image.tag, engine)
+            remove_image(image.tag, engine, image.log_path)
         raise
     return ContainerService(container.url, container, image, ready, keep_image)

@@ -140,7 +140,7 @@ class ContainerRun:
             self.container = None
         if self.image is not None and not self.keep_image:
             for _ in range(3):
-                containers.remove_image(self.image, self.engine)
+                containers.remove_image(self.image, self.engine, self.log_dir / "containerize.log")
                 if not self._image_exists():
                     break
         self.image = None

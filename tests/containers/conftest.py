@@ -34,4 +34,4 @@ def reference_image(engine, reference_bento, tmp_path_factory):
     log = tmp_path_factory.mktemp("containerize") / "containerize.log"
     built = containers.build_image(str(reference_bento.tag), TEST_IMAGE, engine, log_path=log)
     yield built
-    containers.remove_image(built.tag, engine)
+    containers.remove_image(built.tag, engine, built.log_path)

@@ -105,22 +105,44 @@ def test_grader_entry_point_reports_a_broken_submission(engine, tmp_path):
     assert "CreditRiskClassifier" in str(error.value)  # the build's own error, from its log
 
 
-def test_removing_an_image_keeps_the_layers_it_was_built_on(reference_image, engine, tmp_path):
-    """The grader removes each learner's image; the next learner's build reuses the layers under it."""
+def test_removing_an_image_keeps_the_shared_layers_and_drops_the_bentos_own(reference_image, engine,
+                                                                             tmp_path):
+    """The grader removes each learner's image: the next learner's build reuses the layers the steps
+    before the bento's copy made, and the layers made from the bento on (no build can reuse them) go
+    too, or every grading would leave images behind that slow every later build and listing."""
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(engine.command(*args), capture_output=True, text=True, timeout=120)
+
+    def parent(image: str) -> str:
+        return run("image", "inspect", "--format", "{{.Parent}}", image).stdout.strip()
 
     if engine.name != "podman":
         pytest.skip("Docker's BuildKit keeps its build cache outside the image store")
     tag = f"localhost/bentokit-cache-test:{uuid.uuid4().hex[:10]}"
-    # Two instructions: the first one's layer is an untagged image under the tagged one.
-    recipe = f"FROM {reference_image.tag}\nLABEL first={tag}\nLABEL second={tag}\n"
+    # As BentoML's Dockerfile: shared steps, the copy of the bento (here, of this folder), its own steps.
+    recipe = (f"FROM {reference_image.tag}\nLABEL shared={tag}\nCOPY --chown=bentoml:bentoml . ./\n"
+              f"LABEL own={tag}\nLABEL last={tag}\n")
     (tmp_path / "Containerfile").write_text(recipe)
     built = run("build", "--layers", "-t", tag, str(tmp_path))
     assert built.returncode == 0, built.stderr[-600:]
-    parent = run("image", "inspect", "--format", "{{.Parent}}", tag).stdout.strip()
-    assert parent, "the built image names no parent layer image"
-    containers.remove_image(tag, engine)
+    log = tmp_path / "containerize.log"
+    # A line a learner's RUN step printed before the real copy (claiming the copy came first) is not
+    # believed: the last copy step in the log is the real one.
+    log.write_text("STEP 1/9: COPY . ./\n" + built.stdout + built.stderr)
+    own = [parent(tag)]
+    own.append(parent(own[0]))  # the layer of `LABEL own`, then the copy's
+    shared = parent(own[1])
+    assert all(own) and shared and run("image", "exists", shared).returncode == 0
+    containers.remove_image(tag, engine, log)
     assert run("image", "exists", tag).returncode != 0, "the image is still there"
-    assert run("image", "exists", parent).returncode == 0, "the layer under it went too: no build cache"
-    run("rmi", "-f", parent)
+    for layer in own:
+        assert run("image", "exists", layer).returncode != 0, "a layer of the bento's own is left behind"
+    assert run("image", "exists", shared).returncode == 0, "the shared layer went too: no build cache"
+    # Without its build's log, nothing under the image is removed (the cache is never guessed at).
+    again = run("build", "--layers", "-t", tag, str(tmp_path))
+    assert again.returncode == 0, again.stderr[-600:]
+    kept = parent(tag)
+    containers.remove_image(tag, engine)
+    assert run("image", "exists", tag).returncode != 0 and run("image", "exists", kept).returncode == 0
+    for layer in (kept, parent(kept), shared):
+        run("rmi", "--no-prune", layer)
