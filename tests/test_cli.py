@@ -38,13 +38,21 @@ def versions(home: Path) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.server
-def test_demo_goes_the_whole_way_in_its_own_store_and_does_not_grow_it(tmp_path):
-    learner, demo = tmp_path / "learner-home", tmp_path / "demo-home"
+@pytest.fixture(scope="module")
+def demo_homes(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """An empty learner home, and a demo home the demo has run in once (its output too)."""
+    root = tmp_path_factory.mktemp("cli")
+    learner, demo = root / "learner-home", root / "demo-home"
     learner.mkdir()
+    return learner, demo, run(["demo"], learner, demo)
+
+
+@pytest.mark.server
+def test_demo_goes_the_whole_way_in_its_own_store_and_does_not_grow_it(demo_homes):
+    learner, demo, first = demo_homes
     seen = []
-    for _ in range(2):
-        done = run(["demo"], learner, demo)
+    for again in (False, True):  # the second run finds the first one's store
+        done = run(["demo"], learner, demo) if again else first
         assert done.returncode == 0, done.stdout + done.stderr
         out = done.stdout
         assert "data: generated" in out
@@ -62,10 +70,9 @@ def test_demo_goes_the_whole_way_in_its_own_store_and_does_not_grow_it(tmp_path)
 
 
 @pytest.mark.server
-def test_serve_says_its_url_answers_there_and_stops_on_ctrl_c(tmp_path):
-    learner, demo = tmp_path / "learner-home", tmp_path / "demo-home"
-    learner.mkdir()
-    assert run(["demo"], learner, demo).returncode == 0
+def test_serve_says_its_url_answers_there_and_stops_on_ctrl_c(demo_homes):
+    learner, demo, done = demo_homes
+    assert done.returncode == 0, done.stdout + done.stderr
     # Started with SIGINT ignored, as a background job of a script would be: Ctrl-C must still stop it.
     process = subprocess.Popen(
         [sys.executable, "-m", "bentokit", "serve", "--demo"], cwd=ROOT, env=kit_env(learner, demo),
