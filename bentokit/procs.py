@@ -527,15 +527,25 @@ class Sandbox:
     """The identity learner code runs under; get one with :meth:`acquire` (also a context manager).
 
     Attributes: ``confined`` (a user of its own, as root), ``user``/``uid``/``gid``, ``folder`` (its
-    private HOME and TMPDIR, mode 700), ``marker`` (the value of ``MARKER`` in its environment),
-    ``slot`` (N of ``bentokit-learner-N``, None when not confined), ``note`` (why confinement is off).
+    private HOME and TMPDIR, mode 700), ``room`` (see below), ``marker`` (the value of ``MARKER`` in
+    its environment), ``slot`` (N of ``bentokit-learner-N``, None when not confined), ``note`` (why
+    confinement is off).
+
+    When confined, ``folder`` is ``room/home``, and the room is root's (mode 711): the sandbox's user
+    can pass through it but can neither rename nor add anything there. The grader makes its folders
+    for learner code there (a helper's log and answer, a locust run's statistics): made in ``folder``,
+    which learner code owns, learner code already running could rename such a folder and put a link
+    in its place before the grader opened a file in it, and have root create that file anywhere.
+    Unconfined, the room is ``folder`` itself (nothing there is more privileged than learner code).
     """
 
     _checked: set[tuple[int, str]] = set()
 
     def __init__(self, *, folder: Path, uid: int, gid: int, user: str, confined: bool,
-                 slot: int | None = None, lock_fd: int | None = None, note: str = "") -> None:
+                 slot: int | None = None, lock_fd: int | None = None, note: str = "",
+                 room: Path | None = None) -> None:
         self.folder, self.uid, self.gid, self.user = folder, uid, gid, user
+        self.room = room or folder
         self.confined, self.slot, self.note = confined, slot, note
         self.marker = secrets.token_hex(16)
         self._lock_fd = lock_fd
@@ -601,14 +611,16 @@ class Sandbox:
             kill_user(user.pw_uid)  # left by a holder of this slot that was killed before its clean-up
             _clean_shared_tmp(user.pw_uid)
             # Default /tmp, not the caller's TMPDIR: root's may be a folder the sandbox user cannot enter.
-            folder = Path(tempfile.mkdtemp(prefix=f"{user.pw_name}-", dir=workroot or SHARED_TMP[0]))
+            room = Path(tempfile.mkdtemp(prefix=f"{user.pw_name}-", dir=workroot or SHARED_TMP[0]))
+            room.chmod(0o711)
+            folder = room / "home"
+            folder.mkdir(mode=0o700)
             os.chown(folder, user.pw_uid, user.pw_gid)
-            folder.chmod(0o700)
         except BaseException:
             os.close(fd)
             raise
         return cls(folder=folder, uid=user.pw_uid, gid=user.pw_gid, user=user.pw_name, confined=True,
-                   slot=slot, lock_fd=fd)
+                   slot=slot, lock_fd=fd, room=room)
 
     def __enter__(self) -> Sandbox:
         return self
@@ -691,7 +703,7 @@ class Sandbox:
             import bentokit
 
             kit = Path(bentokit.__file__).resolve().parent.parent
-            paths = [Path(python), Path(python).resolve(), Path(sys.prefix), kit, self.folder]
+            paths = [Path(python), Path(python).resolve(), Path(sys.prefix), kit, self.room, self.folder]
             blocked = next((b for b in (_unreachable(p, self.uid, self.gid) for p in paths) if b), None)
             why = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
             if blocked is not None:
@@ -740,7 +752,7 @@ class Sandbox:
             return self.cleanup()
         finally:
             self._released = True
-            _remove(self.folder)
+            _remove(self.room)
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None

@@ -43,7 +43,7 @@ def locust_run(run: Run, check) -> None:
                    f"restore it with `./kit learn reset loadtest`.")
     if not run.live.url:
         check.fail("not checked: the service is not running (finish the service exercise first).")
-    with tempfile.TemporaryDirectory(prefix="grader-locust-", dir=run.sandbox.folder) as tmp:
+    with tempfile.TemporaryDirectory(prefix="grader-locust-", dir=run.sandbox.room) as tmp:
         prefix = Path(tmp) / "locust"
         # The log is opened before the folder is the learner's: learner code could otherwise swap it
         # for a link first. Locust (the learner's code) writes its statistics there.

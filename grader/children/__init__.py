@@ -9,7 +9,6 @@ Starting, killing and clean-up are :mod:`bentokit.procs`'.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib.util
 import json
@@ -77,14 +76,16 @@ class Child:
     process: subprocess.Popen | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        base = self.sandbox.folder if self.sandbox is not None else None
+        # In the sandbox's room: learner code can rename nothing there (see procs.Sandbox).
+        base = self.sandbox.room if self.sandbox is not None else None
         self._dir = Path(tempfile.mkdtemp(prefix="grader-child-", dir=base))
         self._in, self._out, self._log = (self._dir / n for n in ("in.json", "out.json", "log.txt"))
         if self.sandbox is not None and self.sandbox.confined:
-            # The request, where learner code can read it but not change it: in the sandbox's folder,
-            # learner code already running (the server) could rewrite it before the child reads it,
-            # and have the model reader predict other applicants than the live checks send.
-            fd, name = tempfile.mkstemp(prefix="in-", suffix=".json", dir=_inputs_folder(self.sandbox))
+            # The request, where learner code can read it but not change it: the room itself. In the
+            # child's folder, which is the learner's, learner code already running (the server) could
+            # rewrite it before the child reads it, and have the model reader predict other
+            # applicants than the live checks send.
+            fd, name = tempfile.mkstemp(prefix="in-", suffix=".json", dir=self.sandbox.room)
             os.fchmod(fd, 0o644)
             os.close(fd)
             self._in = Path(name)
@@ -211,21 +212,6 @@ class Child:
         except OSError:
             log = ""
         return "\n".join(log.splitlines()[-20:])
-
-
-_inputs: dict[Path, Path] = {}
-
-
-def _inputs_folder(sandbox: procs.Sandbox) -> Path:
-    """This process's folder for the requests of confined children: its own, mode 711 (the sandbox's
-    user reads a request by its random name, and can neither list nor change the folder), beside the
-    sandbox's folder (whose parent that user can enter, whatever TMPDIR is); removed at exit."""
-    parent = sandbox.folder.parent
-    if parent not in _inputs:
-        _inputs[parent] = Path(tempfile.mkdtemp(prefix="grader-inputs-", dir=parent))
-        _inputs[parent].chmod(0o711)
-        atexit.register(shutil.rmtree, _inputs[parent], ignore_errors=True)
-    return _inputs[parent]
 
 
 def kill_group(process: subprocess.Popen, grace: float = 5.0) -> None:

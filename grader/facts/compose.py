@@ -114,9 +114,9 @@ class ComposedRun:
         # A BentoML home of its own, sharing the run's models: `bentoml serve` empties its home's
         # prometheus_multiproc_dir as it starts, which would break the /metrics of the service.py
         # server the same grading may run beside it.
-        # Named at random (a fixed name in the sandbox's folder, learner code running already could
-        # take first, with a link).
-        home = Path(tempfile.mkdtemp(prefix="bentoml-composed-", dir=self.run.sandbox.folder))
+        # Named at random, in the sandbox's room (in its folder, learner code running already could
+        # take a fixed name first, or swap the new folder for a link before the models' link is made).
+        home = Path(tempfile.mkdtemp(prefix="bentoml-composed-", dir=self.run.sandbox.room))
         (home / "models").symlink_to(self.run.home / "models", target_is_directory=True)
         self.run.sandbox.give(home)
         self._server = server.start(TARGET, self.run.workdir, log_path=self._tmp / "server.log",

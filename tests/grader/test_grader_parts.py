@@ -295,6 +295,30 @@ def test_learner_code_cannot_change_a_confined_childs_request(tmp_path) -> None:
     assert not child._in.exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="confinement needs root (CI runs as root)")
+def test_learner_code_cannot_move_the_folders_the_grader_works_in(tmp_path) -> None:
+    """Learner code already running could otherwise rename a helper's fresh folder (or the sandbox's
+    own) and put a link in its place before the grader, as root, created the helper's log in it: root
+    would create that file wherever the link leads."""
+    from bentokit import procs
+    from grader.children import Child
+
+    with procs.Sandbox.acquire(confine=True) as box:
+        child = Child("grader.children.holdout", {"data": str(tmp_path / "no-such.csv")}, cwd=box.folder,
+                      timeout=60, sandbox=box)
+        attempts = {
+            "the helper's folder": f"mv {child._dir} $HOME/moved",
+            "the sandbox's own folder": f"mv {box.folder} {box.folder}.moved",
+            "a link beside them": f"ln -s /etc {box.room}/grader-child-planted",
+        }
+        for what, command in attempts.items():
+            done = box.run(["sh", "-c", command])
+            assert done.returncode != 0 and "Permission denied" in done.stderr, (what, done.stderr)
+        assert child._dir.is_dir() and box.folder.is_dir() and not (box.folder / "moved").exists()
+        assert child._dir.parent == box.room != box.folder and box.folder.parent == box.room
+        child.result()
+
+
 @pytest.mark.parametrize("name", ["client", "homework"])
 def test_learner_files_import_their_neighbours_and_a_failure_names_the_line(tmp_path, name) -> None:
     """client.py and homework.py import as ``python client.py`` runs them (a module beside them is

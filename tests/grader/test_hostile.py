@@ -92,8 +92,9 @@ globals().update(real.__dict__)
 '''
 
 
-#: Run at import of service.py: the inspector (whose output goes to a log in the sandbox's folder)
-#: swaps its log for a link to a file only root reads, and ends, so that the grader shows the log;
+#: Run at import of service.py: the inspector (whose output goes to a log in its own folder, which
+#: is the sandbox user's) swaps its log for a link to a file only root reads, and ends, so that the
+#: grader shows the log;
 #: meanwhile learner code plants a link where the grader writes the composition's build config.
 HARVESTER = '''
 import os as _os
@@ -103,7 +104,7 @@ try:
 except OSError:
     pass
 _log = _os.readlink("/proc/self/fd/1")
-if _log.startswith(_os.path.expanduser("~/")):  # the inspector (the server logs to the grader's folder)
+if "/grader-child-" in _log:  # the inspector (the server logs to the grader's own folder)
     _os.unlink(_log)
     _os.symlink(SECRET, _log)
     _os._exit(1)
