@@ -180,6 +180,28 @@ def _running(proc: psutil.Process) -> bool:
         return False
 
 
+#: Where the kernel shows each process (a test points it at a folder of its own).
+PROC = Path("/proc")
+
+
+def being_killed(pid: int) -> bool:
+    """Whether ``pid`` has a SIGKILL waiting to land, or has ended and waits to be reaped.
+
+    SIGKILL ends a process only once the kernel schedules it again: on a loaded machine a process
+    killed a moment ago can still look alive. Read by hand from ``/proc/PID/status`` (its pending
+    signal masks), which psutil does not expose; False when the process is gone or unreadable.
+    """
+    try:
+        status = (PROC / str(pid) / "status").read_text()
+    except OSError:
+        return False
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if fields.get("State", "").split()[:1] in (["Z"], ["X"]):
+        return True
+    kill_bit = 1 << (signal.SIGKILL - 1)
+    return any(int(fields.get(mask, "0").strip() or "0", 16) & kill_bit for mask in ("ShdPnd", "SigPnd"))
+
+
 def running(processes: Iterable[psutil.Process], grace: float = 0.0) -> list[psutil.Process]:
     """Those of ``processes`` still running after up to ``grace`` s (zombies and reused pids do not count)."""
     processes = list(processes)

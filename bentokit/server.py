@@ -104,7 +104,8 @@ class RunningServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        """The supervisor runs (a SIGKILL already sent to it counts as its end: see procs.being_killed)."""
+        return self.process.poll() is None and not procs.being_killed(self.process.pid)
 
     def wait_ready(self, timeout: float = 60.0) -> float:
         """Poll ``/readyz`` until it answers 200; return the seconds it took since start."""

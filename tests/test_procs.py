@@ -516,3 +516,30 @@ def test_server_stop_uses_kill_tree_on_a_real_signal_ignoring_server(tmp_path):
         running.stop(grace=0.5)
     assert procs.running(seen) == [] and running.process.returncode == -signal.SIGKILL
 
+
+
+def test_a_process_being_killed_or_waiting_to_be_reaped_is_not_alive(tmp_path, monkeypatch):
+    """A supervisor its own worker killed can look alive until the kernel schedules its end: the grader
+    must not count an answer from the orphaned worker meanwhile."""
+    shell = subprocess.Popen(["sh", "-c", "sleep 0 & exec sleep 30"])  # sleep never reaps its child
+    try:
+        zombie = None
+        for _ in range(500):  # bounded: the child ends at once
+            kids = psutil.Process(shell.pid).children()
+            if kids and kids[0].status() == psutil.STATUS_ZOMBIE:
+                zombie = kids[0].pid
+                break
+            time.sleep(0.01)
+        assert zombie is not None, "no zombie appeared"
+        assert procs.being_killed(zombie) and not procs.being_killed(shell.pid)
+    finally:
+        shell.kill()
+        shell.wait()
+    assert not procs.being_killed(shell.pid)  # gone
+    # A SIGKILL sent but not yet acted on cannot be held still here: its masks, as the kernel shows them.
+    status = "Name:\tbentoml\nState:\tR (running)\nSigPnd:\t0000000000000000\nShdPnd:\t{}\n"
+    monkeypatch.setattr(procs, "PROC", tmp_path)
+    (tmp_path / "7").mkdir()
+    for mask, killed in (("0000000000000100", True), ("0000000000004000", False), ("0" * 16, False)):
+        (tmp_path / "7" / "status").write_text(status.format(mask))
+        assert procs.being_killed(7) is killed, mask
