@@ -361,16 +361,14 @@ def _bento_layers(image: str, engine: Engine, build_log: Path) -> list[str]:
         return []
     copy_step, total = int(steps[-1].group(1)), int(steps[-1].group(2))
     layers: list[str] = []
-    current = image
-    for _ in range(total - copy_step):  # the image is the last step's; its parents down to the copy
-        parent = _answers(engine.binary, "image", "inspect", "--format", "{{.Parent}}", current)
-        if not parent:
-            break
-        # Never a tagged image (a base, or someone's own).
-        if _answers(engine.binary, "image", "inspect", "--format", "{{len .RepoTags}}", parent) != "0":
+    parent = _answers(engine.binary, "image", "inspect", "--format", "{{.Parent}}", image)
+    while parent and len(layers) < total - copy_step:  # the image is the last step's; down to the copy
+        tags, _, grandparent = (_answers(engine.binary, "image", "inspect", "--format",
+                                         "{{len .RepoTags}} {{.Parent}}", parent) or "").partition(" ")
+        if tags != "0":  # never a tagged image (a base, or someone's own), nor one gone meanwhile
             break
         layers.append(parent)
-        current = parent
+        parent = grandparent
     return layers
 
 

@@ -786,24 +786,25 @@ def _clean_shared_tmp(uid: int, keep: Path | None = None) -> list[str]:
     """Remove what ``uid`` left at the top of the shared temp folders, and the rooms of its sandboxes
     a killed grader left there (but ``keep``); their descriptions."""
     removed = []
+    room_prefix = f"{pwd.getpwuid(uid).pw_name}-"
     for folder in SHARED_TMP:
         with contextlib.suppress(OSError):
             for entry in os.scandir(folder):
                 with contextlib.suppress(OSError):
-                    if ((entry.stat(follow_symlinks=False).st_uid == uid or _room_of(entry, uid))
+                    if ((entry.stat(follow_symlinks=False).st_uid == uid or _room_of(entry, uid, room_prefix))
                             and Path(entry.path) != keep):
                         _remove(Path(entry.path))
                         removed.append(f"file {entry.path}")
     return removed
 
 
-def _room_of(entry: os.DirEntry, uid: int) -> bool:
+def _room_of(entry: os.DirEntry, uid: int, prefix: str) -> bool:
     """Whether ``entry`` is the room of a sandbox of ``uid`` (see :class:`Sandbox`): a folder of root's
-    named after the user, holding the user's ``home``."""
+    named ``prefix`` (the user's name and a dash) and more, holding the user's ``home``."""
+    if not entry.name.startswith(prefix):
+        return False
     st = entry.stat(follow_symlinks=False)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0:
-        return False
-    if not entry.name.startswith(f"{pwd.getpwuid(uid).pw_name}-"):
         return False
     home = os.stat(os.path.join(entry.path, "home"), follow_symlinks=False)
     return stat.S_ISDIR(home.st_mode) and home.st_uid == uid

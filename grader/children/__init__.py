@@ -174,7 +174,7 @@ class Child:
         self._in.unlink(missing_ok=True)
         self._result = ChildResult(self._read(self._out), self.process.returncode, timed_out,
                                    self._log_tail(), time.monotonic() - self._started)
-        if not self.answers_early:  # else its log is the build's, read later (the sandbox's folder goes)
+        if not self.answers_early:  # else its log is the build's, read later (the sandbox's room goes)
             shutil.rmtree(self._dir, ignore_errors=True)
         return self._result
 
