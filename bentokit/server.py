@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -42,8 +43,28 @@ class ServerError(RuntimeError):
     """The server exited or did not become ready; the message ends with its last log lines."""
 
 
+#: Where free_port looks first: below the kernel's ephemeral range (see free_port).
+_QUIET_PORTS = (15000, 32768)
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port(host: str = HOST) -> int:
-    """A TCP port that nothing listens on right now."""
+    """A TCP port that nothing listens on right now, outside the kernel's ephemeral range if it can.
+
+    The kernel hands out the ports of that range to every outgoing connection and to every program
+    that asks for port 0 (Jupyter kernels take five at a time): a port from there can be taken again
+    before the server binds it (`Address already in use`, seen in CI). As portpicker does, random
+    ports below the range are tried first; written here rather than made a pinned dependency of
+    every grading install for these lines.
+    """
+    low = _QUIET_PORTS[0]
+    with contextlib.suppress(OSError, ValueError):
+        high = min(_QUIET_PORTS[1], int(_EPHEMERAL_RANGE.read_text().split()[0]))
+        for _ in range(20 if high - low > 1000 else 0):
+            port = random.randrange(low, high)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock, contextlib.suppress(OSError):
+                sock.bind((host, port))
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
@@ -103,6 +124,13 @@ class RunningServer:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def how_ended(self) -> str:
+        """``exited with code N`` (once :meth:`alive` is False: a SIGKILL pending lands within moments)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        code = self.process.returncode
+        return "was killed" if code is None else f"exited with code {code}"
+
     def alive(self) -> bool:
         """The supervisor runs (a SIGKILL already sent to it counts as its end: see procs.being_killed)."""
         return self.process.poll() is None and not procs.being_killed(self.process.pid)
@@ -111,7 +139,7 @@ class RunningServer:
         """Poll ``/readyz`` until it answers 200; return the seconds it took since start."""
 
         def exited() -> str | None:
-            return None if self.alive() else f"the server exited with code {self.process.returncode}"
+            return None if self.alive() else f"the server {self.how_ended()}"
 
         return wait_url_ready(self.url, timeout, exited, self.log_tail, self.started, what="the server")
 
@@ -122,7 +150,7 @@ class RunningServer:
         its tree (a stranger, or a process of another user) listens on its port.
         """
         if not self.alive():
-            return (f"the server's supervisor exited with code {self.process.returncode}; what answers on "
+            return (f"the server's supervisor {self.how_ended()}; what answers on "
                     f"port {self.port} is left over from it, not a running server")
         mine = {p.pid for p in procs.snapshot([self.process])}
         strangers = _listeners(self.port) - mine

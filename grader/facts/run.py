@@ -538,7 +538,7 @@ class Run:
 
         def exited() -> str | None:  # BentoML keeps the supervisor alive when a worker fails to start
             if not running.alive():
-                return f"the server exited with code {running.process.returncode}"
+                return f"the server {running.how_ended()}"
             if STARTUP_FAILED in running.log_tail(40):
                 return "the service's startup failed"
             return None
