@@ -436,14 +436,27 @@ def _unreachable(path: Path, uid: int, gid: int) -> Path | None:
     return None
 
 
+def _open_up(folder: str) -> None:
+    """Give a folder mode 700 through a descriptor opened without following a link (a link, a file or
+    nothing at that name is left as it is): a name swapped for a link to another folder between the
+    failed removal and this call changes nothing outside."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+
+
 def _remove(path: Path) -> None:
     """Remove a file or folder whatever modes the learner left on it."""
 
     def retry(func, name, _exc) -> None:  # a folder the learner made read-only (unconfined mode)
         with contextlib.suppress(OSError):
             for folder in (os.path.dirname(name), name):
-                if not os.path.islink(folder):
-                    os.chmod(folder, 0o700)
+                _open_up(folder)
             func(name)
 
     if path.is_dir() and not path.is_symlink():

@@ -420,6 +420,25 @@ def test_the_room_of_a_killed_holder_is_removed_when_its_slot_is_reaped():
     assert not Path(room).exists(), reaped
 
 
+def test_opening_up_a_folder_to_remove_it_never_follows_a_link(tmp_path):
+    """The retry of a failed removal gives the folder mode 700, but through a descriptor: a name that
+    is a link by then (learner code swapped it) leaves the link's target as it was."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o555)
+    (tmp_path / "link").symlink_to(target)
+    (tmp_path / "file").write_text("x")
+    os.chmod(tmp_path / "file", 0o400)
+    for name in ("locked", "link", "file", "missing"):
+        procs._open_up(str(tmp_path / name))
+    assert (locked.stat().st_mode & 0o777) == 0o700
+    assert (target.stat().st_mode & 0o777) == 0o555
+    assert ((tmp_path / "file").stat().st_mode & 0o777) == 0o400
+    procs._remove(tmp_path / "locked")
+    assert not locked.exists()
+
+
 @root_only
 def test_release_frees_the_slot_and_removes_the_folder():
     box = procs.Sandbox.acquire(check=False)
