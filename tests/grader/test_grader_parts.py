@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -376,3 +377,13 @@ def test_the_image_is_built_from_a_copy_of_the_bento_without_links_out(tmp_path)
     (home / "bentos" / "elsewhere").symlink_to(outside.parent)
     with pytest.raises(OSError, match="link out of the store"):
         ContainerRun(None, False, tmp_path / "logs2")._stage("elsewhere:v2", home)
+
+
+def test_the_grading_benchmark_says_how_fast_the_machine_is() -> None:
+    """Gradings timed on machines of different speed can be compared by this line's two figures."""
+    from grader.bench import machine_reference
+
+    line = machine_reference()
+    loop, imports = (float(n) for n in re.findall(r"(\d+\.\d+) s", line))
+    assert loop > 0 and imports > 0, line
+    assert f"{os.cpu_count()} cores" in line
