@@ -60,7 +60,8 @@ def reference_image(engine: containers.Engine) -> None:
     cold = os.environ.get("KIT_CI_COLD", "0") == "1"
     step(f"building its image with {engine.name} ({'--no-cache' if cold else 'cold on a fresh machine'})")
     previous = image_id(engine, IMAGE)
-    built = containers.build_image(tag, IMAGE, engine, extra_args=("--opt", "no-cache") if cold else ())
+    built = containers.build_image(tag, IMAGE, engine, extra_args=("--opt", "no-cache") if cold else (),
+                                   log_path=ROOT / "reports" / "containerize.log")
     if previous and previous != image_id(engine, IMAGE):  # the last run's image, now untagged
         subprocess.run(engine.command("rmi", previous), capture_output=True, timeout=120)
     size, user = built.size(), containers.image_user(IMAGE, engine)
@@ -99,7 +100,7 @@ def reference_image(engine: containers.Engine) -> None:
     check(not container.state(), f"{container.name} is still there after stop()")
 
     step("building the image again (cached)")
-    again = containers.build_image(tag, IMAGE, engine)
+    again = containers.build_image(tag, IMAGE, engine, log_path=ROOT / "reports" / "containerize-cached.log")
     figures["cached_build_seconds"] = round(again.seconds, 1)
     print(f"    cached build in {again.seconds:.1f} s")
     check(again.seconds < 60, f"the cached build took {again.seconds:.0f} s")

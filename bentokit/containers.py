@@ -151,6 +151,8 @@ class BuiltImage:
     engine: Engine
     seconds: float
     log_path: Path
+    #: The build log is a temporary file the kit made (no ``log_path`` was given).
+    own_log: bool = False
 
     def size(self) -> int:
         """Bytes, as the engine reports the image (uncompressed)."""
@@ -191,7 +193,7 @@ def build_image(
     """
     engine = engine or require_engine()
     image_tag = image_tag or bento_tag
-    log = _log_file("bentoml-containerize-", log_path)
+    log = _log_file("bentoml-containerize-", log_path)  # kept when the build fails: the error names it
     command = [sys.executable, "-m", "bentoml", "containerize", bento_tag,
                "--backend", engine.name, "-t", image_tag, *extra_args]
     started = time.monotonic()
@@ -201,7 +203,7 @@ def build_image(
         what = f"did not finish in {timeout:.0f} s" if code == 124 else f"failed (exit code {code})"
         raise ContainerError(f"building the image of {bento_tag} with {engine.name} {what}. Log: {log}\n"
                              f"{_tail(log)}{_pull_hint(log)}")
-    return BuiltImage(image_tag, bento_tag, engine, seconds, log)
+    return BuiltImage(image_tag, bento_tag, engine, seconds, log, own_log=log_path is None)
 
 
 def _pull_hint(log: Path) -> str:
@@ -383,10 +385,13 @@ class ContainerService:
     keep_image: bool = True
 
     def stop(self) -> None:
-        """Remove the container, and the image unless ``keep_image``; safe to call twice."""
+        """Remove the container, and the image unless ``keep_image``; safe to call twice. A build log
+        the kit made goes too (a kept image is then removed later without its bento's own layers)."""
         self.container.stop()
         if not self.keep_image:
             remove_image(self.image.tag, self.image.engine, self.image.log_path)
+        if self.image.own_log:
+            self.image.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> ContainerService:
         return self
@@ -440,5 +445,7 @@ def serve_in_container(
         container.stop()
         if not keep_image:
             remove_image(image.tag, engine, image.log_path)
+        if image.own_log:  # the container's tail is in the error; the build went well
+            image.log_path.unlink(missing_ok=True)
         raise
     return ContainerService(container.url, container, image, ready, keep_image)

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,19 @@ def wait_url_ready(
 
 
 @dataclass
+class _OwnLog:
+    """A server's log that the kit made in the temporary folder: removed once its server's handle is
+    gone, unless a failed start named it in its error (``keep``)."""
+
+    path: Path
+    keep: bool = False
+
+    def remove(self) -> None:
+        if not self.keep:
+            self.path.unlink(missing_ok=True)
+
+
+@dataclass
 class RunningServer:
     """A server's process group (``bentoml serve`` or any ``launch``-ed command) and its address."""
 
@@ -111,6 +125,8 @@ class RunningServer:
     process: subprocess.Popen
     log_path: Path
     started: float = field(default_factory=time.monotonic)
+    #: Set when the log is a temporary file the kit made (no ``log_path`` was given).
+    own_log: _OwnLog | None = None
 
     @property
     def port(self) -> int:
@@ -141,7 +157,13 @@ class RunningServer:
         def exited() -> str | None:
             return None if self.alive() else f"the server {self.how_ended()}"
 
-        return wait_url_ready(self.url, timeout, exited, self.log_tail, self.started, what="the server")
+        try:
+            return wait_url_ready(self.url, timeout, exited, self.log_tail, self.started, what="the server")
+        except ServerError as error:
+            if self.own_log is None:
+                raise
+            self.own_log.keep = True  # the tail above may not say why: the whole log stays
+            raise ServerError(f"{error}\nThe whole log: {self.log_path}") from None
 
     def problem(self) -> str | None:
         """Why an answer on this server's port would not be this server's own, or None.
@@ -173,7 +195,7 @@ class RunningServer:
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM every process of the server, SIGKILL whatever is left after ``grace`` s; returns
-        once all have ended (:func:`bentokit.procs.kill_tree`)."""
+        once all have ended (:func:`bentokit.procs.kill_tree`). Its log can still be read."""
         procs.kill_tree(self.process, grace)
 
 
@@ -226,14 +248,24 @@ def launch(
     ``start`` uses it for ``bentoml serve``; the benchmarks use it for Flask, gunicorn and
     uvicorn. The server must answer ``GET /readyz`` with 200 for ``wait_ready``.
     """
+    own_log = None
     if log_path is None:
         fd, name = tempfile.mkstemp(prefix="bentoml-serve-", suffix=".log")
         os.close(fd)
-        log_path = name
+        own_log = _OwnLog(Path(name))
+        log_path = own_log.path
     log_path = Path(log_path)
-    with open(log_path, "wb") as log:
-        process = procs.spawn(command, cwd=working_dir, env=env, stdout=log, sandbox=sandbox)
-    return RunningServer(url=f"http://{HOST}:{port}", process=process, log_path=log_path)
+    try:
+        with open(log_path, "wb") as log:
+            process = procs.spawn(command, cwd=working_dir, env=env, stdout=log, sandbox=sandbox)
+    except BaseException:
+        if own_log is not None:
+            own_log.remove()
+        raise
+    running = RunningServer(url=f"http://{HOST}:{port}", process=process, log_path=log_path, own_log=own_log)
+    if own_log is not None:  # when the handle goes (or this process ends), not at stop(): read after it
+        weakref.finalize(running, own_log.remove)
+    return running
 
 
 @contextlib.contextmanager

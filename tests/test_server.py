@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -55,10 +56,34 @@ def test_free_port_is_bindable_and_outside_the_ephemeral_range():
 
 
 def test_crash_on_start_is_reported_with_the_log(tmp_path):
+    """The tail is in the message, and the whole log (a temporary file the kit made) is kept and named."""
     (tmp_path / "service.py").write_text("raise RuntimeError('boom at import')\n")
-    with pytest.raises(server.ServerError, match="(?s)exited with code.*boom at import"), \
+    with pytest.raises(server.ServerError, match="(?s)exited with code.*boom at import") as caught, \
             server.serving("service:Anything", tmp_path, timeout=60):
         pass
+    log = Path(str(caught.value).rsplit("The whole log: ", 1)[1].strip())
+    try:
+        assert "boom at import" in log.read_text()
+    finally:
+        log.unlink()
+
+
+def test_a_log_the_kit_made_goes_with_the_server_handle_and_a_given_one_stays(tmp_path):
+    """Without a log path, each server's log was a temporary file left behind for good (dozens a day)."""
+    sleeper = [sys.executable, "-c", "print('started', flush=True); import time; time.sleep(300)"]
+    made = server.launch(sleeper, server.free_port(), tmp_path)
+    given = server.launch(sleeper, server.free_port(), tmp_path, log_path=tmp_path / "given.log")
+    assert made.log_path.parent != tmp_path
+    deadline = time.monotonic() + 60
+    while "started" not in made.log_tail() and time.monotonic() < deadline:
+        time.sleep(0.1)  # a poll interval while the interpreter starts
+    made.stop(grace=1)
+    given.stop(grace=1)
+    log = made.log_path
+    assert "started" in made.log_tail()  # still there once stopped: a notebook reads it then
+    del made  # the handle is gone: so is the log
+    assert not log.exists()
+    assert (tmp_path / "given.log").exists()
 
 
 @pytest.mark.server

@@ -94,7 +94,9 @@ def test_grader_entry_point_serves_a_bento_and_stops_it(reference_bento, referen
         answer = post(live.url, contract.CLASSIFY_PATH, contract.wrap(contract.SAMPLE_APPLICANT))
         assert answer.status_code == 200 and answer.json()["status"] in contract.STATUSES
         assert live.ready_seconds > 0
+        assert live.image.own_log and live.image.log_path.exists()  # a temporary file: no log_dir given
     assert not live.container.state()
+    assert not live.image.log_path.exists()  # gone with the container, not left in the temp folder
 
 
 def test_grader_entry_point_reports_a_broken_submission(engine, tmp_path):
