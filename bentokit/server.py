@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -34,14 +35,34 @@ import requests
 from bentokit import procs
 from bentokit.procs import Sandbox, kit_env
 
-__all__ = ["HOST", "RunningServer", "ServerError", "free_port", "kit_env", "launch", "serving", "start",
-           "wait_url_ready"]
+__all__ = ["HOST", "MAX_SERVER_TMPDIR", "RunningServer", "ServerError", "free_port", "kit_env", "launch",
+           "serving", "start", "wait_url_ready"]
 
 HOST = "127.0.0.1"
 
 
 class ServerError(RuntimeError):
     """The server exited or did not become ready; the message ends with its last log lines."""
+
+
+#: The longest TMPDIR a ``bentoml serve`` may get. Its supervisor makes the Unix sockets of a composed
+#: service's dependencies at ``$TMPDIR/bentoml-uds-XXXXXXXX/<id of the service>.sock`` and asserts the
+#: path is shorter than 103 characters: 22 + up to 20 characters follow TMPDIR.
+MAX_SERVER_TMPDIR = 103 - 1 - len("/bentoml-uds-XXXXXXXX/") - len("140737488355327.sock")
+
+
+def _server_tmpdir(env: Mapping[str, str] | None, sandbox: Sandbox | None) -> Path | None:
+    """A short folder of the server's own for its TMPDIR when the one it would get is too long for
+    BentoML's sockets (a cohort's work folder, an unconfined sandbox under it, macOS's or a cluster's
+    TMPDIR); None when that one will do."""
+    inherited = (env or {}).get("TMPDIR") or (str(sandbox.folder) if sandbox else
+                                              os.environ.get("TMPDIR") or tempfile.gettempdir())
+    if len(inherited) <= MAX_SERVER_TMPDIR:
+        return None
+    short = Path(tempfile.mkdtemp(prefix="bentokit-serve-", dir=procs.SHARED_TMP[0]))
+    if sandbox is not None:
+        sandbox.give(short)
+    return short
 
 
 #: Where free_port looks first: below the kernel's ephemeral range (see free_port).
@@ -127,6 +148,8 @@ class RunningServer:
     started: float = field(default_factory=time.monotonic)
     #: Set when the log is a temporary file the kit made (no ``log_path`` was given).
     own_log: _OwnLog | None = None
+    #: The server's own TMPDIR (see MAX_SERVER_TMPDIR), removed by ``stop``.
+    tmp_dir: Path | None = None
 
     @property
     def port(self) -> int:
@@ -197,6 +220,8 @@ class RunningServer:
         """SIGTERM every process of the server, SIGKILL whatever is left after ``grace`` s; returns
         once all have ended (:func:`bentokit.procs.kill_tree`). Its log can still be read."""
         procs.kill_tree(self.process, grace)
+        if self.tmp_dir is not None:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)  # never follows a link (as root too)
 
 
 def _who(pid: int | None) -> str:
@@ -232,7 +257,17 @@ def start(
     port = port or free_port()
     command = [sys.executable, "-m", "bentoml", "serve", target,
                "--host", HOST, "--port", str(port), *args]
-    return launch(command, port, working_dir, env=env, log_path=log_path, sandbox=sandbox)
+    tmp_dir = _server_tmpdir(env, sandbox)
+    if tmp_dir is not None:
+        env = {**(env or {}), "TMPDIR": str(tmp_dir)}
+    try:
+        running = launch(command, port, working_dir, env=env, log_path=log_path, sandbox=sandbox)
+    except BaseException:
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    running.tmp_dir = tmp_dir
+    return running
 
 
 def launch(

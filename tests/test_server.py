@@ -135,3 +135,20 @@ def test_a_service_that_kills_its_supervisor_is_not_ready_and_leaves_no_orphan(t
     finally:
         running.stop()
     assert procs.running(orphans) == [] and procs.find(marker, var=procs.SPAWN_MARKER) == []
+
+
+@pytest.mark.server
+def test_a_long_temp_folder_does_not_stop_a_composed_service(saved_model, tmp_path):
+    """BentoML makes a composed service's sockets under TMPDIR and refuses paths of 103 characters or
+    more: with a long TMPDIR (a cohort's work folder, say) its supervisor died of an AssertionError."""
+    from tests.conftest import ROOT
+
+    long_tmp = tmp_path / ("t" * server.MAX_SERVER_TMPDIR)
+    long_tmp.mkdir()
+    with server.serving("composed_service:CreditRiskApi", ROOT / "solutions", timeout=120,
+                        env={"TMPDIR": str(long_tmp)}) as running:
+        own = running.tmp_dir
+        assert own is not None and len(str(own)) <= server.MAX_SERVER_TMPDIR
+        assert running.alive()
+    assert not own.exists()  # removed with the server
+    assert server._server_tmpdir({"TMPDIR": "/tmp"}, None) is None  # a short one is left as it is

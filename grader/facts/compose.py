@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from bentokit import server
+from bentokit import procs, server
 from grader.facts import source
 from grader.facts.run import Build, Run
 
@@ -103,7 +103,9 @@ class ComposedRun:
         self.run = run
         self.ready_timeout = ready_timeout
         self.build_timeout = build_timeout
-        self._tmp = Path(tempfile.mkdtemp(prefix="grader-compose-"))  # the grader's own: logs
+        # The grader's own: logs, and the build config learner code reads. In /tmp, not the caller's
+        # TMPDIR: root's may be a folder the sandbox user cannot enter (a cohort's work folder).
+        self._tmp = Path(tempfile.mkdtemp(prefix="grader-compose-", dir=procs.SHARED_TMP[0]))
         self._server: server.RunningServer | None = None
         self._build: Build | None = None
         self._bento: ComposedBento | None = None
