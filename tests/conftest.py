@@ -13,16 +13,23 @@ import shutil
 import tempfile
 from pathlib import Path
 
-_HOME = tempfile.mkdtemp(prefix="bentokit-tests-home-")
+#: This process's throw-away folder, removed when its session ends (each xdist worker has its own,
+#: beside the controller's: paths stay short, as Unix sockets are made under TMPDIR). Every process
+#: started from here (servers, notebook kernels, graders, the workers) makes its temporary files in
+#: it: what one ends without removing (BentoML's model and socket folders, left by a killed server
+#: or kernel) goes with the session, not to /tmp. As an instructor's TMPDIR may be, it is closed to
+#: other users: the gradings' sandbox users must never need to enter it.
+_SYSTEM_TMP = os.environ.setdefault("BENTOKIT_TESTS_SYSTEM_TMP", tempfile.gettempdir())
+_TMP = tempfile.mkdtemp(prefix="bentokit-tests-", dir=_SYSTEM_TMP)
+os.environ["TMPDIR"] = _TMP
+_HOME = tempfile.mkdtemp(prefix="home-", dir=_TMP)
 os.environ["BENTOML_HOME"] = _HOME
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 # `python -m bentokit demo` keeps its own store; never the user's ~/.cache/bentokit/demo-home in tests.
-os.environ["BENTOKIT_DEMO_HOME"] = tempfile.mkdtemp(prefix="bentokit-tests-demo-home-")
+os.environ["BENTOKIT_DEMO_HOME"] = tempfile.mkdtemp(prefix="demo-home-", dir=_TMP)
 # The kit's cache (the grader's held-out applicants, the learner loop's train.py runs) is shared by
 # the tests of one session, never taken from an earlier session or the user's ~/.cache/bentokit.
-os.environ["BENTOKIT_CACHE"] = tempfile.mkdtemp(prefix="bentokit-tests-cache-")
-#: This process's throw-away folders, removed when its session ends (each xdist worker has its own).
-_FOLDERS = (_HOME, os.environ["BENTOKIT_DEMO_HOME"], os.environ["BENTOKIT_CACHE"])
+os.environ["BENTOKIT_CACHE"] = tempfile.mkdtemp(prefix="cache-", dir=_TMP)
 
 import pytest  # noqa: E402
 
@@ -33,9 +40,9 @@ SERVICE_TARGET = "solutions.service:CreditRiskClassifier"
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Remove this process's throw-away store, demo store and cache (session fixtures have ended)."""
-    for folder in _FOLDERS:
-        shutil.rmtree(folder, ignore_errors=True)
+    """Remove this process's throw-away folder: store, demo store, cache, temporary files (session
+    fixtures have ended)."""
+    shutil.rmtree(_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -370,7 +370,8 @@ def test_run_unprivileged_confinement_is_off_and_said_and_cleanup_works(sandbox)
 
 @root_only
 def test_check_says_which_folder_to_open(sandbox):
-    hidden = Path(tempfile.mkdtemp(prefix="procs-test-private-"))  # mode 700, root's
+    # Mode 700, root's, in /tmp: the message names the first folder the user cannot enter.
+    hidden = Path(tempfile.mkdtemp(prefix="procs-test-private-", dir=procs.SHARED_TMP[0]))
     try:
         (hidden / "python").symlink_to(sys.executable)
         with pytest.raises(procs.SandboxError, match=f"(?s){hidden}.*chmod o\\+rx {hidden}"):
