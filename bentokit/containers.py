@@ -154,6 +154,11 @@ class BuiltImage:
     #: The build log is a temporary file the kit made (no ``log_path`` was given).
     own_log: bool = False
 
+    def drop_own_log(self) -> None:
+        """Remove the build log if the kit made it (once nothing needs it: remove_image reads it)."""
+        if self.own_log:
+            self.log_path.unlink(missing_ok=True)
+
     def size(self) -> int:
         """Bytes, as the engine reports the image (uncompressed)."""
         return image_size(self.tag, self.engine)
@@ -390,8 +395,7 @@ class ContainerService:
         self.container.stop()
         if not self.keep_image:
             remove_image(self.image.tag, self.image.engine, self.image.log_path)
-        if self.image.own_log:
-            self.image.log_path.unlink(missing_ok=True)
+        self.image.drop_own_log()
 
     def __enter__(self) -> ContainerService:
         return self
@@ -445,7 +449,6 @@ def serve_in_container(
         container.stop()
         if not keep_image:
             remove_image(image.tag, engine, image.log_path)
-        if image.own_log:  # the container's tail is in the error; the build went well
-            image.log_path.unlink(missing_ok=True)
+        image.drop_own_log()  # the container's tail is in the error; the build went well
         raise
     return ContainerService(container.url, container, image, ready, keep_image)

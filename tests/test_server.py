@@ -73,13 +73,15 @@ def test_a_log_the_kit_made_goes_with_the_server_handle_and_a_given_one_stays(tm
     sleeper = [sys.executable, "-c", "print('started', flush=True); import time; time.sleep(300)"]
     made = server.launch(sleeper, server.free_port(), tmp_path)
     given = server.launch(sleeper, server.free_port(), tmp_path, log_path=tmp_path / "given.log")
-    assert made.log_path.parent != tmp_path
-    deadline = time.monotonic() + 60
-    while "started" not in made.log_tail() and time.monotonic() < deadline:
-        time.sleep(0.1)  # a poll interval while the interpreter starts
-    made.stop(grace=1)
-    given.stop(grace=1)
+    try:
+        deadline = time.monotonic() + 60
+        while "started" not in made.log_tail() and time.monotonic() < deadline:
+            time.sleep(0.1)  # a poll interval while the interpreter starts
+    finally:
+        made.stop(grace=1)
+        given.stop(grace=1)
     log = made.log_path
+    assert log.parent != tmp_path
     assert "started" in made.log_tail()  # still there once stopped: a notebook reads it then
     del made  # the handle is gone: so is the log
     assert not log.exists()
