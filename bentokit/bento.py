@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bentokit import lazy_bentoml
 from bentokit.server import kit_env
 
 
@@ -30,7 +30,7 @@ def build(project_dir: str | Path = ".", bentofile: str = "bentofile.yaml", time
 
     project_dir = Path(project_dir).resolve()
     config = ["--bentofile", str(project_dir / bentofile)] if (project_dir / bentofile).is_file() else []
-    command = [sys.executable, "-m", "bentoml", "build", str(project_dir), *config, "--output", "tag"]
+    command = lazy_bentoml.command("build", str(project_dir), *config, "--output", "tag")
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=kit_env(),
                               cwd=project_dir)

@@ -21,7 +21,6 @@ import random
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import weakref
@@ -32,11 +31,11 @@ from pathlib import Path
 import psutil
 import requests
 
-from bentokit import procs
+from bentokit import lazy_bentoml, procs
 from bentokit.procs import Sandbox, kit_env
 
-__all__ = ["HOST", "MAX_SERVER_TMPDIR", "RunningServer", "ServerError", "free_port", "kit_env", "launch",
-           "serving", "start", "wait_url_ready"]
+__all__ = ["HOST", "MAX_SERVER_TMPDIR", "RunningServer", "ServerError", "free_port",
+           "kit_env", "launch", "serving", "start", "wait_url_ready"]
 
 HOST = "127.0.0.1"
 
@@ -253,10 +252,13 @@ def start(
     sandbox: Sandbox | None = None,
 ) -> RunningServer:
     """Launch ``bentoml serve TARGET`` in its own session (as ``sandbox``'s user when given; ``env``
-    then adds to its allow-listed environment); does not wait for readiness."""
+    then adds to its allow-listed environment); does not wait for readiness.
+
+    It runs as ``python -m bentokit.lazy_bentoml serve``: BentoML's command line, whose supervisor
+    imports the model libraries only if it uses them (it never does; the workers import them as usual).
+    """
     port = port or free_port()
-    command = [sys.executable, "-m", "bentoml", "serve", target,
-               "--host", HOST, "--port", str(port), *args]
+    command = lazy_bentoml.command("serve", target, "--host", HOST, "--port", str(port), *args)
     tmp_dir = _server_tmpdir(env, sandbox)
     if tmp_dir is not None:
         env = {**(env or {}), "TMPDIR": str(tmp_dir)}

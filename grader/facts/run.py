@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import IO, Any
 
 import yaml
 
-from bentokit import containers, contract, procs, server
+from bentokit import containers, contract, lazy_bentoml, procs, server
 from bentokit.data import default_source
 from grader import hints
 from grader.children import Child, ChildResult, kill_group, read_to_end
@@ -127,7 +126,7 @@ class Build:
     def start(cls, run: Run, args: list[str], log_path: Path) -> Build:
         """A build process of its own: ``bentoml build ARGS``, its output to ``log_path``."""
         log = open(log_path, "wb")  # noqa: SIM115 - closed in close()
-        process = procs.spawn([sys.executable, "-m", "bentoml", "build", *args, "--output", "tag"],
+        process = procs.spawn(lazy_bentoml.command("build", *args, "--output", "tag"),
                               cwd=run.workdir, stdout=log, **run.learner())
         build = cls(run.home, process, log_path)
         build._log = log

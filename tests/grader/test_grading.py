@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bentokit import lazy_bentoml
 from grader.declare import groups
 from tests.grader.conftest import BROKEN, ROOT, grade, graded_specs, make_broken, points
 
@@ -172,7 +173,7 @@ def test_interrupted_grading_leaves_no_processes(reference_home, tmp_path) -> No
 
     def serving() -> bool:
         sandbox = json.loads(sandbox_file.read_text()) if sandbox_file.is_file() else None
-        return any("bentoml serve" in p for p in leftovers(marker, sandbox))
+        return any(f"{lazy_bentoml.MODULE} serve" in p for p in leftovers(marker, sandbox))
 
     try:
         deadline = time.monotonic() + 60
