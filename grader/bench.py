@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -51,8 +52,14 @@ def machine_reference() -> str:
                            text=True, check=True).stdout.split() for count in (0, 10**7)]  # 0: warm-up
     loop, imports = runs[-1]
     return (f"this machine: {os.cpu_count()} cores; 10^7 Python additions take {loop} s of CPU, importing "
-            f"BentoML + XGBoost + scikit-learn {imports} s (a grading does that import in 3 processes: "
-            "the inspector, the server's supervisor and its worker)")
+            f"BentoML + XGBoost + scikit-learn {imports} s (a grading does that import in 2 processes: "
+            "the inspector and the server's worker; its supervisor imports service.py without XGBoost)")
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's children that have ended and been waited for."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,21 +82,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_build:
             subprocess.run([sys.executable, "-m", "bentoml", "build", str(args.submission)], env=env,
                            cwd=args.submission, check=True, stdout=subprocess.DEVNULL)
-        times, scores = [], []
+        times, cpus, scores = [], [], []
         for n in range(args.runs):
             command = [sys.executable, "-m", "grader", "--submission", str(args.submission),
                        "--results", str(results), "--confine", args.confine,
                        *([] if args.no_build else ["--build"])]
-            started = time.monotonic()
+            started, cpu = time.monotonic(), children_cpu()
             subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, check=False)
             times.append(time.monotonic() - started)
+            cpus.append(children_cpu() - cpu)
             summary = json.loads((results / "summary.json").read_text())
             scores.append(f"{summary['score']:g}/{summary['max_score']:g}")
             cold = " (empty cache: the held-out split computed)" if n == 0 else ""
-            print(f"run {n + 1}: {times[-1]:.1f} s  score {scores[-1]}{cold}", flush=True)
+            print(f"run {n + 1}: {times[-1]:.1f} s, CPU {cpus[-1]:.1f} s  score {scores[-1]}{cold}",
+                  flush=True)
         print(f"median wall time of one full grading (--confine {args.confine}): "
               f"{statistics.median(times):.1f} s "
               f"(min {min(times):.1f}, max {max(times):.1f}, {args.runs} runs); scores {sorted(set(scores))}")
+        print(f"median CPU of one grading: {statistics.median(cpus):.1f} s (user + system of the grader and "
+              "the processes it and they waited for; a process killed after its parent ended is not counted)")
         return 0
     finally:
         shutil.rmtree(home, ignore_errors=True)
