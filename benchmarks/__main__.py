@@ -1,4 +1,4 @@
-"""``python -m benchmarks run|fuzz|soak|profile|layers|report``: see ``benchmarks/README.md``."""
+"""``python -m benchmarks run|fuzz|soak|profile|layers|start|report``: see ``benchmarks/README.md``."""
 
 from __future__ import annotations
 
@@ -55,6 +55,17 @@ def cmd_layers(args: argparse.Namespace) -> int:
                            progress=lambda line: print(line, flush=True))
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"layers: {layers.write(found, args.out, layers.production_server(args.out))}")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from benchmarks import start
+    from grader.bench import machine_reference
+
+    machine = machine_reference()
+    print(machine, flush=True)
+    found = start.measure(rounds=args.rounds, progress=lambda line: print(line, flush=True))
+    print(f"start: {start.write(found, args.out, machine=machine[0].upper() + machine[1:] + '.')}")
     return 0
 
 
@@ -133,6 +144,11 @@ def parser() -> argparse.ArgumentParser:
     la.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
     la.add_argument("--requests", type=int, default=2000, help="per timed loop (default: %(default)s)")
     la.set_defaults(func=cmd_layers)
+
+    st = sub.add_parser("start", parents=[common],
+                        help="serve and build solutions/ with bentoml and with bentokit.lazy_bentoml")
+    st.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
+    st.set_defaults(func=cmd_start)
 
     rep = sub.add_parser("report", parents=[common], help="re-write the report from results.json")
     rep.add_argument("--partial", action="store_true",
