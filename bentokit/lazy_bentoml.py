@@ -10,7 +10,9 @@ configuration; a service that imports XGBoost at its top (as notebook 3 teaches)
 XGBoost, scikit-learn, SciPy and pandas for nothing: about a third of a build, and of a server's start
 (its CPU and, since the workers start only after the supervisor's import, its wall time). The workers
 are processes of their own and import everything as usual; a module-level line that uses a library
-loads it there and then, as a plain import would. The bento built is the same file for file.
+loads it there and then, as a plain import would (a library that cannot load fails there, or in the
+workers). The bento built is the same file for file. ``LazyLoader`` is not thread-safe before Python
+3.12: it is used only in these command lines, which import the service in their main thread.
 
 Written by hand around the standard library's loader: no package defers chosen imports of one process.
 """

@@ -34,8 +34,8 @@ import requests
 from bentokit import lazy_bentoml, procs
 from bentokit.procs import Sandbox, kit_env
 
-__all__ = ["HOST", "MAX_SERVER_TMPDIR", "RunningServer", "ServerError", "free_port",
-           "kit_env", "launch", "serving", "start", "wait_url_ready"]
+__all__ = ["HOST", "MAX_SERVER_TMPDIR", "RunningServer", "ServerError", "free_port", "kit_env", "launch",
+           "serving", "start", "wait_url_ready"]
 
 HOST = "127.0.0.1"
 
@@ -255,7 +255,8 @@ def start(
     then adds to its allow-listed environment); does not wait for readiness.
 
     It runs as ``python -m bentokit.lazy_bentoml serve``: BentoML's command line, whose supervisor
-    imports the model libraries only if it uses them (it never does; the workers import them as usual).
+    runs the model libraries' code only if it uses them (reading the service's configuration does not;
+    the workers import them as usual).
     """
     port = port or free_port()
     command = lazy_bentoml.command("serve", target, "--host", HOST, "--port", str(port), *args)
