@@ -23,6 +23,8 @@ from grader.facts import files
 IMAGE_REPOSITORY = "localhost/bentokit-grader"
 #: What BentoML logs when a worker's lifespan (the service's __init__) raised.
 STARTUP_FAILED = "Application startup failed"
+#: How many of the container's last log lines the hints search for a known cause.
+DIAGNOSED_LINES = 400
 
 
 @dataclass
@@ -85,8 +87,10 @@ class ContainerRun:
                 self.container.url, ready_timeout, self._exited(), self.log_tail, self.container.started,
                 what=f"the container {self.container.name}")
         except server.ServerError as err:
+            # The hints read a long tail: a second worker's output and the shutdown can follow the
+            # traceback that names the fix (with_log shows only the last lines of it).
             facts.error = hints.with_log(f"the container did not become ready: {str(err).splitlines()[0]}",
-                                         self.log_tail(40))
+                                         self.log_tail(DIAGNOSED_LINES))
             return facts
         facts.url = self.container.url
         return facts
