@@ -23,7 +23,7 @@ from grader.facts import files
 IMAGE_REPOSITORY = "localhost/bentokit-grader"
 #: What BentoML logs when a worker's lifespan (the service's __init__) raised.
 STARTUP_FAILED = "Application startup failed"
-#: How many of the container's last log lines the hints search for a known cause.
+#: How many of the container's last log lines are searched for a failed startup and its known causes.
 DIAGNOSED_LINES = 400
 
 
@@ -119,9 +119,12 @@ class ContainerRun:
                 return None
             checked[0] = time.monotonic()
             state = self.container.state() if self.container else {}
-            if not state.get("Running"):
-                return f"the container exited with code {state.get('ExitCode', '?')}"
-            if STARTUP_FAILED in self.log_tail(40):
+            failed = STARTUP_FAILED in self.log_tail(DIAGNOSED_LINES)
+            if not state.get("Running"):  # a failed startup ends the container, often within a poll
+                code = state.get("ExitCode", "?")
+                return (f"the service's startup failed in the container (it exited with code {code})"
+                        if failed else f"the container exited with code {code}")
+            if failed:
                 return "the service's startup failed in the container"
             return None
 
