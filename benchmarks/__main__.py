@@ -1,4 +1,4 @@
-"""``python -m benchmarks run|fuzz|soak|profile|layers|start|report``: see ``benchmarks/README.md``."""
+"""``python -m benchmarks run|fuzz|soak|profile|layers|start|image|report``: see ``benchmarks/README.md``."""
 
 from __future__ import annotations
 
@@ -66,6 +66,25 @@ def cmd_start(args: argparse.Namespace) -> int:
     print(machine, flush=True)
     found = start.measure(rounds=args.rounds, progress=lambda line: print(line, flush=True))
     print(f"start: {start.write(found, args.out, machine=machine[0].upper() + machine[1:] + '.')}")
+    return 0
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from benchmarks import image
+    from bentokit import containers
+    from grader.bench import machine_reference
+
+    try:
+        engine = containers.require_engine()
+    except containers.ContainerError as error:
+        print(error, file=sys.stderr)
+        return 2
+    machine = machine_reference()
+    print(machine, flush=True)
+    found = image.measure(rounds=args.rounds, engine=engine, progress=lambda line: print(line, flush=True))
+    print(f"image: {image.write(found, args.out, machine=machine[0].upper() + machine[1:] + '.')}")
+    for goal, ok in image.verdicts(found).items():
+        print(f"{goal}: {'holds' if ok else 'does not hold'}")
     return 0
 
 
@@ -149,6 +168,11 @@ def parser() -> argparse.ArgumentParser:
                         help="serve and build solutions/ with bentoml and with bentokit.lazy_bentoml")
     st.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
     st.set_defaults(func=cmd_start)
+
+    im = sub.add_parser("image", parents=[common],
+                        help="the kit's image: its size by layer, and its start to /readyz by phase")
+    im.add_argument("--rounds", type=int, default=5, help="starts measured (default: %(default)s)")
+    im.set_defaults(func=cmd_image)
 
     rep = sub.add_parser("report", parents=[common], help="re-write the report from results.json")
     rep.add_argument("--partial", action="store_true",

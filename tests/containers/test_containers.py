@@ -148,3 +148,16 @@ def test_removing_an_image_keeps_the_shared_layers_and_drops_the_bentos_own(refe
     assert run("image", "exists", tag).returncode != 0 and run("image", "exists", kept).returncode == 0
     for layer in (kept, parent(kept), shared):
         run("rmi", "--no-prune", layer)
+
+
+def test_the_image_benchmark_splits_a_start_into_phases_and_the_size_into_layers(reference_image, engine):
+    from benchmarks import image
+
+    name = f"bentokit-test-{uuid.uuid4().hex[:8]}"
+    start = image.measure_start(reference_image.tag, engine, name=name)
+    ends = [start[phase] for phase in ("engine", *image.PHASES, "ready_s")]  # every phase was found
+    assert ends == sorted(ends) and ends[0] > 0, start
+    assert not containers.RunningContainer(name, "", engine, "http://127.0.0.1:1").state()  # removed
+    layers = image.layers(reference_image.tag, engine)
+    assert sum(layer["bytes"] for layer in layers) == pytest.approx(reference_image.size(), rel=0.05)
+    assert "Python packages" in {layer["step"] for layer in layers}
