@@ -1,4 +1,4 @@
-"""``python -m benchmarks run|fuzz|soak|profile|layers|start|image|report``: see ``benchmarks/README.md``."""
+"""``python -m benchmarks run|fuzz|soak|profile|layers|start|image|kit|report``: see the README."""
 
 from __future__ import annotations
 
@@ -88,6 +88,19 @@ def cmd_image(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kit(args: argparse.Namespace) -> int:
+    from benchmarks import kit
+    from grader.bench import machine_reference
+
+    machine = machine_reference()
+    print(machine, flush=True)
+    found = kit.measure(runs=args.runs, saves=args.saves, progress=lambda line: print(line, flush=True))
+    print(f"kit: {kit.write(found, args.out, machine=machine[0].upper() + machine[1:] + '.')}")
+    for goal, ok in kit.verdicts(found).items():
+        print(f"{goal}: {'holds' if ok else 'does not hold'}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from benchmarks import report, run
 
@@ -173,6 +186,12 @@ def parser() -> argparse.ArgumentParser:
                         help="the kit's image: its size by layer, and its start to /readyz by phase")
     im.add_argument("--rounds", type=int, default=5, help="starts measured (default: %(default)s)")
     im.set_defaults(func=cmd_image)
+
+    ki = sub.add_parser("kit", parents=[common],
+                        help="the kit's own speed: full gradings of solutions/, and learn watch's saves")
+    ki.add_argument("--runs", type=int, default=5, help="gradings (default: %(default)s)")
+    ki.add_argument("--saves", type=int, default=3, help="saves per exercise (default: %(default)s)")
+    ki.set_defaults(func=cmd_kit)
 
     rep = sub.add_parser("report", parents=[common], help="re-write the report from results.json")
     rep.add_argument("--partial", action="store_true",

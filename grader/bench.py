@@ -23,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bentokit.cache import CACHE_ENV
 
@@ -62,6 +64,43 @@ def children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
+def measure(runs: int = 5, submission: Path = ROOT / "solutions", confine: str = "auto", build: bool = True,
+            progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Time ``runs`` full gradings of ``submission`` (wall, CPU, score of each) in a store of their own.
+
+    The model is trained first; the kit's cache starts empty, so the first run computes the held-out
+    split that the others find kept.
+    """
+    home = Path(tempfile.mkdtemp(prefix="grader-bench-home-"))
+    results = Path(tempfile.mkdtemp(prefix="grader-bench-results-"))
+    kept = Path(tempfile.mkdtemp(prefix="grader-bench-cache-"))
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", CACHE_ENV: str(kept)}
+    try:
+        subprocess.run([sys.executable, "-m", "bentokit", "train"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        if not build:
+            subprocess.run([sys.executable, "-m", "bentoml", "build", str(submission)], env=env,
+                           cwd=submission, check=True, stdout=subprocess.DEVNULL)
+        times, cpus, scores = [], [], []
+        for n in range(runs):
+            command = [sys.executable, "-m", "grader", "--submission", str(submission),
+                       "--results", str(results), "--confine", confine, *(["--build"] if build else [])]
+            started, cpu = time.monotonic(), children_cpu()
+            subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, check=False)
+            times.append(time.monotonic() - started)
+            cpus.append(children_cpu() - cpu)
+            summary = json.loads((results / "summary.json").read_text())
+            scores.append(f"{summary['score']:g}/{summary['max_score']:g}")
+            cold = " (empty cache: the held-out split computed)" if n == 0 else ""
+            progress(f"run {n + 1}: {times[-1]:.1f} s, CPU {cpus[-1]:.1f} s  score {scores[-1]}{cold}")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(results, ignore_errors=True)
+        shutil.rmtree(kept, ignore_errors=True)
+    return {"runs": runs, "confine": confine, "build": build, "seconds": times, "cpu_seconds": cpus,
+            "scores": scores, "median_s": statistics.median(times), "median_cpu_s": statistics.median(cpus)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -72,40 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print(machine_reference(), flush=True)
-    home = Path(tempfile.mkdtemp(prefix="grader-bench-home-"))
-    results = Path(tempfile.mkdtemp(prefix="grader-bench-results-"))
-    kept = Path(tempfile.mkdtemp(prefix="grader-bench-cache-"))
-    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", CACHE_ENV: str(kept)}
-    try:
-        subprocess.run([sys.executable, "-m", "bentokit", "train"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        if args.no_build:
-            subprocess.run([sys.executable, "-m", "bentoml", "build", str(args.submission)], env=env,
-                           cwd=args.submission, check=True, stdout=subprocess.DEVNULL)
-        times, cpus, scores = [], [], []
-        for n in range(args.runs):
-            command = [sys.executable, "-m", "grader", "--submission", str(args.submission),
-                       "--results", str(results), "--confine", args.confine,
-                       *([] if args.no_build else ["--build"])]
-            started, cpu = time.monotonic(), children_cpu()
-            subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, check=False)
-            times.append(time.monotonic() - started)
-            cpus.append(children_cpu() - cpu)
-            summary = json.loads((results / "summary.json").read_text())
-            scores.append(f"{summary['score']:g}/{summary['max_score']:g}")
-            cold = " (empty cache: the held-out split computed)" if n == 0 else ""
-            print(f"run {n + 1}: {times[-1]:.1f} s, CPU {cpus[-1]:.1f} s  score {scores[-1]}{cold}",
-                  flush=True)
-        print(f"median wall time of one full grading (--confine {args.confine}): "
-              f"{statistics.median(times):.1f} s "
-              f"(min {min(times):.1f}, max {max(times):.1f}, {args.runs} runs); scores {sorted(set(scores))}")
-        print(f"median CPU of one grading: {statistics.median(cpus):.1f} s (user + system of the grader and "
-              "the processes it and they waited for; a process killed after its parent ended is not counted)")
-        return 0
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(results, ignore_errors=True)
-        shutil.rmtree(kept, ignore_errors=True)
+    found = measure(args.runs, args.submission, args.confine, not args.no_build,
+                    progress=lambda line: print(line, flush=True))
+    times, scores = found["seconds"], sorted(set(found["scores"]))
+    print(f"median wall time of one full grading (--confine {args.confine}): {found['median_s']:.1f} s "
+          f"(min {min(times):.1f}, max {max(times):.1f}, {args.runs} runs); scores {scores}")
+    print(f"median CPU of one grading: {found['median_cpu_s']:.1f} s (user + system of the grader and "
+          "the processes it and they waited for; a process killed after its parent ended is not counted)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bentokit import procs
 from grader import KIT_ROOT
@@ -78,43 +80,50 @@ class Watcher:
         procs.kill_tree(self.process, grace=5.0)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.learn.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--exercise", default="service", help="the exercise whose file is saved")
-    parser.add_argument("--saves", type=int, default=3)
-    args = parser.parse_args(argv)
+def measure(exercise: str = "service", saves: int = 3,
+            progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Time ``saves`` saves of ``exercise``'s file under ``watch``, each to its result line."""
     listed = manifest.load()
-    chosen = manifest.find(args.exercise, listed)
+    chosen = manifest.find(exercise, listed)
     work = Path(tempfile.mkdtemp(prefix="learn-bench-"))
     submission, results = work / "exercises", work / "results"
     shutil.copytree(KIT_ROOT / "exercises", submission, ignore=shutil.ignore_patterns("__pycache__"))
-    for exercise in listed[:listed.index(chosen)]:
-        for name in exercise.files:
+    for earlier in listed[:listed.index(chosen)]:
+        for name in earlier.files:
             shutil.copy(KIT_ROOT / "solutions" / name, submission / name)
     target = submission / chosen.files[0]
-    live = chosen.serves
     watcher = Watcher(submission, results)
     times = []
     try:
         watcher.wait_for(f"TODO  {chosen.name}")  # the loop's first grading of the chosen exercise
         watcher.wait_for("Watching")
-        for n in range(args.saves):
+        for n in range(saves):
             with open(target, "a") as fh:  # a save that changes the file and leaves its TODOs open
                 fh.write(f"\n# save {n + 1}\n")
             saved = time.monotonic()
             watcher.wait_for(f"TODO  {chosen.name}")
             times.append(time.monotonic() - saved)
             graded = watcher.wait_for("(graded in")
-            print(f"save {n + 1}: result line after {times[-1]:.2f} s  {graded.strip()}", flush=True)
+            progress(f"save {n + 1}: result line after {times[-1]:.2f} s  {graded.strip()}")
             watcher.wait_for("Watching")
     finally:
         watcher.stop()
         shutil.rmtree(work, ignore_errors=True)
-    needs = ", ".join(["a live server" if live else "no live server",
-                       "a bento build" if chosen.builds else "no build"])
-    print(f"median from save to result line, exercise {chosen.name} ({needs}): "
-          f"{statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f}, "
-          f"{args.saves} saves)")
+    return {"exercise": chosen.name, "live": chosen.serves, "builds": chosen.builds, "seconds": times,
+            "median_s": statistics.median(times)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.learn.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--exercise", default="service", help="the exercise whose file is saved")
+    parser.add_argument("--saves", type=int, default=3)
+    args = parser.parse_args(argv)
+    found = measure(args.exercise, args.saves, progress=lambda line: print(line, flush=True))
+    times = found["seconds"]
+    needs = ", ".join(["a live server" if found["live"] else "no live server",
+                       "a bento build" if found["builds"] else "no build"])
+    print(f"median from save to result line, exercise {found['exercise']} ({needs}): "
+          f"{found['median_s']:.2f} s (min {min(times):.2f}, max {max(times):.2f}, {args.saves} saves)")
     return 0
 
 

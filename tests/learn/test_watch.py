@@ -57,3 +57,13 @@ def test_only_the_current_exercises_files_trigger_a_grading(tmp_path) -> None:
     assert accept(watchfiles.Change.added, str(tmp_path / "train.py"))  # editors that save by renaming
     assert not accept(watchfiles.Change.modified, str(tmp_path / "client.py"))
     assert not accept(watchfiles.Change.deleted, str(tmp_path / "train.py"))
+
+
+def test_the_watch_benchmark_times_each_save_to_its_result_line() -> None:
+    from grader.learn import bench
+
+    lines: list[str] = []
+    found = bench.measure("train", saves=1, progress=lines.append)
+    assert found["exercise"] == "train" and not found["live"]
+    assert len(found["seconds"]) == 1 and 0 < found["median_s"] < 300
+    assert lines[0].startswith("save 1: result line after") and "(graded in" in lines[0]
