@@ -19,17 +19,25 @@ from pathlib import Path
 #: it: what one ends without removing (BentoML's model and socket folders, left by a killed server
 #: or kernel) goes with the session, not to /tmp. As an instructor's TMPDIR may be, it is closed to
 #: other users: the gradings' sandbox users must never need to enter it.
-_SYSTEM_TMP = os.environ.setdefault("BENTOKIT_TESTS_SYSTEM_TMP", tempfile.gettempdir())
-_TMP = tempfile.mkdtemp(prefix="bentokit-tests-", dir=_SYSTEM_TMP)
-os.environ["TMPDIR"] = _TMP
-_HOME = tempfile.mkdtemp(prefix="home-", dir=_TMP)
-os.environ["BENTOML_HOME"] = _HOME
+#: A process that a test started and that imports this module (a helper run with ``python -c``, a
+#: nested pytest session: pytest's PYTEST_CURRENT_TEST is in the environment it inherited) makes no
+#: folder of its own, which nothing would remove, and keeps the environment its test gave it.
+_STARTED_BY_A_TEST = "PYTEST_CURRENT_TEST" in os.environ
+_TMP: str | None = None
+if _STARTED_BY_A_TEST:
+    _HOME = os.environ.get("BENTOML_HOME", "")
+else:
+    _SYSTEM_TMP = os.environ.setdefault("BENTOKIT_TESTS_SYSTEM_TMP", tempfile.gettempdir())
+    _TMP = tempfile.mkdtemp(prefix="bentokit-tests-", dir=_SYSTEM_TMP)
+    os.environ["TMPDIR"] = _TMP
+    _HOME = tempfile.mkdtemp(prefix="home-", dir=_TMP)
+    os.environ["BENTOML_HOME"] = _HOME
+    # `python -m bentokit demo` keeps its own store; never the user's ~/.cache/bentokit/demo-home in tests.
+    os.environ["BENTOKIT_DEMO_HOME"] = tempfile.mkdtemp(prefix="demo-home-", dir=_TMP)
+    # The kit's cache (the grader's held-out applicants, the learner loop's train.py runs) is shared by
+    # the tests of one session, never taken from an earlier session or the user's ~/.cache/bentokit.
+    os.environ["BENTOKIT_CACHE"] = tempfile.mkdtemp(prefix="cache-", dir=_TMP)
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
-# `python -m bentokit demo` keeps its own store; never the user's ~/.cache/bentokit/demo-home in tests.
-os.environ["BENTOKIT_DEMO_HOME"] = tempfile.mkdtemp(prefix="demo-home-", dir=_TMP)
-# The kit's cache (the grader's held-out applicants, the learner loop's train.py runs) is shared by
-# the tests of one session, never taken from an earlier session or the user's ~/.cache/bentokit.
-os.environ["BENTOKIT_CACHE"] = tempfile.mkdtemp(prefix="cache-", dir=_TMP)
 
 import pytest  # noqa: E402
 
@@ -42,7 +50,8 @@ SERVICE_TARGET = "solutions.service:CreditRiskClassifier"
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Remove this process's throw-away folder: store, demo store, cache, temporary files (session
     fixtures have ended)."""
-    shutil.rmtree(_TMP, ignore_errors=True)
+    if _TMP:
+        shutil.rmtree(_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
