@@ -6,7 +6,9 @@ import argparse
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from benchmarks import store
 
@@ -58,47 +60,46 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_start(args: argparse.Namespace) -> int:
-    from benchmarks import start
+def _measured(name: str, args: argparse.Namespace, measure: Callable[..., dict[str, Any]],
+              write: Callable[..., Path], verdicts: Callable[[dict[str, Any]], dict[str, bool]] | None = None,
+              **options: Any) -> int:
+    """Print how fast this machine is, ``measure`` with progress lines, ``write`` the report (which
+    states the machine's speed), and print each goal's verdict."""
+    from benchmarks.report import verdict
     from grader.bench import machine_reference
 
     machine = machine_reference()
     print(machine, flush=True)
-    found = start.measure(rounds=args.rounds, progress=lambda line: print(line, flush=True))
-    print(f"start: {start.write(found, args.out, machine=machine[0].upper() + machine[1:] + '.')}")
+    found = measure(**options, progress=lambda line: print(line, flush=True))
+    print(f"{name}: {write(found, args.out, machine=machine[0].upper() + machine[1:] + '.')}")
+    for goal, ok in (verdicts(found) if verdicts else {}).items():
+        print(f"{goal}: {verdict(ok)}")
     return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from benchmarks import start
+
+    return _measured("start", args, start.measure, start.write, rounds=args.rounds)
 
 
 def cmd_image(args: argparse.Namespace) -> int:
     from benchmarks import image
     from bentokit import containers
-    from grader.bench import machine_reference
 
     try:
         engine = containers.require_engine()
     except containers.ContainerError as error:
         print(error, file=sys.stderr)
         return 2
-    machine = machine_reference()
-    print(machine, flush=True)
-    found = image.measure(rounds=args.rounds, engine=engine, progress=lambda line: print(line, flush=True))
-    print(f"image: {image.write(found, args.out, machine=machine[0].upper() + machine[1:] + '.')}")
-    for goal, ok in image.verdicts(found).items():
-        print(f"{goal}: {'holds' if ok else 'does not hold'}")
-    return 0
+    return _measured("image", args, image.measure, image.write, image.verdicts, rounds=args.rounds,
+                     engine=engine)
 
 
 def cmd_kit(args: argparse.Namespace) -> int:
     from benchmarks import kit
-    from grader.bench import machine_reference
 
-    machine = machine_reference()
-    print(machine, flush=True)
-    found = kit.measure(runs=args.runs, saves=args.saves, progress=lambda line: print(line, flush=True))
-    print(f"kit: {kit.write(found, args.out, machine=machine[0].upper() + machine[1:] + '.')}")
-    for goal, ok in kit.verdicts(found).items():
-        print(f"{goal}: {'holds' if ok else 'does not hold'}")
-    return 0
+    return _measured("kit", args, kit.measure, kit.write, kit.verdicts, runs=args.runs, saves=args.saves)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -133,8 +134,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: %(default)s)")
+    out = argparse.ArgumentParser(add_help=False)
+    out.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: %(default)s)")
+    common = argparse.ArgumentParser(add_help=False, parents=[out])
     common.add_argument("--bentoml-home", help="model store to use (default: a new temporary one)")
     common.add_argument("--data", help="training data: a CSV path, 'download' or 'generated' "
                         "(default: $CREDIT_SCORING_CSV, else generated)")
@@ -187,7 +189,7 @@ def parser() -> argparse.ArgumentParser:
     im.add_argument("--rounds", type=int, default=5, help="starts measured (default: %(default)s)")
     im.set_defaults(func=cmd_image)
 
-    ki = sub.add_parser("kit", parents=[common],
+    ki = sub.add_parser("kit", parents=[out],  # its gradings and learn loops make their own stores
                         help="the kit's own speed: full gradings of solutions/, and learn watch's saves")
     ki.add_argument("--runs", type=int, default=5, help="gradings (default: %(default)s)")
     ki.add_argument("--saves", type=int, default=3, help="saves per exercise (default: %(default)s)")
@@ -203,7 +205,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "report":
+    if args.command in ("report", "kit"):  # they need no model store of this run
         return args.func(args)
     home = _prepare(args)
     try:

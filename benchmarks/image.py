@@ -18,7 +18,6 @@ Writes ``image.md`` and ``image.json`` with the verdicts of issue 14's image goa
 from __future__ import annotations
 
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report import verdict
+from benchmarks.run import load_averages
 from bentokit import bento, containers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +128,7 @@ def measure(rounds: int = 3, engine: containers.Engine | None = None,
             progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Build the root bento's image, measure ``rounds`` starts, remove the image (its layers stay cached)."""
     engine = engine or containers.require_engine()
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = load_averages()
     tag = str(bento.build(ROOT).tag)
     progress(f"bento {tag}; building its image with {engine.describe()}")
     built = containers.build_image(tag, IMAGE, engine)
@@ -145,7 +146,7 @@ def measure(rounds: int = 3, engine: containers.Engine | None = None,
     finally:
         containers.remove_image(IMAGE, engine, built.log_path)
         built.drop_own_log()
-    found["load_average"] = {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]}
+    found["load_average"] = {"before": load_before, "after": load_averages()}
     keys = [key for key in ["engine", *PHASES, "ready_s"] if all(key in r for r in found["rounds"])]
     found["medians"] = {key: statistics.median(r[key] for r in found["rounds"]) for key in keys}
     return found
@@ -171,7 +172,7 @@ def write(found: dict[str, Any], out_dir: Path, machine: str = "") -> Path:
         load = found["load_average"]
         lines.append(f"Load average (1, 5, 15 min) before: {load['before']}, after: {load['after']}.")
     lines += ["", "## Goals (issue 14)", ""]
-    lines += [f"- {goal}: **{'holds' if ok else 'does not hold'}**" for goal, ok in verdicts(found).items()]
+    lines += [f"- {goal}: **{verdict(ok)}**" for goal, ok in verdicts(found).items()]
     user = found["user"] or "root"
     lines += ["", f"The image: {found['image_bytes'] / 1e9:.2f} GB, runs as user `{user}`.",
               "", "## Where the start goes (seconds since `run` was called; medians)", "",

@@ -12,11 +12,12 @@ by CI's own step timing.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report import verdict
+from benchmarks.run import load_averages
 from grader import bench as grading_bench
 from grader.learn import bench as learn_bench
 
@@ -27,7 +28,7 @@ WATCH_GOALS = {"train": 2.0, "service": 6.0}  # no live check / a live check
 
 def measure(runs: int = 5, saves: int = 3, progress: Callable[[str], None] = print) -> dict[str, Any]:
     """The gradings and the watch saves, one benchmark after the other; the load average around them."""
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = load_averages()
     progress(f"grading solutions/ with --build, {runs} runs")
     grading = grading_bench.measure(runs, progress=progress)
     watch = {}
@@ -35,7 +36,7 @@ def measure(runs: int = 5, saves: int = 3, progress: Callable[[str], None] = pri
         progress(f"learn watch, exercise {exercise}, {saves} saves")
         watch[exercise] = learn_bench.measure(exercise, saves, progress=progress)
     return {"grading": grading, "watch": watch,
-            "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]}}
+            "load_average": {"before": load_before, "after": load_averages()}}
 
 
 def verdicts(found: dict[str, Any]) -> dict[str, bool]:
@@ -59,7 +60,7 @@ def write(found: dict[str, Any], out_dir: Path, machine: str = "") -> Path:
              "`python -m benchmarks kit`. " + machine,
              f"Load average (1, 5, 15 min) before: {load['before']}, after: {load['after']}.", "",
              "## Goals (issue 14)", ""]
-    lines += [f"- {goal}: **{'holds' if ok else 'does not hold'}**" for goal, ok in verdicts(found).items()]
+    lines += [f"- {goal}: **{verdict(ok)}**" for goal, ok in verdicts(found).items()]
     lines += ["", "A class of 40 at `-j 2` and `./kit test` are measured elsewhere (`benchmarks/README.md`).",
               "", "## Full gradings of `solutions/`", "",
               f"`python -m grader --submission solutions --build --confine {grading['confine']}`; the first "

@@ -95,7 +95,8 @@ def _fmt(value: float | None, spec: str = ".0f", suffix: str = "") -> str:
     return "–" if value is None else f"{value:{spec}}{suffix}"
 
 
-def _verdict(value: bool | None) -> str:
+def verdict(value: bool | None) -> str:
+    """A goal's verdict as every report words it."""
     return {True: "holds", False: "does not hold", None: "not measured"}[value]
 
 
@@ -143,7 +144,7 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], plots: list[str])
                      f"{_fmt(r['cpu_vs_own'], '.1f')} | "
                      f"{_fmt(framework_cost(name, load, summary['inprocess']))} |")
     lines += ["", f"## Goals for the production service (`{GOAL_TARGET}`, at {top} clients)", ""]
-    lines += [f"- {goal}: **{_verdict(ok)}**" for goal, ok in goals(ratios).items()]
+    lines += [f"- {goal}: **{verdict(ok)}**" for goal, ok in goals(ratios).items()]
     lines += savings(summary, top)
     lines += rounds_table(results, top)
     lines += ["", "## All measurements (medians)", "",
