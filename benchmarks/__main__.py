@@ -99,7 +99,8 @@ def cmd_image(args: argparse.Namespace) -> int:
 def cmd_kit(args: argparse.Namespace) -> int:
     from benchmarks import kit
 
-    return _measured("kit", args, kit.measure, kit.write, kit.verdicts, runs=args.runs, saves=args.saves)
+    return _measured("kit", args, kit.measure, kit.write, kit.verdicts, runs=args.runs, saves=args.saves,
+                     class_size=args.class_size)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -190,9 +191,11 @@ def parser() -> argparse.ArgumentParser:
     im.set_defaults(func=cmd_image)
 
     ki = sub.add_parser("kit", parents=[out],  # its gradings and learn loops make their own stores
-                        help="the kit's own speed: full gradings of solutions/, and learn watch's saves")
+                        help="the kit's own speed: full gradings of solutions/, learn watch's saves, a class")
     ki.add_argument("--runs", type=int, default=5, help="gradings (default: %(default)s)")
     ki.add_argument("--saves", type=int, default=3, help="saves per exercise (default: %(default)s)")
+    ki.add_argument("--class-size", type=int, default=40,
+                    help="learners of the class run at -j 2; 0 skips it (default: %(default)s)")
     ki.set_defaults(func=cmd_kit)
 
     rep = sub.add_parser("report", parents=[common], help="re-write the report from results.json")
