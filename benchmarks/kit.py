@@ -76,12 +76,16 @@ def measure_class(size: int = CLASS_SIZE, jobs: int = CLASS_JOBS,
                            stdout=subprocess.DEVNULL)
         command = [sys.executable, "-m", "grader.cohort", "grade", str(work / "class"),
                    "--out", str(work / "out"), "-j", str(jobs)]
-        started = time.monotonic()
-        done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+        started, output = time.monotonic(), []
+        with subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) as run:
+            for line in run.stdout:  # one line per learner as their grading ends: the progress
+                output.append(line)
+                if line.startswith("  "):
+                    progress(f"{sum(o.startswith('  ') for o in output)}/{size} {line.strip()}")
         seconds = time.monotonic() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"the class run failed (exit code {done.returncode}):\n{done.stderr[-2000:]}")
+        if run.returncode != 0:
+            raise RuntimeError(f"the class run failed (exit code {run.returncode}):\n{''.join(output[-30:])}")
         graded = json.loads((work / "out" / "class.json").read_text())
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -118,7 +122,7 @@ def write(found: dict[str, Any], out_dir: Path, machine: str = "") -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "kit.json").write_text(json.dumps(found, indent=1) + "\n")
     grading, load = found["grading"], found["load_average"]
-    lines = ["# How fast the kit answers: a grading, and `learn watch`", "",
+    lines = ["# How fast the kit answers: a grading, `learn watch` and a class", "",
              "`python -m benchmarks kit`. " + machine,
              f"Load average (1, 5, 15 min) before: {load['before']}, after: {load['after']}.", "",
              "## Goals (issue 14)", ""]
