@@ -11,6 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import store
+from grader.arguments import number
+
+#: A count of runs, saves or rounds: a median of none would be an error after minutes of work.
+count = number(1, integer=True, what="1 or more")
+
+
+def class_size(text: str) -> int:
+    """0 (no class run) or a class of 3 or more (make_class plants two copies of its first learner)."""
+    value = int(text)
+    if value != 0 and value < 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 (no class run) or 3 or more")
+    return value
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -150,20 +162,20 @@ def parser() -> argparse.ArgumentParser:
                    help="add the production service's one-setting variants (prod-*: what each setting saves)")
     r.add_argument("--clients", type=_ints, default=[1, 8, 32], help="default: 1,8,32")
     r.add_argument("--seconds", type=float, default=10.0, help="per wrk run (default: %(default)s)")
-    r.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
+    r.add_argument("--rounds", type=count, default=3, help="interleaved rounds (default: %(default)s)")
     r.add_argument("--note", default="", help="a line printed at the top of the report, e.g. "
                    "'PRELIMINARY: measured while other work loaded the machine'")
     r.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up (default: %(default)s)")
     r.set_defaults(func=cmd_run)
 
     f = sub.add_parser("fuzz", parents=[common], help="schemathesis against /docs.json: no 5xx")
-    f.add_argument("--max-examples", type=int, default=100, help="per operation (default: %(default)s)")
+    f.add_argument("--max-examples", type=count, default=100, help="per operation (default: %(default)s)")
     f.add_argument("--time-limit", type=float, default=300.0, help="seconds (default: %(default)s)")
     f.set_defaults(func=cmd_fuzz)
 
     s = sub.add_parser("soak", parents=[common], help="sustained load: no failed request, flat memory")
     s.add_argument("--seconds", type=float, default=60.0, help="default: %(default)s")
-    s.add_argument("--clients", type=int, default=32, help="default: %(default)s")
+    s.add_argument("--clients", type=count, default=32, help="default: %(default)s")
     s.add_argument("--warmup", type=float, default=10.0,
                    help="seconds of load before sampling (default: %(default)s)")
     s.set_defaults(func=cmd_soak)
@@ -171,30 +183,30 @@ def parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("profile", parents=[common], help="py-spy profile of a worker under wrk load")
     pr.add_argument("--target", default="bentoml-production", help="default: %(default)s")
     pr.add_argument("--seconds", type=float, default=15.0, help="default: %(default)s")
-    pr.add_argument("--clients", type=int, default=32, help="default: %(default)s")
+    pr.add_argument("--clients", type=count, default=32, help="default: %(default)s")
     pr.set_defaults(func=cmd_profile)
 
     la = sub.add_parser("layers", parents=[common],
                         help="BentoML's request path in-process, one middleware left out at a time")
-    la.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
-    la.add_argument("--requests", type=int, default=2000, help="per timed loop (default: %(default)s)")
+    la.add_argument("--rounds", type=count, default=3, help="interleaved rounds (default: %(default)s)")
+    la.add_argument("--requests", type=count, default=2000, help="per timed loop (default: %(default)s)")
     la.set_defaults(func=cmd_layers)
 
     st = sub.add_parser("start", parents=[common],
                         help="serve and build solutions/ with bentoml and with bentokit.lazy_bentoml")
-    st.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
+    st.add_argument("--rounds", type=count, default=3, help="interleaved rounds (default: %(default)s)")
     st.set_defaults(func=cmd_start)
 
     im = sub.add_parser("image", parents=[common],
                         help="the kit's image: its size by layer, and its start to /readyz by phase")
-    im.add_argument("--rounds", type=int, default=5, help="starts measured (default: %(default)s)")
+    im.add_argument("--rounds", type=count, default=5, help="starts measured (default: %(default)s)")
     im.set_defaults(func=cmd_image)
 
     ki = sub.add_parser("kit", parents=[out],  # its gradings and learn loops make their own stores
                         help="the kit's own speed: full gradings of solutions/, learn watch's saves, a class")
-    ki.add_argument("--runs", type=int, default=5, help="gradings (default: %(default)s)")
-    ki.add_argument("--saves", type=int, default=3, help="saves per exercise (default: %(default)s)")
-    ki.add_argument("--class-size", type=int, default=40,
+    ki.add_argument("--runs", type=count, default=5, help="gradings (default: %(default)s)")
+    ki.add_argument("--saves", type=count, default=3, help="saves per exercise (default: %(default)s)")
+    ki.add_argument("--class-size", type=class_size, default=40,
                     help="learners of the class run at -j 2; 0 skips it (default: %(default)s)")
     ki.set_defaults(func=cmd_kit)
 

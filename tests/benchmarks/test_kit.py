@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from benchmarks import __main__ as benchmarks_main
 from benchmarks import kit
 
 
@@ -56,3 +59,19 @@ def test_the_report_says_each_verdict_and_every_run(tmp_path) -> None:
     assert "- the whole run: **150 s**" in text and "median 7.0 s (6.0-8.0 s)" in text
     assert "full marks: 32 of 40; median score 100 / 100" in text and "not judged" not in text
     assert json.loads((tmp_path / "kit.json").read_text()) == measured
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["kit", "--runs", "0"], "argument --runs: '0': give 1 or more"),
+    (["kit", "--class-size", "2"], "give 0 (no class run) or 3 or more"),
+    (["image", "--rounds", "0"], "argument --rounds: '0': give 1 or more"),
+])
+def test_counts_that_would_end_minutes_of_work_in_an_error_are_refused_at_once(args, says, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        benchmarks_main.parser().parse_args(args)
+    assert exited.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_a_class_run_can_be_left_out_or_sized() -> None:
+    assert benchmarks_main.parser().parse_args(["kit", "--class-size", "0"]).class_size == 0
+    assert benchmarks_main.parser().parse_args(["kit"]).class_size == kit.CLASS_SIZE
