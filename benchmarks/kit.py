@@ -11,12 +11,9 @@ with the verdicts of issue 14's goals for them. ``./kit test``'s time is CI's ow
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +21,6 @@ from typing import Any
 
 from benchmarks.report import verdict
 from benchmarks.run import load_averages
-from bentokit.cache import CACHE_ENV
 from grader import bench as grading_bench
 from grader.learn import bench as learn_bench
 
@@ -64,31 +60,26 @@ def measure_class(size: int = CLASS_SIZE, jobs: int = CLASS_JOBS,
     edits, every fifth a broken kind, two planted copies), an empty results folder and kit cache.
     A ``RuntimeError`` when the run fails or a grading ends in an error: such a time says nothing.
     """
-    work = Path(tempfile.mkdtemp(prefix="kit-bench-class-"))
-    env = {**os.environ, "BENTOML_HOME": str(work / "home"), "BENTOML_DO_NOT_TRACK": "true",
-           CACHE_ENV: str(work / "cache")}
-    try:
+    with grading_bench.trained_store("kit-bench-class-") as (work, env):
         model = work / "credit_risk_model.bentomodel"
-        for command in (["bentokit", "train"],
-                        ["bentoml", "models", "export", "credit_risk_model:latest", model],
+        for command in (["bentoml", "models", "export", "credit_risk_model:latest", model],
                         ["tests.cohort.make_class", work / "class", model, str(size)]):
             subprocess.run([sys.executable, "-m", *map(str, command)], env=env, cwd=ROOT, check=True,
                            stdout=subprocess.DEVNULL)
         command = [sys.executable, "-m", "grader.cohort", "grade", str(work / "class"),
                    "--out", str(work / "out"), "-j", str(jobs)]
-        started, output = time.monotonic(), []
+        started, output, done = time.monotonic(), [], 0
         with subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True) as run:
             for line in run.stdout:  # one line per learner as their grading ends: the progress
                 output.append(line)
                 if line.startswith("  "):
-                    progress(f"{sum(o.startswith('  ') for o in output)}/{size} {line.strip()}")
+                    done += 1
+                    progress(f"{done}/{size} {line.strip()}")
         seconds = time.monotonic() - started
         if run.returncode != 0:
             raise RuntimeError(f"the class run failed (exit code {run.returncode}):\n{''.join(output[-30:])}")
         graded = json.loads((work / "out" / "class.json").read_text())
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     learners = graded["learners"]
     errors = [f"{r['learner']}: {r['error']}" for r in learners if r["error"]]
     if errors or len(learners) != size:
@@ -101,6 +92,11 @@ def measure_class(size: int = CLASS_SIZE, jobs: int = CLASS_JOBS,
             "median_score": graded["median"], "max_score": graded["max_score"]}
 
 
+def judged(cohort: dict[str, Any]) -> bool:
+    """Whether a class run is the goal's: its size and ``-j``."""
+    return (cohort["size"], cohort["jobs"]) == (CLASS_SIZE, CLASS_JOBS)
+
+
 def verdicts(found: dict[str, Any]) -> dict[str, bool]:
     """Each goal's line and whether it holds."""
     lines = {f"grading `solutions/` end to end (--build), median <= {GRADING_GOAL:g} s":
@@ -111,7 +107,7 @@ def verdicts(found: dict[str, Any]) -> dict[str, bool]:
         lines[f"`learn watch`, save to result line, exercise {exercise} ({what}), median <= {goal:g} s"] = \
             watched["median_s"] <= goal
     cohort = found.get("class")
-    if cohort and (cohort["size"], cohort["jobs"]) == (CLASS_SIZE, CLASS_JOBS):  # the goal's class only
+    if cohort and judged(cohort):
         lines[f"a class of {CLASS_SIZE} at `-j {CLASS_JOBS}` <= {CLASS_GOAL / 60:g} min"] = \
             cohort["seconds"] <= CLASS_GOAL
     return lines
@@ -144,12 +140,12 @@ def write(found: dict[str, Any], out_dir: Path, machine: str = "") -> Path:
         lines.append(f"| {exercise} | {live} | {saves} | {watched['median_s']:.2f} |")
     cohort = found.get("class")
     if cohort:
-        judged = "" if (cohort["size"], cohort["jobs"]) == (CLASS_SIZE, CLASS_JOBS) else \
+        aside = "" if judged(cohort) else \
             f" The goal is for {CLASS_SIZE} at `-j {CLASS_JOBS}`: this run is not judged."
         lines += ["", f"## A class of {cohort['size']}", "",
                   f"`python -m grader.cohort grade CLASS --out OUT -j {cohort['jobs']}` on a fresh class "
                   "from `tests/cohort/make_class.py` (every fifth learner broken, two planted copies), "
-                  f"with an empty results folder and cache.{judged}", "",
+                  f"with an empty results folder and cache.{aside}", "",
                   f"- the whole run: **{cohort['seconds']:.0f} s**",
                   f"- one learner's grading: median {cohort['median_learner_s']:.1f} s "
                   f"({min(cohort['learner_seconds']):.1f}-{max(cohort['learner_seconds']):.1f} s)",

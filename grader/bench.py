@@ -14,6 +14,7 @@ XGBoost and scikit-learn), so that gradings timed on different machines can be c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,21 @@ def children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
+@contextlib.contextmanager
+def trained_store(prefix: str) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A temporary folder (removed afterwards) with the course model freshly trained into its BentoML
+    home (``home/``) and an empty kit cache (``cache/``), and the environment that points at them."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {**os.environ, "BENTOML_HOME": str(work / "home"), "BENTOML_DO_NOT_TRACK": "true",
+           CACHE_ENV: str(work / "cache")}
+    try:
+        subprocess.run([sys.executable, "-m", "bentokit", "train"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        yield work, env
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def measure(runs: int = 5, submission: Path = ROOT / "solutions", confine: str = "auto", build: bool = True,
             progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Time ``runs`` full gradings of ``submission`` (wall, CPU, score of each) in a store of their own.
@@ -71,13 +87,8 @@ def measure(runs: int = 5, submission: Path = ROOT / "solutions", confine: str =
     The model is trained first; the kit's cache starts empty, so the first run computes the held-out
     split that the others find kept.
     """
-    home = Path(tempfile.mkdtemp(prefix="grader-bench-home-"))
-    results = Path(tempfile.mkdtemp(prefix="grader-bench-results-"))
-    kept = Path(tempfile.mkdtemp(prefix="grader-bench-cache-"))
-    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", CACHE_ENV: str(kept)}
-    try:
-        subprocess.run([sys.executable, "-m", "bentokit", "train"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+    with trained_store("grader-bench-") as (work, env):
+        results = work / "results"
         if not build:
             subprocess.run([sys.executable, "-m", "bentoml", "build", str(submission)], env=env,
                            cwd=submission, check=True, stdout=subprocess.DEVNULL)
@@ -93,10 +104,6 @@ def measure(runs: int = 5, submission: Path = ROOT / "solutions", confine: str =
             scores.append(f"{summary['score']:g}/{summary['max_score']:g}")
             cold = " (empty cache: the held-out split computed)" if n == 0 else ""
             progress(f"run {n + 1}: {times[-1]:.1f} s, CPU {cpus[-1]:.1f} s  score {scores[-1]}{cold}")
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(results, ignore_errors=True)
-        shutil.rmtree(kept, ignore_errors=True)
     return {"runs": runs, "confine": confine, "build": build, "seconds": times, "cpu_seconds": cpus,
             "scores": scores, "median_s": statistics.median(times), "median_cpu_s": statistics.median(cpus)}
 
