@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import CHECKS_DIR, PACKAGE_DIR, arguments, progress
+from grader import CHECKS_DIR, PACKAGE_DIR, arguments, plugin, progress
 from grader.declare import catalogue, groups
 from grader.plugin import OPTIONS, REPORT, names
 from grader.report import Report, results_folder
@@ -39,9 +39,11 @@ class _KeepReport:
 
 def pytest_args(args: list[str]) -> list[str]:
     # The grader's own pytest.ini, not the kit's test settings, and no third-party plugins (their
-    # loading took seconds).
+    # loading took seconds). The grader's plugin is handed to pytest.main as the module imported here:
+    # `-p grader.plugin` would ask pytest to import it again and warn, in grader.log, that it cannot
+    # rewrite its asserts.
     return [str(CHECKS_DIR), "-c", str(PACKAGE_DIR / "pytest.ini"), "--rootdir", str(PACKAGE_DIR.parent),
-            "-p", "grader.plugin", "--grade", "-q", "--tb=short", "--no-header", "-p", "no:cacheprovider",
+            "--grade", "-q", "--tb=short", "--no-header", "-p", "no:cacheprovider",
             *args]
 
 
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     results = parse(args).results  # --help and a wrong command line end here
     results_folder(results)
     log_path = results / LOG_FILE
-    plugins: list[object] = [keep := _KeepReport()]
+    plugins: list[object] = [plugin, keep := _KeepReport()]
     if (stream := progress.terminal()) is not None:  # a line saying what is under way, on a terminal
         plugins.append(status := progress.Status(stream))
     try:
