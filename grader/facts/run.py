@@ -273,8 +273,12 @@ class Run:
             self._model_child.open_gate()
         elif MODEL in options.needs and not self._model_in_inspector and not self.store_empty:
             self._start_model_reader()
-        # Read while the helpers start (validating it imports BentoML's build configuration).
-        self.bentofile = bentofile.read(self.submission / "bentofile.yaml")
+
+    @cached_property
+    def bentofile(self) -> bentofile.Bentofile:
+        """The submission's bentofile, validated when a check first asks: the validation imports
+        BentoML's build configuration (1 s of CPU), which at the run's start would slow the helpers."""
+        return bentofile.read(self.submission / "bentofile.yaml")
 
     def _model_request(self) -> dict[str, Any]:
         """What the model reader predicts: the known applicants, the candidates, the held-out features."""
