@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from grader import CHECKS_DIR, arguments
-from grader.declare import MODULES, CheckSpec, catalogue, groups, spec_of
+from grader.declare import BENTO, CONTAINER, LIVE, MODULES, CheckSpec, catalogue, groups, spec_of
 from grader.report import CheckResult, Report, printable, results_folder
 
 DEFAULT_RESULTS = "grader-results"
@@ -214,10 +214,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     dropped = [i for i in items if i not in chosen]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-    # The catalogue's order (report order), whatever order the files were collected in.
+    # The catalogue's order (report order), whatever order the files were collected in; but the checks
+    # that wait for the built bento alone run last, so that the live checks do not wait for the build
+    # (the slowest helper, which goes on meanwhile). The report puts them back in place.
     order = {s.id: n for n, s in enumerate(catalogue())}
-    items[:] = sorted(chosen, key=lambda i: order.get(spec(i).id, len(order)))
-    config.stash[REPORT].group_order = groups([*catalogue(), *(spec(i) for i in items)])
+    in_report_order = sorted(chosen, key=lambda i: order.get(spec(i).id, len(order)))
+    report = config.stash[REPORT]
+    report.group_order = groups([*catalogue(), *(spec(i) for i in in_report_order)])
+    report.check_order = [spec(i).id for i in in_report_order]
+    items[:] = sorted(in_report_order, key=lambda i: waits_for_build(spec(i)))  # stable
+
+
+def waits_for_build(declared: CheckSpec) -> bool:
+    """Whether a check needs the built bento and nothing that needs the bento as well (a live service
+    or an image): such a check can run last, once the other checks are done."""
+    return BENTO in declared.needs and not declared.needs & {LIVE, CONTAINER}
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -310,6 +321,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     report = session.config.stash[REPORT]
     report.seconds = time.time() - report.started
+    report.sort_checks()  # they may have run in another order (see pytest_collection_modifyitems)
     if report.checks:
         report.write(Path(session.config.getoption("--results")))
 

@@ -44,6 +44,8 @@ class Report:
     seconds: float = 0.0
     #: The report groups in order (from the checks' declarations).
     group_order: list[str] = field(default_factory=list)
+    #: The checks' ids in report order (the declarations'), which need not be the order they ran in.
+    check_order: list[str] = field(default_factory=list)
     #: Sentences about the run itself (e.g. whether learner code was confined).
     notes: list[str] = field(default_factory=list)
     #: Who learner code ran as: {"user", "uid", "confined", "marker"} (for audits and the kit's tests).
@@ -58,6 +60,11 @@ class Report:
     @property
     def max_score(self) -> float:
         return round(sum(c.max_score for c in self.checks), 2)
+
+    def sort_checks(self) -> None:
+        """Put the checks in report order (those not in it last, in the order they ran)."""
+        place = {check_id: n for n, check_id in enumerate(self.check_order)}
+        self.checks.sort(key=lambda c: place.get(c.id, len(place)))
 
     def by_group(self) -> dict[str, list[CheckResult]]:
         out: dict[str, list[CheckResult]] = {}

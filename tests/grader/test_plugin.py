@@ -134,3 +134,43 @@ def test_a_check_is_declared_in_one_place(toy: pytest.Pytester) -> None:
                      "max_score": 6.0, "passed": True}
     assert summary["max_score"] == 15.0
     result.stdout.fnmatch_lines(["*PASS  the check a newcomer added*6 / 6*"])
+
+
+def test_checks_of_the_built_bento_run_last_and_report_in_place(toy: pytest.Pytester) -> None:
+    """The build is the slowest helper: its checks run after the live ones, yet the report keeps the
+    declarations' order."""
+    toy.makepyfile(test_toy='''
+        from grader.declare import Checks
+
+        graded = Checks(group="pipeline", exercise="toy")
+
+
+        @graded(points=1, needs=("import",))
+        def imports(check):
+            """imports"""
+
+
+        @graded(points=1, needs=("bento", "model"))
+        def built(check):
+            """waits for the build"""
+
+
+        @graded(points=1, needs=("import", "live", "model"))
+        def serves(check):
+            """waits for the server"""
+
+
+        @graded(points=1, needs=("bento", "container", "live"))
+        def image(check):
+            """waits for the image, which waits for the build"""
+    ''')
+    result, summary = grade(toy, "--exercise", "toy", "-v")
+    declared = ["imports", "built", "serves", "image"]
+    assert [c["id"] for c in summary["checks"]] == declared
+    ran = [line.split("::")[1].split()[0] for line in result.outlines if "::" in line and "PASSED" in line]
+    assert ran == ["imports", "serves", "image", "built"]
+    out = toy.path / "out"
+    tests = json.loads((out / "results.json").read_text())["tests"]
+    titles = ["imports", "waits for the build", "waits for the server",
+              "waits for the image, which waits for the build"]
+    assert [t["name"] for t in tests] == [f"pipeline: {title}" for title in titles]
