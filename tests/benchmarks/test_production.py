@@ -158,13 +158,20 @@ def test_tracing_is_switched_back_on_by_configuration(saved_model, options, excl
 
 
 def test_week5_2025_peer_answers_like_the_model(saved_model, expected):
-    from starlette.testclient import TestClient
+    import asyncio
+
+    import httpx
 
     from benchmarks.apps import week5_2025
 
-    with TestClient(week5_2025.app) as client:
-        answer = client.post(contract.CLASSIFY_PATH, json=contract.SAMPLE_APPLICANT)
-        wrapped = client.post(contract.CLASSIFY_PATH, json=contract.wrap(contract.SAMPLE_APPLICANT))
+    async def post_flat_and_wrapped() -> list[httpx.Response]:
+        # httpx's own ASGI transport (Starlette's TestClient warns that its httpx use is deprecated).
+        transport = httpx.ASGITransport(app=week5_2025.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://peer") as client:
+            return [await client.post(contract.CLASSIFY_PATH, json=body)
+                    for body in (contract.SAMPLE_APPLICANT, contract.wrap(contract.SAMPLE_APPLICANT))]
+
+    answer, wrapped = asyncio.run(post_flat_and_wrapped())
     assert answer.status_code == 200
     assert answer.json()["probability"] == pytest.approx(expected([contract.SAMPLE_APPLICANT])[0], abs=1e-6)
     assert answer.json()["status"] == contract.status_for(answer.json()["probability"])
