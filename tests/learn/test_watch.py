@@ -67,3 +67,4 @@ def test_the_watch_benchmark_times_each_save_to_its_result_line() -> None:
     assert found["exercise"] == "train" and not found["live"]
     assert len(found["seconds"]) == 1 and 0 < found["median_s"] < 300
     assert lines[0].startswith("save 1: result line after") and "(graded in" in lines[0]
+    assert "reports in" not in lines[0]  # the benchmark's folder is removed: the line does not name it
