@@ -63,6 +63,15 @@ TRAPS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+def index_unreachable(cause: str) -> str:
+    """The fix when ``bentoml build`` could not lock the packages because this machine cannot reach the
+    package index (``cause``: uv's reason): no bentofile could be built here."""
+    return (f"this machine cannot reach the Python package index ({cause}), and `bentoml build` locks the "
+            f"bentofile's packages there: no bento can be built here, whatever the bentofile says. Build "
+            f"and grade where the index is reachable (behind a proxy: set HTTPS_PROXY, and SSL_CERT_FILE "
+            f"for one that intercepts HTTPS).")
+
+
 def diagnose(text: str) -> list[str]:
     """The fixes for the traps recognised in ``text`` (a server log or an error), in order."""
     return [fix for pattern, fix in TRAPS if pattern.search(text or "")]

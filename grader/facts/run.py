@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import yaml
 
-from bentokit import containers, contract, lazy_bentoml, procs, server
+from bentokit import containers, contract, lazy_bentoml, package_index, procs, server
 from bentokit.data import default_source
 from grader import hints
 from grader.children import Child, ChildResult, kill_group, read_to_end
@@ -486,7 +486,10 @@ class Run:
         tag, why, text = self._build.finish(self.options.build_timeout - (time.monotonic() - self.started))
         if not tag:
             tail = "\n".join(text.splitlines()[-15:])
-            fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(text))
+            found = hints.diagnose(text)
+            if package_index.LOCK_FAILED in text and (cause := package_index.unreachable()):
+                found = [hints.index_unreachable(cause)]  # the machine's network, not the bentofile
+            fixes = "".join(f"\nLikely fix: {fix}" for fix in found)
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
         return self._build.bento(tag, self.sandbox)
 

@@ -84,10 +84,12 @@ def leftovers(marker: str, sandbox: dict | None = None) -> list[str]:
     return [procs.describe(p) for p in found.values()]
 
 
-def grade(submission: Path, home: Path, results: Path, *args: str) -> Graded:
-    """``python -m grader`` on ``submission`` with ``home`` as the model store; asserts no orphans."""
+def grade(submission: Path, home: Path, results: Path, *args: str,
+          env: dict[str, str] | None = None) -> Graded:
+    """``python -m grader`` on ``submission`` with ``home`` as the model store (and ``env`` added to the
+    environment); asserts no orphans."""
     marker = uuid.uuid4().hex
-    env = {**os.environ, "BENTOML_HOME": str(home), MARKER: marker}
+    env = {**os.environ, **(env or {}), "BENTOML_HOME": str(home), MARKER: marker}
     made = not results.exists()
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "grader", "--submission", str(submission),
