@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bentokit import package_index
 from grader.cohort import gradebook, runner, similarity, store
 from grader.cohort.runner import Limits, Outcome
 from grader.cohort.submissions import Fetched, Submission, SubmissionError
@@ -177,6 +178,17 @@ def _fetch(sub: Submission, workroot: Path, deadline: datetime | None) -> Fetche
     return runner.fetch_or_outcome(sub, work, deadline)
 
 
+def refuse_without_index() -> None:
+    """Raise RuntimeError when this machine cannot reach the package index: every learner's build would
+    fail there (it locks their packages), and the class would lose the built bento's points."""
+    if cause := package_index.unreachable():
+        raise RuntimeError(
+            f"this machine cannot reach the Python package index ({cause}). Every learner's `bentoml "
+            f"build` locks their packages there: each would fail and cost its learner the built bento's "
+            f"points, so no one was graded. Grade again where the index is reachable (behind a proxy: set "
+            f"HTTPS_PROXY, and SSL_CERT_FILE for one that intercepts HTTPS).")
+
+
 def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 2, limits: Limits = LIMITS,
               grader_args: Iterable[str] = runner.GRADER_ARGS, only: Iterable[str] = (), force: bool = False,
               deadline: datetime | None = None, late_penalty: float | None = None,
@@ -227,6 +239,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     if not keep_work:
                         shutil.rmtree(workroot / sub.learner_id, ignore_errors=True)
             result.kept += [s.learner_id for s in subs if s not in chosen and s.learner_id in stored]
+            if todo and "--build" in args:
+                refuse_without_index()
             say(f"{len(todo)} to grade ({len(result.kept)} unchanged results kept), {jobs} at a time "
                 f"(limits: {limits.seconds:.0f} s, {limits.memory_mb:.0f} MiB each)")
             task = progress.add_task("grading", total=len(todo)) if progress is not None else None
