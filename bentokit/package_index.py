@@ -8,13 +8,12 @@ wrong package name or pin, by locking one of the kit's own pins the same way.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 from importlib import metadata
 
-from bentokit.procs import ENV_ALLOWED
+from bentokit.procs import allowed_environ
 
 #: What ``bentoml build`` prints when its lock failed (for whatever reason).
 LOCK_FAILED = "Failed to lock PyPI packages"
@@ -23,14 +22,13 @@ LOCK_FAILED = "Failed to lock PyPI packages"
 def unreachable(timeout: float = 60.0) -> str:
     """Why ``uv pip compile`` cannot lock ``pydantic==<the installed version>`` here ('' when it can).
 
-    It runs with the variables learner code gets (the proxy and CA settings of ``procs.ENV_ALLOWED``),
+    It runs with the variables learner code gets (``procs.allowed_environ``: the proxy and CA settings),
     a fresh home, no uv configuration file and no cache, so that it asks the index as a grading's build
     does; uv retries once.
     """
     requirement = f"pydantic=={metadata.version('pydantic')}\n"
     with tempfile.TemporaryDirectory(prefix="bentokit-index-") as home:
-        env = {name: os.environ[name] for name in ENV_ALLOWED if name in os.environ}
-        env.update({"HOME": home, "TMPDIR": home, "UV_NO_CONFIG": "1", "UV_HTTP_RETRIES": "1"})
+        env = {**allowed_environ(), "HOME": home, "TMPDIR": home, "UV_NO_CONFIG": "1", "UV_HTTP_RETRIES": "1"}
         command = [sys.executable, "-m", "uv", "pip", "compile", "-", "--no-cache", "--quiet", "--no-header"]
         try:
             done = subprocess.run(command, input=requirement, env=env, cwd=home, capture_output=True,

@@ -91,6 +91,14 @@ _sandboxes: list[Sandbox] = []
 _noted_unconfined = False
 
 
+def allowed_environ(also: tuple[str, ...] = ()) -> dict[str, str]:
+    """The variables of this process that learner code may see: ``ENV_ALLOWED`` and ``also``, those
+    that are set (PATH at least: the default search path when unset)."""
+    env = {name: os.environ[name] for name in (*ENV_ALLOWED, *also) if name in os.environ}
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
 class ProcsError(RuntimeError):
     """Processes that could not be killed."""
 
@@ -666,8 +674,7 @@ class Sandbox:
     def env(self, extra: Mapping[str, str] = {}) -> dict[str, str]:  # noqa: B006 (never mutated)
         """The allow-listed environment for learner code: ``ENV_ALLOWED`` variables that are set, HOME
         and TMPDIR = the sandbox's folder, its user, usage tracking off, the marker, then ``extra``."""
-        env = {name: os.environ[name] for name in (*ENV_ALLOWED, *self.keep_env) if name in os.environ}
-        env.setdefault("PATH", os.defpath)
+        env = allowed_environ(self.keep_env)
         env.update({"HOME": str(self.folder), "TMPDIR": str(self.folder), "USER": self.user,
                     "LOGNAME": self.user, "BENTOML_DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1",
                     MARKER: self.marker})
