@@ -70,6 +70,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
           f"Per-learner feedback, results.json, grader.log: {out / 'learners'}")
     if done.warning:
         print(f"Warning: {done.warning}", file=sys.stderr)
+    if done.stood:
+        names = ", ".join(sorted(done.stood))
+        print(f"Warning: {len(done.stood)} learner(s) could not be graded, for a reason that says nothing of "
+              f"their work (their lines above); their stored results stand: {names}. Run again when their "
+              f"sources can be reached.", file=sys.stderr)
     if done.interrupted:
         print("Interrupted: every finished grading is stored; run the same command again to grade the rest.",
               file=sys.stderr)

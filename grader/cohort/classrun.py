@@ -152,6 +152,9 @@ class ClassRun:
 
     graded: list[str] = field(default_factory=list)  #: learner ids graded (and stored) by this run
     kept: list[str] = field(default_factory=list)  #: learner ids whose stored result was kept
+    #: learners (names) this run could not grade for reasons that say nothing of their work (not
+    #: fetched, the kit's own error): their stored result stands, and is among ``kept``
+    stood: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  #: why each graded learner was graded
     interrupted: bool = False
     seconds: float = 0.0
@@ -176,6 +179,19 @@ def _fetch(sub: Submission, workroot: Path, deadline: datetime | None) -> Fetche
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     return runner.fetch_or_outcome(sub, work, deadline)
+
+
+def _stands(stored: dict[str, dict[str, Any]], outcome: Outcome, result: ClassRun, say: Any) -> bool:
+    """Whether the learner's stored result stands in place of ``outcome``: a failure that says nothing of
+    their work (``Outcome.no_verdict``) never replaces a grade, so a re-run offline zeroes no one."""
+    old = stored.get(outcome.learner_id)
+    if not outcome.no_verdict or old is None:
+        return False
+    result.kept.append(outcome.learner_id)
+    result.stood.append(outcome.learner)
+    when = datetime.fromisoformat(old["graded_at"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    say(f"  {outcome.learner}: {outcome.error}; their stored result, graded {when}, stands")
+    return True
 
 
 def refuse_without_index() -> None:
@@ -222,6 +238,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
             for future in as_completed(fetching):
                 sub = fetching[future]
                 fetched = future.result()
+                if isinstance(fetched, Outcome) and _stands(stored, fetched, result, say):
+                    continue
                 if isinstance(fetched, Outcome):  # not even fetched: stored with its reason
                     save_outcome(out, fetched, sub, late)
                     result.graded.append(sub.learner_id)
@@ -252,8 +270,12 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     outcome = future.result()
                 except Exception as err:  # a bug here must not lose the rest of the class
                     outcome = Outcome(sub.learner, sub.learner_id, graded_at=runner.now_iso(),
-                                      error=f"internal error: {err!r}")
+                                      error=f"internal error: {err!r}", no_verdict=True)
                 if outcome.error == "stopped":
+                    continue
+                if _stands(stored, outcome, result, say):
+                    if task is not None:
+                        progress.advance(task)
                     continue
                 save_outcome(out, outcome, sub, late)
                 result.graded.append(sub.learner_id)

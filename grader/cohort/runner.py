@@ -25,7 +25,7 @@ from typing import Any
 
 from bentokit import procs
 from grader.cohort import scrub
-from grader.cohort.submissions import Fetched, Submission, SubmissionError, fetch, import_models
+from grader.cohort.submissions import Fetched, Submission, SubmissionError, Unreachable, fetch, import_models
 from grader.plugin import SANDBOX_FILE
 
 #: Lines of the grading log kept in a failed grading's feedback.
@@ -60,6 +60,9 @@ class Outcome:
     models: list[dict[str, str]] = field(default_factory=list)
     service_source: str | None = None
     graded_at: str = ""
+    #: The failure says nothing of the work (it could not be fetched, the kit itself failed): a stored
+    #: result of the learner stands instead (see ``classrun.run_class``). Never stored.
+    no_verdict: bool = False
 
 
 @dataclass
@@ -208,8 +211,10 @@ def fetch_or_outcome(sub: Submission, work: Path, deadline: datetime | None = No
         return fetch(sub, work / "submission", deadline=deadline)
     except (SubmissionError, OSError, subprocess.SubprocessError) as err:
         cleaner = scrub.Scrubber.for_grading(work, work / "submission")
+        # Only "no commit before the deadline" is a finding about the work; the rest is reaching it.
         return Outcome(sub.learner, sub.learner_id, graded_at=now_iso(),
-                       error=cleaner(f"could not prepare the submission: {err}"))
+                       error=cleaner(f"could not prepare the submission: {err}"),
+                       no_verdict=isinstance(err, Unreachable | OSError | subprocess.SubprocessError))
 
 
 def cleanup(workroot: Path) -> None:

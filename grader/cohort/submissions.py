@@ -30,6 +30,11 @@ class SubmissionError(RuntimeError):
     """A submission could not be prepared (not found, clone failed, model import failed)."""
 
 
+class Unreachable(SubmissionError):
+    """The submission could not be fetched (its clone failed, its folder is missing): nothing is known of
+    the work, so a stored result of the learner stands."""
+
+
 def learner_id(name: str) -> str:
     """A stable, file-name-safe id: the name's slug and a short hash of the exact name.
 
@@ -137,7 +142,7 @@ def _clone(sub: Submission, target: Path, deadline: datetime | None, timeout: fl
     done = subprocess.run(["git", "clone", "--quiet", *depth, sub.source, str(target)],
                           capture_output=True, text=True, timeout=timeout)
     if done.returncode:
-        raise SubmissionError(f"git clone {sub.source} failed: {done.stderr.strip()}")
+        raise Unreachable(f"git clone {sub.source} failed: {done.stderr.strip()}")
     note = ""
     if deadline:
         before = deadline.isoformat()
@@ -179,7 +184,7 @@ def fetch(sub: Submission, target: Path, deadline: datetime | None = None, timeo
     else:
         source = Path(sub.source)
         if not source.is_dir():
-            raise SubmissionError(f"no submission folder at {source}")
+            raise Unreachable(f"no submission folder at {source}")
         notes += files.copy_tree(source, target, IGNORED)
         origin = source
         submitted = sub.submitted_at or _newest_mtime(source)

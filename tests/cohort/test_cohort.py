@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from bentokit.server import free_port
-from grader.cohort import gradebook, runner, scrub, submissions
+from grader.cohort import classrun, gradebook, runner, scrub, submissions
 from tests.cohort.conftest import KINDS, QUICK, ROOT, cohort, gradebook_rows, make_submission, records
 from tests.grader.conftest import grade, graded_specs
 
@@ -243,6 +243,55 @@ def test_git_sources_are_graded_at_the_last_commit_before_the_deadline(class_fol
         bad = tmp_path / "bad.csv"
         bad.write_text("name,path\nx,y\n")
         submissions.from_csv(bad)
+
+
+def test_a_learner_who_cannot_be_fetched_keeps_their_stored_result(class_folder, tmp_path):
+    """A re-run that cannot reach a learner's repository or folder (offline, a moved disk) learns nothing
+    of their work: their stored result stands, and the run says so. Only a learner with none gets the
+    reason stored."""
+    repo = shutil.copytree(class_folder / "dee", tmp_path / "dee-repo")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    _commit(repo, "my work", datetime.now(UTC) - timedelta(hours=1))
+    folder = shutil.copytree(class_folder / "eve", tmp_path / "eve")
+    listing = tmp_path / "class.csv"
+    listing.write_text(f"learner,source\ndee,file://{repo}\neve,{folder}\n")
+    out = tmp_path / "out"
+    done = cohort("grade", listing, "--csv", "--out", out, "-j", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    before, rows = records(out), gradebook_rows(out)
+    assert sorted(before) == ["dee", "eve"] and not any(r["error"] for r in before.values())
+    repo.rename(tmp_path / "moved-repo")
+    shutil.rmtree(folder)
+    listing.write_text(listing.read_text() + f"zed,file://{tmp_path / 'no-such-repo'}\n")
+    done = cohort("grade", listing, "--csv", "--out", out, "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = records(out)
+    assert {n: after[n] for n in before} == before  # not a byte of their records changed
+    assert {n: gradebook_rows(out)[n]["total"] for n in rows} == {n: r["total"] for n, r in rows.items()}
+    said = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
+    for name in ("dee", "eve"):
+        when = datetime.fromisoformat(before[name]["graded_at"]).strftime("%Y-%m-%d %H:%M UTC")
+        assert f"{name}: could not prepare the submission" in said
+        assert f"their stored result, graded {when}, stands" in said
+    assert "their stored results stand: dee, eve." in said
+    assert after["zed"]["error"].startswith("could not prepare the submission: git clone")
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_kits_own_error_in_a_grading_leaves_the_stored_result_standing(graded_class, class_folder,
+                                                                            tmp_path, monkeypatch):
+    out = shutil.copytree(graded_class[0], tmp_path / "out")
+    before = records(out)
+
+    def kit_bug(*args, **kwargs):
+        raise RuntimeError("a bug of the kit")
+
+    monkeypatch.setattr(runner, "grade_fetched", kit_bug)  # the only way to have the kit fail on purpose
+    said: list[str] = []
+    done = classrun.run_class(submissions.from_folder(class_folder), out, tmp_path / "work", only=["ann"],
+                              force=True, say=said.append)
+    assert done.stood == ["ann"] and done.graded == [] and records(out) == before
+    assert [line for line in said if "internal error" in line and "stands" in line]
 
 
 def test_a_class_run_refuses_to_start_when_the_package_index_cannot_be_reached(tmp_path):
