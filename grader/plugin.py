@@ -274,6 +274,7 @@ def run(request: pytest.FixtureRequest) -> Iterator:
         yield grading
     finally:
         report.helpers = grading.helpers
+        report.machine_problem = grading.machine_problem
         grading.close()
 
 

@@ -52,6 +52,8 @@ class Report:
     sandbox: dict = field(default_factory=dict)
     #: The helpers the grading started (server, service inspector, bento build, model reader, ...).
     helpers: list[str] = field(default_factory=list)
+    #: Why the score is no verdict on the work (Run.machine_problem); '' when it is one.
+    machine_problem: str = ""
 
     @property
     def score(self) -> float:
@@ -107,6 +109,7 @@ class Report:
             "notes": self.notes,
             "sandbox": self.sandbox,
             "helpers": self.helpers,
+            "machine_problem": self.machine_problem,
             "groups": {g: {"score": round(sum(c.score for c in cs), 2),
                            "max_score": round(sum(c.max_score for c in cs), 2)}
                        for g, cs in self.by_group().items()},
@@ -142,6 +145,9 @@ class Report:
                          "generated at grading time and compare with your own model's answers; their inputs "
                          "are not shown.")
         lines += self.notes
+        if self.machine_problem:
+            lines.append(f"This score is no verdict on the work: {self.machine_problem}. Grade again where "
+                         f"that step can run.")
         return lines
 
 

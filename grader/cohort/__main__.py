@@ -83,23 +83,31 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _grade_single(folder: Path, name: str, args: argparse.Namespace, submitted_at: str = "",
-                  deadline: datetime | None = None) -> tuple[dict, float]:
-    """Grade one folder as a class run grades a learner; returns its record and the maximum."""
+                  deadline: datetime | None = None) -> tuple[dict, float, str]:
+    """Grade one folder as a class run grades a learner; returns its record, the maximum, and why the
+    grading is no verdict on the work ('' when it is one: ``runner.Outcome.no_verdict``)."""
     sub = submissions.Submission(name, str(folder.resolve()), submitted_at)
     with tempfile.TemporaryDirectory(prefix="kit-grading-") as work:
         outcome = runner.grade_one(sub, Path(work), _limits(args))
     late = classrun.LatePolicy(deadline, getattr(args, "late_penalty", None) or 0.0)
     record = classrun.to_record(outcome, sub, late)
-    return record, outcome.max_score or args.max_score
+    error = outcome.error[:1].upper() + outcome.error[1:]
+    no_verdict = (f"{error}. That says nothing of the submission, so no score is given: grade it again where "
+                  f"that step can run.") if outcome.no_verdict else ""
+    return record, outcome.max_score or args.max_score, no_verdict
 
 
 def cmd_gradescope(args: argparse.Namespace) -> int:
     """Gradescope: the learner-safe grading log on stdout, ``results/results.json`` in markdown."""
     root = args.root
     due, created = platforms.gradescope_due(root / "submission_metadata.json")
-    record, possible = _grade_single(root / "submission", os.environ.get("KIT_LEARNER", "submission"), args,
-                                     created, args.deadline or due)
+    learner = os.environ.get("KIT_LEARNER", "submission")
+    deadline = args.deadline or due
+    record, possible, no_verdict = _grade_single(root / "submission", learner, args, created, deadline)
     sys.stdout.write(record_log(record))
+    if no_verdict:  # no results.json: Gradescope shows the autograder failed, and the run can be regraded
+        print(no_verdict, file=sys.stderr)
+        return 1
     path = root / "results" / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(platforms.gradescope_from_record(record, possible), indent=2))
@@ -114,7 +122,11 @@ def record_log(record: dict) -> str:
 
 def cmd_classroom_run(args: argparse.Namespace) -> int:
     """GitHub Actions: hints in the job log and step summary; the reporter's input in ``$GITHUB_OUTPUT``."""
-    record, possible = _grade_single(args.submission, "learner", args)
+    record, possible, no_verdict = _grade_single(args.submission, "learner", args)
+    if no_verdict:  # the job fails before the reporter step, which then records no points
+        sys.stdout.write(record_log(record))
+        print(no_verdict, file=sys.stderr)
+        return 1
     sys.stdout.write(platforms.classroom_log(record, possible))
     outputs = os.environ.get("GITHUB_OUTPUT")
     if outputs:
@@ -131,11 +143,15 @@ def cmd_classroom_run(args: argparse.Namespace) -> int:
 
 def cmd_prairielearn(args: argparse.Namespace) -> int:
     """PrairieLearn's external grader: ``JOB/student`` graded into ``JOB/results/results.json``."""
-    record, possible = _grade_single(args.job / "student", "student", args)
+    record, possible, no_verdict = _grade_single(args.job / "student", "student", args)
     sys.stdout.write(record_log(record))
     path = args.job / "results" / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(platforms.prairielearn_results(record, possible), indent=2))
+    results = (platforms.prairielearn_not_gradable(record, no_verdict) if no_verdict
+               else platforms.prairielearn_results(record, possible))
+    path.write_text(json.dumps(results, indent=2))
+    if no_verdict:
+        print(no_verdict, file=sys.stderr)
     return 0
 
 

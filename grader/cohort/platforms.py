@@ -211,6 +211,12 @@ def write_workflow(out: Path, kit_spec: str) -> Path:
 # -- PrairieLearn -------------------------------------------------------------------------------
 
 
+def prairielearn_not_gradable(record: Record, why: str) -> dict[str, Any]:
+    """PrairieLearn's ``results.json`` for a grading that is no verdict on the work: ``gradable`` false
+    awards and takes no points, and costs the learner no attempt."""
+    return {"gradable": False, "format_errors": [why], "message": why, "output": record.get("log", "")}
+
+
 def prairielearn_results(record: Record, possible: float) -> dict[str, Any]:
     """PrairieLearn's external-grading ``results.json``: ``score`` is a fraction, ``tests`` use ``points``."""
     return {

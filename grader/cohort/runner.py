@@ -188,8 +188,11 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
         except (OSError, ValueError):
             outcome.error = f"the grader wrote no summary (exit code {run.returncode})"
         else:
-            outcome.score, outcome.max_score = summary["score"], summary["max_score"]
-            outcome.checks = [{**c, "output": cleaner(c["output"])} for c in summary["checks"]]
+            if problem := summary.get("machine_problem"):  # a step failed for the machine's sake
+                outcome.error, outcome.no_verdict = f"not graded: {cleaner(problem)}", True
+            else:
+                outcome.score, outcome.max_score = summary["score"], summary["max_score"]
+                outcome.checks = [{**c, "output": cleaner(c["output"])} for c in summary["checks"]]
     return outcome
 
 

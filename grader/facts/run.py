@@ -230,6 +230,9 @@ class Run:
         self._container: ContainerRun | None = None
         self._build: Build | None = None
         self.engine_error = ""
+        #: Why this grading is no verdict on the work: a step failed for the machine's sake (it cannot
+        #: reach the package index), not the submission's; '' when none did.
+        self.machine_problem = ""
         #: The helpers this run started, in order (the summary lists them).
         self.helpers: list[str] = []
         atexit.register(self.close)  # also when the run is interrupted
@@ -489,6 +492,7 @@ class Run:
             found = hints.diagnose(text)
             if package_index.LOCK_FAILED in text and (cause := package_index.unreachable()):
                 found = [hints.index_unreachable(cause)]  # the machine's network, not the bentofile
+                self.machine_problem = f"this machine cannot reach the Python package index ({cause})"
             fixes = "".join(f"\nLikely fix: {fix}" for fix in found)
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
         return self._build.bento(tag, self.sandbox)

@@ -46,6 +46,7 @@ def test_reports_are_standard(solutions_graded) -> None:
     log = (solutions_graded.results_dir / "grader.log").read_text()
     # pytest's own output is clean too: no warning about the grader's plugin (or anything else).
     assert "warnings summary" not in log, log
+    assert solutions_graded.summary["machine_problem"] == "" and "no verdict" not in table  # a verdict
 
 
 def test_regrading_gives_the_same_score(solutions_graded, reference_home, tmp_path) -> None:
@@ -121,6 +122,9 @@ def test_an_unreachable_package_index_is_named_as_the_machines_problem(reference
     assert "Failed to lock PyPI packages" in output
     assert "cannot reach the Python package index" in output and "names and pins" not in output, output
     assert graded.checks["bentofile_packages"]["passed"]
+    # ... and the whole score is marked as no verdict on the work, for the platforms (test_platforms)
+    assert graded.summary["machine_problem"].startswith("this machine cannot reach the Python package index")
+    assert "This score is no verdict on the work: this machine cannot reach" in graded.stdout
 
 
 def test_empty_submission_fails_clearly(reference_home, tmp_path) -> None:
