@@ -153,7 +153,7 @@ class ClassRun:
     graded: list[str] = field(default_factory=list)  #: learner ids graded (and stored) by this run
     kept: list[str] = field(default_factory=list)  #: learner ids whose stored result was kept
     #: learners (names) this run could not grade for reasons that say nothing of their work (not
-    #: fetched, the kit's own error): their stored result stands, and is among ``kept``
+    #: reached, the machine or the kit failed): their stored result stands, and is among ``kept``
     stood: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  #: why each graded learner was graded
     interrupted: bool = False

@@ -60,8 +60,8 @@ class Outcome:
     models: list[dict[str, str]] = field(default_factory=list)
     service_source: str | None = None
     graded_at: str = ""
-    #: The failure says nothing of the work (it could not be fetched, the kit itself failed): a stored
-    #: result of the learner stands instead (see ``classrun.run_class``). Never stored.
+    #: The failure says nothing of the work (it could not be reached, the machine or the kit failed): a
+    #: stored result of the learner stands instead (see ``classrun.run_class``). Never stored.
     no_verdict: bool = False
 
 
@@ -190,6 +190,7 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
         else:
             if problem := summary.get("machine_problem"):  # a step failed for the machine's sake
                 outcome.error, outcome.no_verdict = f"not graded: {cleaner(problem)}", True
+                outcome.digest = ""  # stored (when nothing else is), it is graded again on the next run
             else:
                 outcome.score, outcome.max_score = summary["score"], summary["max_score"]
                 outcome.checks = [{**c, "output": cleaner(c["output"])} for c in summary["checks"]]
@@ -214,10 +215,11 @@ def fetch_or_outcome(sub: Submission, work: Path, deadline: datetime | None = No
         return fetch(sub, work / "submission", deadline=deadline)
     except (SubmissionError, OSError, subprocess.SubprocessError) as err:
         cleaner = scrub.Scrubber.for_grading(work, work / "submission")
-        # Only "no commit before the deadline" is a finding about the work; the rest is reaching it.
+        # Not reaching the work says nothing of it; a file of the work that cannot be copied (a mode the
+        # learner set, say), or no commit before the deadline, is a finding about it.
         return Outcome(sub.learner, sub.learner_id, graded_at=now_iso(),
                        error=cleaner(f"could not prepare the submission: {err}"),
-                       no_verdict=isinstance(err, Unreachable | OSError | subprocess.SubprocessError))
+                       no_verdict=isinstance(err, Unreachable))
 
 
 def cleanup(workroot: Path) -> None:

@@ -139,8 +139,11 @@ def _git(args: list[str], cwd: Path, timeout: float) -> str:
 def _clone(sub: Submission, target: Path, deadline: datetime | None, timeout: float) -> tuple[str, str, str]:
     """Clone ``sub`` (its last commit before ``deadline``); returns (commit, commit time, note)."""
     depth = [] if deadline else ["--depth", "1"]  # the deadline needs the history
-    done = subprocess.run(["git", "clone", "--quiet", *depth, sub.source, str(target)],
-                          capture_output=True, text=True, timeout=timeout)
+    try:
+        done = subprocess.run(["git", "clone", "--quiet", *depth, sub.source, str(target)],
+                              capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as err:  # no git here; a host that does not answer
+        raise Unreachable(f"git clone {sub.source} failed: {err}") from None
     if done.returncode:
         raise Unreachable(f"git clone {sub.source} failed: {done.stderr.strip()}")
     note = ""
