@@ -24,8 +24,8 @@ def first_answer(server: RunningServer, target: Target, timeout: float = 120.0) 
     headers = {"Content-Type": "application/json"}
     while time.monotonic() < deadline:
         if not server.alive():
-            raise ServerError(f"{target.name} exited with code {server.process.returncode} before "
-                              f"answering.\n{server.log_tail()}")
+            # how_ended waits for the exit code: a process seen dying may not be reaped yet
+            raise ServerError(f"{target.name} {server.how_ended()} before answering.\n{server.log_tail()}")
         with contextlib.suppress(requests.RequestException):
             response = requests.post(server.url + target.path, data=target.body, headers=headers, timeout=5)
             if response.status_code == 200:
