@@ -17,6 +17,14 @@ from bentokit.procs import allowed_environ
 
 #: What ``bentoml build`` prints when its lock failed (for whatever reason).
 LOCK_FAILED = "Failed to lock PyPI packages"
+#: Where to build and grade instead, for the messages that name an unreachable index.
+WHERE_REACHABLE = ("where the index is reachable (behind a proxy: set HTTPS_PROXY, and SSL_CERT_FILE for one "
+                   "that intercepts HTTPS)")
+
+
+def described(cause: str) -> str:
+    """The machine's problem, in the words every message about it uses (``cause``: :func:`unreachable`'s)."""
+    return f"this machine cannot reach the Python package index ({cause})"
 
 
 def unreachable(timeout: float = 60.0) -> str:

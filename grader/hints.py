@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bentokit import contract
+from bentokit import contract, package_index
 
 MIGRATION = f"""BentoML 1.0 code does not run on 1.4. The 1.4 form of this service:
 
@@ -66,10 +66,9 @@ TRAPS: list[tuple[re.Pattern[str], str]] = [
 def index_unreachable(cause: str) -> str:
     """The fix when ``bentoml build`` could not lock the packages because this machine cannot reach the
     package index (``cause``: uv's reason): no bentofile could be built here."""
-    return (f"this machine cannot reach the Python package index ({cause}), and `bentoml build` locks the "
-            f"bentofile's packages there: no bento can be built here, whatever the bentofile says. Build "
-            f"and grade where the index is reachable (behind a proxy: set HTTPS_PROXY, and SSL_CERT_FILE "
-            f"for one that intercepts HTTPS).")
+    return (f"{package_index.described(cause)}, and `bentoml build` locks the bentofile's packages there: "
+            f"no bento can be built here, whatever the bentofile says. Build and grade "
+            f"{package_index.WHERE_REACHABLE}.")
 
 
 def diagnose(text: str) -> list[str]:

@@ -54,6 +54,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         shutil.rmtree(_TMP, ignore_errors=True)
 
 
+@pytest.fixture
+def offline() -> dict[str, str]:
+    """Variables that cut this machine off from the package index: a proxy nobody listens on, so that
+    every connection to it is refused."""
+    closed = f"http://127.0.0.1:{server.free_port()}"
+    return {"HTTPS_PROXY": closed, "https_proxy": closed}
+
+
 @pytest.fixture(scope="session")
 def bentoml_home() -> Path:
     return Path(_HOME)

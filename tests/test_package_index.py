@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bentokit import package_index
-from bentokit.server import free_port
 
 
 def test_the_index_answers_here() -> None:
@@ -11,8 +10,7 @@ def test_the_index_answers_here() -> None:
     assert package_index.unreachable() == ""
 
 
-def test_a_refused_proxy_is_reported_with_uvs_reason(monkeypatch) -> None:
-    closed = f"http://127.0.0.1:{free_port()}"
-    for name in ("HTTPS_PROXY", "https_proxy"):
-        monkeypatch.setenv(name, closed)
+def test_a_refused_proxy_is_reported_with_uvs_reason(offline, monkeypatch) -> None:
+    for name, value in offline.items():
+        monkeypatch.setenv(name, value)
     assert "refused" in package_index.unreachable().lower()

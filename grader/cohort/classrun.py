@@ -199,10 +199,9 @@ def refuse_without_index() -> None:
     fail there (it locks their packages), and the class would lose the built bento's points."""
     if cause := package_index.unreachable():
         raise RuntimeError(
-            f"this machine cannot reach the Python package index ({cause}). Every learner's `bentoml "
-            f"build` locks their packages there: each would fail and cost its learner the built bento's "
-            f"points, so no one was graded. Grade again where the index is reachable (behind a proxy: set "
-            f"HTTPS_PROXY, and SSL_CERT_FILE for one that intercepts HTTPS).")
+            f"{package_index.described(cause)}. Every learner's `bentoml build` locks their packages there: "
+            f"each would fail and cost its learner the built bento's points, so no one was graded. Grade "
+            f"again {package_index.WHERE_REACHABLE}.")
 
 
 def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 2, limits: Limits = LIMITS,
@@ -238,9 +237,9 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
             for future in as_completed(fetching):
                 sub = fetching[future]
                 fetched = future.result()
-                if isinstance(fetched, Outcome) and _stands(stored, fetched, result, say):
-                    continue
-                if isinstance(fetched, Outcome):  # not even fetched: stored with its reason
+                if isinstance(fetched, Outcome):  # not fetched: a stored result stands, or the reason goes in
+                    if _stands(stored, fetched, result, say):
+                        continue
                     save_outcome(out, fetched, sub, late)
                     result.graded.append(sub.learner_id)
                     result.reasons[sub.learner_id] = "could not be fetched"

@@ -492,7 +492,7 @@ class Run:
             found = hints.diagnose(text)
             if package_index.LOCK_FAILED in text and (cause := package_index.unreachable()):
                 found = [hints.index_unreachable(cause)]  # the machine's network, not the bentofile
-                self.machine_problem = f"this machine cannot reach the Python package index ({cause})"
+                self.machine_problem = package_index.described(cause)
             fixes = "".join(f"\nLikely fix: {fix}" for fix in found)
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
         return self._build.bento(tag, self.sandbox)

@@ -17,7 +17,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bentokit.server import free_port
 from grader.cohort import classrun, gradebook, runner, scrub, submissions
 from tests.cohort.conftest import KINDS, QUICK, ROOT, cohort, gradebook_rows, make_submission, records
 from tests.grader.conftest import grade, graded_specs
@@ -294,15 +293,14 @@ def test_the_kits_own_error_in_a_grading_leaves_the_stored_result_standing(grade
     assert [line for line in said if "internal error" in line and "stands" in line]
 
 
-def test_a_class_run_refuses_to_start_when_the_package_index_cannot_be_reached(tmp_path):
+def test_a_class_run_refuses_to_start_when_the_package_index_cannot_be_reached(offline, tmp_path):
     """Offline, every learner's `bentoml build` would fail to lock its packages: the run says why and
     grades no one, rather than take the built bento's points from the whole class."""
     learners = tmp_path / "class"
     shutil.copytree(ROOT / "solutions", learners / "ann")
     out = tmp_path / "out"
-    closed = f"http://127.0.0.1:{free_port()}"  # a proxy nobody listens on: every connection is refused
     done = subprocess.run([sys.executable, "-m", "grader.cohort", "grade", str(learners), "--out", str(out)],
-                          cwd=ROOT, env={**os.environ, "HTTPS_PROXY": closed, "https_proxy": closed},
+                          cwd=ROOT, env={**os.environ, **offline},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "cannot reach the Python package index" in done.stderr and "no one was graded" in done.stderr

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bentokit.server import free_port
 from grader.cohort import platforms, scrub
 from tests.cohort.conftest import ROOT, make_submission, records
 
@@ -90,16 +89,15 @@ def test_classroom_run_logs_every_hint_and_the_reporter_shows_one_total(class_fo
 
 @pytest.mark.parametrize("platform", ["gradescope", "classroom-run", "prairielearn"])
 def test_a_platform_gives_no_score_when_the_machine_cannot_reach_the_package_index(platform, class_folder,
-                                                                                   tmp_path):
+                                                                                   offline, tmp_path):
     """Offline, every learner's build fails to lock its packages: a score then would take the built
     bento's points from every learner of the course, so none is given, and the platform shows why."""
     folder = {"gradescope": "submission", "classroom-run": "repo", "prairielearn": "student"}[platform]
     shutil.copytree(class_folder / "ann", tmp_path / folder)  # the reference: 100 points where it can build
     option = {"gradescope": "--root", "classroom-run": "--submission", "prairielearn": "--job"}[platform]
     where = tmp_path / folder if platform == "classroom-run" else tmp_path
-    closed = f"http://127.0.0.1:{free_port()}"  # a proxy nobody listens on: every connection is refused
     output = tmp_path / "github_output"
-    env = {**os.environ, "HTTPS_PROXY": closed, "https_proxy": closed, "GITHUB_OUTPUT": str(output)}
+    env = {**os.environ, **offline, "GITHUB_OUTPUT": str(output)}
     command = [sys.executable, "-P", "-m", "grader.cohort", platform, option, str(where)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     said = " ".join((done.stdout + done.stderr).split())

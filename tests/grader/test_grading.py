@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from bentokit import lazy_bentoml
-from bentokit.server import free_port
 from grader.declare import groups
 from tests.grader.conftest import BROKEN, ROOT, grade, graded_specs, make_broken, points
 
@@ -112,12 +111,12 @@ def test_broken_submission(name: str, reference_home, tmp_path) -> None:
         assert "could not finish" not in output
 
 
-def test_an_unreachable_package_index_is_named_as_the_machines_problem(reference_home, tmp_path) -> None:
+def test_an_unreachable_package_index_is_named_as_the_machines_problem(reference_home, offline,
+                                                                       tmp_path) -> None:
     """Offline, `bentoml build` cannot lock any bentofile's packages: the hint names the machine's
     network, not the bentofile's names and pins (the reference's, which build where the index answers)."""
-    closed = f"http://127.0.0.1:{free_port()}"  # a proxy nobody listens on: every connection is refused
     graded = grade(ROOT / "solutions", reference_home, tmp_path / "results", "--build", "--exercise",
-                   "bentofile", env={"HTTPS_PROXY": closed, "https_proxy": closed})
+                   "bentofile", env=offline)
     output = graded.checks["bento_built"]["output"]
     assert "Failed to lock PyPI packages" in output
     assert "cannot reach the Python package index" in output and "names and pins" not in output, output
