@@ -18,7 +18,7 @@ import watchfiles
 from grader.learn.manifest import Exercise
 
 #: Milliseconds without further events before a burst of saves is graded (editors write in steps).
-STEP_MS = 100
+STEP_MS = 50
 #: Milliseconds after which the watcher reports that it is ready (an empty change set).
 READY_MS = 200
 
