@@ -196,8 +196,9 @@ class RunningServer:
         if not self.alive():
             return (f"the server's supervisor {self.how_ended()}; what answers on "
                     f"port {self.port} is left over from it, not a running server")
-        mine = {p.pid for p in procs.snapshot([self.process])}
-        strangers = _listeners(self.port) - mine
+        tree = procs.snapshot([self.process])
+        mine = {p.pid for p in tree}
+        strangers = _listeners(self.port, _uids(tree)) - mine
         if strangers:
             who = ", ".join(_who(pid) for pid in strangers)
             return f"port {self.port} is also answered by processes that are not this server's: {who}"
@@ -232,13 +233,45 @@ def _who(pid: int | None) -> str:
         return f"process {pid}"
 
 
-def _listeners(port: int) -> set[int | None]:
-    """The pids listening on TCP ``port`` (None for a socket whose process this user cannot see)."""
+#: The addresses a listener can hold that take a connection to HOST: IPv4, and IPv6 dual-stack ones.
+_TAKES_HOST = {socket.AF_INET: {HOST, "0.0.0.0"}, socket.AF_INET6: {"::", f"::ffff:{HOST}"}}
+
+
+def _uids(processes: list[psutil.Process]) -> set[int]:
+    found = set()
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            found.add(proc.uids().real)
+    return found
+
+
+def _listeners(port: int, owners: set[int] = frozenset()) -> set[int | None]:
+    """The pids listening on TCP ``port`` where a connection to HOST could reach them (None for a socket
+    whose process this user cannot see).
+
+    An IPv4 listener there counts whoever owns it. An IPv6 one on the wildcard counts only when one of
+    ``owners`` (the server's users) holds it: another user's dual-stack socket cannot bind a port a live
+    IPv4 listener holds, so one that did is IPv6-only and never takes the grader's connections (in a
+    class run, a learner's code binding [::1] or [::] on a classmate's port changes nothing for them).
+    """
     found: set[int | None] = set()
     with contextlib.suppress(psutil.Error):
         for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                found.add(conn.pid)
+            if (conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port
+                    or conn.laddr.ip not in _TAKES_HOST.get(conn.family, ())):
+                continue
+            if conn.family == socket.AF_INET6 and _uids(_processes([conn.pid])).isdisjoint(owners):
+                continue
+            found.add(conn.pid)
+    return found
+
+
+def _processes(pids: list[int | None]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        if pid is not None:  # psutil.Process(None) would be this process
+            with contextlib.suppress(psutil.Error):
+                found.append(psutil.Process(pid))
     return found
 
 

@@ -5,6 +5,7 @@ runs as a user of its own (as root) that leaves nothing behind and sees only an 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -525,6 +526,53 @@ def test_a_stranger_on_the_port_is_a_problem(tmp_path):
     finally:
         running.stop(grace=0)
         procs.kill_tree(stranger, grace=0)
+
+
+IPV6_LISTENER = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind((sys.argv[2], int(sys.argv[1])))
+s.listen(1)
+print("listening", flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a listener as another user: needs root")
+def test_another_users_ipv6_listener_on_the_port_takes_nothing_from_the_server(tmp_path):
+    """In a class run, learner code of one grading can see a classmate's server port and bind it on
+    IPv6 (IPv6-only, as the classmate's IPv4 listener holds the port): the grader's connections to
+    127.0.0.1 never reach it, so it must not cost the classmate their live checks. The same listener
+    of the server's own user still counts."""
+    from bentokit import server
+
+    port = server.free_port()
+    running = server.launch([sys.executable, "-m", "http.server", "--bind", server.HOST, str(port)], port,
+                            tmp_path)
+    python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+
+    def squatter(host: str, **user) -> subprocess.Popen:
+        listener = subprocess.Popen([python, "-c", IPV6_LISTENER, str(port), host], cwd="/",
+                                    stdout=subprocess.PIPE, text=True, **user)
+        assert listener.stdout.readline() == "listening\n"
+        return listener
+
+    try:
+        server.wait_url_ready(running.url, 20, path="/")
+        for host in ("::1", "::"):
+            other = squatter(host, user="nobody")
+            try:
+                assert running.problem() is None, host
+            finally:
+                procs.kill_tree(other, grace=0)
+        own = squatter("::")
+        try:
+            assert f"not this server's: {own.pid}" in (running.problem() or "")
+        finally:
+            procs.kill_tree(own, grace=0)
+    finally:
+        running.stop(grace=0)
 
 
 def test_server_stop_uses_kill_tree_on_a_real_signal_ignoring_server(tmp_path):
