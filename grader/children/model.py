@@ -6,12 +6,18 @@ Unpickling the custom objects happens here, never in the grader's process. The m
 way BentoML would (with the framework module it was saved with), so the expected answers exist
 whatever framework saved it. In the same call it predicts the held-out applicants' features, with
 which the grader measures the model's AUC (their labels never reach this process). Writes JSON to OUT.
+
+A pickle is code: one that names ``exec`` could rewrite this module's functions before the answer is
+written, and forge every expected answer and the AUC. While :func:`facts_for` runs, an audit hook lets
+a pickle name only what a model's pickles need (:func:`pickled_name_allowed`); anything else makes the
+unpickling fail, and the model is reported as unreadable.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import pickle
 import sys
 from importlib import metadata as importlib_metadata
 from typing import Any
@@ -19,6 +25,46 @@ from typing import Any
 from grader.children import read_to_end, write_output
 
 FRAMEWORKS = ("xgboost", "scikit-learn", "bentoml")
+#: The packages whose classes a model's pickle may name (a class only builds an object from data).
+PICKLED_CLASSES_FROM = ("sklearn", "xgboost", "numpy", "scipy", "joblib")
+#: The functions it may name: how numpy, its random generators and copyreg rebuild objects.
+PICKLED_FUNCTIONS = {
+    *((core, name) for core in ("numpy.core.multiarray", "numpy._core.multiarray")
+      for name in ("_reconstruct", "scalar")),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    *(("numpy.random._pickle", name) for name in ("__randomstate_ctor", "__generator_ctor",
+                                                  "__bit_generator_ctor")),
+    ("copyreg", "_reconstructor"),
+}
+PICKLED_BUILTINS = {"dict", "list", "set", "frozenset", "tuple", "bytes", "bytearray", "str", "int", "float",
+                    "complex", "bool", "slice", "range", "object"}
+_guarding = _hooked = False
+
+
+def pickled_name_allowed(module: str, name: str) -> bool:
+    """Whether a model's pickle may name ``module.name``: a class of the model libraries or a container,
+    or one of the functions numpy and copyreg rebuild objects with. Never the libraries' test, build or
+    compiler helpers."""
+    if (module, name) in PICKLED_FUNCTIONS:
+        return True
+    if module == "builtins":
+        return name in PICKLED_BUILTINS
+    parts = module.split(".")
+    if parts[0] not in PICKLED_CLASSES_FROM or {"testing", "_testing", "distutils", "f2py"} & set(parts):
+        return False
+    try:
+        found: Any = importlib.import_module(module)
+        for attr in name.split("."):
+            found = getattr(found, attr)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(found, type)
+
+
+def _guard(event: str, args: tuple) -> None:
+    if _guarding and event == "pickle.find_class" and not pickled_name_allowed(*args):
+        raise pickle.UnpicklingError(f"the pickle names {args[0]}.{args[1]}, which is code, not a model's "
+                                     "data: it was not run. Save only the model and the DictVectorizer")
 
 
 def jsonable(value: Any) -> Any:
@@ -46,6 +92,21 @@ def probabilities(model: Any, dv: Any, applicants: list[dict[str, Any]]) -> list
 
 def facts_for(tag: str, applicants: list[dict[str, Any]],
               holdout: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The model's facts and predictions; its pickles may name only what :func:`pickled_name_allowed`
+    allows (an audit hook, added once per process, which cannot be removed)."""
+    global _guarding, _hooked
+    if not _hooked:
+        sys.addaudithook(_guard)
+        _hooked = True
+    _guarding = True
+    try:
+        return _facts_for(tag, applicants, holdout)
+    finally:
+        _guarding = False
+
+
+def _facts_for(tag: str, applicants: list[dict[str, Any]],
+               holdout: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     import bentoml
     from bentoml.exceptions import BentoMLException
 
@@ -80,6 +141,9 @@ def facts_for(tag: str, applicants: list[dict[str, Any]],
                                    for k, v in objects.items()}
     dv = objects.get(contract.CUSTOM_OBJECT_KEY)
     facts["dv_fitted"] = bool(getattr(dv, "feature_names_", None))
+    if "custom_objects_error" in facts:  # the service cannot read them either
+        facts["predict_error"] = f"its custom objects cannot be read: {facts['custom_objects_error']}"
+        return facts
     try:
         loaded = importlib.import_module(info.module).load_model(model)  # as the service would load it
         found = probabilities(loaded, dv if facts["dv_fitted"] else None, [*applicants, *(holdout or [])])

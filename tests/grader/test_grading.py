@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bentokit import lazy_bentoml
@@ -206,7 +210,7 @@ def test_interrupted_grading_leaves_no_processes(reference_home, tmp_path) -> No
     assert leftovers(marker, json.loads(sandbox_file.read_text())) == []
 
 
-#: Saves a model whose DictVectorizer is replaced by an object that ends the process reading it.
+#: Saves a model whose DictVectorizer is replaced by a pickle that would end the process reading it.
 EXITING_MODEL = '''
 import os
 import bentoml
@@ -224,17 +228,52 @@ bentoml.xgboost.save_model("credit_risk_model", booster, custom_objects={"dictVe
 '''
 
 
-def test_a_model_that_ends_its_reader_still_leaves_service_py_inspected(tmp_path, kept_holdout) -> None:
-    """The inspector reads the model first (one process, fewer imports): a model whose loading
-    ends that process costs the model checks only; a new inspector still imports service.py."""
+def exiting_model_home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     script = tmp_path / "save.py"
     script.write_text(EXITING_MODEL)
     subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
                    env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"})
-    graded = grade(ROOT / "solutions", home, tmp_path / "results", "--checks",
+    return home
+
+
+def test_a_pickle_that_would_end_its_reader_is_refused(tmp_path, kept_holdout) -> None:
+    """The inspector reads the model first: a pickle naming a function (os._exit here) is not run, so
+    the model checks fail with why and the same inspector goes on to import service.py."""
+    graded = grade(ROOT / "solutions", exiting_model_home(tmp_path), tmp_path / "results", "--checks",
                    "service_imports,model_custom_object")
+    assert graded.checks["service_imports"]["passed"], graded.explain({"service_imports"})
+    output = graded.checks["model_custom_object"]["output"]
+    assert not graded.checks["model_custom_object"]["passed"] and "_exit, which is code" in output, output
+    assert graded.summary["helpers"].count("service inspector") == 1, graded.summary["helpers"]
+
+
+def test_a_reader_ended_from_outside_still_leaves_service_py_inspected(tmp_path, kept_holdout) -> None:
+    """The inspector reads the model first (one process, fewer imports): when that process ends before
+    it answers (killed here as the kernel's OOM killer would), the model checks fail and a new
+    inspector still imports service.py."""
+    results = tmp_path / "results"
+    with ThreadPoolExecutor(1) as pool:
+        grading = pool.submit(grade, ROOT / "solutions", exiting_model_home(tmp_path), results, "--checks",
+                              "service_imports,model_custom_object")
+        deadline = time.monotonic() + 60
+        while (inspector := first_inspector(results)) is None:
+            assert time.monotonic() < deadline and not grading.done(), "no service inspector started"
+            time.sleep(0.01)  # a poll interval: the inspector needs far longer to read the model
+        inspector.kill()
+        graded = grading.result()
     assert graded.checks["service_imports"]["passed"], graded.explain({"service_imports"})
     assert not graded.checks["model_custom_object"]["passed"]
     assert "reading the model store failed" in graded.checks["model_custom_object"]["output"]
     assert graded.summary["helpers"].count("service inspector") == 2, graded.summary["helpers"]
+
+
+def first_inspector(results: Path) -> psutil.Process | None:
+    """The service inspector of the grading writing into ``results``, once it has started."""
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(results) in (proc.info["cmdline"] or []):
+            with contextlib.suppress(psutil.Error):
+                for child in proc.children(recursive=True):
+                    if "grader.children.service" in child.cmdline():
+                        return child
+    return None
