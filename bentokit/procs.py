@@ -429,6 +429,12 @@ def kill_user(uid: int, timeout: float = 10.0) -> list[str]:
 # --- sandbox --------------------------------------------------------------------------------------
 
 
+def open_to_others(path: Path) -> bool:
+    """Whether a user who is neither ``path``'s owner nor in its group can reach it (mode bits only):
+    a sandbox user then can, and learner code could read what it holds."""
+    return _unreachable(path, -1, -1) is None
+
+
 def _unreachable(path: Path, uid: int, gid: int) -> Path | None:
     """The first folder on the way to ``path`` that ``uid`` cannot enter (mode bits only; no ACLs)."""
     for part in [*reversed(path.parents), path]:

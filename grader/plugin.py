@@ -248,6 +248,7 @@ def check(request: pytest.FixtureRequest) -> Check:
 def run(request: pytest.FixtureRequest) -> Iterator:
     """The grading run: starts the helpers (and, when a selected check needs them, the build and the
     server), and stops them all at the end."""
+    from grader.facts.files import TooLarge
     from grader.facts.run import ConfinementError, Options, Run
 
     opt = request.config.getoption
@@ -260,6 +261,8 @@ def run(request: pytest.FixtureRequest) -> Iterator:
                               confine=opt("--confine"), store_ready_fd=opt("--store-ready-fd")))
     except ConfinementError as err:
         pytest.exit(f"cannot grade with --confine require: {err}", returncode=2)
+    except TooLarge as err:
+        pytest.exit(f"cannot grade {opt('--submission')}: {err}", returncode=2)
     if opt("--store-ready-fd") is not None:  # the wait was train.py's, which has a time limit of its own
         request.config.stash[_DEADLINE] = time.monotonic() + time_limit(request.config)
     report = request.config.stash[REPORT]

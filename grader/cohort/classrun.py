@@ -10,6 +10,7 @@ every stored result at the end of every run, interrupted or not.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import threading
 import time
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bentokit import package_index
+from bentokit import package_index, procs
 from grader.cohort import gradebook, runner, similarity, store
 from grader.cohort.runner import Limits, Outcome
 from grader.cohort.submissions import Fetched, Submission, SubmissionError
@@ -204,6 +205,23 @@ def refuse_without_index() -> None:
             f"again {package_index.WHERE_REACHABLE}.")
 
 
+def refuse_open_folders(subs: list[Submission]) -> None:
+    """As root, raise RuntimeError when other users can reach a learner's folder: learner code runs as
+    users of its own, and one learner's code could read a classmate's service.py while it is graded
+    (the class run's command line names the class folder) and hand it in as its own, past the
+    similarity report."""
+    if os.geteuid() != 0:  # learner code runs as the instructor: nothing is confined (see the README)
+        return
+    folders = [Path(s.source) for s in subs if not s.is_git and Path(s.source).is_dir()]
+    if open_ := [f for f in folders if procs.open_to_others(f)]:
+        parents = sorted({str(f.parent) for f in open_})
+        raise RuntimeError(
+            f"other users can reach {len(open_)} learner folder(s) ({open_[0]}, ...): learner code runs "
+            f"as users of its own, and one learner's code could read a classmate's work while it is graded, "
+            f"so no one was graded. Close the class folder to other users first: chmod 700 "
+            f"{' '.join(parents)}")
+
+
 def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 2, limits: Limits = LIMITS,
               grader_args: Iterable[str] = runner.GRADER_ARGS, only: Iterable[str] = (), force: bool = False,
               deadline: datetime | None = None, late_penalty: float | None = None,
@@ -256,6 +274,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     if not keep_work:
                         shutil.rmtree(workroot / sub.learner_id, ignore_errors=True)
             result.kept += [s.learner_id for s in subs if s not in chosen and s.learner_id in stored]
+            if todo:
+                refuse_open_folders(subs)
             if todo and "--build" in args:
                 refuse_without_index()
             say(f"{len(todo)} to grade ({len(result.kept)} unchanged results kept), {jobs} at a time "

@@ -183,6 +183,7 @@ def fetch(sub: Submission, target: Path, deadline: datetime | None = None, timeo
         submitted = sub.submitted_at or when
         notes += [note] if note else []
         notes += files.drop_links_out(target)
+        files.check_size(target, IGNORED)
         origin = target
     else:
         source = Path(sub.source)

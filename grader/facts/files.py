@@ -14,9 +14,46 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+#: The most a submission's files may hold, and how many there may be. A course submission is a few MB;
+#: a sparse file takes no disk until it is copied (``truncate -s 1T``), and a copy would fill the
+#: grading machine's disk for every learner after it.
+MAX_BYTES = 512 * 2**20
+MAX_FILES = 20_000
+
 
 class OutsideSubmission(ValueError):
     """The file is a link (or behind one, or a ``..`` path) that leads out of the submission."""
+
+
+class TooLarge(OSError):
+    """The submission's files hold more than :data:`MAX_BYTES`, or are more than :data:`MAX_FILES`."""
+
+
+def check_size(root: Path, ignore: Callable[[str, list[str]], set[str]] | None = None) -> None:
+    """Raise :class:`TooLarge` when the regular files under ``root`` (links not followed, what
+    ``ignore`` leaves out not counted) exceed the limits: sizes as a copy would write them."""
+    total, count, largest = 0, 0, (0, "")
+    for folder, dirs, names in os.walk(root):  # never into a linked folder
+        skip = set(ignore(folder, dirs + names)) if ignore else set()
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in names:
+            if name in skip:
+                continue
+            path = os.path.join(folder, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue  # gone meanwhile: the copy will say so
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            total, count = total + st.st_size, count + 1
+            largest = max(largest, (st.st_size, path))
+            if total > MAX_BYTES or count > MAX_FILES:
+                shown = Path(largest[1]).relative_to(root).as_posix()
+                raise TooLarge(f"the submission holds more than {MAX_BYTES // 2**20} MB in files or more "
+                               f"than {MAX_FILES} files (the largest so far: {shown}, "
+                               f"{largest[0] / 2**20:.0f} MB): leave data sets, environments and large "
+                               f"files out of it")
 
 
 def escapes(path: Path, root: Path) -> str:
@@ -59,7 +96,9 @@ def copy_tree(source: Path, target: Path,
               ignore: Callable[[str, list[str]], set[str]] | None = None) -> list[str]:
     """Copy a learner's folder as root without reading anything through a link: links are copied as
     links, then those that lead out of the copy are removed (:func:`drop_links_out`); anything neither
-    a file, a folder nor a link (a FIFO would hang the copy) is left out. Notes say what was left out."""
+    a file, a folder nor a link (a FIFO would hang the copy) is left out. Notes say what was left out.
+    Raises :class:`TooLarge` before copying anything when the files exceed the limits."""
+    check_size(source, ignore)
     notes: list[str] = []
 
     def ignored(folder: str, names: list[str]) -> set[str]:

@@ -29,7 +29,7 @@ from bentokit.data import default_source
 from grader import hints
 from grader.children import Child, ChildResult, kill_group, read_to_end
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
-from grader.facts import bentofile, probes, source
+from grader.facts import bentofile, files, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
 from grader.facts.quality import Quality, auc, cached_holdout
 
@@ -334,6 +334,7 @@ class Run:
 
     def _copy_submission(self) -> None:
         if self.submission.is_dir():
+            files.check_size(self.submission, COPY_IGNORED)
             shutil.copytree(self.submission, self.workdir, symlinks=True, ignore=COPY_IGNORED)
         else:
             self.workdir.mkdir()

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import bentoml
+import pytest
 
 from bentokit import contract
-from grader.cohort import submissions
+from grader.cohort import runner, submissions
+from grader.facts import files
+from tests.conftest import ROOT
 
 
 def test_a_relative_submissions_folder_imports_each_model(saved_model, tmp_path, monkeypatch) -> None:
@@ -73,3 +79,63 @@ def test_a_cloned_learners_links_out_of_the_repository_are_removed(tmp_path) -> 
     assert sorted(p.name for p in fetched.root.iterdir() if p.name != ".git") == ["service.py"], fetched.notes
     assert any("bentofile.yaml is a link to" in n for n in fetched.notes), fetched.notes
     assert fetched.folder == fetched.root
+
+
+def sparse_submission(folder: Path) -> Path:
+    """A learner's folder with a sparse file: it takes no disk until a copy writes its 1 GB."""
+    folder.mkdir(parents=True)
+    (folder / "service.py").write_text("print('hello')\n")
+    with open(folder / "weights.bin", "wb") as fh:
+        fh.truncate(2**30)
+    (folder / ".venv").mkdir()  # left out of every copy, so not counted
+    with open(folder / ".venv" / "big.so", "wb") as fh:
+        fh.truncate(2**30)
+    return folder
+
+
+def test_a_submission_too_large_to_copy_is_a_finding_and_nothing_is_written(tmp_path) -> None:
+    """A copy of a 1 GB sparse file would write 1 GB: the class run refuses before copying anything,
+    and stores why as the learner's result (it is their doing, not the machine's)."""
+    learner = sparse_submission(tmp_path / "class" / "mallory")
+    with pytest.raises(files.TooLarge, match=r"weights\.bin, 1024 MB"):
+        files.check_size(learner, submissions.IGNORED)
+    (tmp_path / "class" / "mallory" / "weights.bin").unlink()
+    files.check_size(learner, submissions.IGNORED)  # what is left out (.venv) does not count
+    sparse_submission(tmp_path / "class" / "eve")
+    found = runner.fetch_or_outcome(submissions.Submission("eve", str(tmp_path / "class" / "eve")),
+                                    tmp_path / "work")
+    assert isinstance(found, runner.Outcome) and not found.no_verdict
+    assert "could not prepare the submission: the submission holds more than 512 MB" in found.error
+    assert not (tmp_path / "work" / "submission").exists() or not any((tmp_path / "work").rglob("*.bin"))
+
+
+def test_the_grader_refuses_a_submission_too_large_to_copy(tmp_path) -> None:
+    learner = sparse_submission(tmp_path / "mallory")
+    done = subprocess.run([sys.executable, "-m", "grader", "--submission", str(learner), "--results",
+                           str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "the submission holds more than 512 MB" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the check is made as root, where learner code is confined")
+def test_as_root_a_class_folder_other_users_can_enter_is_refused() -> None:
+    """A learner's code runs as a user of its own, who must not read a classmate's folder while it is
+    graded: a class folder open to other users grades no one."""
+    from grader.cohort import classrun
+
+    # In the system's temporary folder: the test session's own folders are closed to other users.
+    system_tmp = os.environ.get("BENTOKIT_TESTS_SYSTEM_TMP", "/tmp")
+    room = Path(tempfile.mkdtemp(prefix="open-class-", dir=system_tmp))
+    try:
+        (room / "class" / "ann").mkdir(parents=True)
+        (room / "class" / "ann" / "service.py").write_text("print('hello')\n")
+        room.chmod(0o755)
+        (room / "class").chmod(0o755)
+        subs = submissions.from_folder(room / "class")
+        with pytest.raises(RuntimeError, match=r"other users can reach 1 learner folder.*chmod 700 .*class"):
+            classrun.refuse_open_folders(subs)
+        (room / "class").chmod(0o700)
+        classrun.refuse_open_folders(subs)  # closed: nothing to refuse
+    finally:
+        shutil.rmtree(room)
