@@ -8,6 +8,7 @@ wrong package name or pin, by locking one of the kit's own pins the same way.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,18 +35,59 @@ def unreachable(timeout: float = 60.0) -> str:
     a fresh home, no uv configuration file and no cache, so that it asks the index as a grading's build
     does; uv retries once.
     """
-    requirement = f"pydantic=={metadata.version('pydantic')}\n"
-    with tempfile.TemporaryDirectory(prefix="bentokit-index-") as home:
-        env = {**allowed_environ(), "HOME": home, "TMPDIR": home, "UV_NO_CONFIG": "1", "UV_HTTP_RETRIES": "1"}
+    return Lock([f"pydantic=={metadata.version('pydantic')}"]).failure(timeout)
+
+
+class Lock:
+    """``uv pip compile`` of requirement lines, started at once (no learner code: this process's user,
+    the lines on its standard input), as :func:`unreachable` describes; :meth:`failure` waits for it."""
+
+    def __init__(self, requirements: list[str], python_version: str | None = None) -> None:
+        self._home = tempfile.mkdtemp(prefix="bentokit-lock-")
+        env = {**allowed_environ(), "HOME": self._home, "TMPDIR": self._home, "UV_NO_CONFIG": "1",
+               "UV_HTTP_RETRIES": "1"}
         command = [sys.executable, "-m", "uv", "pip", "compile", "-", "--no-cache", "--quiet", "--no-header"]
+        if python_version:
+            command += ["--python-version", python_version]
+        self.error = ""
+        #: uv's own words, once :meth:`failure` has run.
+        self.stderr = ""
+        self.process: subprocess.Popen | None = None
         try:
-            done = subprocess.run(command, input=requirement, env=env, cwd=home, capture_output=True,
-                                  text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return f"uv found no answer from the package index in {timeout:.0f} s"
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.PIPE, env=env, cwd=self._home, text=True)
         except OSError as err:
-            return f"uv could not run: {err}"
-    if done.returncode == 0:
-        return ""
-    causes = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-    return causes[-1].removeprefix("cause: ") if causes else f"uv pip compile exited with {done.returncode}"
+            self.error = f"uv could not run: {err}"
+        self._input = "".join(f"{line}\n" for line in requirements)
+
+    def failure(self, timeout: float = 60.0) -> str:
+        """Why the lines cannot be locked ('' when they can); the process is gone afterwards."""
+        try:
+            if self.process is None:
+                return self.error
+            try:
+                _, err = self.process.communicate(self._input, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.communicate()
+                return f"uv found no answer from the package index in {timeout:.0f} s"
+            self.stderr = err
+            if self.process.returncode == 0:
+                return ""
+            causes = [line.strip() for line in err.splitlines() if line.strip()]
+            return causes[-1].removeprefix("cause: ") if causes else f"uv pip compile exited with " \
+                f"{self.process.returncode}"
+        finally:
+            shutil.rmtree(self._home, ignore_errors=True)
+
+    def close(self) -> None:
+        """Stop it unread (its answer is not needed) and remove its home."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+        shutil.rmtree(self._home, ignore_errors=True)
+
+    def said(self) -> str:
+        """uv's error line and its hints, once :meth:`failure` found one."""
+        lines = [ln.strip() for ln in self.stderr.splitlines()]
+        return "\n".join(ln for ln in lines if ln.startswith(("error:", "hint:"))) or self.error

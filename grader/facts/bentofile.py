@@ -125,3 +125,40 @@ def check_packages(lines: list[str]) -> tuple[list[PackageCheck], list[str]]:
 def path_spec(facts: Bentofile, ctx_dir: Path) -> Any:
     """BentoML's own include/exclude matcher for this bentofile."""
     return private.path_spec(facts.config, ctx_dir)
+
+
+#: Bentofile python options that send the lock to other indexes or files: not locked the same way here.
+INDEX_OPTIONS = {"index_url", "extra_index_url", "find_links", "trusted_host", "no_index", "wheels",
+                 "pip_args"}
+
+
+def lock_input(path: Path) -> tuple[list[str], str | None] | None:
+    """What ``bentoml build`` locks for the bentofile at ``path`` (its plain requirement lines, and its
+    Python version), read from the YAML alone; None when it locks nothing, or something the grader does
+    not lock the same way (a requirements file with options, a path or a URL, no bentofile at all)."""
+    try:
+        raw = yaml.safe_load(files.read_bytes(path, path.parent))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    python = raw.get("python") if isinstance(raw, dict) else None
+    python = python if isinstance(python, dict) else {}
+    if python.get("lock_packages") is False or set(python) & INDEX_OPTIONS:
+        return None
+    lines = python.get("packages") or []
+    if python.get("requirements_txt"):
+        try:
+            text = files.read_bytes(path.parent / str(python["requirements_txt"]), path.parent).decode()
+        except (OSError, ValueError):
+            return None
+        lines = [ln.split("#")[0].strip() for ln in text.splitlines()]
+        lines = [ln for ln in lines if ln]
+    if not isinstance(lines, list) or not all(isinstance(ln, str) for ln in lines) or not lines:
+        return None
+    try:
+        if any(Requirement(ln).url for ln in lines):
+            return None
+    except InvalidRequirement:  # an option line, a path: locked otherwise
+        return None
+    docker = raw.get("docker") if isinstance(raw.get("docker"), dict) else {}
+    version = docker.get("python_version")
+    return lines, str(version) if version else None

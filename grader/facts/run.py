@@ -229,6 +229,7 @@ class Run:
         self._server: server.RunningServer | None = None
         self._container: ContainerRun | None = None
         self._build: Build | None = None
+        self._lock: package_index.Lock | None = None
         self.engine_error = ""
         #: Why this grading is no verdict on the work: a step failed for the machine's sake (it cannot
         #: reach the package index), not the submission's; '' when none did.
@@ -309,6 +310,11 @@ class Run:
             self._build = Build(self.home, self._service_child.process, self._service_child.log_path,
                                 self.sandbox.read_text)
             self.helpers.append("bento build")
+            # The build runs in learner code's process, which can fake its end: the grader locks the
+            # bentofile's packages itself, meanwhile, as the build does first (see _built_bento).
+            if found := bentofile.lock_input(self.submission / "bentofile.yaml"):
+                self._lock = package_index.Lock(*found)
+                self.helpers.append("lock check")
 
     def _start_model_reader(self, gated: bool = False) -> None:
         """A model reader of its own. The held-out applicants come from the grader's cache, or from a
@@ -496,6 +502,15 @@ class Run:
                 self.machine_problem = package_index.described(cause)
             fixes = "".join(f"\nLikely fix: {fix}" for fix in found)
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
+        if self._lock is not None and (cause := self._lock.failure()):
+            if unreachable := package_index.unreachable():  # the machine's network: no verdict either way
+                self.machine_problem = package_index.described(unreachable)
+            else:
+                fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(self._lock.said()))
+                return BentoFacts(error=(
+                    f"`bentoml build` printed the bento tag {tag}, yet the bentofile's packages cannot be "
+                    f"locked, which every build does before it writes a bento ({cause}):{fixes}\n"
+                    f"{self._lock.said()}"))
         return self._build.bento(tag, self.sandbox)
 
     def _stored_bento(self) -> BentoFacts:
@@ -602,6 +617,8 @@ class Run:
             self._container = None
         if self._build is not None:
             self._build.close()
+        if self._lock is not None:
+            self._lock.close()
         self.sandbox.release()  # every process of the learner's, by user or marker
         procs.kill_registered()  # whatever the grading started, and every sandbox it still holds
         shutil.rmtree(self._tmp, ignore_errors=True)
