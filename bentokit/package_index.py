@@ -56,9 +56,11 @@ class Lock:
         try:
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.PIPE, env=env, cwd=self._home, text=True)
+            with self.process.stdin:  # a few lines: the pipe takes them at once, and uv starts
+                self.process.stdin.write("".join(f"{line}\n" for line in requirements))
+            self.process.stdin = None  # written and closed: communicate() only reads
         except OSError as err:
             self.error = f"uv could not run: {err}"
-        self._input = "".join(f"{line}\n" for line in requirements)
 
     def failure(self, timeout: float = 60.0) -> str:
         """Why the lines cannot be locked ('' when they can); the process is gone afterwards."""
@@ -66,7 +68,7 @@ class Lock:
             if self.process is None:
                 return self.error
             try:
-                _, err = self.process.communicate(self._input, timeout=timeout)
+                _, err = self.process.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.communicate()

@@ -15,18 +15,23 @@ unpickling fail, and the model is reported as unreadable.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import pickle
 import sys
+from collections.abc import Iterator
 from importlib import metadata as importlib_metadata
 from typing import Any
 
 from grader.children import read_to_end, write_output
 
 FRAMEWORKS = ("xgboost", "scikit-learn", "bentoml")
-#: The packages whose classes a model's pickle may name (a class only builds an object from data).
-PICKLED_CLASSES_FROM = ("sklearn", "xgboost", "numpy", "scipy", "joblib")
+#: The packages whose classes a model's pickle may name (a class builds an object from data), and the
+#: parts of a module's name that leave it out: tests, vendored code, build tools, processes, C calls.
+PICKLED_CLASSES_FROM = ("sklearn", "xgboost", "numpy", "scipy", "joblib.numpy_pickle")
+NOT_FROM = {"externals", "_vendor", "vendored", "distutils", "f2py", "ctypeslib", "parallel", "loky", "pool",
+            "_build_utils", "_lib"}
 #: The functions it may name: how numpy, its random generators and copyreg rebuild objects.
 PICKLED_FUNCTIONS = {
     *((core, name) for core in ("numpy.core.multiarray", "numpy._core.multiarray")
@@ -41,16 +46,21 @@ PICKLED_BUILTINS = {"dict", "list", "set", "frozenset", "tuple", "bytes", "bytea
 _guarding = _hooked = False
 
 
+def _model_library(module: str) -> bool:
+    parts = module.split(".")
+    return (any(module == root or module.startswith(f"{root}.") for root in PICKLED_CLASSES_FROM)
+            and not NOT_FROM & set(parts) and not any("test" in part for part in parts))
+
+
 def pickled_name_allowed(module: str, name: str) -> bool:
-    """Whether a model's pickle may name ``module.name``: a class of the model libraries or a container,
-    or one of the functions numpy and copyreg rebuild objects with. Never the libraries' test, build or
-    compiler helpers."""
+    """Whether a model's pickle may name ``module.name``: a class defined in the model libraries (not
+    one they merely import), a container, or one of the functions numpy and copyreg rebuild objects
+    with."""
     if (module, name) in PICKLED_FUNCTIONS:
         return True
     if module == "builtins":
         return name in PICKLED_BUILTINS
-    parts = module.split(".")
-    if parts[0] not in PICKLED_CLASSES_FROM or {"testing", "_testing", "distutils", "f2py"} & set(parts):
+    if not _model_library(module):
         return False
     try:
         found: Any = importlib.import_module(module)
@@ -58,7 +68,7 @@ def pickled_name_allowed(module: str, name: str) -> bool:
             found = getattr(found, attr)
     except (ImportError, AttributeError):
         return False
-    return isinstance(found, type)
+    return isinstance(found, type) and _model_library(found.__module__)
 
 
 def _guard(event: str, args: tuple) -> None:
@@ -92,15 +102,22 @@ def probabilities(model: Any, dv: Any, applicants: list[dict[str, Any]]) -> list
 
 def facts_for(tag: str, applicants: list[dict[str, Any]],
               holdout: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The model's facts and predictions; its pickles may name only what :func:`pickled_name_allowed`
-    allows (an audit hook, added once per process, which cannot be removed)."""
+    """The model's facts and predictions, its pickles :func:`guarded`."""
+    with guarded():
+        return _facts_for(tag, applicants, holdout)
+
+
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """Pickles unpickled meanwhile may name only what :func:`pickled_name_allowed` allows (an audit hook,
+    added once per process: it cannot be removed; it lets everything through outside this block)."""
     global _guarding, _hooked
     if not _hooked:
         sys.addaudithook(_guard)
         _hooked = True
     _guarding = True
     try:
-        return _facts_for(tag, applicants, holdout)
+        yield
     finally:
         _guarding = False
 

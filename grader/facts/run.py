@@ -502,15 +502,14 @@ class Run:
                 self.machine_problem = package_index.described(cause)
             fixes = "".join(f"\nLikely fix: {fix}" for fix in found)
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
-        if self._lock is not None and (cause := self._lock.failure()):
+        if self._lock is not None and self._lock.failure():
             if unreachable := package_index.unreachable():  # the machine's network: no verdict either way
                 self.machine_problem = package_index.described(unreachable)
             else:
                 fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(self._lock.said()))
                 return BentoFacts(error=(
                     f"`bentoml build` printed the bento tag {tag}, yet the bentofile's packages cannot be "
-                    f"locked, which every build does before it writes a bento ({cause}):{fixes}\n"
-                    f"{self._lock.said()}"))
+                    f"locked, which every build does before it writes a bento:{fixes}\n{self._lock.said()}"))
         return self._build.bento(tag, self.sandbox)
 
     def _stored_bento(self) -> BentoFacts:

@@ -387,3 +387,45 @@ def test_the_grading_benchmark_says_how_fast_the_machine_is() -> None:
     loop, imports = (float(n) for n in re.findall(r"(\d+\.\d+) s", line))
     assert loop > 0 and imports > 0, line
     assert f"{os.cpu_count()} cores" in line
+
+
+class _RunsCode:
+    def __init__(self, function, *args) -> None:
+        self.call = (function, args)
+
+    def __reduce__(self):
+        return self.call
+
+
+@pytest.mark.parametrize("dangerous", [
+    _RunsCode(exec, "import os"),
+    _RunsCode(os.system, "true"),
+    _RunsCode(getattr, "text", "upper"),
+], ids=["exec", "os.system", "getattr"])
+def test_the_model_readers_pickles_name_no_code(dangerous, trained) -> None:
+    """What a course model's pickles hold loads under the guard (the DictVectorizer, a pickled Booster,
+    a scikit-learn pipeline through joblib); a pickle naming a function that runs code is refused,
+    and the same pickle loads again outside the guard (the hook lets everything through there)."""
+    import io
+    import pickle
+
+    import cloudpickle
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from grader.children.model import guarded
+
+    pipeline = make_pipeline(type(trained.dv)(), LogisticRegression())
+    pipeline.fit([{"a": i} for i in range(4)], [0, 1, 0, 1])
+    kept = io.BytesIO()
+    joblib.dump(pipeline, kept)
+    with guarded():
+        assert pickle.loads(cloudpickle.dumps({contract.CUSTOM_OBJECT_KEY: trained.dv}))
+        assert pickle.loads(cloudpickle.dumps(trained.booster)).num_boosted_rounds()
+        kept.seek(0)
+        assert joblib.load(kept).predict_proba([{"a": 1}]).shape == (1, 2)
+        with pytest.raises(pickle.UnpicklingError, match="which is code, not a model's data"):
+            pickle.loads(pickle.dumps(dangerous))
+    harmless = _RunsCode(len, "abc")
+    assert pickle.loads(pickle.dumps(harmless)) == 3  # outside the guard, pickle as usual
