@@ -397,11 +397,25 @@ class _RunsCode:
         return self.call
 
 
+class _ExecsItsState:
+    """A SciPy distribution: its ``__setstate__`` execs a template from its pickled state."""
+
+    def __reduce__(self):
+        import copyreg
+
+        import scipy.stats
+        state = scipy.stats.norm.__getstate__()
+        state.pop("_random_state", None)
+        state["_parse_arg_template"] = "import os\n" + state["_parse_arg_template"]
+        return copyreg._reconstructor, (type(scipy.stats.norm), object, None), state
+
+
 @pytest.mark.parametrize("dangerous", [
     _RunsCode(exec, "import os"),
     _RunsCode(os.system, "true"),
     _RunsCode(getattr, "text", "upper"),
-], ids=["exec", "os.system", "getattr"])
+    _ExecsItsState(),
+], ids=["exec", "os.system", "getattr", "a class whose __setstate__ execs"])
 def test_the_model_readers_pickles_name_no_code(dangerous, trained) -> None:
     """What a course model's pickles hold loads under the guard (the DictVectorizer, a pickled Booster,
     a scikit-learn pipeline through joblib); a pickle naming a function that runs code is refused,
