@@ -42,13 +42,15 @@ class Lock:
     """``uv pip compile`` of requirement lines, started at once (no learner code: this process's user,
     the lines on its standard input), as :func:`unreachable` describes; :meth:`failure` waits for it."""
 
-    def __init__(self, requirements: list[str], python_version: str | None = None) -> None:
+    def __init__(self, requirements: list[str], python_version: str | None = None,
+                 index_args: list[str] | None = None) -> None:
         self._home = tempfile.mkdtemp(prefix="bentokit-lock-")
         env = {**allowed_environ(), "HOME": self._home, "TMPDIR": self._home, "UV_NO_CONFIG": "1",
                "UV_HTTP_RETRIES": "1"}
         command = [sys.executable, "-m", "uv", "pip", "compile", "-", "--no-cache", "--quiet", "--no-header"]
         if python_version:
             command += ["--python-version", python_version]
+        command += index_args or []
         self.error = ""
         #: uv's own words, once :meth:`failure` has run.
         self.stderr = ""

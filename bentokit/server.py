@@ -292,10 +292,13 @@ def start(
     the workers import them as usual).
     """
     port = port or free_port()
-    command = lazy_bentoml.command("serve", target, "--host", HOST, "--port", str(port), *args)
+    # The port goes in the environment, not the command line: any user reads /proc/PID/cmdline, and a
+    # learner's code in a class run could bind a classmate's port before their server does.
+    command = lazy_bentoml.command("serve", target, "--host", HOST, *args)
+    env = {**(env or {}), "BENTOML_PORT": str(port)}
     tmp_dir = _server_tmpdir(env, sandbox)
     if tmp_dir is not None:
-        env = {**(env or {}), "TMPDIR": str(tmp_dir)}
+        env = {**env, "TMPDIR": str(tmp_dir)}
     try:
         running = launch(command, port, working_dir, env=env, log_path=log_path, sandbox=sandbox)
     except BaseException:

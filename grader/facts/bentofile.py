@@ -127,38 +127,79 @@ def path_spec(facts: Bentofile, ctx_dir: Path) -> Any:
     return private.path_spec(facts.config, ctx_dir)
 
 
-#: Bentofile python options that send the lock to other indexes or files: not locked the same way here.
-INDEX_OPTIONS = {"index_url", "extra_index_url", "find_links", "trusted_host", "no_index", "wheels",
-                 "pip_args"}
+#: Where a lock looks for packages: bentofile python options, requirement-file options, uv's flags.
+INDEX_KEYS = {"index_url": "--index-url", "extra_index_url": "--extra-index-url",
+              "find_links": "--find-links"}
+INDEX_FLAGS = {"-i": "--index-url", "--index-url": "--index-url", "--extra-index-url": "--extra-index-url",
+               "-f": "--find-links", "--find-links": "--find-links"}
 
 
-def lock_input(path: Path) -> tuple[list[str], str | None] | None:
-    """What ``bentoml build`` locks for the bentofile at ``path`` (its plain requirement lines, and its
-    Python version), read from the YAML alone; None when it locks nothing, or something the grader does
-    not lock the same way (a requirements file with options, a path or a URL, no bentofile at all)."""
+@dataclass
+class LockInput:
+    """What the grader locks to check a build: requirement lines, uv's index flags, the Python version."""
+
+    requirements: list[str]
+    index_args: list[str]
+    python_version: str | None
+
+
+def lock_input(path: Path) -> LockInput | None:
+    """What ``bentoml build`` locks for the bentofile at ``path``, read from the YAML alone; None when
+    it locks nothing, or looks for packages where the grader does not (local wheels or folders).
+
+    Requirements the grader leaves out (URLs, local paths, nested and constraint files, editables) only
+    make its lock easier than the build's: when even that fails, the build's failed too.
+    """
     try:
         raw = yaml.safe_load(files.read_bytes(path, path.parent))
     except (OSError, ValueError, yaml.YAMLError):
         return None
     python = raw.get("python") if isinstance(raw, dict) else None
     python = python if isinstance(python, dict) else {}
-    if python.get("lock_packages") is False or set(python) & INDEX_OPTIONS:
+    if python.get("lock_packages") is False or python.get("wheels"):
         return None
+    args: list[str] = []
+    for key, flag in INDEX_KEYS.items():
+        values = python.get(key) or []
+        for value in [values] if isinstance(values, str) else values:
+            if not _remote(value):
+                return None
+            args += [flag, value]
+    if python.get("no_index"):
+        args.append("--no-index")
     lines = python.get("packages") or []
     if python.get("requirements_txt"):
         try:
             text = files.read_bytes(path.parent / str(python["requirements_txt"]), path.parent).decode()
         except (OSError, ValueError):
             return None
-        lines = [ln.split("#")[0].strip() for ln in text.splitlines()]
-        lines = [ln for ln in lines if ln]
-    if not isinstance(lines, list) or not all(isinstance(ln, str) for ln in lines) or not lines:
+        lines = [ln.split(" #")[0].strip() for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+    if not isinstance(lines, list):
         return None
-    try:
-        if any(Requirement(ln).url for ln in lines):
-            return None
-    except InvalidRequirement:  # an option line, a path: locked otherwise
+    kept = []
+    for line in (ln.strip() for ln in lines if isinstance(ln, str) and ln.strip()):
+        if line.startswith("-"):
+            words = line.replace("=", " ", 1).split()
+            if words[0] == "--no-index":
+                args.append("--no-index")
+            elif words[0] in INDEX_FLAGS:
+                if len(words) < 2 or not _remote(words[1]):
+                    return None
+                args += [INDEX_FLAGS[words[0]], words[1]]
+            continue  # -r, -c, -e, --prefer-binary, ...: left out
+        try:
+            if Requirement(line).url:
+                continue
+        except InvalidRequirement:
+            if line.startswith((".", "/", "~")) or "://" in line:  # a path or a URL: left out
+                continue
+        kept.append(line)  # uv judges a line that is no requirement, as the build's lock does
+    if not kept:
         return None
     docker = raw.get("docker") if isinstance(raw.get("docker"), dict) else {}
     version = docker.get("python_version")
-    return lines, str(version) if version else None
+    return LockInput(kept, args, str(version) if version else None)
+
+
+def _remote(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))

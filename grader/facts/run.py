@@ -36,6 +36,9 @@ from grader.facts.quality import Quality, auc, cached_holdout
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
 #: A bento's tag as BentoML writes it: ``name:version``, with no path in either.
 TAG = re.compile(r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+#: How many ports the server is started on when another process takes its port before it binds it.
+PORT_ATTEMPTS = 3
+PORT_TAKEN = "Address already in use"
 #: Seconds the model reader has to read the store and predict.
 MODEL_TIMEOUT = 120.0
 #: What the copy of the submission learner code runs on leaves out (models reach it through the store).
@@ -257,9 +260,7 @@ class Run:
         # The server first (its start imports service.py twice, one after the other): with an engine
         # the container serves the live checks; without one, `bentoml serve` does.
         if LIVE in options.needs and not options.url and self._container is None and self.source.parsed:
-            self._server = server.start(SERVICE_TARGET, self.workdir, log_path=self._tmp / "server.log",
-                                        **self.learner())
-            self.helpers.append("server")
+            self._start_server()
         # The service inspector; when the run builds, it goes on to build the bento in the same
         # process once it has answered (a build of its own would import service.py once more). When
         # the model store is to be read too and the held-out applicants are at hand, the inspector
@@ -313,8 +314,13 @@ class Run:
             # The build runs in learner code's process, which can fake its end: the grader locks the
             # bentofile's packages itself, meanwhile, as the build does first (see _built_bento).
             if found := bentofile.lock_input(self.submission / "bentofile.yaml"):
-                self._lock = package_index.Lock(*found)
+                self._lock = package_index.Lock(found.requirements, found.python_version, found.index_args)
                 self.helpers.append("lock check")
+
+    def _start_server(self) -> None:
+        self._server = server.start(SERVICE_TARGET, self.workdir, log_path=self._tmp / "server.log",
+                                    **self.learner())
+        self.helpers.append("server")
 
     def _start_model_reader(self, gated: bool = False) -> None:
         """A model reader of its own. The held-out applicants come from the grader's cache, or from a
@@ -558,22 +564,31 @@ class Run:
                 f"not started: importing service.py did not finish within "
                 f"{self.options.import_timeout:.0f} s (see the service.py import check).",
                 self._server.log_tail()))
-        running = self._server
-        remaining = max(1.0, self.options.ready_timeout - (time.monotonic() - running.started))
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            running = self._server
+            remaining = max(1.0, self.options.ready_timeout - (time.monotonic() - running.started))
 
-        def exited() -> str | None:  # BentoML keeps the supervisor alive when a worker fails to start
-            if not running.alive():
-                return f"the server {running.how_ended()}"
-            if STARTUP_FAILED in running.log_tail(40):
-                return "the service's startup failed"
-            return None
+            def exited(running: server.RunningServer = running) -> str | None:
+                if not running.alive():  # BentoML keeps the supervisor alive when a worker fails to start
+                    return f"the server {running.how_ended()}"
+                if STARTUP_FAILED in running.log_tail(40):
+                    return "the service's startup failed"
+                return None
 
-        try:
-            seconds = server.wait_url_ready(running.url, remaining, exited, running.log_tail, running.started)
-        except server.ServerError as err:
-            first = str(err).splitlines()[0]
-            return LiveTarget(error=hints.with_log(f"the service did not start: {first}",
-                                                   self._server.log_tail(40)))
+            try:
+                seconds = server.wait_url_ready(running.url, remaining, exited, running.log_tail,
+                                                running.started)
+                break
+            except server.ServerError as err:
+                log = running.log_tail(40)
+                if attempt < PORT_ATTEMPTS and PORT_TAKEN in log and not running.alive():
+                    # Its port was taken between the pick and the bind (another program, or another
+                    # learner's code in a class run): not this learner's doing; a new port.
+                    running.stop(grace=0)
+                    self._start_server()
+                    continue
+                first = str(err).splitlines()[0]
+                return LiveTarget(error=hints.with_log(f"the service did not start: {first}", log))
         problem = self.serving_problem()
         if problem:
             return LiveTarget(error=problem)

@@ -443,3 +443,27 @@ def test_the_model_readers_pickles_name_no_code(dangerous, trained) -> None:
             pickle.loads(pickle.dumps(dangerous))
     harmless = _RunsCode(len, "abc")
     assert pickle.loads(pickle.dumps(harmless)) == 3  # outside the guard, pickle as usual
+
+
+@pytest.mark.parametrize(("bentofile_yaml", "requirements_txt", "locked"), [
+    ('python:\n  packages: ["sklearn"]\n  pip_args: ""\n', None, (["sklearn"], [])),
+    ('python:\n  packages: ["sklearn"]\n  index_url: "https://pypi.org/simple"\n', None,
+     (["sklearn"], ["--index-url", "https://pypi.org/simple"])),
+    ('python:\n  requirements_txt: requirements.txt\n',
+     "--prefer-binary\nsklearn  # comment\nsix @ https://example.org/six.whl\n-r other.txt\n-e ./local\n"
+     "./wheels/a.whl\n--extra-index-url=https://example.org/simple\n",
+     (["sklearn"], ["--extra-index-url", "https://example.org/simple"])),
+    ('python:\n  requirements_txt: requirements.txt\n', "--index-url file:///root\nsklearn\n", None),
+    ('python:\n  packages: ["sklearn"]\n  lock_packages: false\n', None, None),
+    ('python:\n  packages: ["sklearn"]\n  find_links: ["./wheels"]\n', None, None),
+], ids=["pip_args", "index_url", "requirements_txt with options and URLs", "a local index", "no lock",
+        "local wheels"])
+def test_the_grader_locks_what_a_build_locks(bentofile_yaml, requirements_txt, locked, tmp_path) -> None:
+    """The grader's own lock (checking a build that runs learner code) takes the bentofile's plain
+    requirements and remote indexes; what it leaves out (URLs, paths, nested files) only makes its lock
+    easier than the build's. It checks nothing where the build locks nothing, or looks in local files."""
+    (tmp_path / "bentofile.yaml").write_text(bentofile_yaml)
+    if requirements_txt is not None:
+        (tmp_path / "requirements.txt").write_text(requirements_txt)
+    found = bentofile.lock_input(tmp_path / "bentofile.yaml")
+    assert (found and (found.requirements, found.index_args)) == locked

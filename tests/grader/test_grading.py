@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bentokit import lazy_bentoml
+from bentokit import lazy_bentoml, server
 from grader.declare import groups
 from tests.grader.conftest import BROKEN, ROOT, grade, graded_specs, make_broken, points
 
@@ -277,3 +278,44 @@ def first_inspector(results: Path) -> psutil.Process | None:
                     if "grader.children.service" in child.cmdline():
                         return child
     return None
+
+
+def test_a_port_taken_before_the_server_binds_it_costs_the_learner_nothing(reference_home, tmp_path) -> None:
+    """In a class run another learner's code may bind a grading's port before its server does (the port
+    is not on the server's command line, but a program can still pick the same one): the grader starts
+    the server again on another port, and the live checks count."""
+    results = tmp_path / "results"
+    taken: list[socket.socket] = []
+    seen: list[list[str]] = []
+
+    def take_the_port() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not taken:
+            for proc in psutil.process_iter(["cmdline"]):
+                if str(results) not in (proc.info["cmdline"] or []):
+                    continue
+                with contextlib.suppress(psutil.Error):
+                    for child in proc.children(recursive=True):
+                        if port := child.environ().get("BENTOML_PORT"):
+                            seen.append(child.cmdline())  # what every user can read of it
+                            sock = socket.socket()
+                            sock.bind((server.HOST, int(port)))
+                            sock.listen(1)
+                            taken.append(sock)
+                            return
+            time.sleep(0.01)  # a poll interval: the server's supervisor imports service.py before it binds
+
+    with ThreadPoolExecutor(1) as pool:
+        squatter = pool.submit(take_the_port)
+        graded = grade(ROOT / "solutions", reference_home, results, "--checks", "live_ready,live_sample")
+        squatter.result()
+    try:
+        assert taken, "the server's port was never seen"
+        assert not any("--port" in cmdline or port in cmdline for cmdline in seen
+                       for port in [str(taken[0].getsockname()[1])]), seen
+        assert graded.checks["live_ready"]["passed"], graded.explain({"live_ready"})
+        assert graded.checks["live_sample"]["passed"], graded.explain({"live_sample"})
+        assert graded.summary["helpers"].count("server") == 2, graded.summary["helpers"]
+    finally:
+        for sock in taken:
+            sock.close()
