@@ -235,6 +235,7 @@ def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[l
         if why := files.escapes(exported, fetched.origin):
             notes.append(why)
             continue
+        files.check_archive(exported)  # the import below runs as the instructor: no archive bomb
         # An absolute path: BentoML resolves a relative one against / (its file system layer).
         done = subprocess.run([sys.executable, "-m", "bentoml", "models", "import", str(exported.resolve())],
                               env=kit_env({"BENTOML_HOME": str(home)}), capture_output=True, text=True,

@@ -8,9 +8,11 @@ cannot, and quote it in the learner's feedback. Links inside the submission are 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,6 +92,20 @@ def drop_links_out(root: Path) -> list[str]:
                              f"outside the submission: left out (the grader reads no file outside it)")
                 path.unlink()
     return notes
+
+
+def check_archive(path: Path) -> None:
+    """Raise :class:`TooLarge` when the tar archive at ``path`` (a ``.bentomodel`` export: compressed,
+    often with xz, so a few MB can unpack to many GB) would unpack to more than the limits. Read as a
+    stream, and only up to the limit; a file that is no archive is left to its importer to reject."""
+    total = count = 0
+    with contextlib.suppress(tarfile.TarError, EOFError), tarfile.open(path, mode="r|*") as tar:
+        for member in tar:
+            total, count = total + member.size, count + 1
+            if total > MAX_BYTES or count > MAX_FILES:
+                raise TooLarge(f"{path.name} unpacks to more than {MAX_BYTES // 2**20} MB or more than "
+                               f"{MAX_FILES} files: export only the model "
+                               f"(bentoml models export credit_risk_model:latest)")
 
 
 def copy_tree(source: Path, target: Path,

@@ -139,3 +139,22 @@ def test_as_root_a_class_folder_other_users_can_enter_is_refused() -> None:
         classrun.refuse_open_folders(subs)  # closed: nothing to refuse
     finally:
         shutil.rmtree(room)
+
+
+def test_an_export_that_unpacks_past_the_limit_is_refused_before_its_import(tmp_path, monkeypatch) -> None:
+    """A .bentomodel is a compressed archive: a few MB of xz can unpack to many GB, and a class run
+    imports it as the instructor. The archive is read as a stream up to the limit, and refused."""
+    import io
+    import tarfile
+
+    monkeypatch.setattr(files, "MAX_BYTES", 2**20)  # the limit at 1 MB: the same code, a cheap archive
+    bomb = tmp_path / "credit_risk_model.bentomodel"
+    with tarfile.open(bomb, "w:xz") as tar:
+        member = tarfile.TarInfo("models/credit_risk_model/v1/saved_model.ubj")
+        member.size = 3 * 2**20
+        tar.addfile(member, io.BytesIO(bytes(member.size)))
+    assert bomb.stat().st_size < 2**16
+    with pytest.raises(files.TooLarge, match="unpacks to more than 1 MB"):
+        files.check_archive(bomb)
+    (tmp_path / "text.bentomodel").write_text("not an archive")
+    files.check_archive(tmp_path / "text.bentomodel")  # left to bentoml models import to reject
