@@ -206,7 +206,8 @@ def refuse_without_index() -> None:
 
 
 def refuse_open_folders(subs: list[Submission]) -> None:
-    """As root, raise RuntimeError when other users can reach a learner's folder: learner code runs as
+    """As root, raise RuntimeError when other users can reach a learner's folder (checked before a run
+    fetches or stores anything, even one with no one to grade): learner code runs as
     users of its own, and one learner's code could read a classmate's service.py while it is graded
     (the class run's command line names the class folder) and hand it in as its own, past the
     similarity report."""
@@ -243,6 +244,7 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
     named = bool(list(only))
     stop = threading.Event()
     with store.locked(out):
+        refuse_open_folders(subs)  # before anything is fetched or stored
         policy = class_policy(out, deadline, late_penalty, say)
         late = policy or LatePolicy()
         stored = store.load(out)
@@ -274,8 +276,6 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     if not keep_work:
                         shutil.rmtree(workroot / sub.learner_id, ignore_errors=True)
             result.kept += [s.learner_id for s in subs if s not in chosen and s.learner_id in stored]
-            if todo:
-                refuse_open_folders(subs)
             if todo and "--build" in args:
                 refuse_without_index()
             say(f"{len(todo)} to grade ({len(result.kept)} unchanged results kept), {jobs} at a time "

@@ -135,8 +135,13 @@ def test_as_root_a_class_folder_other_users_can_enter_is_refused() -> None:
         subs = submissions.from_folder(room / "class")
         with pytest.raises(RuntimeError, match=r"other users can reach 1 learner folder.*chmod 700 .*class"):
             classrun.refuse_open_folders(subs)
+        sparse_submission(room / "class" / "big")  # a finding at its fetch: stored, were it fetched
+        done = subprocess.run([sys.executable, "-m", "grader.cohort", "grade", str(room / "class"), "--out",
+                               str(room / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and "chmod 700" in done.stdout + done.stderr, done.stdout + done.stderr
+        assert not (room / "out" / "learners").exists()  # nothing fetched, nothing stored
         (room / "class").chmod(0o700)
-        classrun.refuse_open_folders(subs)  # closed: nothing to refuse
+        classrun.refuse_open_folders(submissions.from_folder(room / "class"))  # closed: nothing to refuse
     finally:
         shutil.rmtree(room)
 
