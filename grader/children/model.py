@@ -27,13 +27,10 @@ from typing import Any
 from grader.children import read_to_end, write_output
 
 FRAMEWORKS = ("xgboost", "scikit-learn", "bentoml")
-#: The functions a model's pickle may name: how numpy and copyreg rebuild objects from data.
-PICKLED_FUNCTIONS = {
-    *((core, name) for core in ("numpy.core.multiarray", "numpy._core.multiarray")
-      for name in ("_reconstruct", "scalar")),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("copyreg", "_reconstructor"),
-}
+#: The functions a model's pickle may name: how copyreg rebuilds an object from its class and state.
+#: Not numpy's array and dtype rebuilders: a dtype's pickled state can declare an object field to hold
+#: raw bytes, a pointer the pickle chooses (a crash at best). A course model's pickles need no array.
+PICKLED_FUNCTIONS = {("copyreg", "_reconstructor")}
 PICKLED_BUILTINS = {"dict", "list", "set", "frozenset", "tuple", "bytes", "bytearray", "str", "int", "float",
                     "complex", "bool", "slice", "range", "object"}
 _guarding = _hooked = False
@@ -46,7 +43,7 @@ def pickled_name_allowed(module: str, name: str) -> bool:
         return True
     if module == "builtins":
         return name in PICKLED_BUILTINS
-    if module.split(".")[0] not in ("numpy", "sklearn", "xgboost", "joblib"):
+    if module.split(".")[0] not in ("numpy", "sklearn", "xgboost"):
         return False
     try:
         found: Any = importlib.import_module(module)
@@ -58,20 +55,20 @@ def pickled_name_allowed(module: str, name: str) -> bool:
 
 
 def model_class(cls: type) -> bool:
-    """A class whose objects a pickle builds from data alone: NumPy's arrays, dtypes and scalars,
-    XGBoost's models, joblib's array wrapper, and scikit-learn's estimators that restore their state
-    the way every estimator does (a class of a library whose own ``__setstate__`` runs code, such as
-    SciPy's distributions, which exec a template from their state, is never one)."""
+    """A class a course model's pickles hold, whose objects a pickle builds from data alone: NumPy's
+    scalar types (the DictVectorizer's ``dtype``, as a class), XGBoost's models, and scikit-learn's
+    estimators that restore their state the way every estimator does (a class of a library whose own
+    ``__setstate__`` runs code, such as SciPy's distributions, which exec a template from their state,
+    is never one). No NumPy array or dtype object (see PICKLED_FUNCTIONS)."""
     import numpy as np
     import xgboost as xgb
-    from joblib.numpy_pickle import NumpyArrayWrapper
     from sklearn.base import BaseEstimator
 
-    if cls is np.ndarray or issubclass(cls, (np.dtype, np.generic)):  # not its subclasses (memmap, ...)
+    if issubclass(cls, np.generic):
         return cls.__module__.split(".")[0] == "numpy"
     if cls.__new__ is not object.__new__:
         return False
-    if cls is xgb.Booster or issubclass(cls, xgb.XGBModel) or cls is NumpyArrayWrapper:
+    if cls is xgb.Booster or issubclass(cls, xgb.XGBModel):
         return True
     return (issubclass(cls, BaseEstimator) and cls.__module__.split(".")[0] == "sklearn"
             and cls.__setstate__ is BaseEstimator.__setstate__)
@@ -81,7 +78,7 @@ def _guard(event: str, args: tuple) -> None:
     if _guarding and event == "pickle.find_class" and not pickled_name_allowed(*args):
         raise pickle.UnpicklingError(f"the pickle names {args[0]}.{args[1]}, which is code, not a model's "
                                      "data: it was not run. Save only the model and the DictVectorizer "
-                                     "(the grader reads XGBoost models, scikit-learn estimators and arrays)")
+                                     "(the grader reads XGBoost models, and estimators without arrays)")
 
 
 def jsonable(value: Any) -> Any:

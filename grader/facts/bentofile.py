@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -127,6 +128,8 @@ def path_spec(facts: Bentofile, ctx_dir: Path) -> Any:
     return private.path_spec(facts.config, ctx_dir)
 
 
+#: The Python the grader (and a build on this machine) runs, as a bentofile writes it.
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 #: Where a lock looks for packages: bentofile python options, requirement-file options, uv's flags.
 INDEX_KEYS = {"index_url": "--index-url", "extra_index_url": "--extra-index-url",
               "find_links": "--find-links"}
@@ -136,7 +139,8 @@ INDEX_FLAGS = {"-i": "--index-url", "--index-url": "--index-url", "--extra-index
 
 @dataclass
 class LockInput:
-    """What the grader locks to check a build: requirement lines, uv's index flags, the Python version."""
+    """What the grader locks to check a build: requirement lines, uv's index flags, the Python version
+    (None: the grader's own, which the build locks for unless the bentofile names another)."""
 
     requirements: list[str]
     index_args: list[str]
@@ -156,8 +160,13 @@ def lock_input(path: Path) -> LockInput | None:
         return None
     python = raw.get("python") if isinstance(raw, dict) else None
     python = python if isinstance(python, dict) else {}
-    if python.get("lock_packages") is False or python.get("wheels"):
-        return None
+    locks = python.get("lock_packages")
+    if locks is None:  # BentoML's default: it locks unless git packages are not packed
+        locks = python.get("pack_git_packages") is not False
+    docker = raw.get("docker") if isinstance(raw.get("docker"), dict) else {}
+    version = docker.get("python_version")
+    if not locks or python.get("wheels") or (version and str(version) != PYTHON_VERSION):
+        return None  # nothing locked; local wheels; or locked for another Python than the grader's
     args: list[str] = []
     for key, flag in INDEX_KEYS.items():
         values = python.get(key) or []
@@ -170,9 +179,10 @@ def lock_input(path: Path) -> LockInput | None:
     lines = python.get("packages") or []
     if python.get("requirements_txt"):
         try:
-            text = files.read_bytes(path.parent / str(python["requirements_txt"]), path.parent).decode()
+            text = files.read_bytes(path.parent / str(python["requirements_txt"]), path.parent)
         except (OSError, ValueError):
             return None
+        text = text.decode(errors="replace").replace("\\\n", " ")  # a line continued with a backslash
         lines = [ln.split(" #")[0].strip() for ln in text.splitlines() if not ln.lstrip().startswith("#")]
     if not isinstance(lines, list):
         return None
@@ -193,12 +203,21 @@ def lock_input(path: Path) -> LockInput | None:
         except InvalidRequirement:
             if line.startswith((".", "/", "~")) or "://" in line:  # a path or a URL: left out
                 continue
-        kept.append(line)  # uv judges a line that is no requirement, as the build's lock does
+        # uv judges a line that is no requirement, as the build's lock does; hashes are for installs
+        kept.append(" ".join(word for word in line.split() if not word.startswith("--hash")))
     if not kept:
         return None
-    docker = raw.get("docker") if isinstance(raw.get("docker"), dict) else {}
-    version = docker.get("python_version")
-    return LockInput(kept, args, str(version) if version else None)
+    if not any(_names_bentoml_by_url(ln) for ln in lines if isinstance(ln, str)):  # as the build adds it
+        kept.append(f"bentoml=={importlib_metadata.version('bentoml')}")
+    return LockInput(kept, args, None)
+
+
+def _names_bentoml_by_url(line: str) -> bool:
+    try:
+        found = Requirement(line)
+    except InvalidRequirement:
+        return False
+    return canonicalize_name(found.name) == "bentoml" and bool(found.url)
 
 
 def _remote(value: object) -> bool:

@@ -564,9 +564,10 @@ class Run:
                 f"not started: importing service.py did not finish within "
                 f"{self.options.import_timeout:.0f} s (see the service.py import check).",
                 self._server.log_tail()))
+        first_started = self._server.started  # one time limit for every attempt
         for attempt in range(1, PORT_ATTEMPTS + 1):
             running = self._server
-            remaining = max(1.0, self.options.ready_timeout - (time.monotonic() - running.started))
+            remaining = max(1.0, self.options.ready_timeout - (time.monotonic() - first_started))
 
             def exited(running: server.RunningServer = running) -> str | None:
                 if not running.alive():  # BentoML keeps the supervisor alive when a worker fails to start

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import textwrap
+from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import pytest
@@ -417,53 +418,59 @@ class _ExecsItsState:
     _ExecsItsState(),
 ], ids=["exec", "os.system", "getattr", "a class whose __setstate__ execs"])
 def test_the_model_readers_pickles_name_no_code(dangerous, trained) -> None:
-    """What a course model's pickles hold loads under the guard (the DictVectorizer, a pickled Booster,
-    a scikit-learn pipeline through joblib); a pickle naming a function that runs code is refused,
-    and the same pickle loads again outside the guard (the hook lets everything through there)."""
-    import io
+    """What a course model's pickles hold loads under the guard (the DictVectorizer, a pickled Booster);
+    a pickle naming a function that runs code is refused, so is one holding a NumPy array (a dtype's
+    pickled state can make an object field of raw bytes); the same pickle loads outside the guard."""
     import pickle
 
     import cloudpickle
-    import joblib
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+    import numpy as np
 
     from grader.children.model import guarded
 
-    pipeline = make_pipeline(type(trained.dv)(), LogisticRegression())
-    pipeline.fit([{"a": i} for i in range(4)], [0, 1, 0, 1])
-    kept = io.BytesIO()
-    joblib.dump(pipeline, kept)
     with guarded():
         assert pickle.loads(cloudpickle.dumps({contract.CUSTOM_OBJECT_KEY: trained.dv}))
         assert pickle.loads(cloudpickle.dumps(trained.booster)).num_boosted_rounds()
-        kept.seek(0)
-        assert joblib.load(kept).predict_proba([{"a": 1}]).shape == (1, 2)
-        with pytest.raises(pickle.UnpicklingError, match="which is code, not a model's data"):
-            pickle.loads(pickle.dumps(dangerous))
+        for refused in (dangerous, np.zeros(2), np.dtype([("a", "O")])):
+            with pytest.raises(pickle.UnpicklingError, match="which is code, not a model's data"):
+                pickle.loads(pickle.dumps(refused))
     harmless = _RunsCode(len, "abc")
     assert pickle.loads(pickle.dumps(harmless)) == 3  # outside the guard, pickle as usual
 
 
+PIN = f"bentoml=={importlib_metadata.version('bentoml')}"
+
+
 @pytest.mark.parametrize(("bentofile_yaml", "requirements_txt", "locked"), [
-    ('python:\n  packages: ["sklearn"]\n  pip_args: ""\n', None, (["sklearn"], [])),
+    ('python:\n  packages: ["sklearn"]\n  pip_args: ""\n', None, (["sklearn", PIN], [])),
     ('python:\n  packages: ["sklearn"]\n  index_url: "https://pypi.org/simple"\n', None,
-     (["sklearn"], ["--index-url", "https://pypi.org/simple"])),
+     (["sklearn", PIN], ["--index-url", "https://pypi.org/simple"])),
     ('python:\n  requirements_txt: requirements.txt\n',
-     "--prefer-binary\nsklearn  # comment\nsix @ https://example.org/six.whl\n-r other.txt\n-e ./local\n"
-     "./wheels/a.whl\n--extra-index-url=https://example.org/simple\n",
-     (["sklearn"], ["--extra-index-url", "https://example.org/simple"])),
-    ('python:\n  requirements_txt: requirements.txt\n', "--index-url file:///root\nsklearn\n", None),
+     b"--prefer-binary\nsklearn  # comment\nsix @ https://example.org/six.whl\n-r other.txt\n-e ./local\n"
+     b"./wheels/a.whl\n--extra-index-url=https://example.org/simple\n",
+     (["sklearn", PIN], ["--extra-index-url", "https://example.org/simple"])),
+    ('python:\n  requirements_txt: requirements.txt\n', b"xgboost==9.9.9  # caf\xe9\n",
+     (["xgboost==9.9.9", PIN], [])),
+    ('python:\n  requirements_txt: requirements.txt\n', b"six==1.16.0 \\\n    --hash=sha256:abc\npydantic\n",
+     (["six==1.16.0", "pydantic", PIN], [])),
+    ('python:\n  packages: ["bentoml @ https://example.org/bentoml.whl", "sklearn"]\n', None,
+     (["sklearn"], [])),
+    ('python:\n  requirements_txt: requirements.txt\n', b"--index-url file:///root\nsklearn\n", None),
     ('python:\n  packages: ["sklearn"]\n  lock_packages: false\n', None, None),
+    ('python:\n  packages: ["sklearn"]\n  lock_packages: 0\n', None, None),
+    ('python:\n  packages: ["sklearn"]\n  pack_git_packages: false\n', None, None),
     ('python:\n  packages: ["sklearn"]\n  find_links: ["./wheels"]\n', None, None),
-], ids=["pip_args", "index_url", "requirements_txt with options and URLs", "a local index", "no lock",
-        "local wheels"])
+    ('python:\n  packages: ["sklearn"]\ndocker:\n  python_version: "3.9"\n', None, None),
+], ids=["pip_args", "index_url", "requirements_txt with options and URLs", "not UTF-8", "hashes",
+        "bentoml from a URL", "a local index", "no lock", "no lock (0)", "no git packages packed",
+        "local wheels", "another Python"])
 def test_the_grader_locks_what_a_build_locks(bentofile_yaml, requirements_txt, locked, tmp_path) -> None:
     """The grader's own lock (checking a build that runs learner code) takes the bentofile's plain
-    requirements and remote indexes; what it leaves out (URLs, paths, nested files) only makes its lock
-    easier than the build's. It checks nothing where the build locks nothing, or looks in local files."""
+    requirements, remote indexes and the BentoML pin the build adds; what it leaves out (URLs, paths,
+    nested files, hashes) only makes its lock easier than the build's. It checks nothing where the
+    build locks nothing, looks in local files, or locks for another Python than the grader's."""
     (tmp_path / "bentofile.yaml").write_text(bentofile_yaml)
     if requirements_txt is not None:
-        (tmp_path / "requirements.txt").write_text(requirements_txt)
+        (tmp_path / "requirements.txt").write_bytes(requirements_txt)
     found = bentofile.lock_input(tmp_path / "bentofile.yaml")
     assert (found and (found.requirements, found.index_args)) == locked
