@@ -37,8 +37,8 @@ _guarding = _hooked = False
 
 
 def pickled_name_allowed(module: str, name: str) -> bool:
-    """Whether a model's pickle may name ``module.name``: a container, a function numpy and copyreg
-    rebuild objects with, or a class of what a course model holds (:func:`model_class`)."""
+    """Whether a model's pickle may name ``module.name``: a container, copyreg's rebuilder, or a class
+    of what a course model holds (:func:`model_class`)."""
     if (module, name) in PICKLED_FUNCTIONS:
         return True
     if module == "builtins":
