@@ -42,14 +42,11 @@ class Lock:
     """``uv pip compile`` of requirement lines, started at once (no learner code: this process's user,
     the lines on its standard input), as :func:`unreachable` describes; :meth:`failure` waits for it."""
 
-    def __init__(self, requirements: list[str], python_version: str | None = None,
-                 index_args: list[str] | None = None) -> None:
+    def __init__(self, requirements: list[str], index_args: list[str] | None = None) -> None:
         self._home = tempfile.mkdtemp(prefix="bentokit-lock-")
         env = {**allowed_environ(), "HOME": self._home, "TMPDIR": self._home, "UV_NO_CONFIG": "1",
                "UV_HTTP_RETRIES": "1"}
         command = [sys.executable, "-m", "uv", "pip", "compile", "-", "--no-cache", "--quiet", "--no-header"]
-        if python_version:
-            command += ["--python-version", python_version]
         command += index_args or []
         self.error = ""
         #: uv's own words, once :meth:`failure` has run.
@@ -79,8 +76,9 @@ class Lock:
             if self.process.returncode == 0:
                 return ""
             causes = [line.strip() for line in err.splitlines() if line.strip()]
-            return causes[-1].removeprefix("cause: ") if causes else f"uv pip compile exited with " \
-                f"{self.process.returncode}"
+            if not causes:
+                return f"uv pip compile exited with {self.process.returncode}"
+            return causes[-1].removeprefix("cause: ")
         finally:
             shutil.rmtree(self._home, ignore_errors=True)
 

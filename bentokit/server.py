@@ -196,9 +196,8 @@ class RunningServer:
         if not self.alive():
             return (f"the server's supervisor {self.how_ended()}; what answers on "
                     f"port {self.port} is left over from it, not a running server")
-        tree = procs.snapshot([self.process])
-        mine = {p.pid for p in tree}
-        strangers = _listeners(self.port, _uids(tree)) - mine
+        mine = {p.pid for p in procs.snapshot([self.process])}
+        strangers = _listeners(self.port, {_uid(pid) for pid in mine} - {None}) - mine
         if strangers:
             who = ", ".join(_who(pid) for pid in strangers)
             return f"port {self.port} is also answered by processes that are not this server's: {who}"
@@ -237,12 +236,13 @@ def _who(pid: int | None) -> str:
 _TAKES_HOST = {socket.AF_INET: {HOST, "0.0.0.0"}, socket.AF_INET6: {"::", f"::ffff:{HOST}"}}
 
 
-def _uids(processes: list[psutil.Process]) -> set[int]:
-    found = set()
-    for proc in processes:
-        with contextlib.suppress(psutil.Error):
-            found.add(proc.uids().real)
-    return found
+def _uid(pid: int | None) -> int | None:
+    """The real user id of process ``pid`` (None when it cannot be seen, or has ended)."""
+    if pid is None:  # psutil.Process(None) would be this process
+        return None
+    with contextlib.suppress(psutil.Error):
+        return psutil.Process(pid).uids().real
+    return None
 
 
 def _listeners(port: int, owners: set[int] = frozenset()) -> set[int | None]:
@@ -260,18 +260,9 @@ def _listeners(port: int, owners: set[int] = frozenset()) -> set[int | None]:
             if (conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port
                     or conn.laddr.ip not in _TAKES_HOST.get(conn.family, ())):
                 continue
-            if conn.family == socket.AF_INET6 and _uids(_processes([conn.pid])).isdisjoint(owners):
+            if conn.family == socket.AF_INET6 and _uid(conn.pid) not in owners:
                 continue
             found.add(conn.pid)
-    return found
-
-
-def _processes(pids: list[int | None]) -> list[psutil.Process]:
-    found = []
-    for pid in pids:
-        if pid is not None:  # psutil.Process(None) would be this process
-            with contextlib.suppress(psutil.Error):
-                found.append(psutil.Process(pid))
     return found
 
 

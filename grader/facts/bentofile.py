@@ -139,12 +139,11 @@ INDEX_FLAGS = {"-i": "--index-url", "--index-url": "--index-url", "--extra-index
 
 @dataclass
 class LockInput:
-    """What the grader locks to check a build: requirement lines, uv's index flags, the Python version
-    (None: the grader's own, which the build locks for unless the bentofile names another)."""
+    """What the grader locks to check a build (for its own Python, which the build locks for too):
+    requirement lines and uv's index flags."""
 
     requirements: list[str]
     index_args: list[str]
-    python_version: str | None
 
 
 def lock_input(path: Path) -> LockInput | None:
@@ -209,7 +208,7 @@ def lock_input(path: Path) -> LockInput | None:
         return None
     if not any(_names_bentoml_by_url(ln) for ln in lines if isinstance(ln, str)):  # as the build adds it
         kept.append(f"bentoml=={importlib_metadata.version('bentoml')}")
-    return LockInput(kept, args, None)
+    return LockInput(kept, args)
 
 
 def _names_bentoml_by_url(line: str) -> bool:

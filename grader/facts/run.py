@@ -314,7 +314,7 @@ class Run:
             # The build runs in learner code's process, which can fake its end: the grader locks the
             # bentofile's packages itself, meanwhile, as the build does first (see _built_bento).
             if found := bentofile.lock_input(self.submission / "bentofile.yaml"):
-                self._lock = package_index.Lock(found.requirements, found.python_version, found.index_args)
+                self._lock = package_index.Lock(found.requirements, found.index_args)
                 self.helpers.append("lock check")
 
     def _start_server(self) -> None:

@@ -269,14 +269,21 @@ def test_a_reader_ended_from_outside_still_leaves_service_py_inspected(tmp_path,
     assert graded.summary["helpers"].count("service inspector") == 2, graded.summary["helpers"]
 
 
-def first_inspector(results: Path) -> psutil.Process | None:
-    """The service inspector of the grading writing into ``results``, once it has started."""
+def grading_children(results: Path) -> list[psutil.Process]:
+    """Every process the grading writing into ``results`` has started so far."""
     for proc in psutil.process_iter(["cmdline"]):
         if str(results) in (proc.info["cmdline"] or []):
             with contextlib.suppress(psutil.Error):
-                for child in proc.children(recursive=True):
-                    if "grader.children.service" in child.cmdline():
-                        return child
+                return proc.children(recursive=True)
+    return []
+
+
+def first_inspector(results: Path) -> psutil.Process | None:
+    """The service inspector of the grading writing into ``results``, once it has started."""
+    for child in grading_children(results):
+        with contextlib.suppress(psutil.Error):
+            if "grader.children.service" in child.cmdline():
+                return child
     return None
 
 
@@ -291,18 +298,15 @@ def test_a_port_taken_before_the_server_binds_it_costs_the_learner_nothing(refer
     def take_the_port() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not taken:
-            for proc in psutil.process_iter(["cmdline"]):
-                if str(results) not in (proc.info["cmdline"] or []):
-                    continue
+            for child in grading_children(results):
                 with contextlib.suppress(psutil.Error):
-                    for child in proc.children(recursive=True):
-                        if port := child.environ().get("BENTOML_PORT"):
-                            seen.append(child.cmdline())  # what every user can read of it
-                            sock = socket.socket()
-                            sock.bind((server.HOST, int(port)))
-                            sock.listen(1)
-                            taken.append(sock)
-                            return
+                    if port := child.environ().get("BENTOML_PORT"):
+                        seen.append(child.cmdline())  # what every user can read of it
+                        sock = socket.socket()
+                        sock.bind((server.HOST, int(port)))
+                        sock.listen(1)
+                        taken.append(sock)
+                        return
             time.sleep(0.01)  # a poll interval: the server's supervisor imports service.py before it binds
 
     with ThreadPoolExecutor(1) as pool:
