@@ -1,9 +1,11 @@
 """BentoML's own command line (``python -m bentoml``), with the model libraries imported when first used.
 
 ``python -m bentokit.lazy_bentoml serve service.py:Svc ...`` is ``bentoml serve service.py:Svc ...``
-(and ``... build DIR`` is ``bentoml build DIR``) except for one thing: in this process, ``import
+(and ``... build DIR`` is ``bentoml build DIR``) except for two things. In this process, ``import
 xgboost`` (and scikit-learn, SciPy, pandas) gives a module that runs its code only when one of its
-names is first read (the standard library's ``importlib.util.LazyLoader``).
+names is first read (the standard library's ``importlib.util.LazyLoader``). And the supervisor of
+``serve`` takes commands on Unix sockets in a folder of its own user, not on TCP ports that any local
+user reaches (:func:`bentokit.private.supervisor_control_kept_private`).
 
 ``bentoml serve``'s supervisor and ``bentoml build`` import ``service.py`` only to read the service's
 configuration; a service that imports XGBoost at its top (as notebook 3 teaches) made them import
@@ -26,6 +28,8 @@ import runpy
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+
+from bentokit import private
 
 #: ``python -m`` this instead of ``bentoml``.
 MODULE = "bentokit.lazy_bentoml"
@@ -68,4 +72,5 @@ def install() -> LazyFinder:
 
 if __name__ == "__main__":
     install()
+    private.supervisor_control_kept_private()
     runpy.run_module("bentoml", run_name="__main__", alter_sys=True)

@@ -83,3 +83,32 @@ def asgi_app_without(service: Any, left_out: tuple[str, ...]) -> Any:
     if missing:  # a renamed middleware would be "left out" silently, and weigh nothing
         raise ValueError(f"no middleware named {sorted(missing)} in the stack: {sorted(seen)}")
     return app
+
+
+def supervisor_control_kept_private() -> None:
+    """From now on, in this process, BentoML's supervisor takes commands only on Unix sockets in a
+    folder that no other user can enter, not on TCP ports of 127.0.0.1.
+
+    Private because ``bentoml serve`` makes its circus arbiter in ``create_standalone_arbiter``, which
+    hard-codes the arbiter's control and event endpoints as two free TCP ports, with no option to
+    change them. circus authenticates no one there: any local user could send ``quit`` or ``stop``
+    (ending the server) or ``add`` a watcher (running any command as the server's user), for
+    instance learner code in a class run against a classmate's server. The arbiter made here is the
+    one BentoML makes, with ``ipc://`` endpoints in a new folder of mode 700 under ``TMPDIR``; the
+    folder goes when the arbiter stops, as BentoML's own socket folder does.
+    """
+    import shutil
+    import tempfile
+
+    from bentoml._internal.utils import circus as bentoml_circus
+
+    def create_standalone_arbiter(watchers: list[Any], *, threaded: bool = False, **kwargs: Any) -> Any:
+        folder = tempfile.mkdtemp(prefix="bentoml-control-")
+        arbiter_class = bentoml_circus.ThreadedArbiter if threaded else bentoml_circus.Arbiter
+        arbiter = arbiter_class(watchers, endpoint=f"ipc://{folder}/control",
+                                pubsub_endpoint=f"ipc://{folder}/events",
+                                check_delay=kwargs.pop("check_delay", 10), **kwargs)
+        arbiter.exit_stack.callback(shutil.rmtree, folder, ignore_errors=True)
+        return arbiter
+
+    bentoml_circus.create_standalone_arbiter = create_standalone_arbiter

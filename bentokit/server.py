@@ -50,18 +50,18 @@ class ServerError(RuntimeError):
 MAX_SERVER_TMPDIR = 103 - 1 - len("/bentoml-uds-XXXXXXXX/") - len("140737488355327.sock")
 
 
-def _server_tmpdir(env: Mapping[str, str] | None, sandbox: Sandbox | None) -> Path | None:
-    """A short folder of the server's own for its TMPDIR when the one it would get is too long for
-    BentoML's sockets (a cohort's work folder, an unconfined sandbox under it, macOS's or a cluster's
-    TMPDIR); None when that one will do."""
-    inherited = (env or {}).get("TMPDIR") or (str(sandbox.folder) if sandbox else
-                                              os.environ.get("TMPDIR") or tempfile.gettempdir())
-    if len(inherited) <= MAX_SERVER_TMPDIR:
-        return None
-    short = Path(tempfile.mkdtemp(prefix="bentokit-serve-", dir=procs.SHARED_TMP[0]))
+def _server_tmpdir(sandbox: Sandbox | None) -> Path:
+    """A short new folder of the server's own for its TMPDIR, which ``stop`` removes.
+
+    BentoML makes its Unix sockets there: its supervisor's control ones (see
+    :func:`bentokit.private.supervisor_control_kept_private`) and a composed service's. A supervisor
+    killed outright cannot remove them itself, and the TMPDIR it would inherit (a cohort's work folder,
+    an unconfined sandbox under it, macOS's or a cluster's) can be too long for them.
+    """
+    own = Path(tempfile.mkdtemp(prefix="bentokit-serve-", dir=procs.SHARED_TMP[0]))
     if sandbox is not None:
-        sandbox.give(short)
-    return short
+        sandbox.give(own)
+    return own
 
 
 #: Where free_port looks first: below the kernel's ephemeral range (see free_port).
@@ -147,7 +147,7 @@ class RunningServer:
     started: float = field(default_factory=time.monotonic)
     #: Set when the log is a temporary file the kit made (no ``log_path`` was given).
     own_log: _OwnLog | None = None
-    #: The server's own TMPDIR (see MAX_SERVER_TMPDIR), removed by ``stop``.
+    #: The server's own TMPDIR (see _server_tmpdir), removed by ``stop``.
     tmp_dir: Path | None = None
 
     @property
@@ -280,21 +280,19 @@ def start(
 
     It runs as ``python -m bentokit.lazy_bentoml serve``: BentoML's command line, whose supervisor
     runs the model libraries' code only if it uses them (reading the service's configuration does not;
-    the workers import them as usual).
+    the workers import them as usual), and takes commands only from its own user.
     """
     port = port or free_port()
     # The port goes in the environment, not the command line: any user reads /proc/PID/cmdline, and a
     # learner's code in a class run could bind a classmate's port before their server does.
     command = lazy_bentoml.command("serve", target, "--host", HOST, *args)
     env = {**(env or {}), "BENTOML_PORT": str(port)}
-    tmp_dir = _server_tmpdir(env, sandbox)
-    if tmp_dir is not None:
-        env = {**env, "TMPDIR": str(tmp_dir)}
+    tmp_dir = _server_tmpdir(sandbox)
+    env = {**env, "TMPDIR": str(tmp_dir)}
     try:
         running = launch(command, port, working_dir, env=env, log_path=log_path, sandbox=sandbox)
     except BaseException:
-        if tmp_dir is not None:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+        shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     running.tmp_dir = tmp_dir
     return running

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import socket
+import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bentokit import procs, server
@@ -137,6 +142,7 @@ def test_a_service_that_kills_its_supervisor_is_not_ready_and_leaves_no_orphan(t
     finally:
         running.stop()
     assert procs.running(orphans) == [] and procs.find(marker, var=procs.SPAWN_MARKER) == []
+    assert not running.tmp_dir.exists()  # with the sockets its killed supervisor could not remove
 
 
 @pytest.mark.server
@@ -153,4 +159,60 @@ def test_a_long_temp_folder_does_not_stop_a_composed_service(saved_model, tmp_pa
         assert own is not None and len(str(own)) <= server.MAX_SERVER_TMPDIR
         assert running.alive()
     assert not own.exists()  # removed with the server
-    assert server._server_tmpdir({"TMPDIR": "/tmp"}, None) is None  # a short one is left as it is
+
+
+@pytest.mark.server
+def test_the_supervisor_takes_commands_from_no_other_user(reference_server):
+    """BentoML's supervisor (a circus arbiter) obeys ``quit``, ``stop`` and ``add`` (a watcher running any
+    command) from whatever connects to its control endpoints, unauthenticated. BentoML put them on two
+    TCP ports of 127.0.0.1, where any local user reaches them: in a class run, a classmate's code. Now
+    the server's port is the tree's only TCP listener, and its Unix sockets are in folders that only
+    the server's user can enter."""
+    tree = procs.snapshot([reference_server.process])
+    listening, sockets = set(), set()
+    for process in tree:
+        with contextlib.suppress(psutil.Error):
+            listening |= {conn.laddr.port for conn in process.net_connections("inet")
+                          if conn.status == psutil.CONN_LISTEN}
+            sockets |= {conn.laddr for conn in process.net_connections("unix") if conn.laddr}
+    assert listening == {reference_server.port}
+    assert len(sockets) >= 2, sockets  # the control and the events endpoints
+    owner = os.getuid()  # the session's server is not confined
+    for path in sockets:
+        folder = Path(path).parent
+        assert folder.is_relative_to(reference_server.tmp_dir), path  # removed by stop(), even after a kill
+        mode = folder.stat()
+        assert mode.st_uid == owner and mode.st_mode & 0o077 == 0, (path, oct(mode.st_mode))
+
+
+REACH = """
+import socket, sys
+for address in sys.argv[1:]:
+    family = socket.AF_UNIX if address.startswith("/") else socket.AF_INET
+    with socket.socket(family) as sock:
+        try:
+            sock.connect(address if family == socket.AF_UNIX else ("127.0.0.1", int(address)))
+            print("reached", address)
+        except OSError as error:
+            print("refused", address, error.errno)
+"""
+
+
+@pytest.mark.server
+@pytest.mark.skipif(os.geteuid() != 0, reason="connects as another user: needs root")
+def test_another_user_cannot_reach_the_supervisors_control(reference_server):
+    """What the test above checks, from the outside: as ``nobody``, nothing the server's processes listen
+    on can be connected to, but its HTTP port (before, a ``quit`` sent to one of two TCP ports ended
+    the server, whoever sent it)."""
+    endpoints = set()
+    for process in procs.snapshot([reference_server.process]):
+        with contextlib.suppress(psutil.Error):
+            endpoints |= {str(conn.laddr.port) for conn in process.net_connections("inet")
+                          if conn.status == psutil.CONN_LISTEN and conn.laddr.port != reference_server.port}
+            endpoints |= {conn.laddr for conn in process.net_connections("unix") if conn.laddr}
+    assert endpoints
+    python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+    outside = subprocess.run([python, "-c", REACH, *sorted(endpoints)], user="nobody", cwd="/",
+                             capture_output=True, text=True, timeout=60, check=True)
+    assert "reached" not in outside.stdout, outside.stdout
+    assert reference_server.alive()
