@@ -38,17 +38,31 @@ def unreachable(timeout: float = 60.0) -> str:
     return Lock([f"pydantic=={metadata.version('pydantic')}"]).failure(timeout)
 
 
+#: What uv says when a requirement has only a source distribution, which ``--no-build`` does not build.
+NEEDS_BUILD = "building from source is disabled"
+
+
 class Lock:
-    """``uv pip compile`` of requirement lines, started at once (no learner code: this process's user,
-    the lines on its standard input), as :func:`unreachable` describes; :meth:`failure` waits for it."""
+    """``uv pip compile --no-build`` of requirement lines, started at once, as :func:`unreachable`
+    describes; :meth:`failure` waits for it.
+
+    It runs as this process's user (root, when grading a class) with the lines on its standard input,
+    and runs no code of the packages: uv would build a source distribution to read its dependencies,
+    running its build backend, which a learner's bentofile chooses (a package of an index the learner
+    runs, say). With ``--no-build`` such a requirement cannot be locked here: :attr:`undecided` then
+    says why, and :meth:`failure` finds nothing (a build, run as learner code, locks it its own way).
+    """
 
     def __init__(self, requirements: list[str], index_args: list[str] | None = None) -> None:
         self._home = tempfile.mkdtemp(prefix="bentokit-lock-")
         env = {**allowed_environ(), "HOME": self._home, "TMPDIR": self._home, "UV_NO_CONFIG": "1",
                "UV_HTTP_RETRIES": "1"}
-        command = [sys.executable, "-m", "uv", "pip", "compile", "-", "--no-cache", "--quiet", "--no-header"]
+        command = [sys.executable, "-m", "uv", "pip", "compile", "-", "--no-cache", "--quiet", "--no-header",
+                   "--no-build"]
         command += index_args or []
         self.error = ""
+        #: Why the lines could not be locked without building a source distribution ('' when they could).
+        self.undecided = ""
         #: uv's own words, once :meth:`failure` has run.
         self.stderr = ""
         self.process: subprocess.Popen | None = None
@@ -74,6 +88,9 @@ class Lock:
                 return f"uv found no answer from the package index in {timeout:.0f} s"
             self.stderr = err
             if self.process.returncode == 0:
+                return ""
+            if NEEDS_BUILD in err:
+                self.undecided = self.said()
                 return ""
             causes = [line.strip() for line in err.splitlines() if line.strip()]
             if not causes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tarfile
+
 from bentokit import package_index
 
 
@@ -14,3 +16,35 @@ def test_a_refused_proxy_is_reported_with_uvs_reason(offline, monkeypatch) -> No
     for name, value in offline.items():
         monkeypatch.setenv(name, value)
     assert "refused" in package_index.unreachable().lower()
+
+
+BACKEND = '''
+import pathlib
+
+def _ran(*args, **kwargs):
+    pathlib.Path({marker!r}).write_text("the package's code ran")
+    raise SystemExit(1)
+
+get_requires_for_build_wheel = prepare_metadata_for_build_wheel = build_wheel = build_sdist = _ran
+'''
+
+
+def test_the_lock_runs_no_code_of_the_packages_it_locks(tmp_path) -> None:
+    """A package that only comes as source is built to learn its dependencies, which runs its build
+    backend: a learner's bentofile can name such a package of an index the learner runs, and the
+    grader locks as root. The lock leaves it undecided instead, and the backend never runs."""
+    source = tmp_path / "learnerpkg-1.0"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+        '[project]\nname = "learnerpkg"\ndynamic = ["version", "dependencies"]\n')
+    marker = tmp_path / "backend-ran"
+    (source / "backend.py").write_text(BACKEND.format(marker=str(marker)))
+    index = tmp_path / "index"
+    index.mkdir()
+    with tarfile.open(index / "learnerpkg-1.0.tar.gz", "w:gz") as archive:
+        archive.add(source, arcname=source.name)
+    lock = package_index.Lock(["learnerpkg==1.0"], ["--no-index", "--find-links", str(index)])
+    assert lock.failure() == ""
+    assert "learnerpkg" in lock.undecided
+    assert not marker.exists(), "the package's build backend ran"
