@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -220,7 +219,7 @@ class RunningServer:
         once all have ended (:func:`bentokit.procs.kill_tree`). Its log can still be read."""
         procs.kill_tree(self.process, grace)
         if self.tmp_dir is not None:
-            shutil.rmtree(self.tmp_dir, ignore_errors=True)  # never follows a link (as root too)
+            procs.remove_tree(self.tmp_dir)  # never follows a link (as root too), any depth
 
 
 def _who(pid: int | None) -> str:
@@ -292,7 +291,7 @@ def start(
     try:
         running = launch(command, port, working_dir, env=env, log_path=log_path, sandbox=sandbox)
     except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        procs.remove_tree(tmp_dir)
         raise
     running.tmp_dir = tmp_dir
     return running

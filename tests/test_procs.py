@@ -5,6 +5,7 @@ runs as a user of its own (as root) that leaves nothing behind and sees only an 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -437,7 +438,7 @@ def test_opening_up_a_folder_to_remove_it_never_follows_a_link(tmp_path):
     assert (locked.stat().st_mode & 0o777) == 0o700
     assert (target.stat().st_mode & 0o777) == 0o555
     assert ((tmp_path / "file").stat().st_mode & 0o777) == 0o400
-    procs._remove(tmp_path / "locked")
+    procs.remove_tree(tmp_path / "locked")
     assert not locked.exists()
 
 
@@ -626,3 +627,42 @@ def test_a_process_being_killed_or_waiting_to_be_reaped_is_not_alive(tmp_path, m
     for mask, killed in (("0000000000000100", True), ("0000000000004000", False), ("0" * 16, False)):
         (tmp_path / "7" / "status").write_text(status.format(mask))
         assert procs.being_killed(7) is killed, mask
+
+
+#: Deeper than Python 3.11's recursive rmtree and os.walk go (RecursionError at about 1000 levels).
+DEEP = 1500
+MAKE_DEEP = f"""
+import os, sys
+path = sys.argv[1]
+os.mkdir(path)
+for _ in range({DEEP}):
+    path = os.path.join(path, "d")
+    os.mkdir(path)
+open(os.path.join(path, "bottom"), "w").close()
+"""
+
+
+def test_remove_tree_removes_a_folder_deeper_than_python_recurses(tmp_path):
+    subprocess.run([sys.executable, "-c", MAKE_DEEP, str(tmp_path / "deep")], check=True)
+    # shutil.rmtree(..., ignore_errors=True) raised RecursionError here, which ended every later
+    # grading of a class
+    (tmp_path / "deep").chmod(0o500)  # and read-only, as a learner can leave it unconfined
+    procs.remove_tree(tmp_path / "deep")
+    assert not (tmp_path / "deep").exists()
+
+
+@root_only
+def test_a_deep_folder_left_in_the_shared_temp_folder_is_removed_and_the_slot_stays_usable():
+    """Learner code left a folder 1500 levels deep in /tmp: removing it raised RecursionError in every
+    later sandbox of that user, so every later grading of the class ended in an internal error."""
+    left = Path(procs.SHARED_TMP[0]) / f"deep-{secrets.token_hex(4)}"
+    try:
+        with procs.Sandbox.acquire(check=False) as box:
+            slot = box.slot
+            assert box.run([sys.executable, "-c", MAKE_DEEP, str(left)]).returncode == 0
+            assert left.stat().st_uid == box.uid
+        assert not left.exists()
+    finally:
+        subprocess.run(["rm", "-rf", str(left)], check=False)
+    with procs.Sandbox.acquire(check=False) as again:  # the same slot, as the next grading takes it
+        assert again.slot == slot and again.confined

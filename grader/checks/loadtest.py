@@ -43,7 +43,8 @@ def locust_run(run: Run, check) -> None:
                    f"restore it with `./kit learn reset loadtest`.")
     if not run.live.url:
         check.fail("not checked: the service is not running (finish the service exercise first).")
-    with tempfile.TemporaryDirectory(prefix="grader-locust-", dir=run.sandbox.room) as tmp:
+    tmp = tempfile.mkdtemp(prefix="grader-locust-", dir=run.sandbox.room)
+    try:
         prefix = Path(tmp) / "locust"
         # The log is opened before the folder is the learner's: learner code could otherwise swap it
         # for a link first. Locust (the learner's code) writes its statistics there.
@@ -64,6 +65,8 @@ def locust_run(run: Run, check) -> None:
         stats = rows(run, Path(f"{prefix}_stats.csv"))
         exceptions = rows(run, Path(f"{prefix}_exceptions.csv"))
         failures = rows(run, Path(f"{prefix}_failures.csv"))
+    finally:
+        procs.remove_tree(tmp)  # what learner code wrote there, however deep
     if timed_out or not stats:
         why = "its time limit passed" if timed_out else f"exit code {process.returncode}"
         check.fail(f"locust did not run to its end ({why}):\n{log_tail}")

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,7 +125,7 @@ class Child:
         assert self.process is not None
         kill_group(self.process, grace=0)
         self.open_gate()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        procs.remove_tree(self._dir)
         self._in.unlink(missing_ok=True)
 
     def piped_answer(self, timeout: float) -> dict[str, Any] | None:
@@ -175,7 +174,7 @@ class Child:
         self._result = ChildResult(self._read(self._out), self.process.returncode, timed_out,
                                    self._log_tail(), time.monotonic() - self._started)
         if not self.answers_early:  # else its log is the build's, read later (the sandbox's room goes)
-            shutil.rmtree(self._dir, ignore_errors=True)
+            procs.remove_tree(self._dir)
         return self._result
 
     @property

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterable
@@ -177,7 +176,7 @@ def select(subs: list[Submission], only: Iterable[str]) -> list[Submission]:
 
 def _fetch(sub: Submission, workroot: Path, deadline: datetime | None) -> Fetched | Outcome:
     work = workroot / sub.learner_id
-    shutil.rmtree(work, ignore_errors=True)
+    procs.remove_tree(work)
     work.mkdir(parents=True)
     return runner.fetch_or_outcome(sub, work, deadline)
 
@@ -274,7 +273,7 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                 else:
                     result.kept.append(sub.learner_id)
                     if not keep_work:
-                        shutil.rmtree(workroot / sub.learner_id, ignore_errors=True)
+                        procs.remove_tree(workroot / sub.learner_id)
             result.kept += [s.learner_id for s in subs if s not in chosen and s.learner_id in stored]
             if todo and "--build" in args:
                 refuse_without_index()
@@ -303,7 +302,7 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                 if task is not None:
                     progress.advance(task)
                 if not keep_work:
-                    shutil.rmtree(workroot / sub.learner_id, ignore_errors=True)
+                    procs.remove_tree(workroot / sub.learner_id)
         except KeyboardInterrupt:
             result.interrupted = True
             stop.set()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -224,4 +223,4 @@ def fetch_or_outcome(sub: Submission, work: Path, deadline: datetime | None = No
 
 def cleanup(workroot: Path) -> None:
     """Remove the per-learner work folders (copies, stores, logs)."""
-    shutil.rmtree(workroot, ignore_errors=True)
+    procs.remove_tree(workroot)  # sandboxes' folders a killed grading left: any depth

@@ -182,8 +182,8 @@ def fetch(sub: Submission, target: Path, deadline: datetime | None = None, timeo
         commit, when, note = _clone(sub, target, deadline, timeout)
         submitted = sub.submitted_at or when
         notes += [note] if note else []
+        files.check_size(target, IGNORED)  # first: its limits keep the other walks shallow
         notes += files.drop_links_out(target)
-        files.check_size(target, IGNORED)
         origin = target
     else:
         source = Path(sub.source)

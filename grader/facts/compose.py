@@ -8,7 +8,6 @@ learner code in the grader. The bento and the server are child processes, as for
 from __future__ import annotations
 
 import ast
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -174,4 +173,4 @@ class ComposedRun:
         if self._build is not None:
             self._build.close()
             self._build = None
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        procs.remove_tree(self._tmp)

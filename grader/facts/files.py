@@ -21,6 +21,10 @@ from pathlib import Path
 #: grading machine's disk for every learner after it.
 MAX_BYTES = 512 * 2**20
 MAX_FILES = 20_000
+#: The most folders deep a submission's files may sit. Deeper ones are refused before anything walks
+#: them: Python 3.11's walks and copies recurse once per level, and 1000 levels raised RecursionError,
+#: which ended a class run.
+MAX_DEPTH = 100
 
 
 class OutsideSubmission(ValueError):
@@ -28,16 +32,23 @@ class OutsideSubmission(ValueError):
 
 
 class TooLarge(OSError):
-    """The submission's files hold more than :data:`MAX_BYTES`, or are more than :data:`MAX_FILES`."""
+    """The submission's files hold more than :data:`MAX_BYTES`, are more than :data:`MAX_FILES`, or
+    nest deeper than :data:`MAX_DEPTH` folders."""
 
 
 def check_size(root: Path, ignore: Callable[[str, list[str]], set[str]] | None = None) -> None:
     """Raise :class:`TooLarge` when the regular files under ``root`` (links not followed, what
-    ``ignore`` leaves out not counted) exceed the limits: sizes as a copy would write them."""
+    ``ignore`` leaves out not counted) exceed the limits: sizes as a copy would write them, and the
+    depth of its folders."""
     total, count, largest = 0, 0, (0, "")
+    top = len(Path(root).parts)
     for folder, dirs, names in os.walk(root):  # never into a linked folder
         skip = set(ignore(folder, dirs + names)) if ignore else set()
         dirs[:] = [d for d in dirs if d not in skip]
+        if dirs and len(Path(folder).parts) - top >= MAX_DEPTH:  # before the walk recurses further
+            shown = (Path(folder) / dirs[0]).relative_to(root).as_posix()
+            raise TooLarge(f"the submission's folders nest more than {MAX_DEPTH} deep ({shown[:120]}…): "
+                           f"hand in the service's folder without such a tree")
         for name in names:
             if name in skip:
                 continue

@@ -636,4 +636,4 @@ class Run:
             self._lock.close()
         self.sandbox.release()  # every process of the learner's, by user or marker
         procs.kill_registered()  # whatever the grading started, and every sandbox it still holds
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        procs.remove_tree(self._tmp)

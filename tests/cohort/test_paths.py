@@ -12,7 +12,7 @@ from pathlib import Path
 import bentoml
 import pytest
 
-from bentokit import contract
+from bentokit import contract, procs
 from grader.cohort import runner, submissions
 from grader.facts import files
 from tests.conftest import ROOT
@@ -107,6 +107,25 @@ def test_a_submission_too_large_to_copy_is_a_finding_and_nothing_is_written(tmp_
     assert isinstance(found, runner.Outcome) and not found.no_verdict
     assert "could not prepare the submission: the submission holds more than 512 MB" in found.error
     assert not (tmp_path / "work" / "submission").exists() or not any((tmp_path / "work").rglob("*.bin"))
+
+
+def test_a_submission_nested_too_deep_is_a_finding(tmp_path) -> None:
+    """A folder 1000 levels deep (1000 files, far under the limit) made the walks before the copy raise
+    RecursionError, which ended the class run before anyone was graded, on every run."""
+    learner = tmp_path / "class" / "mallory"
+    learner.mkdir(parents=True)
+    (learner / "service.py").write_text("print('hello')\n")
+    path = learner / "notes"
+    try:
+        for _ in range(1000):
+            path.mkdir()
+            path = path / "d"
+        found = runner.fetch_or_outcome(submissions.Submission("mallory", str(learner)), tmp_path / "work")
+        assert isinstance(found, runner.Outcome) and not found.no_verdict
+        assert f"folders nest more than {files.MAX_DEPTH} deep" in found.error
+        assert not (tmp_path / "work" / "submission").exists()
+    finally:  # pytest's own removal of old test folders recurses too
+        procs.remove_tree(learner / "notes")
 
 
 def test_the_grader_refuses_a_submission_too_large_to_copy(tmp_path) -> None:
