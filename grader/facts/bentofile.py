@@ -57,6 +57,9 @@ def read(path: Path) -> Bentofile:
     except yaml.YAMLError as err:
         facts.error = f"not valid YAML: {err}"
         return facts
+    except RecursionError:  # PyYAML reads nested collections recursively
+        facts.error = "not valid YAML here: its collections nest hundreds of levels deep"
+        return facts
     if not isinstance(raw, dict):
         facts.error = f"expected a mapping of build options, got {type(raw).__name__}"
         return facts
@@ -155,7 +158,7 @@ def lock_input(path: Path) -> LockInput | None:
     """
     try:
         raw = yaml.safe_load(files.read_bytes(path, path.parent))
-    except (OSError, ValueError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
         return None
     python = raw.get("python") if isinstance(raw, dict) else None
     python = python if isinstance(python, dict) else {}

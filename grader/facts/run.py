@@ -105,7 +105,7 @@ def bento_facts(tag: str, manifest: str, service_source: bytes | None) -> BentoF
     """A bento's facts from the text of its bento.yaml (and its packed service.py, if any)."""
     try:
         found = yaml.safe_load(manifest)
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, RecursionError) as err:  # written by learner code: nested past PyYAML's depth
         return BentoFacts(error=f"the bento {tag} has a bento.yaml that is not valid YAML: {err}")
     if not isinstance(found, dict):
         return BentoFacts(error=f"the bento {tag} has a bento.yaml that is not a mapping")

@@ -266,5 +266,15 @@ def read(path: Path) -> ServiceSource:
                                   f"import it: save it as UTF-8 (your editor's encoding setting) and "
                                   f"replace the characters it shows as ? or \ufffd")
         return facts
-    _Visitor(facts, tree).visit(tree)
+    except ValueError as err:  # a NUL byte
+        facts.syntax_error = f"Python cannot read it ({err})"
+        return facts
+    except (RecursionError, MemoryError):  # learner input past the parser's own limits
+        facts.syntax_error = ("an expression in it nests too deeply for Python's parser: split it up")
+        return facts
+    try:
+        _Visitor(facts, tree).visit(tree)
+    except RecursionError:  # parsed, yet deeper than a walk of its tree in Python goes
+        facts.syntax_error = ("an expression in it nests too deeply for the grader to read it (hundreds of "
+                              "levels): split it up")
     return facts

@@ -74,6 +74,24 @@ def test_syntax_error_and_missing_file(tmp_path) -> None:
     assert broken.exists and not broken.parsed and "line 1" in broken.syntax_error
 
 
+@pytest.mark.parametrize("expression", ["-" * 10_000 + "1", "1" + "+1" * 100_000, "not " * 600 + "1"],
+                         ids=["past_the_parsers_memory", "past_its_recursion", "past_a_walk_of_the_tree"])
+def test_a_service_py_nested_too_deep_to_read_is_a_finding(tmp_path, expression) -> None:
+    """Learner input past the limits of Python's parser (MemoryError, RecursionError) or of a walk of
+    its tree ended the grading, and the class run's similarity report, in a traceback."""
+    from grader.cohort import similarity
+
+    facts = facts_of(tmp_path, f"import bentoml\n_ = {expression}\n")
+    assert facts.exists and not facts.parsed and "nests too deeply" in facts.syntax_error
+    assert len(similarity.canonical_digest(f"_ = {expression}\n")) == 64
+
+
+def test_a_bentofile_nested_too_deep_to_read_is_a_finding(tmp_path) -> None:
+    deep = write(tmp_path, 'service: "service:X"\nlabels: ' + "[" * 3000 + "]" * 3000 + "\n")
+    assert not deep.valid and "nest hundreds of levels deep" in deep.error
+    assert bentofile.lock_input(tmp_path / "bentofile.yaml") is None
+
+
 def write(tmp_path: Path, text: str) -> bentofile.Bentofile:
     path = tmp_path / "bentofile.yaml"
     path.write_text(textwrap.dedent(text))
@@ -262,6 +280,27 @@ def test_a_piped_answer_tells_an_ended_pipe_from_a_time_limit(tmp_path, closes) 
     finally:
         child.result(timeout=0)  # kills it
     assert child.process.poll() is not None
+
+
+DEEP_ANSWER_CHILD = """
+import json, os, sys
+request = json.loads(open(sys.argv[1]).read())
+os.write(request["answer_fd"], b"[" * 100_000 + b"]" * 100_000)
+"""
+
+
+def test_an_answer_nested_past_the_json_readers_depth_is_no_answer(tmp_path) -> None:
+    """Learner code runs in the children: an answer of 100 000 nested lists raised RecursionError in
+    the grader instead of being no answer."""
+    from grader.children import Child
+
+    (tmp_path / "deep_child.py").write_text(DEEP_ANSWER_CHILD)
+    child = Child("deep_child", {}, cwd=tmp_path, timeout=60, pipe_answer=True,
+                  env={"PYTHONPATH": str(tmp_path)})
+    try:
+        assert child.piped_answer(timeout=30) is None
+    finally:
+        child.result(timeout=0)
 
 
 def test_a_child_never_imports_from_its_working_folder(tmp_path) -> None:
