@@ -323,10 +323,14 @@ def describe(proc: psutil.Process) -> str:
         return str(proc.pid)
 
 
-def tree_rss_mb(root: Root) -> float:
-    """Resident memory of the whole tree of ``root`` (see :func:`snapshot`), in MiB."""
+def tree_rss_mb(root: Root, uid: int | None = None) -> float:
+    """Resident memory of the whole tree of ``root`` (see :func:`snapshot`), and of every process of
+    user ``uid`` when given (a confined sandbox's: a daemon that left the tree still counts), in MiB."""
+    found = {proc.pid: proc for proc in snapshot([root])}
+    if uid is not None:
+        found.update((proc.pid, proc) for proc in find(uid=uid))
     total = 0
-    for proc in snapshot([root]):
+    for proc in found.values():
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
     return total / 2**20

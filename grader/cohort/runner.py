@@ -33,7 +33,8 @@ LOG_TAIL = 25
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-submission limits: wall time of the whole grading, and memory of its process tree."""
+    """Per-submission limits: wall time of the whole grading, and memory of its process tree (with
+    every process of its learner code's user, when confined)."""
 
     seconds: float = 300.0
     memory_mb: float = 4096.0
@@ -78,6 +79,16 @@ class Run:
 GRACE = 10.0
 
 
+def _confined_uid(command: list[str]) -> int | None:
+    """The user learner code runs as in the grading ``command`` once the grader has recorded it in
+    ``sandbox.json`` (a user of its own, when confined), else None."""
+    with contextlib.suppress(ValueError, IndexError, OSError, KeyError, TypeError):
+        results = Path(command[command.index("--results") + 1])
+        sandbox = json.loads((results / SANDBOX_FILE).read_text())
+        return int(sandbox["uid"]) if sandbox["confined"] is True else None
+    return None
+
+
 def _clean_after(command: list[str]) -> None:
     """Kill whatever the grading's learner code left, as the grader recorded it in ``sandbox.json``.
 
@@ -112,9 +123,11 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
     run = Run(returncode=None)
     with open(log_path, "wb") as log:
         process = procs.spawn(command, cwd=cwd, env=env, stdout=log)
+    learner_uid = None
     try:
         while process.poll() is None:
-            run.peak_rss_mb = max(run.peak_rss_mb, procs.tree_rss_mb(process))
+            learner_uid = learner_uid if learner_uid is not None else _confined_uid(command)
+            run.peak_rss_mb = max(run.peak_rss_mb, procs.tree_rss_mb(process, learner_uid))
             if stop is not None and stop.is_set():
                 run.error = "stopped"
                 break

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -43,3 +44,36 @@ def test_a_hostile_learner_gets_an_honest_score_and_leaves_nothing(model_file, t
     assert 0 < float(rows["mal"]["total"]) < full, rows["mal"]
     assert learner_processes() == []
     shutil.rmtree(out)  # a forger still alive would have nothing to rewrite; none is, as asserted
+
+
+#: A stand-in for a grading: it records its sandbox as the grader does, then runs "learner code" as
+#: that user, which leaves the tree (fork, setsid, fork) and holds 300 MiB.
+FAKE_GRADING = r'''
+import json, pathlib, subprocess, sys, time
+uid, results = int(sys.argv[1]), pathlib.Path(sys.argv[sys.argv.index("--results") + 1])
+(results / "sandbox.json").write_text(json.dumps({"user": "x", "uid": uid, "confined": True, "marker": "x"}))
+daemon = """
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        held = b"1" * (300 * 2**20)
+        time.sleep(120)
+"""
+subprocess.run([sys.executable, "-c", daemon], user=uid, cwd="/", env={}, check=True)  # an allow-list
+time.sleep(60)
+'''
+
+
+def test_memory_held_by_learner_code_that_left_the_tree_counts_against_the_limit(tmp_path) -> None:
+    """A daemon of learner code outside the grading's process tree held 3 GiB while the run measured
+    693 MiB, under a limit of 2048: everything of the sandbox's user counts now."""
+    from grader.cohort import runner
+
+    results = tmp_path / "results"
+    results.mkdir()
+    with procs.Sandbox.acquire(check=False) as box:
+        run = runner.run_grader([sys.executable, "-c", FAKE_GRADING, str(box.uid), "--results", str(results)],
+                                cwd=tmp_path, env={}, log_path=tmp_path / "log.txt",
+                                limits=runner.Limits(seconds=60, memory_mb=200))
+        assert "over the limit of 200 MiB" in run.error, (run.error, (tmp_path / "log.txt").read_text())
