@@ -8,13 +8,14 @@ wrong package name or pin, by locking one of the kit's own pins the same way.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import tempfile
 from importlib import metadata
+from pathlib import Path
 
-from bentokit.procs import allowed_environ
+from bentokit import procs
+from bentokit.procs import Sandbox, allowed_environ
 
 #: What ``bentoml build`` prints when its lock failed (for whatever reason).
 LOCK_FAILED = "Failed to lock PyPI packages"
@@ -38,55 +39,79 @@ def unreachable(timeout: float = 60.0) -> str:
     return Lock([f"pydantic=={metadata.version('pydantic')}"]).failure(timeout)
 
 
+#: How much of the end of uv's messages a lock keeps.
+MESSAGES_KEPT = 64 * 1024
 #: What uv says when a requirement has only a source distribution, which ``--no-build`` does not build.
 NEEDS_BUILD = "building from source is disabled"
 
 
 class Lock:
-    """``uv pip compile --no-build`` of requirement lines, started at once, as :func:`unreachable`
-    describes; :meth:`failure` waits for it.
+    """``uv pip compile`` of requirement lines, started at once, as :func:`unreachable` describes;
+    :meth:`failure` waits for it.
 
-    It runs as this process's user (root, when grading a class) with the lines on its standard input,
-    and runs no code of the packages: uv would build a source distribution to read its dependencies,
-    running its build backend, which a learner's bentofile chooses (a package of an index the learner
-    runs, say). With ``--no-build`` such a requirement cannot be locked here: :attr:`undecided` then
-    says why, and :meth:`failure` finds nothing (a build, run as learner code, locks it its own way).
+    Without ``sandbox`` it runs as this process's user (root, when grading a class), with the lines on
+    its standard input and ``--no-build``: it runs no code of the packages. uv would build a source
+    distribution to read its dependencies, running its build backend, which a learner's bentofile
+    chooses (a package of an index the learner runs, say). Such a requirement cannot be locked so:
+    :attr:`undecided` then says why, and :meth:`failure` finds nothing.
+
+    With ``sandbox`` it runs as learner code (that sandbox's user, the lines in a file of its own) and
+    builds what it must, as the build's own lock does. Code of the learner's choosing may then run in
+    it and could make it pass, so only its failure tells anything (the grader's use: an undecided lock
+    done again).
     """
 
-    def __init__(self, requirements: list[str], index_args: list[str] | None = None) -> None:
-        self._home = tempfile.mkdtemp(prefix="bentokit-lock-")
-        env = {**allowed_environ(), "HOME": self._home, "TMPDIR": self._home, "UV_NO_CONFIG": "1",
-               "UV_HTTP_RETRIES": "1"}
-        command = [sys.executable, "-m", "uv", "pip", "compile", "-", "--no-cache", "--quiet", "--no-header",
-                   "--no-build"]
-        command += index_args or []
+    def __init__(self, requirements: list[str], index_args: list[str] | None = None,
+                 sandbox: Sandbox | None = None) -> None:
+        self.requirements, self.index_args = list(requirements), list(index_args or [])
+        self._home = tempfile.mkdtemp(prefix="bentokit-lock-", dir=sandbox.room if sandbox else None)
+        env = {"HOME": self._home, "TMPDIR": self._home, "UV_NO_CONFIG": "1", "UV_HTTP_RETRIES": "1"}
+        lines = "".join(f"{line}\n" for line in self.requirements)
+        command = [sys.executable, "-m", "uv", "pip", "compile", "-", "--no-cache", "--quiet", "--no-header"]
         self.error = ""
         #: Why the lines could not be locked without building a source distribution ('' when they could).
         self.undecided = ""
         #: uv's own words, once :meth:`failure` has run.
         self.stderr = ""
         self.process: subprocess.Popen | None = None
+        self._failure: str | None = None
+        # uv's messages go to a file of this process's (a build backend's output can be any size), of
+        # which :meth:`failure` reads the end.
+        self._messages = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         try:
-            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.PIPE, env=env, cwd=self._home, text=True)
+            if sandbox is not None:
+                Path(self._home, "requirements.in").write_text(lines)
+                sandbox.give(self._home)
+                command[5] = "requirements.in"
+                self.process = procs.spawn(command + self.index_args, cwd=self._home, env=env,
+                                           sandbox=sandbox, stdout=subprocess.DEVNULL, stderr=self._messages)
+                return
+            self.process = subprocess.Popen(command + ["--no-build"] + self.index_args, stdin=subprocess.PIPE,
+                                            stdout=subprocess.DEVNULL, stderr=self._messages,
+                                            env={**allowed_environ(), **env}, cwd=self._home)
             with self.process.stdin:  # a few lines: the pipe takes them at once, and uv starts
-                self.process.stdin.write("".join(f"{line}\n" for line in requirements))
-            self.process.stdin = None  # written and closed: communicate() only reads
+                self.process.stdin.write(lines.encode())
         except OSError as err:
             self.error = f"uv could not run: {err}"
 
     def failure(self, timeout: float = 60.0) -> str:
-        """Why the lines cannot be locked ('' when they can); the process is gone afterwards."""
+        """Why the lines cannot be locked ('' when they can); the process is gone afterwards. Asked
+        again, the same answer."""
+        if self._failure is None:
+            self._failure = self._wait(timeout)
+        return self._failure
+
+    def _wait(self, timeout: float) -> str:
         try:
             if self.process is None:
                 return self.error
             try:
-                _, err = self.process.communicate(timeout=timeout)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.communicate()
+                procs.kill_tree(self.process, grace=0)
                 return f"uv found no answer from the package index in {timeout:.0f} s"
-            self.stderr = err
+            self._messages.seek(max(0, self._messages.seek(0, 2) - MESSAGES_KEPT))
+            self.stderr = err = self._messages.read().decode(errors="replace")
             if self.process.returncode == 0:
                 return ""
             if NEEDS_BUILD in err:
@@ -97,14 +122,14 @@ class Lock:
                 return f"uv pip compile exited with {self.process.returncode}"
             return causes[-1].removeprefix("cause: ")
         finally:
-            shutil.rmtree(self._home, ignore_errors=True)
+            self.close()
 
     def close(self) -> None:
-        """Stop it unread (its answer is not needed) and remove its home."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate()
-        shutil.rmtree(self._home, ignore_errors=True)
+        """Stop it, read or not (its answer is not needed), and remove its home and messages."""
+        if self.process is not None:
+            procs.kill_tree(self.process, grace=0)
+        self._messages.close()
+        procs.remove_tree(self._home)
 
     def said(self) -> str:
         """uv's error line and its hints, once :meth:`failure` found one."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tarfile
 
-from bentokit import package_index
+from bentokit import package_index, procs
 
 
 def test_the_index_answers_here() -> None:
@@ -32,7 +32,8 @@ get_requires_for_build_wheel = prepare_metadata_for_build_wheel = build_wheel = 
 def test_the_lock_runs_no_code_of_the_packages_it_locks(tmp_path) -> None:
     """A package that only comes as source is built to learn its dependencies, which runs its build
     backend: a learner's bentofile can name such a package of an index the learner runs, and the
-    grader locks as root. The lock leaves it undecided instead, and the backend never runs."""
+    grader locks as root. The lock leaves it undecided instead, and the backend never runs; done again
+    as learner code, the lock builds it, and its failure is a failure."""
     source = tmp_path / "learnerpkg-1.0"
     source.mkdir()
     (source / "pyproject.toml").write_text(
@@ -48,3 +49,7 @@ def test_the_lock_runs_no_code_of_the_packages_it_locks(tmp_path) -> None:
     assert lock.failure() == ""
     assert "learnerpkg" in lock.undecided
     assert not marker.exists(), "the package's build backend ran"
+    with procs.Sandbox.acquire(confine=False, check=False) as box:  # as learner code: it builds, and fails
+        again = package_index.Lock(lock.requirements, lock.index_args, sandbox=box)
+        assert again.failure() and "learnerpkg" in again.stderr
+        assert marker.exists()

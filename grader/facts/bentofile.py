@@ -224,3 +224,56 @@ def _names_bentoml_by_url(line: str) -> bool:
 
 def _remote(value: object) -> bool:
     return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+#: The bentofile's fields that name files of the build context, which ``bentoml build`` reads (and
+#: fails on when one is missing): (section, key), ``None`` for a top-level key.
+BUILD_FILES = ((None, "description"), ("python", "requirements_txt"), ("python", "wheels"),
+               ("conda", "environment_yml"), ("docker", "setup_script"), ("docker", "dockerfile_template"))
+
+
+def missing_build_files(path: Path) -> list[str]:
+    """The files the bentofile at ``path`` names that a build of its folder could not read, each with
+    why, read from the YAML and the folder alone; ``[]`` when none (or when it cannot tell).
+
+    BentoML resolves each against the build's folder and refuses a missing file, an absolute path, a
+    path out of the folder or a hidden one, and a ``setup_script`` that is not executable. The grader
+    checks a build's end with it because the build runs learner code, which can print a tag and write
+    a bento whatever the build would have said. A path BentoML would expand (``~``, ``$VAR``) is left
+    to the build.
+    """
+    try:
+        raw = yaml.safe_load(files.read_bytes(path, path.parent))
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        return []
+    if not isinstance(raw, dict):
+        return []
+    missing = []
+    for section, key in BUILD_FILES:
+        holder = raw if section is None else raw.get(section)
+        value = holder.get(key) if isinstance(holder, dict) else None
+        if key == "description":
+            value = value[5:].strip() if isinstance(value, str) and value.startswith("file:") else None
+        for name in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+            if not isinstance(name, str) or "$" in name or name.startswith("~"):
+                continue
+            field_name = key if section is None else f"{section}.{key}"
+            if why := _unreadable_by_build(path.parent, name, executable=key == "setup_script"):
+                missing.append(f"{field_name}: {name} {why}")
+    return missing
+
+
+def _unreadable_by_build(folder: Path, name: str, executable: bool) -> str:
+    if Path(name).is_absolute():
+        return "is an absolute path, which the build refuses"
+    target = (folder / name).resolve()
+    base = folder.resolve()
+    if not target.is_relative_to(base):
+        return "leads out of the bentofile's folder, which the build refuses"
+    if any(part.startswith(".") for part in target.relative_to(base).parts):
+        return "is a hidden file or folder, which the build refuses"
+    if not target.is_file():
+        return "is not in the submission"
+    if executable and not target.stat().st_mode & 0o111:
+        return "is not executable (chmod +x)"
+    return ""

@@ -508,14 +508,25 @@ class Run:
                 self.machine_problem = package_index.described(cause)
             fixes = "".join(f"\nLikely fix: {fix}" for fix in found)
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
-        if self._lock is not None and self._lock.failure():
+        if missing := bentofile.missing_build_files(self.submission / "bentofile.yaml"):
+            return BentoFacts(error=(
+                f"`bentoml build` printed the bento tag {tag}, yet the bentofile names files that every "
+                f"build reads before it writes a bento, and a build of this submission cannot: "
+                + "; ".join(missing)))
+        lock = self._lock
+        if lock is not None and not lock.failure() and lock.undecided:
+            # A package comes only as source: locked again as learner code, which builds it as the build's
+            # lock does (and may run code of the learner's choosing: only a failure counts).
+            lock = package_index.Lock(lock.requirements, lock.index_args, sandbox=self.sandbox)
+            self.helpers.append("lock check as learner code")
+        if lock is not None and lock.failure():
             if unreachable := package_index.unreachable():  # the machine's network: no verdict either way
                 self.machine_problem = package_index.described(unreachable)
             else:
-                fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(self._lock.said()))
+                fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(lock.said()))
                 return BentoFacts(error=(
                     f"`bentoml build` printed the bento tag {tag}, yet the bentofile's packages cannot be "
-                    f"locked, which every build does before it writes a bento:{fixes}\n{self._lock.said()}"))
+                    f"locked, which every build does before it writes a bento:{fixes}\n{lock.said()}"))
         return self._build.bento(tag, self.sandbox)
 
     def _stored_bento(self) -> BentoFacts:

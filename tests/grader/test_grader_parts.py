@@ -513,3 +513,33 @@ def test_the_grader_locks_what_a_build_locks(bentofile_yaml, requirements_txt, l
         (tmp_path / "requirements.txt").write_bytes(requirements_txt)
     found = bentofile.lock_input(tmp_path / "bentofile.yaml")
     assert (found and (found.requirements, found.index_args)) == locked
+
+
+@pytest.mark.parametrize(("docker_and_more", "found"), [
+    ('docker:\n  setup_script: "setup.sh"\n', "docker.setup_script: setup.sh is not in the submission"),
+    ('docker:\n  setup_script: "present.sh"\n', "docker.setup_script: present.sh is not executable"),
+    ('docker:\n  setup_script: "run.sh"\n', ""),
+    ('docker:\n  dockerfile_template: "/etc/hostname"\n', "is an absolute path"),
+    ('docker:\n  dockerfile_template: "../outside.j2"\n', "leads out of the bentofile's folder"),
+    ('docker:\n  dockerfile_template: ".hidden/t.j2"\n', "is a hidden file or folder"),
+    ('description: "file:./README.md"\n', ""),
+    ('description: "file:./NOTES.md"\n', "description: ./NOTES.md is not in the submission"),
+    ('python:\n  requirements_txt: "requirements.txt"\n', "python.requirements_txt: requirements.txt is not"),
+    ('python:\n  wheels: ["present.sh", "dist/x.whl"]\n', "python.wheels: dist/x.whl is not in the"),
+    ('conda:\n  environment_yml: "$HOME/env.yml"\n', ""),  # expanded by the build: left to it
+], ids=["missing", "not_executable", "present", "absolute", "outside", "hidden", "description",
+        "description_missing", "requirements", "wheels", "expanded"])
+def test_the_files_a_bentofile_names_are_the_ones_a_build_can_read(docker_and_more, found, tmp_path) -> None:
+    """A build runs learner code, which can print a tag past any failure: a setup_script not in the
+    submission failed every real build while the bento checks passed."""
+    folder = tmp_path / "submission"
+    (folder / ".hidden").mkdir(parents=True)
+    (folder / ".hidden" / "t.j2").write_text("")
+    for name, mode in (("present.sh", 0o644), ("run.sh", 0o755), ("README.md", 0o644)):
+        (folder / name).write_text("#!/bin/sh\n")
+        (folder / name).chmod(mode)
+    (tmp_path / "outside.j2").write_text("")
+    (folder / "bentofile.yaml").write_text('service: "service:CreditRiskClassifier"\n' + docker_and_more)
+    missing = bentofile.missing_build_files(folder / "bentofile.yaml")
+    assert (found in "; ".join(missing)) if found else missing == [], missing
+    assert bool(missing) == bool(found)
