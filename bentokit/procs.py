@@ -500,7 +500,6 @@ def remove_tree(path: str | os.PathLike) -> None:
             subprocess.run(["rm", "-rf", "--", str(path)], **quiet)
 
 
-
 def _ensure_user(name: str) -> pwd.struct_passwd:
     """The system user ``name``, created (no login shell, no password, no home) if it does not exist."""
     with contextlib.suppress(KeyError):
