@@ -72,5 +72,6 @@ def install() -> LazyFinder:
 
 if __name__ == "__main__":
     install()
-    private.supervisor_control_kept_private()
+    if sys.argv[1:2] == ["serve"]:  # circus, which it patches, is no import of a build's (47 ms)
+        private.supervisor_control_kept_private()
     runpy.run_module("bentoml", run_name="__main__", alter_sys=True)
