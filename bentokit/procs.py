@@ -468,6 +468,24 @@ def _open_up(folder: str) -> None:
         os.close(fd)
 
 
+def _retry(func: Any, name: str, _exc: Any) -> None:
+    """rmtree's second try at what it failed to remove: for an unprivileged remover, in a folder the
+    learner made read-only (unconfined mode), opened up first.
+
+    Never as root. rmtree itself works through descriptors and follows no link, but this retry goes
+    by path: learner code still running (a daemon outside the grading's tree) could make a removal
+    fail on purpose, then swap a folder on that path for a link, and root would unlink, or open up to
+    mode 700, a file or folder of its choosing (reproduced: /tmp made 700, which failed the next
+    grading). Root needs no retry: it removes from read-only folders anyway.
+    """
+    if os.geteuid() == 0:
+        return
+    with contextlib.suppress(OSError):
+        for folder in (os.path.dirname(name), name):
+            _open_up(folder)
+        func(name)
+
+
 def remove_tree(path: str | os.PathLike) -> None:
     """Remove a file or folder that learner code could have written: whatever modes it left on it and
     however deep it nests, never following a link; what cannot be removed is left (never raises).
@@ -478,19 +496,12 @@ def remove_tree(path: str | os.PathLike) -> None:
     and follows no link) removes it.
     """
     path = Path(path)
-
-    def retry(func, name, _exc) -> None:  # a folder the learner made read-only (unconfined mode)
-        with contextlib.suppress(OSError):
-            for folder in (os.path.dirname(name), name):
-                _open_up(folder)
-            func(name)
-
     if not path.is_dir() or path.is_symlink():
         with contextlib.suppress(OSError):
             path.unlink()
         return
     try:
-        shutil.rmtree(path, onerror=retry)  # onexc from Python 3.12
+        shutil.rmtree(path, onerror=_retry)  # onexc from Python 3.12
     except RecursionError:
         quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
                  "timeout": 600, "check": False}

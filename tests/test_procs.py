@@ -666,3 +666,19 @@ def test_a_deep_folder_left_in_the_shared_temp_folder_is_removed_and_the_slot_st
         subprocess.run(["rm", "-rf", str(left)], check=False)
     with procs.Sandbox.acquire(check=False) as again:  # the same slot, as the next grading takes it
         assert again.slot == slot and again.confined
+
+
+@root_only
+def test_as_root_a_failed_removal_is_never_retried_by_path(tmp_path):
+    """Learner code that outlives its server made root's removal of a file fail on purpose, then
+    swapped the folder on its path for a link: the retry unlinked a file of the learner's choosing
+    and gave its folder's parent (/tmp) mode 700. As root nothing is retried."""
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o755)
+    (victim / "canary").write_text("root's")
+    tree = tmp_path / "tree"
+    tree.mkdir(mode=0o755)
+    (tree / "sub").symlink_to(victim)
+    procs._retry(os.unlink, str(tree / "sub" / "canary"), None)
+    assert (victim / "canary").read_text() == "root's"
+    assert (victim.stat().st_mode & 0o777, tree.stat().st_mode & 0o777) == (0o755, 0o755)

@@ -177,7 +177,7 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
         home = work / "home"
         home.mkdir(exist_ok=True)
         models, notes = import_models(fetched, home, timeout)
-    except (SubmissionError, OSError, subprocess.SubprocessError) as err:
+    except (SubmissionError, OSError, subprocess.SubprocessError, RecursionError) as err:  # a learner's tree
         outcome.error = cleaner(f"could not prepare the submission: {err}")
         return outcome
     outcome.models = models
@@ -225,7 +225,7 @@ def fetch_or_outcome(sub: Submission, work: Path, deadline: datetime | None = No
     submission, an unreachable or slow repository: never an exception)."""
     try:
         return fetch(sub, work / "submission", deadline=deadline)
-    except (SubmissionError, OSError, subprocess.SubprocessError) as err:
+    except (SubmissionError, OSError, subprocess.SubprocessError, RecursionError) as err:  # a learner's tree
         cleaner = scrub.Scrubber.for_grading(work, work / "submission")
         # Not reaching the work says nothing of it; a file of the work that cannot be copied (a mode the
         # learner set, say), or no commit before the deadline, is a finding about it.

@@ -182,3 +182,29 @@ def test_an_export_that_unpacks_past_the_limit_is_refused_before_its_import(tmp_
         files.check_archive(bomb)
     (tmp_path / "text.bentomodel").write_text("not an archive")
     files.check_archive(tmp_path / "text.bentomodel")  # left to bentoml models import to reject
+
+
+def test_a_deep_folder_the_copy_leaves_out_is_left_out_of_every_walk(tmp_path) -> None:
+    """The copy and its size check leave caches out (``__pycache__``, ``.git``), but the fingerprint and
+    the submission time walked them: 1100 levels there ended the class run for everyone. Now nothing
+    walks them; a deep folder elsewhere (a model store's) is a finding."""
+    learner = tmp_path / "class" / "mallory"
+    learner.mkdir(parents=True)
+    (learner / "service.py").write_text("print('hello')\n")
+    try:
+        for top in ("__pycache__", "bentoml_home"):
+            path = learner / top
+            for _ in range(1100):
+                path.mkdir()
+                path = path / "a"
+            found = runner.fetch_or_outcome(submissions.Submission("mallory", str(learner)),
+                                            tmp_path / f"work-{top}")
+            if top == "__pycache__":
+                assert not isinstance(found, runner.Outcome), found
+                assert found.digest == submissions.digest(learner)
+            else:
+                assert isinstance(found, runner.Outcome) and not found.no_verdict
+                assert f"nest more than {files.MAX_DEPTH} deep" in found.error
+    finally:
+        for top in ("__pycache__", "bentoml_home"):
+            procs.remove_tree(learner / top)
