@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -142,8 +145,8 @@ INDEX_FLAGS = {"-i": "--index-url", "--index-url": "--index-url", "--extra-index
 
 @dataclass
 class LockInput:
-    """What the grader locks to check a build (for its own Python, which the build locks for too):
-    requirement lines and uv's index flags."""
+    """What the grader locks to check a build: requirement lines, and uv's flags (indexes, and the
+    bentofile's Python when it is not the grader's, as the build's lock has them)."""
 
     requirements: list[str]
     index_args: list[str]
@@ -166,10 +169,12 @@ def lock_input(path: Path) -> LockInput | None:
     if locks is None:  # BentoML's default: it locks unless git packages are not packed
         locks = python.get("pack_git_packages") is not False
     docker = raw.get("docker") if isinstance(raw.get("docker"), dict) else {}
-    version = docker.get("python_version")
-    if not locks or python.get("wheels") or (version and str(version) != PYTHON_VERSION):
-        return None  # nothing locked; local wheels; or locked for another Python than the grader's
+    if not locks or python.get("wheels"):
+        return None  # nothing locked; local wheels
     args: list[str] = []
+    version = ".".join(str(docker.get("python_version") or PYTHON_VERSION).split(".")[:2])
+    if version != PYTHON_VERSION:  # as the build's lock does (BentoML's images.py), for that Python
+        args += ["--python-version", version]
     for key, flag in INDEX_KEYS.items():
         values = python.get(key) or []
         for value in [values] if isinstance(values, str) else values:
@@ -227,20 +232,20 @@ def _remote(value: object) -> bool:
 
 
 #: The bentofile's fields that name files of the build context, which ``bentoml build`` reads (and
-#: fails on when one is missing): (section, key), ``None`` for a top-level key.
+#: fails on when one is missing): (section, key), ``None`` for a top-level key. (A ``setup_script``
+#: need not be executable: BentoML 1.4's build makes it so.)
 BUILD_FILES = ((None, "description"), ("python", "requirements_txt"), ("python", "wheels"),
                ("conda", "environment_yml"), ("docker", "setup_script"), ("docker", "dockerfile_template"))
 
 
-def missing_build_files(path: Path) -> list[str]:
+def missing_build_files(path: Path, env: Mapping[str, str] | None = None) -> list[str]:
     """The files the bentofile at ``path`` names that a build of its folder could not read, each with
     why, read from the YAML and the folder alone; ``[]`` when none (or when it cannot tell).
 
-    BentoML resolves each against the build's folder and refuses a missing file, an absolute path, a
-    path out of the folder or a hidden one, and a ``setup_script`` that is not executable. The grader
-    checks a build's end with it because the build runs learner code, which can print a tag and write
-    a bento whatever the build would have said. A path BentoML would expand (``~``, ``$VAR``) is left
-    to the build.
+    BentoML expands each name (``$VAR`` from the build's environment ``env``, then ``~``), resolves it
+    against the build's folder, and refuses a missing file, an absolute path, a path out of the folder
+    or a hidden one. The grader checks a build's end with it because the build runs learner code,
+    which can print a tag and write a bento whatever the build would have said.
     """
     try:
         raw = yaml.safe_load(files.read_bytes(path, path.parent))
@@ -255,15 +260,23 @@ def missing_build_files(path: Path) -> list[str]:
         if key == "description":
             value = value[5:].strip() if isinstance(value, str) and value.startswith("file:") else None
         for name in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
-            if not isinstance(name, str) or "$" in name or name.startswith("~"):
+            if not isinstance(name, str):
                 continue
             field_name = key if section is None else f"{section}.{key}"
-            if why := _unreadable_by_build(path.parent, name, executable=key == "setup_script"):
+            if why := _unreadable_by_build(path.parent, _expanded(name, env or {})):
                 missing.append(f"{field_name}: {name} {why}")
     return missing
 
 
-def _unreadable_by_build(folder: Path, name: str, executable: bool) -> str:
+def _expanded(name: str, env: Mapping[str, str]) -> str:
+    """``os.path.expanduser(os.path.expandvars(name))`` as the build's process would have it."""
+    name = re.sub(r"\$(\w+|\{([^}]*)\})", lambda m: env.get(m.group(2) or m.group(1), m.group(0)), name)
+    if name == "~" or name.startswith("~/"):
+        return env.get("HOME", "/") + name[1:]
+    return os.path.expanduser(name) if name.startswith("~") else name
+
+
+def _unreadable_by_build(folder: Path, name: str) -> str:
     if Path(name).is_absolute():
         return "is an absolute path, which the build refuses"
     target = (folder / name).resolve()
@@ -274,6 +287,4 @@ def _unreadable_by_build(folder: Path, name: str, executable: bool) -> str:
         return "is a hidden file or folder, which the build refuses"
     if not target.is_file():
         return "is not in the submission"
-    if executable and not target.stat().st_mode & 0o111:
-        return "is not executable (chmod +x)"
     return ""

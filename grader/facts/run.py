@@ -508,17 +508,15 @@ class Run:
                 self.machine_problem = package_index.described(cause)
             fixes = "".join(f"\nLikely fix: {fix}" for fix in found)
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
-        if missing := bentofile.missing_build_files(self.submission / "bentofile.yaml"):
+        build_env = self.sandbox.env(self.learner()["env"])  # what the build expands names with
+        if missing := bentofile.missing_build_files(self.submission / "bentofile.yaml", build_env):
             return BentoFacts(error=(
                 f"`bentoml build` printed the bento tag {tag}, yet the bentofile names files that every "
                 f"build reads before it writes a bento, and a build of this submission cannot: "
                 + "; ".join(missing)))
         lock = self._lock
         if lock is not None and not lock.failure() and lock.undecided:
-            # A package comes only as source: locked again as learner code, which builds it as the build's
-            # lock does (and may run code of the learner's choosing: only a failure counts).
-            lock = package_index.Lock(lock.requirements, lock.index_args, sandbox=self.sandbox)
-            self.helpers.append("lock check as learner code")
+            lock = self._lock_as_learner_code(lock)
         if lock is not None and lock.failure():
             if unreachable := package_index.unreachable():  # the machine's network: no verdict either way
                 self.machine_problem = package_index.described(unreachable)
@@ -528,6 +526,21 @@ class Run:
                     f"`bentoml build` printed the bento tag {tag}, yet the bentofile's packages cannot be "
                     f"locked, which every build does before it writes a bento:{fixes}\n{lock.said()}"))
         return self._build.bento(tag, self.sandbox)
+
+    def _lock_as_learner_code(self, undecided: package_index.Lock) -> package_index.Lock | None:
+        """The lock a package that comes only as source left undecided, done again building it, as the
+        build's own lock does: code of the learner's choosing may run, so only a failure counts (None
+        when no sandbox can be had). In a sandbox of its own, a user of its own when confined: this
+        grading's learner code, still running (a daemon outside its server), could otherwise empty
+        the lock's requirements before uv reads them (reproduced)."""
+        self.helpers.append("lock check as learner code")
+        try:
+            with procs.Sandbox.acquire(confine=self.sandbox.confined) as box:
+                lock = package_index.Lock(undecided.requirements, undecided.index_args, sandbox=box)
+                lock.failure()
+                return lock
+        except procs.SandboxError:
+            return None
 
     def _stored_bento(self) -> BentoFacts:
         import bentoml

@@ -499,7 +499,8 @@ PIN = f"bentoml=={importlib_metadata.version('bentoml')}"
     ('python:\n  packages: ["sklearn"]\n  lock_packages: 0\n', None, None),
     ('python:\n  packages: ["sklearn"]\n  pack_git_packages: false\n', None, None),
     ('python:\n  packages: ["sklearn"]\n  find_links: ["./wheels"]\n', None, None),
-    ('python:\n  packages: ["sklearn"]\ndocker:\n  python_version: "3.9"\n', None, None),
+    ('python:\n  packages: ["sklearn"]\ndocker:\n  python_version: "3.12"\n', None,
+     (["sklearn", PIN], ["--python-version", "3.12"])),
 ], ids=["pip_args", "index_url", "requirements_txt with options and URLs", "not UTF-8", "hashes",
         "bentoml from a URL", "a local index", "no lock", "no lock (0)", "no git packages packed",
         "local wheels", "another Python"])
@@ -507,7 +508,8 @@ def test_the_grader_locks_what_a_build_locks(bentofile_yaml, requirements_txt, l
     """The grader's own lock (checking a build that runs learner code) takes the bentofile's plain
     requirements, remote indexes and the BentoML pin the build adds; what it leaves out (URLs, paths,
     nested files, hashes) only makes its lock easier than the build's. It checks nothing where the
-    build locks nothing, looks in local files, or locks for another Python than the grader's."""
+    build locks nothing or looks in local files, and locks for the bentofile's Python as the build
+    does (skipping another Python let a faked build pass)."""
     (tmp_path / "bentofile.yaml").write_text(bentofile_yaml)
     if requirements_txt is not None:
         (tmp_path / "requirements.txt").write_bytes(requirements_txt)
@@ -517,7 +519,7 @@ def test_the_grader_locks_what_a_build_locks(bentofile_yaml, requirements_txt, l
 
 @pytest.mark.parametrize(("docker_and_more", "found"), [
     ('docker:\n  setup_script: "setup.sh"\n', "docker.setup_script: setup.sh is not in the submission"),
-    ('docker:\n  setup_script: "present.sh"\n', "docker.setup_script: present.sh is not executable"),
+    ('docker:\n  setup_script: "present.sh"\n', ""),  # not executable: BentoML 1.4's build makes it so
     ('docker:\n  setup_script: "run.sh"\n', ""),
     ('docker:\n  dockerfile_template: "/etc/hostname"\n', "is an absolute path"),
     ('docker:\n  dockerfile_template: "../outside.j2"\n', "leads out of the bentofile's folder"),
@@ -526,9 +528,12 @@ def test_the_grader_locks_what_a_build_locks(bentofile_yaml, requirements_txt, l
     ('description: "file:./NOTES.md"\n', "description: ./NOTES.md is not in the submission"),
     ('python:\n  requirements_txt: "requirements.txt"\n', "python.requirements_txt: requirements.txt is not"),
     ('python:\n  wheels: ["present.sh", "dist/x.whl"]\n', "python.wheels: dist/x.whl is not in the"),
-    ('conda:\n  environment_yml: "$HOME/env.yml"\n', ""),  # expanded by the build: left to it
+    ('conda:\n  environment_yml: "$HOME/env.yml"\n', "is an absolute path"),  # as the build expands it
+    ('docker:\n  setup_script: "$NOPE/setup.sh"\n', "$NOPE/setup.sh is not in the submission"),
+    ('docker:\n  setup_script: "${WHERE}/run.sh"\n', ""),
+    ('docker:\n  setup_script: "~/run.sh"\n', "is an absolute path"),
 ], ids=["missing", "not_executable", "present", "absolute", "outside", "hidden", "description",
-        "description_missing", "requirements", "wheels", "expanded"])
+        "description_missing", "requirements", "wheels", "home", "unset", "set", "tilde"])
 def test_the_files_a_bentofile_names_are_the_ones_a_build_can_read(docker_and_more, found, tmp_path) -> None:
     """A build runs learner code, which can print a tag past any failure: a setup_script not in the
     submission failed every real build while the bento checks passed."""
@@ -540,6 +545,6 @@ def test_the_files_a_bentofile_names_are_the_ones_a_build_can_read(docker_and_mo
         (folder / name).chmod(mode)
     (tmp_path / "outside.j2").write_text("")
     (folder / "bentofile.yaml").write_text('service: "service:CreditRiskClassifier"\n' + docker_and_more)
-    missing = bentofile.missing_build_files(folder / "bentofile.yaml")
+    missing = bentofile.missing_build_files(folder / "bentofile.yaml", {"HOME": "/home/x", "WHERE": "."})
     assert (found in "; ".join(missing)) if found else missing == [], missing
     assert bool(missing) == bool(found)
