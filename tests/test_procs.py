@@ -682,3 +682,39 @@ def test_as_root_a_failed_removal_is_never_retried_by_path(tmp_path):
     procs._retry(os.unlink, str(tree / "sub" / "canary"), None)
     assert (victim / "canary").read_text() == "root's"
     assert (victim.stat().st_mode & 0o777, tree.stat().st_mode & 0o777) == (0o755, 0o755)
+
+
+#: Learner code holding memory outside any resident set: an unmapped memfd, a System V segment.
+HOLDS_SHARED = r"""
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.memfd_create("held")
+os.write(fd, b"1" * (60 * 2**20))  # in memory, never mapped
+libc.shmget.restype = ctypes.c_int
+segment = libc.shmget(0, 40 * 2**20, 0o1600)  # IPC_PRIVATE, IPC_CREAT, mode 600
+libc.shmat.restype = ctypes.c_void_p
+address = libc.shmat(segment, None, 0)
+ctypes.memset(address, 1, 40 * 2**20)
+libc.shmdt(ctypes.c_void_p(address))  # detached: only the segment holds it now
+print(segment, flush=True)
+time.sleep(300)
+"""
+
+
+@root_only
+def test_memory_held_in_files_and_segments_counts_and_segments_go_with_the_sandbox(sandbox):
+    """A daemon held 1.5 GiB in a memfd and 512 MiB in a System V segment while the class run measured
+    833 MiB under a limit of 1024, and the segment outlived the grading (shm_rmid_forced is 0)."""
+    process = procs.spawn([sys.executable, "-c", HOLDS_SHARED], cwd=sandbox.folder, sandbox=sandbox,
+                          stdout=subprocess.PIPE, text=True)
+    try:
+        segment = process.stdout.readline().strip()
+        assert segment.isdigit()
+        rss = psutil.Process(process.pid).memory_info().rss
+        assert rss < 50 * 2**20  # neither shows as resident memory
+        assert procs.tree_rss_mb(process, sandbox.uid) > 95
+    finally:
+        procs.kill_tree(process, grace=0)
+    assert any(row[1] == segment for row in procs._sysv_objects(sandbox.uid, "shm"))  # outlives its process
+    sandbox.cleanup()
+    assert procs._sysv_objects(sandbox.uid, "shm") == []
