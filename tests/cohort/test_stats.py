@@ -106,6 +106,22 @@ def test_similarity_sees_through_renames_and_comments_and_scores_near_copies(tmp
     assert "| ann | cat |" in text and "- ann, bob" in text
 
 
+def test_similarity_is_bounded_in_time_on_repeated_tokens(tmp_path):
+    """Two files of 2000 repeated lines kept difflib's exact score busy for 231 s (its cost grows with
+    the cube of the repetition), and the summary is rebuilt at the end of every class run. Each
+    learner's tokens are capped, and once the budget is spent the pairs left get an upper bound."""
+    records = []
+    for name, line in (("ann", "y = y"), ("bob", "w = w"), ("cat", "y = y")):
+        rec = record(name, 0, [])
+        store.write_atomic(store.learner_dir(tmp_path, rec["id"]) / "service.py", "\n".join([line] * 2000))
+        records.append(rec)
+    report = similarity.compare(tmp_path, records, threshold=0.9, budget=0)
+    assert report.estimated == 3
+    assert [p[:2] for p in report.pairs] == [("ann", "cat")]  # the bound keeps real copies above
+    assert "scored by an upper bound" in "\n".join(similarity.markdown(report))
+    assert similarity.as_json(report)["estimated_pairs"] == 3
+
+
 def test_learner_ids_are_unique_and_stable():
     assert submissions.learner_id("Jo Smith") != submissions.learner_id("Jo_Smith")
     assert submissions.learner_id("Jo Smith") == submissions.learner_id("Jo Smith")
