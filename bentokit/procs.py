@@ -352,7 +352,8 @@ def _sysv_objects(uid: int, kind: str) -> list[list[str]]:
     except OSError:
         return []
     owner = _SYSV[kind][2]
-    return [row.split() for row in rows if len(row.split()) > owner and row.split()[owner] == str(uid)]
+    split = [row.split() for row in rows]
+    return [row for row in split if len(row) > owner and row[owner] == str(uid)]
 
 
 def user_shared_memory(uid: int, pids: Iterable[int] = ()) -> int:

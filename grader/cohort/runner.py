@@ -79,13 +79,21 @@ class Run:
 GRACE = 10.0
 
 
+def _recorded_sandbox(command: list[str]) -> dict[str, Any]:
+    """Who learner code runs as in the grading ``command``, once the grader has recorded it in its
+    results' ``sandbox.json`` (``{}`` before that, or when it cannot be read)."""
+    with contextlib.suppress(ValueError, IndexError, OSError):
+        found = json.loads((Path(command[command.index("--results") + 1]) / SANDBOX_FILE).read_text())
+        return found if isinstance(found, dict) else {}
+    return {}
+
+
 def _confined_uid(command: list[str]) -> int | None:
-    """The user learner code runs as in the grading ``command`` once the grader has recorded it in
-    ``sandbox.json`` (a user of its own, when confined), else None."""
-    with contextlib.suppress(ValueError, IndexError, OSError, KeyError, TypeError):
-        results = Path(command[command.index("--results") + 1])
-        sandbox = json.loads((results / SANDBOX_FILE).read_text())
-        return int(sandbox["uid"]) if sandbox["confined"] is True else None
+    """The user of its own that learner code runs as in the grading ``command`` (None: not recorded
+    yet, or not confined)."""
+    sandbox = _recorded_sandbox(command)
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        return int(sandbox["uid"]) if sandbox.get("confined") is True else None
     return None
 
 
@@ -97,11 +105,9 @@ def _clean_after(command: list[str]) -> None:
     each sandbox user no grading holds (its user among them: a grading that took that user since
     holds its slot, and killed what was left when it took it).
     """
-    with contextlib.suppress(ValueError, IndexError, OSError):
-        results = Path(command[command.index("--results") + 1])
-        sandbox = json.loads((results / SANDBOX_FILE).read_text())
+    if marker := _recorded_sandbox(command).get("marker"):
         with contextlib.suppress(procs.ProcsError):
-            procs.kill_tree(procs.find(str(sandbox["marker"])), grace=0)
+            procs.kill_tree(procs.find(str(marker)), grace=0)
     with contextlib.suppress(procs.ProcsError, OSError):
         procs.reap_idle_sandboxes()  # under each user's slot lock, never a user in use
 

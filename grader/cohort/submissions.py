@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -115,17 +114,17 @@ def from_csv(path: Path) -> list[Submission]:
 
 def _files(root: Path) -> list[Path]:
     """The regular files under ``root``, caches and environments (``NOISE``) left out, links not
-    followed; :class:`files.TooLarge` past ``files.MAX_DEPTH`` folders (a walk of Python's own
-    recursion, as ``rglob``'s is, ended a class run on a 1100-deep ``__pycache__``)."""
-    found, top = [], len(root.parts)
-    for folder, dirs, names in os.walk(root):  # top-down: pruned before it goes deeper
-        dirs[:] = [d for d in dirs if d not in NOISE]
-        if dirs and len(Path(folder).parts) - top >= files.MAX_DEPTH:
-            raise files.TooLarge(f"the submission's folders nest more than {files.MAX_DEPTH} deep "
-                                 f"({Path(folder).relative_to(root).as_posix()[:120]}…)")
-        found += [Path(folder) / name for name in names if (Path(folder) / name).is_file()
-                  and not (Path(folder) / name).is_symlink()]
+    followed, no deeper than ``files.MAX_DEPTH`` folders (``rglob`` recursed into a 1100-deep
+    ``__pycache__`` and ended a class run)."""
+    found: list[Path] = []
+    for folder, _dirs, names in files.walk(root, _noise):
+        paths = [Path(folder) / name for name in names]
+        found += [path for path in paths if path.is_file() and not path.is_symlink()]
     return sorted(found)
+
+
+def _noise(_folder: str, names: list[str]) -> set[str]:
+    return set(names) & set(NOISE)
 
 
 def digest(root: Path) -> str:

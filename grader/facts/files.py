@@ -13,7 +13,7 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: The most a submission's files may hold, and how many there may be. A course submission is a few MB;
@@ -36,22 +36,29 @@ class TooLarge(OSError):
     nest deeper than :data:`MAX_DEPTH` folders."""
 
 
-def check_size(root: Path, ignore: Callable[[str, list[str]], set[str]] | None = None) -> None:
-    """Raise :class:`TooLarge` when the regular files under ``root`` (links not followed, what
-    ``ignore`` leaves out not counted) exceed the limits: sizes as a copy would write them, and the
-    depth of its folders."""
-    total, count, largest = 0, 0, (0, "")
+def walk(root: Path, ignore: Callable[[str, list[str]], set[str]] | None = None
+         ) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(root)`` (top-down, never into a linked folder) without what ``ignore`` leaves out
+    (``shutil.ignore_patterns``' signature); raises :class:`TooLarge` before it goes deeper than
+    :data:`MAX_DEPTH` folders."""
     top = len(Path(root).parts)
-    for folder, dirs, names in os.walk(root):  # never into a linked folder
+    for folder, dirs, names in os.walk(root):
         skip = set(ignore(folder, dirs + names)) if ignore else set()
         dirs[:] = [d for d in dirs if d not in skip]
         if dirs and len(Path(folder).parts) - top >= MAX_DEPTH:  # before the walk recurses further
             shown = (Path(folder) / dirs[0]).relative_to(root).as_posix()
             raise TooLarge(f"the submission's folders nest more than {MAX_DEPTH} deep ({shown[:120]}…): "
                            f"hand in the service's folder without such a tree")
+        yield folder, dirs, [name for name in names if name not in skip]
+
+
+def check_size(root: Path, ignore: Callable[[str, list[str]], set[str]] | None = None) -> None:
+    """Raise :class:`TooLarge` when the regular files under ``root`` (links not followed, what
+    ``ignore`` leaves out not counted) exceed the limits: sizes as a copy would write them, and the
+    depth of its folders (:func:`walk`)."""
+    total, count, largest = 0, 0, (0, "")
+    for folder, _dirs, names in walk(root, ignore):
         for name in names:
-            if name in skip:
-                continue
             path = os.path.join(folder, name)
             try:
                 st = os.lstat(path)
@@ -95,7 +102,7 @@ def drop_links_out(root: Path) -> list[str]:
     afterwards as root (``grader.cohort``'s copy, ``bentoml containerize``'s build context) would
     follow them: ``service.py -> /root/.ssh/id_rsa`` would end up in the learner's hands."""
     notes: list[str] = []
-    for folder, dirs, names in os.walk(root):  # never into a linked folder
+    for folder, dirs, names in walk(root):
         for name in dirs + names:
             path = Path(folder) / name
             if path.is_symlink() and escapes(path, root):
