@@ -354,7 +354,10 @@ class Run:
 
     def _copy_models(self) -> bool:
         """Copy the models the grading asks for into the sandbox's store; whether there was any."""
-        names = {contract.MODEL_NAME, self.source.model_tag.split(":")[0]}
+        # As root, from the grader's store: the name in service.py is the learner's word, and becomes a
+        # path only if it is a model name (a tag "../../<classmate>/submission" copied that folder where
+        # the learner's code could read it).
+        names = {contract.MODEL_NAME, source.store_name(self.source.model_tag)} - {None}
         copied = False
         for name in names:
             found = bentoml_home() / "models" / name

@@ -123,6 +123,18 @@ class ServiceSource:
         return self.tag_literals[0] if self.tag_literals else f"{contract.MODEL_NAME}:latest"
 
 
+#: A model name as BentoML accepts one (``bentoml._internal.tag``: lowercase letters, digits, "-", "_", ".",
+#: beginning and ending with a letter or digit, at most 63): never a path of more than one part.
+MODEL_NAME = re.compile(r"[a-z0-9](?:[-._a-z0-9]{0,61}[a-z0-9])?")
+
+
+def store_name(tag: str) -> str | None:
+    """The folder a model store keeps ``tag``'s versions in, when its name is one BentoML accepts; None
+    otherwise. A tag in learner code becomes a path only through this: ``../../x`` names no folder."""
+    name = tag.partition(":")[0].lower()  # BentoML lowercases a tag's name
+    return name if MODEL_NAME.fullmatch(name) else None
+
+
 def is_service_decorator(node: ast.AST, aliases: dict[str, str]) -> tuple[bool, str]:
     """Whether a decorator is ``@bentoml.service``/``@service`` (called or not), and its ``name=``."""
     name = canonical(dotted(node), aliases)

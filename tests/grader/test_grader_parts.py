@@ -548,3 +548,36 @@ def test_the_files_a_bentofile_names_are_the_ones_a_build_can_read(docker_and_mo
     missing = bentofile.missing_build_files(folder / "bentofile.yaml", {"HOME": "/home/x", "WHERE": "."})
     assert (found in "; ".join(missing)) if found else missing == [], missing
     assert bool(missing) == bool(found)
+
+
+@pytest.mark.parametrize("tag", ["../../loot", "../../loot:v1", "credit_risk_model/../../../loot"])
+def test_a_model_tag_that_is_a_path_copies_nothing_from_outside_the_store(tag, tmp_path, monkeypatch) -> None:
+    """The grader copies the model service.py asks for from its store into the sandbox's, as root in a
+    class run: a tag naming "../../<classmate>/submission" copied a classmate's submission where the
+    learner's code read it. Only a name BentoML accepts becomes a folder name."""
+    from grader.facts.run import Options, Run
+
+    store = tmp_path / "store"
+    (store / "models" / contract.MODEL_NAME / "v1").mkdir(parents=True)
+    (tmp_path / "loot").mkdir()
+    (tmp_path / "loot" / "service.py").write_text("# a classmate's work\n")
+    learner = tmp_path / "learner"
+    learner.mkdir()
+    (learner / "service.py").write_text(textwrap.dedent(f"""\
+        import bentoml
+        if False:
+            @bentoml.service
+            class CreditRiskClassifier:
+                model = bentoml.models.BentoModel({tag!r})
+        """))
+    assert ast_facts.store_name(tag) is None
+    monkeypatch.setenv("BENTOML_HOME", str(store))
+    run = Run(Options(submission=learner, needs=frozenset(), confine="off"))
+    try:
+        assert run.source.model_tag == tag  # read from the source, as the grader reads it
+        copied = {p.relative_to(run.sandbox.folder) for p in run.sandbox.folder.rglob("*")}
+        assert not any("loot" in p.parts or p.name == "service.py" and "submission" not in p.parts
+                       for p in copied), sorted(copied)
+        assert (run.home / "models" / contract.MODEL_NAME / "v1").is_dir()  # the course model still is
+    finally:
+        run.close()
