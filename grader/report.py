@@ -9,12 +9,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 #: Control characters (but newline and tab): learner code's error text must not drive a terminal
-#: (an ANSI escape could clear the screen and print a fake table).
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: (an ANSI escape could clear the screen and print a fake table). And lone surrogates (an exception
+#: message of learner code can hold one, a file name of bytes that are not UTF-8 decodes to one):
+#: no UTF-8 file can hold them, so a report with one could never be written.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def printable(text: str) -> str:
-    """``text`` without control characters, so that it prints as the text it is."""
+    """``text`` without control characters or lone surrogates: it prints, and writes, as the text it is."""
     return CONTROL.sub("", text)
 
 

@@ -61,7 +61,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
                 subs, out, work, jobs=args.jobs, limits=_limits(args), only=args.only.split(",") if args.only
                 else (), force=args.force, deadline=args.deadline, late_penalty=args.late_penalty,
                 threshold=args.similarity_threshold,
-                keep_work=args.keep_work, progress=progress, say=progress.console.print)
+                keep_work=args.keep_work, progress=progress,
+                # A line quotes learner text (an error naming their folder "[/x]"): printed as it is,
+                # never read as rich markup, which raised on it and ended the class run.
+                say=lambda line: progress.console.print(line, markup=False, highlight=False))
     finally:
         if not args.keep_work:
             runner.cleanup(work)

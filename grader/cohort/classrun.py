@@ -24,6 +24,7 @@ from bentokit import package_index, procs
 from grader.cohort import gradebook, runner, similarity, store
 from grader.cohort.runner import Limits, Outcome
 from grader.cohort.submissions import Fetched, Submission, SubmissionError
+from grader.report import printable
 
 #: The grader's full marks without ``--container``: what a grading that could not finish is scored out of.
 DEFAULT_MAX = 100.0
@@ -124,15 +125,17 @@ def class_policy(out: Path, deadline: datetime | None, penalty: float | None,
 
 
 def to_record(outcome: Outcome, sub: Submission, late: LatePolicy = LatePolicy()) -> dict[str, Any]:
-    """The stored form of a learner's grading (all text already free of machine paths)."""
+    """The stored form of a learner's grading (all text already free of machine paths). The learner's
+    text (an error quoting their file names, the log of their code) is kept printable: it reaches the
+    instructor's terminal, a CI log and files written as UTF-8."""
     return late.apply({
         "learner": sub.learner, "id": sub.learner_id, "source": sub.source if sub.is_git else "",
         "digest": outcome.digest, "commit": outcome.commit,
         "submitted_at": outcome.submitted_at or sub.submitted_at, "graded_at": outcome.graded_at,
         "seconds": round(outcome.seconds, 2), "peak_rss_mb": round(outcome.peak_rss_mb, 1),
         "score": outcome.score, "max_score": outcome.max_score, "checks": outcome.checks,
-        "error": outcome.error, "notes": outcome.notes, "models": outcome.models,
-        "log": "\n".join(outcome.log.splitlines()[-RECORD_LOG_LINES:]),
+        "error": printable(outcome.error), "notes": [printable(n) for n in outcome.notes],
+        "models": outcome.models, "log": printable("\n".join(outcome.log.splitlines()[-RECORD_LOG_LINES:])),
     })
 
 
@@ -190,7 +193,7 @@ def _stands(stored: dict[str, dict[str, Any]], outcome: Outcome, result: ClassRu
     result.kept.append(outcome.learner_id)
     result.stood.append(outcome.learner)
     when = datetime.fromisoformat(old["graded_at"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    say(f"  {outcome.learner}: {outcome.error}; their stored result, graded {when}, stands")
+    say(f"  {outcome.learner}: {printable(outcome.error)}; their stored result, graded {when}, stands")
     return True
 
 
@@ -232,9 +235,10 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
     ``deadline`` and ``late_penalty`` change the class's late policy (:func:`class_policy`); left
     out (None), the one ``out`` keeps applies.
 
-    ``progress`` is a :class:`rich.progress.Progress` (or None); ``say`` prints a line. A
-    KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the caller) stops the gradings in
-    progress, keeps every stored result and still rebuilds the outputs (``ClassRun.interrupted``).
+    ``progress`` is a :class:`rich.progress.Progress` (or None); ``say`` prints a line as it is (learner
+    text goes in it: no markup). A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the caller)
+    stops the gradings in progress, keeps every stored result and still rebuilds the outputs
+    (``ClassRun.interrupted``).
     """
     started = time.monotonic()
     result = ClassRun()
@@ -262,7 +266,7 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     save_outcome(out, fetched, sub, late)
                     result.graded.append(sub.learner_id)
                     result.reasons[sub.learner_id] = "could not be fetched"
-                    say(f"  {sub.learner}: {fetched.error}")
+                    say(f"  {sub.learner}: {printable(fetched.error)}")
                     continue
                 old = stored.get(sub.learner_id)
                 reason = ("--force" if force else "named with --only" if named else
@@ -297,7 +301,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     continue
                 save_outcome(out, outcome, sub, late)
                 result.graded.append(sub.learner_id)
-                status = f"error: {outcome.error}" if outcome.error else f"{outcome.score:g} points"
+                status = (f"error: {printable(outcome.error)}" if outcome.error
+                          else f"{outcome.score:g} points")
                 say(f"  {sub.learner}: {status} ({outcome.seconds:.0f} s, {result.reasons[sub.learner_id]})")
                 if task is not None:
                     progress.advance(task)

@@ -25,9 +25,13 @@ VERSION = 1
 
 
 def write_atomic(path: Path, text: str | bytes) -> Path:
-    """Write ``path`` through a temporary file in its folder and a rename: never half-written."""
+    """Write ``path`` through a temporary file in its folder and a rename: never half-written.
+
+    Text is written as UTF-8, a character it cannot hold (a lone surrogate of a stored record's learner
+    text) as "?": one learner's odd character never stops the gradebook being written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode() if isinstance(text, str) else text
+    data = text.encode(errors="replace") if isinstance(text, str) else text
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

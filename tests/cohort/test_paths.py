@@ -208,3 +208,38 @@ def test_a_deep_folder_the_copy_leaves_out_is_left_out_of_every_walk(tmp_path) -
     finally:
         for top in ("__pycache__", "bentoml_home"):
             procs.remove_tree(learner / top)
+
+
+def test_a_learners_folder_names_are_printed_and_stored_as_text(tmp_path) -> None:
+    """An error quotes the learner's folder names: "[" and "x]" made rich read "[/x]" as markup and raise,
+    which ended every class run before anyone was graded; a name that is not UTF-8 (or an exception
+    message with a lone surrogate) stopped every later gradebook being written."""
+    from grader.cohort import store
+    from grader.report import printable
+
+    assert printable("boom \udcff [/x]") == "boom  [/x]"
+    store.write_atomic(tmp_path / "stored.md", "an older record's \udcff")  # a record stored before
+    assert (tmp_path / "stored.md").read_text() == "an older record's ?"
+
+    learner = tmp_path / "class" / "mallory"
+    learner.mkdir(parents=True)
+    (learner / "service.py").write_text("print('hello')\n")
+    deep = os.path.join(os.fsencode(learner), b"[", b"x]\xff")
+    os.makedirs(deep)
+    for _ in range(files.MAX_DEPTH):
+        deep = os.path.join(deep, b"a")
+        os.mkdir(deep)
+    (tmp_path / "class").chmod(0o700)
+    try:
+        for _ in range(2):  # the failed copy is stored: the second run reads it back and rebuilds
+            done = subprocess.run([sys.executable, "-m", "grader.cohort", "grade", str(tmp_path / "class"),
+                                   "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
+                                  timeout=300)
+            said = " ".join((done.stdout + done.stderr).decode(errors="replace").split())  # rich wraps lines
+            assert done.returncode == 0 and "Traceback" not in said, said
+            assert f"folders nest more than {files.MAX_DEPTH} deep ([/x]/a/a" in said, said
+        feedback = next((tmp_path / "out" / "learners").glob("mallory-*/feedback.md")).read_text()
+        assert "[/x]/a/a" in feedback and "\ufffd" not in feedback
+        assert "mallory" in (tmp_path / "out" / "gradebook.csv").read_text()
+    finally:  # pytest's own removal of old test folders recurses too
+        procs.remove_tree(learner)
