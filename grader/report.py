@@ -20,6 +20,20 @@ def printable(text: str) -> str:
     return CONTROL.sub("", text)
 
 
+def markdown_cell(text: str) -> str:
+    """Learner text as one cell of a Markdown table: no "|" or line break that would end the cell, and
+    no link, image or HTML outside code spans (``![](http://...)`` in a hint would show, or fetch, what
+    the learner chose where the instructor reads the class's summary). Code spans stay as they are."""
+    parts = text.strip().split("`")
+    for i, part in enumerate(parts):
+        inside_code = i % 2 == 1 and i < len(parts) - 1  # a backtick left open starts no code span
+        if not inside_code:
+            part = part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            part = part.replace("[", "\\[").replace("]", "\\]")
+        parts[i] = part.replace("|", "\\|")
+    return "`".join(parts).replace("\n", "<br>")
+
+
 #: Gradescope visibility of hidden checks: shown to learners once the due date has passed.
 HIDDEN_VISIBILITY = "after_due_date"
 

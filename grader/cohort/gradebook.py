@@ -17,6 +17,7 @@ from typing import Any
 
 from grader.cohort import platforms, runner, similarity
 from grader.cohort.store import learner_dir, write_atomic
+from grader.report import markdown_cell
 
 Record = dict[str, Any]
 
@@ -96,10 +97,6 @@ def _text(value: str) -> str:
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
-def _cell(text: str) -> str:
-    return text.strip().replace("|", "\\|").replace("\n", "<br>")
-
-
 def feedback_markdown(record: Record, possible: float) -> str:
     """What a learner reads: their score, each check with points, and the hint of each failure."""
     lines = [f"# Feedback for {record['learner']}", "", f"**Score: {record['total']:g} / {possible:g}**", ""]
@@ -123,7 +120,7 @@ def feedback_markdown(record: Record, possible: float) -> str:
         hidden = " (hidden inputs)" if check.get("hidden") else ""
         lines.append(f"| {mark} {check['title']}{hidden} | {check['score']:g} / {check['max_score']:g} |")
         if not check["passed"] and check["output"]:
-            lines.append(f"| ↳ {_cell(check['output'])} | |")
+            lines.append(f"| ↳ {markdown_cell(check['output'])} | |")
     return "\n".join(lines) + "\n"
 
 
@@ -166,7 +163,7 @@ def pass_rate_table(records: list[Record]) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for row in pass_rates(records):
         lines.append(f"| {row['check']} | {row['points']:g} | {row['passed']} | {row['failed']} | "
-                     f"{row['not_checked']} | {100 * row['pass_rate']:.0f}% | {_cell(row['hint'])} |")
+                     f"{row['not_checked']} | {100 * row['pass_rate']:.0f}% | {markdown_cell(row['hint'])} |")
     return lines
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.cohort.runner import LOG_TAIL
-from grader.report import HIDDEN_VISIBILITY
+from grader.report import HIDDEN_VISIBILITY, markdown_cell
 
 KIT_ROOT = Path(__file__).resolve().parents[2]
 #: What the bundle ships of the kit: enough to ``pip install`` it and run ``python -m grader``.
@@ -194,8 +194,8 @@ def classroom_step_summary(record: Record, possible: float) -> str:
     if failed:
         lines += ["| check | points | what to fix |", "|---|---|---|"]
         for c in failed:
-            hint = c["output"].strip().replace("|", "\\|").replace("\n", "<br>")
-            lines.append(f"| {c['group']}: {c['title']} | {c['score']:g} / {c['max_score']:g} | {hint} |")
+            lines.append(f"| {c['group']}: {c['title']} | {c['score']:g} / {c['max_score']:g} | "
+                         f"{markdown_cell(c['output'])} |")
     elif record["checks"]:
         lines.append("Every check passed.")
     return "\n".join(lines) + "\n"

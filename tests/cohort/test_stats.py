@@ -256,3 +256,21 @@ def test_a_name_that_is_a_formula_stays_text_in_the_gradebook():
     assert [r["learner"] for r in rows] == ["'=HYPERLINK(\"http://example.com/x\",\"see\")", "'@SUM(A1)",
                                             "Jo Smith"]
     assert rows[2]["error"] == "'-" and rows[2]["total"] == "80"  # numbers stay numbers
+
+
+def test_a_hint_shows_no_link_image_or_html_of_the_learners_choosing():
+    """A learner who alone fails a check makes its commonest hint: their error text, in the instructor's
+    summary and in their own feedback and Classroom summary. It is text: no image fetched, no link or
+    HTML drawn, the table's cell not ended; code spans stay code."""
+    from grader.cohort import platforms
+
+    forged = "see ![100/100](http://example.com/p.png) <img src=x> [here](http://x) `a | [b]` | x\nnext"
+    records = [record("Mallory", 40, [check("live_sample", False, forged)]),
+               record("Alice", 100, [check("live_sample", True)])]
+    pages = ["\n".join(gradebook.pass_rate_table(records)), gradebook.feedback_markdown(records[0], 100),
+             platforms.classroom_step_summary(records[0], 100)]
+    for page in pages:
+        row = next(line for line in page.splitlines() if "example.com" in line)
+        assert "![" not in row and "](" not in row.replace("\\](", "") and "<img" not in row, row
+        assert r"!\[100/100\](http://example.com/p.png) &lt;img src=x&gt;" in row, row
+        assert r"\[here\](http://x) `a \| [b]` \| x" in row, row  # the code span as written
