@@ -53,3 +53,54 @@ def test_the_lock_runs_no_code_of_the_packages_it_locks(tmp_path) -> None:
         again = package_index.Lock(lock.requirements, lock.index_args, sandbox=box)
         assert again.failure() and "learnerpkg" in again.stderr
         assert marker.exists()
+
+
+def wheel(index, name: str = "kitpkg", version: str = "1.0"):
+    """A wheel of nothing, as uv reads one from a --find-links folder."""
+    import zipfile
+
+    index.mkdir(exist_ok=True)
+    path = index / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: kit-tests\nRoot-Is-Purelib: true\n"
+                                          "Tag: py3-none-any\n")
+        archive.writestr(f"{info}/RECORD", "")
+    return path
+
+
+def test_a_kept_pass_stands_for_the_same_lines_for_an_hour_and_a_failure_is_never_kept(tmp_path,
+                                                                                      monkeypatch) -> None:
+    """A class run locks the same bentofile for every learner: a pass is kept, and only a pass."""
+    import os
+    import time
+
+    monkeypatch.setenv("BENTOKIT_CACHE", str(tmp_path / "cache"))
+    index = tmp_path / "index"
+    found = wheel(index)
+    args = ["--no-index", "--find-links", str(index)]
+    first = package_index.Lock(["kitpkg==1.0"], args, keep=True)
+    assert not first.kept and first.process is not None and first.failure() == "", first.stderr
+    again = package_index.Lock(["kitpkg==1.0"], args, keep=True)
+    assert again.kept and again.process is None and again.failure() == ""
+
+    found.unlink()  # the index no longer has it: asked again, the lock fails
+    asked = package_index.Lock(["kitpkg==1.0"], args)
+    assert "kitpkg" in asked.failure()
+    assert package_index.Lock(["kitpkg==1.0"], args, keep=True).kept  # within the hour, the pass stands
+    assert not package_index.Lock(["kitpkg==1.1"], args, keep=True).kept  # other lines: asked
+    assert not package_index.Lock(["kitpkg==1.0"], [*args, "--python-version", "3.12"], keep=True).kept
+
+    kept = package_index._kept_pass(["kitpkg==1.0"], args)
+    old = time.time() - package_index.KEPT_SECONDS - 1
+    os.utime(kept, (old, old))
+    stale = package_index.Lock(["kitpkg==1.0"], args, keep=True)
+    assert not stale.kept and "kitpkg" in stale.failure()
+    assert not package_index.Lock(["kitpkg==1.0"], args, keep=True).kept  # the failure was not kept
+
+    wheel(index)
+    kept.unlink()
+    package_index.Lock(["kitpkg==1.0"], args, keep=True).failure()
+    kept.chmod(0o666)  # a pass another user could have written is never trusted
+    assert not package_index.Lock(["kitpkg==1.0"], args, keep=True).kept
