@@ -193,7 +193,8 @@ def _stands(stored: dict[str, dict[str, Any]], outcome: Outcome, result: ClassRu
     result.kept.append(outcome.learner_id)
     result.stood.append(outcome.learner)
     when = datetime.fromisoformat(old["graded_at"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    say(f"  {outcome.learner}: {printable(outcome.error)}; their stored result, graded {when}, stands")
+    say(f"  {printable(outcome.learner)}: {printable(outcome.error)}; their stored result, graded {when}, "
+        "stands")
     return True
 
 
@@ -266,7 +267,7 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     save_outcome(out, fetched, sub, late)
                     result.graded.append(sub.learner_id)
                     result.reasons[sub.learner_id] = "could not be fetched"
-                    say(f"  {sub.learner}: {printable(fetched.error)}")
+                    say(f"  {printable(sub.learner)}: {printable(fetched.error)}")
                     continue
                 old = stored.get(sub.learner_id)
                 reason = ("--force" if force else "named with --only" if named else
@@ -303,7 +304,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                 result.graded.append(sub.learner_id)
                 status = (f"error: {printable(outcome.error)}" if outcome.error
                           else f"{outcome.score:g} points")
-                say(f"  {sub.learner}: {status} ({outcome.seconds:.0f} s, {result.reasons[sub.learner_id]})")
+                say(f"  {printable(sub.learner)}: {status} "
+                    f"({outcome.seconds:.0f} s, {result.reasons[sub.learner_id]})")
                 if task is not None:
                     progress.advance(task)
                 if not keep_work:
