@@ -28,8 +28,8 @@ def markdown_cell(text: str) -> str:
     for i, part in enumerate(parts):
         inside_code = i % 2 == 1 and i < len(parts) - 1  # a backtick left open starts no code span
         if not inside_code:
-            part = part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            part = part.replace("[", "\\[").replace("]", "\\]")
+            # "<" opens every HTML tag and autolink; "[" every link and image. The rest reads as written.
+            part = part.replace("<", "&lt;").replace("[", "\\[").replace("]", "\\]")
         parts[i] = part.replace("|", "\\|")
     return "`".join(parts).replace("\n", "<br>")
 
