@@ -1,9 +1,10 @@
 """One grading run: the submission, the facts gathered about it, and the processes it starts.
 
 Slow work starts as soon as the run begins, in child processes that run side by side: the live
-server, and the service inspector, which reads the model store first (scoring the probe candidates
-and the held-out applicants) and builds the bento after (``--build``). Only what the selected checks
-declare they need is started; checks then wait for the facts they need.
+server, the model reader (scoring the probe candidates and the held-out applicants), and the service
+inspector, which builds the bento after (``--build``). Unconfined, the inspector reads the model
+first itself; confined, the model reader runs as a user of its own, out of reach of learner code.
+Only what the selected checks declare they need is started; checks then wait for the facts they need.
 """
 
 from __future__ import annotations
@@ -246,6 +247,11 @@ class Run:
         self._service_child: Child | None = None
         self._model_child: Child | None = None
         self._model_in_inspector = False
+        #: When confined, the model reader's own sandbox: another user than learner code's. A process of
+        #: the learner's (a daemon the server's import left) could otherwise stop the reader, take its
+        #: answer pipe (pidfd_getfd needs only the same user) or rewrite its answer file, and forge the
+        #: model's predictions the live checks are compared with (reproduced: 82 -> 100).
+        self._model_box: procs.Sandbox | None = None
         if options.store_ready_fd is not None:
             # Only a model reader of its own can start before the store is filled: it imports its
             # libraries meanwhile and reads the store once let through (the other helpers read the
@@ -254,7 +260,9 @@ class Run:
                 self._start_model_reader(gated=True)
             read_to_end(options.store_ready_fd)
         #: No model the grading asks for is in the store: there is nothing for a model reader to read.
-        self.store_empty = not self._copy_models()
+        self.store_empty = not self._copy_models(self.home)
+        if self._model_box is not None:  # a gated reader's, started before the store was filled
+            self._copy_models(self._model_box.folder / "bentoml", self._model_box)
         if options.container and options.needs & {CONTAINER, LIVE}:
             self._container = self._container_run()
         # The server first (its start imports service.py twice, one after the other): with an engine
@@ -268,8 +276,9 @@ class Run:
         # libraries again).
         self.building = BENTO in options.needs and (options.build or self._container is not None)
         if self.building or options.needs & {IMPORT, LIVE}:  # the live checks ask if it imports
+            # Not when confined: the inspector runs as the user whose code the server has started.
             self._start_inspector(with_model=MODEL in options.needs and self._holdout is not None
-                                  and not self.store_empty)
+                                  and not self.store_empty and not self.sandbox.confined)
         if self._model_child is not None and self.store_empty:
             self._model_child.stop()
             self._model_child = None
@@ -337,9 +346,17 @@ class Run:
             if found.data is None:
                 why = found.log_tail.splitlines() or ["the held-out data could not be read"]
                 self.holdout_error = why[-1]
-        self._model_child = Child("grader.children.model", self._model_request(), cwd=self.sandbox.folder,
-                                  timeout=MODEL_TIMEOUT, gate=gated, **self.learner())
-        self.helpers.append("model reader")
+        where = self.learner()
+        if self.sandbox.confined:
+            self._model_box = procs.Sandbox.acquire(confine=True)
+            home = self._model_box.folder / "bentoml"
+            (home / "models").mkdir(parents=True)
+            if not gated:  # a gated reader's store is filled once the grading's is (see __init__)
+                self._copy_models(home, self._model_box)
+            where = {"sandbox": self._model_box, "env": {"BENTOML_HOME": str(home)}}
+        self._model_child = Child("grader.children.model", self._model_request(),
+                                  cwd=where["sandbox"].folder, timeout=MODEL_TIMEOUT, gate=gated, **where)
+        self.helpers.append("model reader (a user of its own)" if self._model_box else "model reader")
 
     def learner(self) -> dict[str, Any]:
         """The keyword arguments that run a process as learner code: in the sandbox, on the copied store."""
@@ -353,8 +370,9 @@ class Run:
             self.workdir.mkdir()
         (self.home / "models").mkdir(parents=True)
 
-    def _copy_models(self) -> bool:
-        """Copy the models the grading asks for into the sandbox's store; whether there was any."""
+    def _copy_models(self, home: Path, sandbox: procs.Sandbox | None = None) -> bool:
+        """Copy the models the grading asks for into the store ``home`` of ``sandbox`` (the learner's
+        when None); whether there was any."""
         # As root, from the grader's store: the name in service.py is the learner's word, and becomes a
         # path only if it is a model name (a tag "../../<classmate>/submission" copied that folder where
         # the learner's code could read it).
@@ -363,9 +381,12 @@ class Run:
         for name in names:
             found = bentoml_home() / "models" / name
             if found.is_dir():
-                shutil.copytree(found, self.home / "models" / name, symlinks=True)
+                shutil.copytree(found, home / "models" / name, symlinks=True)
                 copied = True
-        self.sandbox.give(self.workdir, self.home)
+        if sandbox is None:
+            self.sandbox.give(self.workdir, home)
+        else:
+            sandbox.give(home)
         return copied
 
     def _container_run(self) -> ContainerRun | None:
@@ -662,6 +683,8 @@ class Run:
             self._build.close()
         if self._lock is not None:
             self._lock.close()
+        if self._model_box is not None:
+            self._model_box.release()
         self.sandbox.release()  # every process of the learner's, by user or marker
         procs.kill_registered()  # whatever the grading started, and every sandbox it still holds
         procs.remove_tree(self._tmp)

@@ -173,3 +173,34 @@ def test_learner_links_never_make_the_grader_read_or_write_roots_files(reference
     assert victim.read_text() == "precious\n"
     assert "bentofile.yaml leads out of the submission" in graded.checks["bentofile_valid"]["output"]
     assert not graded.checks["service_imports"]["passed"]
+
+
+def test_learner_code_cannot_reach_the_model_reader(reference_home, tmp_path, monkeypatch) -> None:
+    """The model reader's predictions are what the live checks compare the service's answers with. A
+    daemon left by the server's import of service.py (learner code, started first) stopped the reader,
+    took its answer pipe with pidfd_getfd, which only needs the same user, and forged the predictions
+    (82 -> 100; or it rewrote the reader's answer file). The reader runs as another user: learner code
+    may not even signal it."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    from grader.declare import LIVE, MODEL
+    from grader.facts.run import Options, Run
+
+    monkeypatch.setenv("BENTOML_HOME", str(reference_home))
+    run = Run(Options(submission=ROOT / "solutions", needs=frozenset({MODEL, LIVE}), confine="require"))
+    try:
+        assert run._server is not None and run._model_child is not None  # learner code runs meanwhile
+        reader = run._model_child.process.pid
+        assert psutil.Process(reader).uids().real != run.sandbox.uid
+        signal_it = "import os, sys; os.kill(int(sys.argv[1]), 0)"  # permission only: no signal is sent
+        probe = subprocess.run([sys.executable, "-c", signal_it, str(reader)], capture_output=True, text=True,
+                               timeout=60, user=run.sandbox.uid, group=run.sandbox.gid, extra_groups=[],
+                               cwd=run.sandbox.folder)
+        assert "PermissionError" in probe.stderr, probe.stderr
+        facts = run.model_facts  # and it reads the model as before, from a store of its own
+        assert not facts.get("error") and len(facts["predictions"]) == len(run.known) + len(run.candidates)
+    finally:
+        run.close()
