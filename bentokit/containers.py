@@ -199,7 +199,8 @@ def build_image(
     engine = engine or require_engine()
     image_tag = image_tag or bento_tag
     log = _log_file("bentoml-containerize-", log_path)  # kept when the build fails: the error names it
-    command = [sys.executable, "-m", "bentoml", "containerize", bento_tag,
+    # -P: the current folder (a learner's repository, when a grader builds there) is not on sys.path.
+    command = [sys.executable, "-P", "-m", "bentoml", "containerize", bento_tag,
                "--backend", engine.name, "-t", image_tag, *extra_args]
     started = time.monotonic()
     code = _run_logged(command, log, timeout, env=env)

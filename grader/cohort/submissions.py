@@ -236,6 +236,9 @@ def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[l
     notes, imported = [], 0
     for store in STORE_DIRS:
         models = fetched.origin / store / "models"
+        if why := files.escapes(models, fetched.origin):  # a store that is a link to root's, say
+            notes.append(why)
+            continue
         if models.is_dir():
             notes += [f"{store}/models/{note}" for note in files.copy_tree(models, home / "models")]
             notes.append(f"model store copied from {store}/")
@@ -245,11 +248,16 @@ def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[l
         if why := files.escapes(exported, fetched.origin):
             notes.append(why)
             continue
+        if not exported.is_file():  # a FIFO blocked the class run's reading of it for good
+            notes.append(f"{exported.relative_to(fetched.origin)} is not a file: left out")
+            continue
         files.check_archive(exported)  # the import below runs as the instructor: no archive bomb
-        # An absolute path: BentoML resolves a relative one against / (its file system layer).
-        done = subprocess.run([sys.executable, "-m", "bentoml", "models", "import", str(exported.resolve())],
-                              env=kit_env({"BENTOML_HOME": str(home)}), capture_output=True, text=True,
-                              timeout=timeout)
+        # An absolute path: BentoML resolves a relative one against / (its file system layer). As the
+        # instructor, in a folder of the grader's, never the current one (GitHub Classroom's is the
+        # learner's repository, whose bentoml/ package Python would otherwise import first).
+        done = subprocess.run([sys.executable, "-P", "-m", "bentoml", "models", "import",
+                               str(exported.resolve())], cwd=home, env=kit_env({"BENTOML_HOME": str(home)}),
+                              capture_output=True, text=True, timeout=timeout)
         if done.returncode:
             notes.append(f"{exported.name} could not be imported: {done.stderr.strip()[-300:]}")
         else:

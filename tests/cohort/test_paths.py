@@ -243,3 +243,42 @@ def test_a_learners_folder_names_are_printed_and_stored_as_text(tmp_path) -> Non
         assert "mallory" in (tmp_path / "out" / "gradebook.csv").read_text()
     finally:  # pytest's own removal of old test folders recurses too
         procs.remove_tree(learner)
+
+
+def fetched_from(origin: Path, work: Path) -> submissions.Fetched:
+    """``origin`` as a class run has fetched it (its copy in ``work``)."""
+    root = work / "submission"
+    root.mkdir(parents=True)
+    return submissions.Fetched(submissions.Submission("mallory", str(origin)), root, origin, root)
+
+
+def test_models_are_imported_by_the_kits_bentoml_whatever_the_current_folder_holds(saved_model, tmp_path,
+                                                                                  monkeypatch) -> None:
+    """GitHub Classroom grades in the learner's repository: its own bentoml/ package was imported, as
+    the instructor, by the model import started from there (root code execution on a root runner)."""
+    learner = tmp_path / "repo"
+    (learner / "bentoml").mkdir(parents=True)
+    marker = tmp_path / "ran-as-the-instructor"
+    (learner / "bentoml" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('pwned')\n")
+    bentoml.models.export_model(saved_model.tag, str(learner / f"{contract.MODEL_NAME}.bentomodel"))
+    monkeypatch.chdir(learner)
+    (tmp_path / "home").mkdir()
+    models, notes = submissions.import_models(fetched_from(learner, tmp_path / "work"), tmp_path / "home")
+    assert not marker.exists()
+    assert [m["tag"] for m in models] == [str(saved_model.tag)], notes
+
+
+def test_a_model_store_or_export_that_is_not_the_learners_own_file_is_left_out(saved_model, tmp_path) -> None:
+    """A store folder linked to the instructor's own store was copied in, model and all (36 -> 100); a
+    FIFO named like an export blocked the class run for good."""
+    instructor = tmp_path / "instructor-store"
+    shutil.copytree(saved_model.path, instructor / "models" / contract.MODEL_NAME / saved_model.tag.version)
+    learner = tmp_path / "mallory"
+    learner.mkdir()
+    (learner / "bentoml_home").symlink_to(instructor)
+    os.mkfifo(learner / f"{contract.MODEL_NAME}.bentomodel")
+    (tmp_path / "home").mkdir()
+    models, notes = submissions.import_models(fetched_from(learner, tmp_path / "work"), tmp_path / "home")
+    assert models == []
+    assert any("bentoml_home/models leads out of the submission" in n for n in notes), notes
+    assert f"{contract.MODEL_NAME}.bentomodel is not a file: left out" in notes, notes
