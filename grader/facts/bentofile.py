@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -152,6 +153,16 @@ class LockInput:
     index_args: list[str]
 
 
+def _bare(line: str) -> str:
+    """A requirement line without the blanks and invisible format characters around it: uv drops a
+    byte-order mark, so "\ufeff-r /root/file" is an option, the same as "-r /root/file"."""
+    while line and (line[0].isspace() or unicodedata.category(line[0]) == "Cf"):
+        line = line[1:]
+    while line and (line[-1].isspace() or unicodedata.category(line[-1]) == "Cf"):
+        line = line[:-1]
+    return line
+
+
 def lock_input(path: Path) -> LockInput | None:
     """What ``bentoml build`` locks for the bentofile at ``path``, read from the YAML alone; None when
     it locks nothing, or looks for packages where the grader does not (local wheels or folders).
@@ -194,7 +205,7 @@ def lock_input(path: Path) -> LockInput | None:
     if not isinstance(lines, list):
         return None
     kept = []
-    for line in (ln.strip() for ln in lines if isinstance(ln, str) and ln.strip()):
+    for line in (_bare(ln) for ln in lines if isinstance(ln, str) and _bare(ln)):
         if line.startswith("-"):
             words = line.replace("=", " ", 1).split()
             if words[0] == "--no-index":

@@ -501,9 +501,14 @@ PIN = f"bentoml=={importlib_metadata.version('bentoml')}"
     ('python:\n  packages: ["sklearn"]\n  find_links: ["./wheels"]\n', None, None),
     ('python:\n  packages: ["sklearn"]\ndocker:\n  python_version: "3.12"\n', None,
      (["sklearn", PIN], ["--python-version", "3.12"])),
+    ('python:\n  packages: ["\\ufeff-r /root/secret", "sklearn\\ufeff"]\n', None, (["sklearn", PIN], [])),
+    ('python:\n  packages: ["\\u200b--index-url=file:///root", "sklearn"]\n', None, None),
+    ('python:\n  requirements_txt: requirements.txt\n', "\ufeff-r /root/secret\n\u2060sklearn\n".encode(),
+     (["sklearn", PIN], [])),
 ], ids=["pip_args", "index_url", "requirements_txt with options and URLs", "not UTF-8", "hashes",
         "bentoml from a URL", "a local index", "no lock", "no lock (0)", "no git packages packed",
-        "local wheels", "another Python"])
+        "local wheels", "another Python", "a byte-order mark before an option",
+        "an invisible character before a local index", "a byte-order mark in requirements.txt"])
 def test_the_grader_locks_what_a_build_locks(bentofile_yaml, requirements_txt, locked, tmp_path) -> None:
     """The grader's own lock (checking a build that runs learner code) takes the bentofile's plain
     requirements, remote indexes and the BentoML pin the build adds; what it leaves out (URLs, paths,
