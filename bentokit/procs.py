@@ -73,6 +73,11 @@ USER_PREFIX = "bentokit-learner-"
 LOCK_DIR = Path("/run/bentokit")
 #: How many sandboxes may be held at once on one machine.
 MAX_SLOTS = 32
+#: The most processes (threads included) a confined sandbox's user may have at once (RLIMIT_NPROC, set
+#: with util-linux's prlimit when it is installed): learner code forking without end would otherwise
+#: take every PID of the machine (32768 by default), and fail a classmate's grading beside it. A
+#: server with its workers' threads uses about 200.
+MAX_PROCESSES = 4096
 #: The caller's variables a sandbox passes on (when set); everything else is left out.
 ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
                # What `bentoml build` needs to reach the package index behind a proxy that intercepts
@@ -124,15 +129,19 @@ def spawn(command: Sequence[str | os.PathLike], *, cwd: str | os.PathLike,
 
     Without a sandbox the environment is :func:`kit_env` (the caller's) plus ``env``; with one it is
     ``sandbox.env(env)`` (an allow-list) and the command runs as the sandbox's user. Either way
-    ``SPAWN_MARKER`` is set to a value of this process's own (:func:`spawn_marker`). ``popen`` goes
-    to :class:`subprocess.Popen` (``text=True``, say).
+    ``SPAWN_MARKER`` is set to a value of this process's own (:func:`spawn_marker`). A confined
+    sandbox's user may have :data:`MAX_PROCESSES` at most. ``popen`` goes to :class:`subprocess.Popen`
+    (``text=True``, say).
     """
+    command = [os.fspath(c) for c in command]
     if sandbox is None:
         full_env, ids = kit_env(env), {}
     else:
         full_env, ids = sandbox.env(env or {}), sandbox.popen_ids()
+        if sandbox.confined and (prlimit := shutil.which("prlimit")):  # it execs the command: same process
+            command = [prlimit, f"--nproc={MAX_PROCESSES}", "--", *command]
     marker = full_env[SPAWN_MARKER] = secrets.token_hex(12)
-    process = subprocess.Popen([os.fspath(c) for c in command], cwd=os.fspath(cwd), env=full_env,
+    process = subprocess.Popen(command, cwd=os.fspath(cwd), env=full_env,
                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                start_new_session=True, **ids, **popen)
     with _lock:

@@ -718,3 +718,30 @@ def test_memory_held_in_files_and_segments_counts_and_segments_go_with_the_sandb
     assert any(row[1] == segment for row in procs._sysv_objects(sandbox.uid, "shm"))  # outlives its process
     sandbox.cleanup()
     assert procs._sysv_objects(sandbox.uid, "shm") == []
+
+
+@root_only
+def test_a_confined_sandbox_cannot_take_every_process_of_the_machine(monkeypatch) -> None:
+    """Learner code forking without end took every PID of the machine: at -j 2, the classmate graded
+    beside it could start nothing. A confined sandbox's user has a process limit."""
+    monkeypatch.setattr(procs, "MAX_PROCESSES", 40)
+    fork_bomb = textwrap.dedent("""\
+        import os, time
+        count = 0
+        while count < 200:
+            try:
+                pid = os.fork()
+            except OSError:
+                break
+            if pid == 0:
+                os.close(1), os.close(2)  # the answer's pipe ends with the parent
+                time.sleep(60)
+                os._exit(0)
+            count += 1
+        print(count, flush=True)
+        """)
+    with procs.Sandbox.acquire(confine=True) as box:
+        process = procs.spawn([sys.executable, "-c", fork_bomb], cwd=box.folder, sandbox=box,
+                              stdout=subprocess.PIPE, text=True)
+        out, _ = process.communicate(timeout=60)
+    assert 0 < int(out) < 40, out
