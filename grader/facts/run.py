@@ -282,7 +282,7 @@ class Run:
         if self._model_child is not None and self.store_empty:
             self._model_child.stop()
             self._model_child = None
-            self.helpers[self.helpers.index("model reader")] += " (stopped unread: no model in the store)"
+            self.helpers[self._model_helper] += " (stopped unread: no model in the store)"
         elif self._model_child is not None:
             self._model_child.open_gate()
         elif MODEL in options.needs and not self._model_in_inspector and not self.store_empty:
@@ -356,7 +356,8 @@ class Run:
             where = {"sandbox": self._model_box, "env": {"BENTOML_HOME": str(home)}}
         self._model_child = Child("grader.children.model", self._model_request(),
                                   cwd=where["sandbox"].folder, timeout=MODEL_TIMEOUT, gate=gated, **where)
-        self.helpers.append("model reader (a user of its own)" if self._model_box else "model reader")
+        self._model_helper = len(self.helpers)  # its entry, which says more once it is known
+        self.helpers.append("model reader as a user of its own" if self._model_box else "model reader")
 
     def learner(self) -> dict[str, Any]:
         """The keyword arguments that run a process as learner code: in the sandbox, on the copied store."""

@@ -17,7 +17,7 @@ import pytest
 
 from bentokit import lazy_bentoml, server
 from grader.declare import groups
-from tests.grader.conftest import BROKEN, ROOT, grade, graded_specs, make_broken, points
+from tests.grader.conftest import BROKEN, MODEL_READER, ROOT, grade, graded_specs, make_broken, points
 
 pytestmark = pytest.mark.server
 CASES = sorted(p.name for p in BROKEN.iterdir() if (p / "case.yaml").is_file())
@@ -67,7 +67,7 @@ def test_a_grading_starts_only_the_helpers_its_checks_need(solutions_graded, ref
     assert [h for h in helpers if h.startswith("model reader")], helpers  # in the inspector once cached
     solutions = ROOT / "solutions"
     train = grade(solutions, reference_home, tmp_path / "train", "--exercise", "train", "--build")
-    assert set(train.summary["helpers"]) - {"held-out split"} == {"model reader"}, train.summary["helpers"]
+    assert set(train.summary["helpers"]) - {"held-out split"} == {MODEL_READER}, train.summary["helpers"]
     static = grade(solutions, reference_home, tmp_path / "static", "--group", "service.py", "--build")
     assert static.summary["helpers"] == ["service inspector"], static.summary["helpers"]
     assert static.summary["score"] == static.summary["max_score"] == points(graded_specs(), "service.py")
@@ -239,8 +239,8 @@ def exiting_model_home(tmp_path: Path) -> Path:
 
 
 def test_a_pickle_that_would_end_its_reader_is_refused(tmp_path, kept_holdout) -> None:
-    """The inspector reads the model first: a pickle naming a function (os._exit here) is not run, so
-    the model checks fail with why and the same inspector goes on to import service.py."""
+    """A pickle naming a function (os._exit here) is not run, so the model checks fail with why and the
+    inspector (which unconfined reads the model first) goes on to import service.py."""
     graded = grade(ROOT / "solutions", exiting_model_home(tmp_path), tmp_path / "results", "--checks",
                    "service_imports,model_custom_object")
     assert graded.checks["service_imports"]["passed"], graded.explain({"service_imports"})
@@ -250,23 +250,26 @@ def test_a_pickle_that_would_end_its_reader_is_refused(tmp_path, kept_holdout) -
 
 
 def test_a_reader_ended_from_outside_still_leaves_service_py_inspected(tmp_path, kept_holdout) -> None:
-    """The inspector reads the model first (one process, fewer imports): when that process ends before
-    it answers (killed here as the kernel's OOM killer would), the model checks fail and a new
-    inspector still imports service.py."""
+    """The process reading the model (unconfined, the inspector, which reads it first: one process,
+    fewer imports; confined, a model reader as a user of its own) ends before it answers (killed here
+    as the kernel's OOM killer would): the model checks fail, and service.py is still inspected (by a
+    new inspector, when the killed one was the inspector)."""
     results = tmp_path / "results"
+    reads_the_model = "grader.children.model" if os.geteuid() == 0 else "grader.children.service"
     with ThreadPoolExecutor(1) as pool:
         grading = pool.submit(grade, ROOT / "solutions", exiting_model_home(tmp_path), results, "--checks",
                               "service_imports,model_custom_object")
         deadline = time.monotonic() + 60
-        while (inspector := first_inspector(results)) is None:
-            assert time.monotonic() < deadline and not grading.done(), "no service inspector started"
-            time.sleep(0.01)  # a poll interval: the inspector needs far longer to read the model
-        inspector.kill()
+        while (reader := first_child(results, reads_the_model)) is None:
+            assert time.monotonic() < deadline and not grading.done(), f"no {reads_the_model} started"
+            time.sleep(0.01)  # a poll interval: the reader needs far longer to read the model
+        reader.kill()
         graded = grading.result()
     assert graded.checks["service_imports"]["passed"], graded.explain({"service_imports"})
     assert not graded.checks["model_custom_object"]["passed"]
     assert "reading the model store failed" in graded.checks["model_custom_object"]["output"]
-    assert graded.summary["helpers"].count("service inspector") == 2, graded.summary["helpers"]
+    inspectors = 1 if os.geteuid() == 0 else 2
+    assert graded.summary["helpers"].count("service inspector") == inspectors, graded.summary["helpers"]
 
 
 def grading_children(results: Path) -> list[psutil.Process]:
@@ -278,11 +281,12 @@ def grading_children(results: Path) -> list[psutil.Process]:
     return []
 
 
-def first_inspector(results: Path) -> psutil.Process | None:
-    """The service inspector of the grading writing into ``results``, once it has started."""
+def first_child(results: Path, module: str = "grader.children.service") -> psutil.Process | None:
+    """The helper running ``module`` (the service inspector) of the grading writing into ``results``,
+    once it has started."""
     for child in grading_children(results):
         with contextlib.suppress(psutil.Error):
-            if "grader.children.service" in child.cmdline():
+            if module in child.cmdline():
                 return child
     return None
 

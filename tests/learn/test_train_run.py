@@ -7,6 +7,7 @@ import json
 import shutil
 
 from grader.learn import grading, manifest, training
+from tests.grader.conftest import MODEL_READER
 from tests.learn.conftest import SHIPPED, SOLUTIONS
 
 
@@ -62,7 +63,7 @@ def test_the_grader_started_beside_train_py_reads_the_store_only_once_train_py_h
     result = graded.results["train"]
     assert result.done, result.failed
     helpers = json.loads((tmp_path / "results" / "summary.json").read_text())["helpers"]
-    assert helpers[-1] == "model reader", helpers
+    assert helpers[-1] == MODEL_READER, helpers
 
 
 def test_a_store_without_the_model_starts_no_model_reader(tmp_path, exercise_list) -> None:
@@ -77,4 +78,4 @@ def test_a_store_without_the_model_starts_no_model_reader(tmp_path, exercise_lis
     assert "TODO is still open" in failed["train_script"], failed
     # started beside train.py, the model reader is stopped unread once the store is known to be empty
     helpers = json.loads((tmp_path / "results" / "summary.json").read_text())["helpers"]
-    assert helpers[-1] == "model reader (stopped unread: no model in the store)", helpers
+    assert helpers[-1] == f"{MODEL_READER} (stopped unread: no model in the store)", helpers
