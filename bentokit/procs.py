@@ -93,6 +93,22 @@ _lock = threading.Lock()
 _registered: list[subprocess.Popen] = []
 _spawn_markers: weakref.WeakKeyDictionary[subprocess.Popen, str] = weakref.WeakKeyDictionary()
 _sandboxes: list[Sandbox] = []
+#: The order in which processes were spawned and sandboxes acquired (see :func:`mark`).
+_serials: weakref.WeakKeyDictionary[subprocess.Popen | Sandbox, int] = weakref.WeakKeyDictionary()
+_next_serial = 0
+
+
+def _number(item: subprocess.Popen | Sandbox) -> None:
+    """Give ``item`` the next serial number (under ``_lock``)."""
+    global _next_serial
+    _serials[item] = _next_serial
+    _next_serial += 1
+
+
+def mark() -> int:
+    """A mark for :func:`kill_registered`: what is spawned or acquired from now on is at or after it."""
+    with _lock:
+        return _next_serial
 _noted_unconfined = False
 
 
@@ -147,6 +163,7 @@ def spawn(command: Sequence[str | os.PathLike], *, cwd: str | os.PathLike,
     with _lock:
         _registered.append(process)
         _spawn_markers[process] = marker
+        _number(process)
         if sandbox is not None:
             sandbox._spawned.append(process)
     return process
@@ -157,21 +174,28 @@ def spawn_marker(process: subprocess.Popen) -> str | None:
     return _spawn_markers.get(process)
 
 
-def kill_registered() -> list[str]:
-    """Kill every registered tree still around and release every sandbox held (idempotent)."""
+def kill_registered(since: int = 0) -> list[str]:
+    """Kill every registered tree still around and release every sandbox held (idempotent); with
+    ``since`` (a :func:`mark`), only those spawned or acquired from that mark on."""
     left: list[str] = []
+
+    def latest(items: list) -> Any:
+        mine = [item for item in items if _serials.get(item, 0) >= since]
+        return mine[-1] if mine else None
+
     while True:
         with _lock:
-            if not _registered:
+            process = latest(_registered)
+            if process is None:
                 break
-            process = _registered.pop()
+            _registered.remove(process)
         with contextlib.suppress(ProcsError):
             left += kill_tree(process, grace=1.0)
     while True:
         with _lock:
-            if not _sandboxes:
+            sandbox = latest(_sandboxes)
+            if sandbox is None:
                 break
-            sandbox = _sandboxes[-1]
         try:
             left += sandbox.release()
         except (ProcsError, OSError) as err:
@@ -749,6 +773,7 @@ class Sandbox:
         sandbox.keep_env = tuple(keep_env)
         with _lock:
             _sandboxes.append(sandbox)
+            _number(sandbox)
         try:
             if check and sandbox.confined:
                 sandbox.check()

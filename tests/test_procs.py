@@ -133,6 +133,22 @@ def test_kill_tree_lets_sigterm_work_then_kills_what_ignores_it(tmp_path):
     assert took < 8
 
 
+def test_what_was_started_before_a_mark_outlives_the_clean_up_since_it(tmp_path):
+    """A grading run built in a process that runs other things (a test worker with the session's
+    reference server) stops what it started, and only that: the server started before it lives on."""
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    before = procs.spawn(sleep, cwd=tmp_path)
+    try:
+        since = procs.mark()
+        after = procs.spawn(sleep, cwd=tmp_path)
+        box = procs.Sandbox.acquire(confine=False)
+        procs.kill_registered(since)
+        assert after.wait(timeout=10) is not None and not box.folder.exists()
+        assert before.poll() is None
+    finally:
+        procs.kill_tree(before, grace=0)
+
+
 def test_what_spawn_started_is_killed_at_exit(tmp_path):
     """kill_registered() runs at interpreter exit (in a child: here it would stop other tests' servers)."""
     code = textwrap.dedent(f"""

@@ -216,6 +216,7 @@ class Run:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        self._mark = procs.mark()  # what this run starts from now on is its own to stop
         self.submission = options.submission.resolve()
         self.started = time.monotonic()
         self._tmp = Path(tempfile.mkdtemp(prefix="grader-run-"))  # the grader's own: logs, build output
@@ -687,5 +688,5 @@ class Run:
         if self._model_box is not None:
             self._model_box.release()
         self.sandbox.release()  # every process of the learner's, by user or marker
-        procs.kill_registered()  # whatever the grading started, and every sandbox it still holds
+        procs.kill_registered(self._mark)  # whatever the run started, and every sandbox it still holds
         procs.remove_tree(self._tmp)

@@ -577,11 +577,6 @@ def test_a_model_tag_that_is_a_path_copies_nothing_from_outside_the_store(tag, t
         """))
     assert ast_facts.store_name(tag) is None
     monkeypatch.setenv("BENTOML_HOME", str(store))
-    # Run.close() ends with procs.kill_registered(), every process this process started: in the grader's
-    # own process, the run's; in a test worker, the session's fixtures too (the reference server). The
-    # run's own are stopped by its close all the same (its server, its sandboxes' users).
-    from bentokit import procs
-    monkeypatch.setattr(procs, "kill_registered", lambda: None)
     run = Run(Options(submission=learner, needs=frozenset(), confine="off"))
     try:
         assert run.source.model_tag == tag  # read from the source, as the grader reads it

@@ -190,11 +190,6 @@ def test_learner_code_cannot_reach_the_model_reader(reference_home, tmp_path, mo
     from grader.facts.run import Options, Run
 
     monkeypatch.setenv("BENTOML_HOME", str(reference_home))
-    # Run.close() ends with procs.kill_registered(), every process this process started: in the grader's
-    # own process, the run's; in a test worker, the session's fixtures too (the reference server). The
-    # run's own are stopped by its close all the same (its server, its sandboxes' users).
-    from bentokit import procs
-    monkeypatch.setattr(procs, "kill_registered", lambda: None)
     run = Run(Options(submission=ROOT / "solutions", needs=frozenset({MODEL, LIVE}), confine="require"))
     try:
         assert run._server is not None and run._model_child is not None  # learner code runs meanwhile
