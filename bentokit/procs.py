@@ -356,20 +356,21 @@ def describe(proc: psutil.Process) -> str:
         return str(proc.pid)
 
 
-def tree_rss_mb(root: Root, uid: int | None = None) -> float:
+def tree_rss_mb(root: Root, uids: Iterable[int] = ()) -> float:
     """Memory of the whole tree of ``root`` (see :func:`snapshot`), in MiB: its processes' resident
-    memory. With ``uid`` (a confined sandbox's user), every process of that user counts too (a daemon
-    that left the tree), and so does the memory it holds outside any process's resident set: files
-    in memory it keeps open (``memfd_create``, /dev/shm), its System V shared memory, and its files
-    at the top of /dev/shm (:func:`user_shared_memory`)."""
+    memory. With ``uids`` (confined sandboxes' users), every process of those users counts too (a
+    daemon that left the tree), and so does the memory they hold outside any process's resident set:
+    files in memory they keep open (``memfd_create``, /dev/shm), their System V shared memory, and
+    their files at the top of /dev/shm (:func:`user_shared_memory`)."""
+    uids = list(uids)
     found = {proc.pid: proc for proc in snapshot([root])}
-    if uid is not None:
+    for uid in uids:
         found.update((proc.pid, proc) for proc in find(uid=uid))
     total = 0
     for proc in found.values():
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
-    if uid is not None:
+    for uid in uids:
         total += user_shared_memory(uid, [p.pid for p in found.values()])
     return total / 2**20
 

@@ -267,8 +267,10 @@ def run(request: pytest.FixtureRequest) -> Iterator:
         request.config.stash[_DEADLINE] = time.monotonic() + time_limit(request.config)
     report = request.config.stash[REPORT]
     report.notes.append(grading.confinement)
-    box = grading.sandbox
-    report.sandbox = {"user": box.user, "uid": box.uid, "confined": box.confined, "marker": box.marker}
+    box, *others = grading.sandboxes
+    report.sandbox = {"user": box.user, "uid": box.uid, "confined": box.confined, "marker": box.marker,
+                      # the inspector's user of its own, when confined (its memory is the learner's too)
+                      "others": [{"user": o.user, "uid": o.uid, "marker": o.marker} for o in others]}
     # Written now, not at the end: a runner that has to kill this grading (a time limit) still finds
     # whom to clean up after.
     results = Path(request.config.getoption("--results"))  # made, private, at pytest_configure

@@ -728,7 +728,7 @@ def test_memory_held_in_files_and_segments_counts_and_segments_go_with_the_sandb
         assert segment.isdigit()
         rss = psutil.Process(process.pid).memory_info().rss
         assert rss < 50 * 2**20  # neither shows as resident memory
-        assert procs.tree_rss_mb(process, sandbox.uid) > 95
+        assert procs.tree_rss_mb(process, [sandbox.uid]) > 95
     finally:
         procs.kill_tree(process, grace=0)
     assert any(row[1] == segment for row in procs._sysv_objects(sandbox.uid, "shm"))  # outlives its process

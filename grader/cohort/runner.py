@@ -88,13 +88,24 @@ def _recorded_sandbox(command: list[str]) -> dict[str, Any]:
     return {}
 
 
-def _confined_uid(command: list[str]) -> int | None:
-    """The user of its own that learner code runs as in the grading ``command`` (None: not recorded
-    yet, or not confined)."""
+def _confined_uids(command: list[str]) -> list[int] | None:
+    """The users of their own that learner code runs as in the grading ``command``: the learner's
+    sandbox's, then the others' (the service inspector's); None: not recorded yet, or not confined."""
     sandbox = _recorded_sandbox(command)
     with contextlib.suppress(KeyError, TypeError, ValueError):
-        return int(sandbox["uid"]) if sandbox.get("confined") is True else None
+        if sandbox.get("confined") is not True:
+            return None
+        return [int(sandbox["uid"]), *(int(other["uid"]) for other in sandbox.get("others") or [])]
     return None
+
+
+def _markers(command: list[str]) -> list[str]:
+    """The run markers of the grading ``command``'s sandboxes, as recorded."""
+    sandbox = _recorded_sandbox(command)
+    with contextlib.suppress(TypeError, AttributeError):
+        found = [sandbox.get("marker"), *(other.get("marker") for other in sandbox.get("others") or [])]
+        return [str(marker) for marker in found if marker]
+    return []
 
 
 def _clean_after(command: list[str]) -> None:
@@ -105,9 +116,9 @@ def _clean_after(command: list[str]) -> None:
     each sandbox user no grading holds (its user among them: a grading that took that user since
     holds its slot, and killed what was left when it took it).
     """
-    if marker := _recorded_sandbox(command).get("marker"):
+    for marker in _markers(command):
         with contextlib.suppress(procs.ProcsError):
-            procs.kill_tree(procs.find(str(marker)), grace=0)
+            procs.kill_tree(procs.find(marker), grace=0)
     with contextlib.suppress(procs.ProcsError, OSError):
         procs.reap_idle_sandboxes()  # under each user's slot lock, never a user in use
 
@@ -129,11 +140,11 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
     run = Run(returncode=None)
     with open(log_path, "wb") as log:
         process = procs.spawn(command, cwd=cwd, env=env, stdout=log)
-    learner_uid = None
+    learner_uids = None
     try:
         while process.poll() is None:
-            learner_uid = learner_uid if learner_uid is not None else _confined_uid(command)
-            run.peak_rss_mb = max(run.peak_rss_mb, procs.tree_rss_mb(process, learner_uid))
+            learner_uids = learner_uids if learner_uids is not None else _confined_uids(command)
+            run.peak_rss_mb = max(run.peak_rss_mb, procs.tree_rss_mb(process, learner_uids or ()))
             if stop is not None and stop.is_set():
                 run.error = "stopped"
                 break

@@ -1,10 +1,11 @@
 """One grading run: the submission, the facts gathered about it, and the processes it starts.
 
 Slow work starts as soon as the run begins, in child processes that run side by side: the live
-server, the model reader (scoring the probe candidates and the held-out applicants), and the service
-inspector, which builds the bento after (``--build``). Unconfined, the inspector reads the model
-first itself; confined, the model reader runs as a user of its own, out of reach of learner code.
-Only what the selected checks declare they need is started; checks then wait for the facts they need.
+server, and the service inspector, which reads the model first (scoring the probe candidates and the
+held-out applicants), then imports service.py, and builds the bento after (``--build``). Confined,
+the inspector runs as a user of its own, on its own copies of the submission and the store: the
+server's learner code cannot reach the model's answer. Only what the selected checks declare they
+need is started; checks then wait for the facts they need.
 """
 
 from __future__ import annotations
@@ -183,6 +184,19 @@ class Build:
             self._log.close()
 
 
+@dataclass
+class Place:
+    """Where a helper runs learner code: a sandbox, its copy of the submission, its model store."""
+
+    sandbox: procs.Sandbox
+    workdir: Path
+    home: Path
+
+    def learner(self) -> dict[str, Any]:
+        """The keyword arguments that run a process here (``procs.spawn``, :class:`Child`)."""
+        return {"sandbox": self.sandbox, "env": {"BENTOML_HOME": str(self.home)}}
+
+
 class ConfinementError(RuntimeError):
     """``--confine require`` and learner code cannot run as a user of its own (the message says why)."""
 
@@ -200,10 +214,17 @@ def open_sandbox(mode: str) -> tuple[procs.Sandbox, str]:
             sandbox = procs.Sandbox.acquire(confine=False)
             return sandbox, f"Confinement is off: {err}"
     if sandbox.confined:
-        return sandbox, (f"Confined: learner code ran as the user {sandbox.user}, with an allow-listed "
-                         f"environment; every process of that user was killed afterwards.")
+        return sandbox, confined_note([sandbox])
     return sandbox, sandbox.note.split(" (")[0] + (" (not running as root)." if os.geteuid() else
                                                    " (--confine off).")
+
+
+def confined_note(sandboxes: list[procs.Sandbox]) -> str:
+    """The report's sentence about learner code run as the users of ``sandboxes``."""
+    users = " and ".join(box.user for box in sandboxes)
+    one = len(sandboxes) == 1
+    return (f"Confined: learner code ran as the {'user' if one else 'users'} {users}, with an allow-listed "
+            f"environment; every process of {'that user' if one else 'those users'} was killed afterwards.")
 
 
 def bentoml_home() -> Path:
@@ -248,11 +269,16 @@ class Run:
         self._service_child: Child | None = None
         self._model_child: Child | None = None
         self._model_in_inspector = False
-        #: When confined, the model reader's own sandbox: another user than learner code's. A process of
-        #: the learner's (a daemon the server's import left) could otherwise stop the reader, take its
-        #: answer pipe (pidfd_getfd needs only the same user) or rewrite its answer file, and forge the
-        #: model's predictions the live checks are compared with (reproduced: 82 -> 100).
+        #: When confined, the model reader's own sandbox (another user than the server's), for a model
+        #: reader that is not the inspector. A process of the server's learner code (a daemon its
+        #: import left) could otherwise stop the reader, take its answer pipe (pidfd_getfd needs only
+        #: the same user) or rewrite its answer file, and forge the model's predictions the live checks
+        #: are compared with (reproduced: 82 -> 100).
         self._model_box: procs.Sandbox | None = None
+        #: Where the service inspector (and the build after it) runs: when confined, a user of its own
+        #: with its own copies of the submission and the store, for the same reason (it reads the model
+        #: first, before anything of the learner's is importable in it); else the learner's sandbox.
+        self.inspecting = Place(self.sandbox, self.workdir, self.home)
         if options.store_ready_fd is not None:
             # Only a model reader of its own can start before the store is filled: it imports its
             # libraries meanwhile and reads the store once let through (the other helpers read the
@@ -277,9 +303,8 @@ class Run:
         # libraries again).
         self.building = BENTO in options.needs and (options.build or self._container is not None)
         if self.building or options.needs & {IMPORT, LIVE}:  # the live checks ask if it imports
-            # Not when confined: the inspector runs as the user whose code the server has started.
             self._start_inspector(with_model=MODEL in options.needs and self._holdout is not None
-                                  and not self.store_empty and not self.sandbox.confined)
+                                  and not self.store_empty)
         if self._model_child is not None and self.store_empty:
             self._model_child.stop()
             self._model_child = None
@@ -303,23 +328,26 @@ class Run:
     def _start_inspector(self, with_model: bool = False) -> None:
         builds_here = self.building and self.source.parsed
         if self.source.parsed:
-            request: dict[str, Any] = {"folder": str(self.workdir)}
+            place = self._inspector_place()
+            request: dict[str, Any] = {"folder": str(place.workdir)}
             if with_model:
                 request["model"] = self._model_request()
             # Started in the sandbox's folder: nothing of the learner's is importable until it
             # turns to the submission (after reading the model).
-            self._service_child = Child("grader.children.service", request, cwd=self.sandbox.folder,
+            self._service_child = Child("grader.children.service", request, cwd=place.sandbox.folder,
                                         timeout=self.options.import_timeout,
                                         args=["--build"] if builds_here else [],
                                         answers_early=builds_here or with_model, pipe_answer=with_model,
-                                        **self.learner())
+                                        **place.learner())
             self._model_in_inspector = with_model
-            self.helpers.append("service inspector")
+            self.helpers.append("service inspector as a user of its own" if place.sandbox is not self.sandbox
+                                else "service inspector")
             if with_model:
                 self.helpers.append("model reader (in the service inspector)")
         if builds_here:
-            self._build = Build(self.home, self._service_child.process, self._service_child.log_path,
-                                self.sandbox.read_text)
+            place = self.inspecting
+            self._build = Build(place.home, self._service_child.process, self._service_child.log_path,
+                                place.sandbox.read_text)
             self.helpers.append("bento build")
             # The build runs in learner code's process, which can fake its end: the grader locks the
             # bentofile's packages itself, meanwhile, as the build does first (see _built_bento).
@@ -360,9 +388,34 @@ class Run:
         self._model_helper = len(self.helpers)  # its entry, which says more once it is known
         self.helpers.append("model reader as a user of its own" if self._model_box else "model reader")
 
+    def _inspector_place(self) -> Place:
+        """Where the inspector runs: confined, a sandbox of its own (made on first use) holding its own
+        copies of the submission and the store; else the learner's sandbox."""
+        if not self.sandbox.confined or self.inspecting.sandbox is not self.sandbox:
+            return self.inspecting
+        # The same kind of user as the learner's sandbox, whose check has shown the kit runs for it.
+        box = procs.Sandbox.acquire(confine=True, check=False)
+        place = Place(box, box.folder / "submission", box.folder / "bentoml")
+        self.inspecting = place  # released in close() even if the copies below fail
+        self.confinement = confined_note(self.sandboxes)
+        if self.submission.is_dir():  # its size was checked when the learner's copy was made
+            shutil.copytree(self.submission, place.workdir, symlinks=True, ignore=COPY_IGNORED)
+        else:
+            place.workdir.mkdir()
+        (place.home / "models").mkdir(parents=True)
+        self._copy_models(place.home, box)
+        box.give(place.workdir)
+        return place
+
+    @property
+    def sandboxes(self) -> list[procs.Sandbox]:
+        """Every sandbox this run holds learner code in: the learner's first."""
+        found = [self.sandbox, self.inspecting.sandbox, self._model_box]
+        return [box for i, box in enumerate(found) if box is not None and box not in found[:i]]
+
     def learner(self) -> dict[str, Any]:
         """The keyword arguments that run a process as learner code: in the sandbox, on the copied store."""
-        return {"sandbox": self.sandbox, "env": {"BENTOML_HOME": str(self.home)}}
+        return Place(self.sandbox, self.workdir, self.home).learner()
 
     def _copy_submission(self) -> None:
         if self.submission.is_dir():
@@ -535,7 +588,8 @@ class Run:
                 self.machine_problem = package_index.described(cause)
             fixes = "".join(f"\nLikely fix: {fix}" for fix in found)
             return BentoFacts(error=f"`bentoml build` {why}:{fixes}\n{tail}")
-        build_env = self.sandbox.env(self.learner()["env"])  # what the build expands names with
+        place = self.inspecting
+        build_env = place.sandbox.env(place.learner()["env"])  # what the build expands names with
         if missing := bentofile.missing_build_files(self.submission / "bentofile.yaml", build_env):
             return BentoFacts(error=(
                 f"`bentoml build` printed the bento tag {tag}, yet the bentofile names files that every "
@@ -552,7 +606,7 @@ class Run:
                 return BentoFacts(error=(
                     f"`bentoml build` printed the bento tag {tag}, yet the bentofile's packages cannot be "
                     f"locked, which every build does before it writes a bento:{fixes}\n{lock.said()}"))
-        return self._build.bento(tag, self.sandbox)
+        return self._build.bento(tag, place.sandbox)
 
     def _lock_as_learner_code(self, undecided: package_index.Lock) -> package_index.Lock | None:
         """The lock a package that comes only as source left undecided, done again building it, as the
@@ -597,7 +651,7 @@ class Run:
                                   error=f"no image: the bento was not built (see the built bento checks). "
                                         f"{facts.error.splitlines()[0] if facts.error else ''}")
         remaining = max(1.0, self.options.image_timeout - (time.monotonic() - self.started))
-        return self._container.start(facts.tag, self.home, remaining, self.options.ready_timeout)
+        return self._container.start(facts.tag, self.inspecting.home, remaining, self.options.ready_timeout)
 
     @cached_property
     def live(self) -> LiveTarget:
@@ -685,8 +739,8 @@ class Run:
             self._build.close()
         if self._lock is not None:
             self._lock.close()
-        if self._model_box is not None:
-            self._model_box.release()
+        for box in self.sandboxes[1:]:
+            box.release()
         self.sandbox.release()  # every process of the learner's, by user or marker
         procs.kill_registered(self._mark)  # whatever the run started, and every sandbox it still holds
         procs.remove_tree(self._tmp)

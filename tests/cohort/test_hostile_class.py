@@ -46,12 +46,16 @@ def test_a_hostile_learner_gets_an_honest_score_and_leaves_nothing(model_file, t
     shutil.rmtree(out)  # a forger still alive would have nothing to rewrite; none is, as asserted
 
 
-#: A stand-in for a grading: it records its sandbox as the grader does, then runs "learner code" as
-#: that user, which leaves the tree (fork, setsid, fork) and holds 300 MiB.
+#: A stand-in for a grading: it records its sandboxes as the grader does (the learner's, the service
+#: inspector's), then runs "learner code" as the user of one of them, which leaves the tree (fork,
+#: setsid, fork) and holds 300 MiB.
 FAKE_GRADING = r'''
 import json, pathlib, subprocess, sys, time
-uid, results = int(sys.argv[1]), pathlib.Path(sys.argv[sys.argv.index("--results") + 1])
-(results / "sandbox.json").write_text(json.dumps({"user": "x", "uid": uid, "confined": True, "marker": "x"}))
+learner, inspector, uid = (int(arg) for arg in sys.argv[1:4])
+results = pathlib.Path(sys.argv[sys.argv.index("--results") + 1])
+sandboxes = {"user": "x", "uid": learner, "confined": True, "marker": "x",
+             "others": [{"user": "y", "uid": inspector, "marker": "y"}]}
+(results / "sandbox.json").write_text(json.dumps(sandboxes))
 daemon = """
 import os, time
 if os.fork() == 0:
@@ -65,15 +69,19 @@ time.sleep(60)
 '''
 
 
-def test_memory_held_by_learner_code_that_left_the_tree_counts_against_the_limit(tmp_path) -> None:
+@pytest.mark.parametrize("holder", ["server's user", "inspector's user"])
+def test_memory_held_by_learner_code_that_left_the_tree_counts_against_the_limit(holder, tmp_path) -> None:
     """A daemon of learner code outside the grading's process tree held 3 GiB while the run measured
-    693 MiB, under a limit of 2048: everything of the sandbox's user counts now."""
+    693 MiB, under a limit of 2048: everything of the grading's sandbox users counts now, the service
+    inspector's (which imports service.py as a user of its own) as well as the server's."""
     from grader.cohort import runner
 
     results = tmp_path / "results"
     results.mkdir()
-    with procs.Sandbox.acquire(check=False) as box:
-        run = runner.run_grader([sys.executable, "-c", FAKE_GRADING, str(box.uid), "--results", str(results)],
+    with procs.Sandbox.acquire(check=False) as box, procs.Sandbox.acquire(check=False) as other:
+        holds = box if holder == "server's user" else other
+        command = [sys.executable, "-c", FAKE_GRADING, str(box.uid), str(other.uid), str(holds.uid)]
+        run = runner.run_grader([*command, "--results", str(results)],
                                 cwd=tmp_path, env={}, log_path=tmp_path / "log.txt",
                                 limits=runner.Limits(seconds=60, memory_mb=200))
         assert "over the limit of 200 MiB" in run.error, (run.error, (tmp_path / "log.txt").read_text())

@@ -30,6 +30,8 @@ MARKER = "GRADER_TEST_RUN"
 LIMITS = ["--import-timeout", "30", "--ready-timeout", "90"]
 #: The model reader as a grading's helpers name it: as root (confined), it runs as a user of its own.
 MODEL_READER = "model reader as a user of its own" if os.geteuid() == 0 else "model reader"
+#: The service inspector as a grading's helpers name it: as root (confined), a user of its own too.
+INSPECTOR = "service inspector as a user of its own" if os.geteuid() == 0 else "service inspector"
 
 
 @dataclass

@@ -17,7 +17,16 @@ import pytest
 
 from bentokit import lazy_bentoml, server
 from grader.declare import groups
-from tests.grader.conftest import BROKEN, MODEL_READER, ROOT, grade, graded_specs, make_broken, points
+from tests.grader.conftest import (
+    BROKEN,
+    INSPECTOR,
+    MODEL_READER,
+    ROOT,
+    grade,
+    graded_specs,
+    make_broken,
+    points,
+)
 
 pytestmark = pytest.mark.server
 CASES = sorted(p.name for p in BROKEN.iterdir() if (p / "case.yaml").is_file())
@@ -63,13 +72,13 @@ def test_regrading_gives_the_same_score(solutions_graded, reference_home, tmp_pa
 def test_a_grading_starts_only_the_helpers_its_checks_need(solutions_graded, reference_home,
                                                            tmp_path) -> None:
     helpers = solutions_graded.summary["helpers"]
-    assert {"server", "service inspector", "bento build"} <= set(helpers), helpers
+    assert {"server", INSPECTOR, "bento build"} <= set(helpers), helpers
     assert [h for h in helpers if h.startswith("model reader")], helpers  # in the inspector once cached
     solutions = ROOT / "solutions"
     train = grade(solutions, reference_home, tmp_path / "train", "--exercise", "train", "--build")
     assert set(train.summary["helpers"]) - {"held-out split"} == {MODEL_READER}, train.summary["helpers"]
     static = grade(solutions, reference_home, tmp_path / "static", "--group", "service.py", "--build")
-    assert static.summary["helpers"] == ["service inspector"], static.summary["helpers"]
+    assert static.summary["helpers"] == [INSPECTOR], static.summary["helpers"]
     assert static.summary["score"] == static.summary["max_score"] == points(graded_specs(), "service.py")
 
 
@@ -246,16 +255,15 @@ def test_a_pickle_that_would_end_its_reader_is_refused(tmp_path, kept_holdout) -
     assert graded.checks["service_imports"]["passed"], graded.explain({"service_imports"})
     output = graded.checks["model_custom_object"]["output"]
     assert not graded.checks["model_custom_object"]["passed"] and "_exit, which is code" in output, output
-    assert graded.summary["helpers"].count("service inspector") == 1, graded.summary["helpers"]
+    assert graded.summary["helpers"].count(INSPECTOR) == 1, graded.summary["helpers"]
 
 
 def test_a_reader_ended_from_outside_still_leaves_service_py_inspected(tmp_path, kept_holdout) -> None:
-    """The process reading the model (unconfined, the inspector, which reads it first: one process,
-    fewer imports; confined, a model reader as a user of its own) ends before it answers (killed here
-    as the kernel's OOM killer would): the model checks fail, and service.py is still inspected (by a
-    new inspector, when the killed one was the inspector)."""
+    """The process reading the model (the inspector, which reads it first: one process, fewer imports)
+    ends before it answers (killed here as the kernel's OOM killer would): the model checks fail, and
+    service.py is still inspected, by a new inspector."""
     results = tmp_path / "results"
-    reads_the_model = "grader.children.model" if os.geteuid() == 0 else "grader.children.service"
+    reads_the_model = "grader.children.service"
     with ThreadPoolExecutor(1) as pool:
         grading = pool.submit(grade, ROOT / "solutions", exiting_model_home(tmp_path), results, "--checks",
                               "service_imports,model_custom_object")
@@ -268,8 +276,7 @@ def test_a_reader_ended_from_outside_still_leaves_service_py_inspected(tmp_path,
     assert graded.checks["service_imports"]["passed"], graded.explain({"service_imports"})
     assert not graded.checks["model_custom_object"]["passed"]
     assert "reading the model store failed" in graded.checks["model_custom_object"]["output"]
-    inspectors = 1 if os.geteuid() == 0 else 2
-    assert graded.summary["helpers"].count("service inspector") == inspectors, graded.summary["helpers"]
+    assert graded.summary["helpers"].count(INSPECTOR) == 2, graded.summary["helpers"]
 
 
 def grading_children(results: Path) -> list[psutil.Process]:

@@ -175,35 +175,54 @@ def test_learner_links_never_make_the_grader_read_or_write_roots_files(reference
     assert not graded.checks["service_imports"]["passed"]
 
 
-def test_learner_code_cannot_reach_the_model_reader(reference_home, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("held_out", ["kept", "not kept yet"])
+def test_learner_code_cannot_reach_the_model_reader(held_out, reference_home, tmp_path, monkeypatch,
+                                                    request) -> None:
     """The model reader's predictions are what the live checks compare the service's answers with. A
     daemon left by the server's import of service.py (learner code, started first) stopped the reader,
     took its answer pipe with pidfd_getfd, which only needs the same user, and forged the predictions
-    (82 -> 100; or it rewrote the reader's answer file). The reader runs as another user: learner code
-    may not even signal it."""
+    (82 -> 100; or it rewrote the reader's answer file). The reader runs as another user: the server's
+    learner code may not even signal it. Usually it is the service inspector, which reads the model
+    before anything of the learner's is importable in it, on its own copies of the submission and
+    the store; before the held-out applicants are kept (a machine's first grading), a model reader of
+    its own, as a third user (the inspector's learner code cannot reach it either)."""
     import subprocess
     import sys
 
     import psutil
 
     from grader.declare import LIVE, MODEL
+    from grader.facts import run as run_module
     from grader.facts.run import Options, Run
 
     monkeypatch.setenv("BENTOML_HOME", str(reference_home))
+    if held_out == "kept":
+        request.getfixturevalue("kept_holdout")
+    else:
+        monkeypatch.setattr(run_module, "cached_holdout", lambda source: None)
     run = Run(Options(submission=ROOT / "solutions", needs=frozenset({MODEL, LIVE}), confine="require"))
     try:
-        assert run._server is not None and run._model_child is not None  # learner code runs meanwhile
-        reader = run._model_child.process.pid
-        assert psutil.Process(reader).uids().real != run.sandbox.uid
+        assert run._server is not None  # learner code runs meanwhile
+        assert run._model_in_inspector == (held_out == "kept")
+        reader = run._service_child if run._model_in_inspector else run._model_child
+        users = [box.uid for box in run.sandboxes]
+        assert len(set(users)) == len(users) == (2 if held_out == "kept" else 3), users
+        assert psutil.Process(reader.process.pid).uids().real in users[1:]
+        box = run.inspecting.sandbox  # the inspector's own copies, in a folder only its user can enter
+        assert {run.inspecting.workdir.parent, run.inspecting.home.parent} == {box.folder}
+        assert box.folder.stat().st_mode & 0o777 == 0o700 and box.folder.stat().st_uid == box.uid
         signal_it = "import os, sys; os.kill(int(sys.argv[1]), 0)"  # permission only: no signal is sent
-        probe = subprocess.run([sys.executable, "-c", signal_it, str(reader)], capture_output=True, text=True,
-                               timeout=60, user=run.sandbox.uid, group=run.sandbox.gid, extra_groups=[],
-                               cwd=run.sandbox.folder)
-        assert "PermissionError" in probe.stderr, probe.stderr
+        for learner_code in run.sandboxes[:2]:  # the server's user, and the inspector's
+            if learner_code.uid == psutil.Process(reader.process.pid).uids().real:
+                continue
+            probe = subprocess.run([sys.executable, "-c", signal_it, str(reader.process.pid)],
+                                   capture_output=True, text=True, timeout=60, user=learner_code.uid,
+                                   group=learner_code.gid, extra_groups=[], cwd=learner_code.folder)
+            assert "PermissionError" in probe.stderr, probe.stderr
         facts = run.model_facts  # and it reads the model as before, from a store of its own
         assert not facts.get("error") and len(facts["predictions"]) == len(run.known) + len(run.candidates)
     finally:
         server = run._server.process if run._server else None
         run.close()
     assert server is None or server.poll() is not None  # its close stopped what it started
-    assert run._model_child.process.poll() is not None
+    assert reader.process.poll() is not None
