@@ -361,7 +361,7 @@ def tree_rss_mb(root: Root, uids: Iterable[int] = ()) -> float:
     memory. With ``uids`` (confined sandboxes' users), every process of those users counts too (a
     daemon that left the tree), and so does the memory they hold outside any process's resident set:
     files in memory they keep open (``memfd_create``, /dev/shm), their System V shared memory, and
-    their files at the top of /dev/shm (:func:`user_shared_memory`)."""
+    their files in /dev/shm (:func:`user_shared_memory`)."""
     uids = list(uids)
     found = {proc.pid: proc for proc in snapshot([root])}
     for uid in uids:
@@ -390,10 +390,40 @@ def _sysv_objects(uid: int, kind: str) -> list[list[str]]:
     return [row for row in split if len(row) > owner and row[owner] == str(uid)]
 
 
+def _shared_tmpfs() -> list[str]:
+    """The in-memory file systems every user can write to (/dev/shm; /tmp where it is a tmpfs)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == "tmpfs":
+                target = fields[1].replace("\\040", " ")
+                with contextlib.suppress(OSError):
+                    if os.stat(target).st_mode & stat.S_IWOTH and target not in found:
+                        found.append(target)
+    return found
+
+
+def _files_of(uid: int, top: str) -> Iterator[os.stat_result]:
+    """The regular files of ``uid`` under ``top``, at any depth, links never followed. Only folders
+    ``uid`` could have put a file in are entered: its own, and those every user can write."""
+    folders = [top]
+    while folders:
+        with contextlib.suppress(OSError), os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode) and st.st_uid == uid:
+                        yield st
+                    elif stat.S_ISDIR(st.st_mode) and (st.st_uid == uid or st.st_mode & stat.S_IWOTH):
+                        folders.append(entry.path)
+
+
 def user_shared_memory(uid: int, pids: Iterable[int] = ()) -> int:
     """Bytes of memory user ``uid`` holds that no resident set shows: files in memory open in the
     processes ``pids`` (memfd, tmpfs; each file once), its System V shared memory segments (resident
-    pages), and its files at the top of /dev/shm not open in them.
+    pages), and its files anywhere in the in-memory file systems every user can write (/dev/shm, at
+    any depth: 1000 files of 1 MiB in a folder there, never open together, went uncounted).
 
     Written here: psutil reports processes' memory, not memory held in files or IPC objects.
     """
@@ -413,12 +443,9 @@ def user_shared_memory(uid: int, pids: Iterable[int] = ()) -> int:
                     target = os.readlink(f"/proc/{pid}/fd/{fd}")
                     if target.startswith(("/memfd:", "/dev/shm/")):
                         count(os.stat(f"/proc/{pid}/fd/{fd}"))
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/dev/shm"):
-            with contextlib.suppress(OSError):
-                st = entry.stat(follow_symlinks=False)
-                if st.st_uid == uid and stat.S_ISREG(st.st_mode):
-                    count(st)
+    for top in _shared_tmpfs():
+        for st in _files_of(uid, top):
+            count(st)
     for row in _sysv_objects(uid, "shm"):
         with contextlib.suppress(IndexError, ValueError):
             total += int(row[14])  # rss

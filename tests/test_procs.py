@@ -737,6 +737,30 @@ def test_memory_held_in_files_and_segments_counts_and_segments_go_with_the_sandb
 
 
 @root_only
+def test_memory_held_in_files_deep_in_dev_shm_counts(sandbox):
+    """A daemon of the inspector's user wrote 1000 files of 1 MiB into a folder of /dev/shm, never more
+    than one open: the class run counted only files at the top of /dev/shm, and missed them all."""
+    folder = Path("/dev/shm") / f"kit-test-{secrets.token_hex(4)}"
+    fill = textwrap.dedent("""\
+        import os, sys
+        os.makedirs(sys.argv[1])
+        for i in range(100):  # one file open at a time
+            with open(os.path.join(sys.argv[1], str(i)), "wb") as f:
+                f.write(b"1" * 2**20)
+        """)
+    try:
+        done = sandbox.run([sys.executable, "-c", fill, str(folder / "a" / "b")])
+        assert done.returncode == 0, done.stderr
+        idle = procs.spawn([sys.executable, "-c", "import time; time.sleep(60)"], cwd="/")
+        try:
+            assert procs.tree_rss_mb(idle, [sandbox.uid]) > 95
+        finally:
+            procs.kill_tree(idle, grace=0)
+    finally:
+        subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+@root_only
 def test_a_confined_sandbox_cannot_take_every_process_of_the_machine(monkeypatch) -> None:
     """Learner code forking without end took every PID of the machine: at -j 2, the classmate graded
     beside it could start nothing. A confined sandbox's user has a process limit."""
