@@ -80,12 +80,15 @@ class Child:
         self._dir = Path(tempfile.mkdtemp(prefix="grader-child-", dir=base))
         self._in, self._out, self._log = (self._dir / n for n in ("in.json", "out.json", "log.txt"))
         if self.sandbox is not None and self.sandbox.confined:
-            # The request, where learner code can read it but not change it: the room itself. In the
-            # child's folder, which is the learner's, learner code already running (the server) could
-            # rewrite it before the child reads it, and have the model reader predict other
-            # applicants than the live checks send.
+            # The request, where the child's user can read it but not change it: the room itself, the
+            # file root's, in that user's group alone. In the child's folder, which is the learner's,
+            # learner code already running (the server) could rewrite it before the child reads it,
+            # and have the model reader predict other applicants than the live checks send; readable
+            # by all, the hidden probes and held-out features were open to every other sandbox user
+            # (its path is on the child's command line).
             fd, name = tempfile.mkstemp(prefix="in-", suffix=".json", dir=self.sandbox.room)
-            os.fchmod(fd, 0o644)
+            os.fchown(fd, 0, self.sandbox.gid)
+            os.fchmod(fd, 0o640)
             os.close(fd)
             self._in = Path(name)
         payload, keep = self.payload, ()

@@ -337,6 +337,23 @@ def test_learner_code_cannot_change_a_confined_childs_request(tmp_path) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="confinement needs root (CI runs as root)")
+def test_only_the_childs_own_user_can_read_its_request(tmp_path) -> None:
+    """The inspector's request holds the hidden probe candidates and the held-out applicants' features,
+    and its path is on the inspector's command line: readable by all (mode 644), the server's user of
+    the same grading and a classmate's code graded beside it read it whole."""
+    from bentokit import procs
+    from grader.children import Child
+
+    with procs.Sandbox.acquire(confine=True) as box, procs.Sandbox.acquire(confine=True) as other:
+        child = Child("grader.children.holdout", {"data": str(tmp_path / "no-such.csv")}, cwd=box.folder,
+                      timeout=60, sandbox=box)
+        done = other.run(["cat", str(child._in)])
+        assert done.returncode != 0 and "Permission denied" in done.stderr, (done.stdout, done.stderr)
+        assert box.run(["cat", str(child._in)]).stdout == child._in.read_text()
+        child.result()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="confinement needs root (CI runs as root)")
 def test_learner_code_cannot_move_the_folders_the_grader_works_in(tmp_path) -> None:
     """Learner code already running could otherwise rename a helper's fresh folder (or the sandbox's
     own) and put a link in its place before the grader, as root, created the helper's log in it: root
