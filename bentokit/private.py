@@ -112,3 +112,21 @@ def supervisor_control_kept_private() -> None:
         return arbiter
 
     bentoml_circus.create_standalone_arbiter = create_standalone_arbiter
+
+
+def containerfile(bento_tag: str, backend: str) -> str:
+    """The Dockerfile ``bentoml containerize BENTO_TAG --backend BACKEND`` builds, as BentoML writes it
+    (from the store of ``BENTOML_HOME``).
+
+    Private because the public command builds the image at once: the grader reads the file first
+    (``bentokit.dockerfile``), since learner strings reach it unescaped.
+    """
+    import bentoml
+    from bentoml._internal.container import construct_containerfile, enable_buildkit
+
+    bento = bentoml.bentos.get(bento_tag)
+    if getattr(getattr(bento.info, "docker", None), "dockerfile_template", None):
+        # Rendered anew by every containerize, and its text is the bento's (learner code's) own.
+        raise ValueError("the bento names a Dockerfile template of its own (docker.dockerfile_template)")
+    with construct_containerfile(bento, enable_buildkit=enable_buildkit(backend=backend)) as (_, path):
+        return Path(path).read_text()

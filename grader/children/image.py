@@ -2,22 +2,28 @@
 
 Run as ``python -m grader.children.image IN OUT``; IN holds ``{"bento", "image", "engine": [name, binary,
 version], "home", "timeout", "log"}``. In a child, the build (and the engine's build process under it)
-lives in the grader's killable process group: an interrupted grading stops the build too.
+lives in the grader's killable process group: an interrupted grading stops the build too. The engine builds
+as the grader's user (root, on a class server): the Dockerfile is checked first (:mod:`bentokit.dockerfile`),
+and a bento that asks for more than BentoML's own templates write is not built.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
-from bentokit import containers
+from bentokit import containers, dockerfile, private
 from grader.children import write_output
 
 
 def main(in_path: str, out_path: str) -> None:
     job = json.loads(Path(in_path).read_text())
     engine = containers.Engine(*job["engine"])
+    if refused := unsafe(job["bento"], job["home"], engine.name):
+        write_output(out_path, {"error": refused})
+        return
     try:
         built = containers.build_image(job["bento"], job["image"], engine, timeout=job["timeout"],
                                        log_path=job["log"], env={"BENTOML_HOME": job["home"]})
@@ -29,6 +35,21 @@ def main(in_path: str, out_path: str) -> None:
     except containers.ContainerError:
         size = 0
     write_output(out_path, {"seconds": built.seconds, "size": size})
+
+
+def unsafe(bento_tag: str, home: str, backend: str) -> str:
+    """Why the grader will not build this bento's image as root ('' when it will): its Dockerfile, as
+    ``bentoml containerize`` writes it from the grader's copy of the bento, checked first."""
+    os.environ["BENTOML_HOME"] = home  # BentoML reads it once, at its import
+    try:
+        found = dockerfile.problems(private.containerfile(bento_tag, backend))
+    except Exception as err:  # a bento.yaml learner code wrote, that BentoML cannot read
+        found = [f"{type(err).__name__}: {err}"]
+    if not found:
+        return ""
+    return ("the grader builds no image as root from this bento: its Dockerfile would hold "
+            + "; ".join(found) + ". Keep the image to what BentoML writes: Python packages, system "
+            "packages, a setup script, and Image(...).run() commands of one line each.")
 
 
 if __name__ == "__main__":

@@ -180,3 +180,30 @@ def test_a_link_learner_code_plants_in_the_bento_never_brings_roots_file_into_th
     group = graded.summary["groups"][GROUP]
     assert group["score"] == group["max_score"], graded.explain(graded.failed)
     assert left_behind() == ([], [])
+
+
+def test_an_image_command_that_writes_dockerfile_instructions_is_not_built(engine, reference_home, tmp_path,
+                                                                           left_behind) -> None:
+    """BentoML writes an image command into the Dockerfile as it is: with newlines, a learner's
+    ``Image(...).run()`` added a stage holding a link to / and a ``RUN --mount=type=bind`` of that link,
+    which Debian 12's buildah resolved on the host (CVE-2024-1753): the build, as root, wrote to the
+    host's / and scored full marks. The grader checks the Dockerfile first and builds nothing."""
+    canary = tmp_path / "written-by-the-build"
+    payload = ("true\nFROM base-container AS hostroot\nRUN ln -s / /rootdir\nFROM base-container\n"
+               "RUN --mount=type=bind,rw,source=/rootdir,from=hostroot,target=/rootdir "
+               f"touch /rootdir{canary}")
+    submission = copy_solutions(tmp_path / "submission")
+    (submission / "bentofile.yaml").unlink()  # the runtime from the image SDK, as notebook 4 shows it
+    source = (submission / "service.py").read_text()
+    declared = '@bentoml.service(resources={"cpu": "1"}'
+    assert declared in source
+    image = (f'IMAGE = bentoml.images.Image(python_version="3.11").python_packages(\n'
+             f'    "xgboost", "scikit-learn", "pydantic").run({payload!r})\n\n\n')
+    (submission / "service.py").write_text(source.replace(declared, image + declared.replace(
+        "(", "(image=IMAGE, ", 1), 1))
+    graded = grade(submission, reference_home, tmp_path / "results", "--container")
+    check = graded.checks["container_image"]
+    assert not check["passed"] and "builds no image as root" in check["output"], check["output"]
+    assert "only a cache may be mounted" in check["output"]
+    assert not canary.exists()
+    assert left_behind() == ([], [])

@@ -1,0 +1,102 @@
+"""The Dockerfile check the grader runs before it builds a learner's image as root (``bentokit.dockerfile``):
+what BentoML writes passes; each way a learner's string could ask the engine for more is refused."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from bentokit import dockerfile, private
+from tests.conftest import ROOT
+
+#: Learner text that reaches the Dockerfile (a command with newlines, a system package), and what
+#: the check says of it. The first is the build that wrote to the host's / (CVE-2024-1753).
+INJECTED = {
+    "a bind mount of another stage's link": (
+        "FROM base-container AS hostroot\nRUN ln -s / /rootdir\nFROM base-container\n"
+        "RUN --mount=type=bind,rw,source=/rootdir,from=hostroot,target=/rootdir true",
+        "only a cache may be mounted"),
+    "a cache mount from another stage": (
+        "RUN --mount=type=cache,from=hostroot,source=/rootdir,target=/x true", "only a cache may be mounted"),
+    "a secret (filled from root's environment)": (
+        "RUN --mount=type=secret,id=GITHUB_TOKEN cat /run/secrets/GITHUB_TOKEN",
+        "only a cache may be mounted"),
+    "the host's network": ("RUN --network=host true", "RUN --network=host"),
+    "an insecure build": ("RUN --security=insecure true", "RUN --security=insecure"),
+    "a copy from another stage": ("COPY --from=hostroot /rootdir/etc/shadow /x", "COPY --from=hostroot"),
+    "a trigger for later builds": ("ONBUILD RUN true", "the instruction ONBUILD"),
+    "a base image of the learner's": ("FROM someone/python:3.11-slim", "the base image someone/python"),
+    "a mount after an empty continuation line": (
+        "RUN \\\n\n  --mount=type=bind,source=/,target=/h true", "only a cache may be mounted"),
+    "a mount after a comment in a continuation": (
+        "RUN \\\n# a comment\n --mount=type=bind,source=/,target=/h true", "only a cache may be mounted"),
+    "a control character": ("RUN echo \x0bFROM evil", "control characters"),
+}
+
+
+@pytest.fixture(scope="module", params=["podman", "docker"])
+def written(request, reference_bento) -> str:
+    """The reference bento's Dockerfile as `bentoml containerize --backend NAME` writes it (docker: with
+    BuildKit, its cache mounts and syntax line)."""
+    return private.containerfile(str(reference_bento.tag), request.param)
+
+
+def test_what_bentoml_writes_passes(written) -> None:
+    assert dockerfile.problems(written) == []
+    assert any(line.startswith("FROM python:3.11-slim") for line in dockerfile.instructions(written))
+
+
+@pytest.mark.parametrize("what", INJECTED)
+def test_what_a_learner_could_add_is_refused(what, written) -> None:
+    text, said = INJECTED[what]
+    lines = written.split("\n")
+    first_run = next(i for i, line in enumerate(lines) if line.startswith("RUN"))
+    injected = "\n".join([*lines[:first_run], text, *lines[first_run:]])
+    found = dockerfile.problems(injected)
+    assert any(said in problem for problem in found), found
+
+
+@pytest.mark.parametrize("directive", ["# escape=`", "# syntax=someone/frontend", "#check=skip=all"])
+def test_a_parser_directive_but_dockers_own_frontend_is_refused(directive, written) -> None:
+    assert dockerfile.problems(f"{directive}\n{written}") != []
+    assert dockerfile.problems(f"# syntax=docker/dockerfile:1.4\n{written}") == []
+
+
+def unsafe(bento_tag: str, home) -> str:
+    """The image child's verdict on the bento ``bento_tag`` of the store ``home``, in a process of its
+    own (it points BentoML at that store before importing it)."""
+    code = ("import sys; from grader.children.image import unsafe; "
+            "print(unsafe(sys.argv[1], sys.argv[2], 'podman') or 'SAFE')")
+    done = subprocess.run([sys.executable, "-c", code, bento_tag, str(home)], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("edit", ["untouched", "a command with a newline", "a Dockerfile template"])
+def test_the_image_child_checks_the_bento_learner_code_wrote(edit, reference_bento, bentoml_home,
+                                                             tmp_path) -> None:
+    """bento.yaml is written by learner code (the build runs in its process): what it says reaches the
+    Dockerfile, so the image child writes that file as containerize will, and checks it, first."""
+    built = reference_bento
+    name, version = str(built.tag).split(":")
+    home = tmp_path / "home"
+    shutil.copytree(built.path, home / "bentos" / name / version)
+    shutil.copytree(bentoml_home / "models", home / "models")
+    manifest = home / "bentos" / name / version / "bento.yaml"
+    info = yaml.safe_load(manifest.read_text())
+    if edit == "a command with a newline":
+        info["image"]["commands"].append("true\nRUN --mount=type=bind,source=/,target=/h true")
+    elif edit == "a Dockerfile template":  # an older bento.yaml's (spec 1), as learner code can write it
+        info = {key: value for key, value in info.items() if key not in {"image", "spec", "envs", "args"}}
+        info |= {"spec": 1, "docker": {"dockerfile_template": "env/docker/Dockerfile.template"}}
+        (manifest.parent / "env" / "docker" / "Dockerfile.template").write_text("FROM python:3.11-slim\n")
+    manifest.write_text(yaml.safe_dump(info))
+    verdict = unsafe(str(built.tag), home)
+    expected = {"untouched": "SAFE", "a command with a newline": "only a cache may be mounted",
+                "a Dockerfile template": "a Dockerfile template of its own"}[edit]
+    assert expected in verdict, verdict
