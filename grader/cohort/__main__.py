@@ -6,7 +6,8 @@
   bundle --out autograder.zip                  write the Gradescope autograder bundle
   classroom --out DIR --kit SPEC               write the GitHub Classroom workflow
   gradescope --root /autograder                (inside Gradescope) grade the one submission
-  classroom-run --submission DIR               (inside GitHub Actions) grade, log the hints, feed the reporter
+  classroom-run --submission DIR               (inside GitHub Actions, with sudo) grade, log the hints, feed
+                                               the reporter
   prairielearn --job /grade                    (inside PrairieLearn's external grader) grade /grade/student
 """
 
@@ -86,12 +87,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _grade_single(folder: Path, name: str, args: argparse.Namespace, submitted_at: str = "",
-                  deadline: datetime | None = None) -> tuple[dict, float, str]:
+                  deadline: datetime | None = None,
+                  grader_args: tuple[str, ...] = runner.GRADER_ARGS) -> tuple[dict, float, str]:
     """Grade one folder as a class run grades a learner; returns its record, the maximum, and why the
     grading is no verdict on the work ('' when it is one: ``runner.Outcome.no_verdict``)."""
     sub = submissions.Submission(name, str(folder.resolve()), submitted_at)
     with tempfile.TemporaryDirectory(prefix="kit-grading-") as work:
-        outcome = runner.grade_one(sub, Path(work), _limits(args))
+        outcome = runner.grade_one(sub, Path(work), _limits(args), grader_args)
     late = classrun.LatePolicy(deadline, getattr(args, "late_penalty", None) or 0.0)
     record = classrun.to_record(outcome, sub, late)
     error = outcome.error[:1].upper() + outcome.error[1:]
@@ -123,9 +125,38 @@ def record_log(record: dict) -> str:
     return record["log"].rstrip() + "\n" if record["log"] else ""
 
 
+def classroom_confinement(unconfined: bool) -> str:
+    """Why a Classroom run cannot report a score learner code could not change ('' when it can).
+
+    Classroom records whatever the job reports. Run as the runner's own user, learner code runs as
+    that user too: a daemon its import left read ``$GITHUB_OUTPUT`` from the grader's environment and
+    appended a full score after the grader's (reproduced: 93 reported as 100).
+    """
+    if os.geteuid() != 0:
+        if unconfined:
+            return ""
+        return ("Not graded: GitHub Classroom records the score this job reports, and run as this user "
+                "(not root) the learner's code runs as the same user and could change that score. Run it "
+                "with sudo, as the workflow `./kit cohort classroom` writes does, or pass --unconfined to "
+                "grade anyway (a self-hosted runner without sudo; the score is then not protected).")
+    from bentokit import procs
+
+    try:
+        with procs.Sandbox.acquire(confine=True):
+            pass
+    except procs.SandboxError as err:
+        return f"Not graded: the learner's code cannot run as a user of its own on this runner: {err}"
+    return ""
+
+
 def cmd_classroom_run(args: argparse.Namespace) -> int:
     """GitHub Actions: hints in the job log and step summary; the reporter's input in ``$GITHUB_OUTPUT``."""
-    record, possible, no_verdict = _grade_single(args.submission, "learner", args)
+    if problem := classroom_confinement(args.unconfined):  # the job fails: the reporter records nothing
+        print(problem, file=sys.stderr)
+        return 1
+    confine = ("--confine", "require") if os.geteuid() == 0 else ()
+    record, possible, no_verdict = _grade_single(args.submission, "learner", args,
+                                                 grader_args=(*runner.GRADER_ARGS, *confine))
     if no_verdict:  # the job fails before the reporter step, which then records no points
         sys.stdout.write(record_log(record))
         print(no_verdict, file=sys.stderr)
@@ -202,6 +233,9 @@ def parser() -> argparse.ArgumentParser:
     gradescope.set_defaults(func=cmd_gradescope)
     run = sub.add_parser("classroom-run", help="(in GitHub Actions) grade, log the hints, feed the reporter")
     run.add_argument("--submission", type=Path, default=Path("."))
+    run.add_argument("--unconfined", action="store_true",
+                     help="grade although not root (learner code then runs as this user and could change "
+                          "the score it reports)")
     run.set_defaults(func=cmd_classroom_run)
     prairie = sub.add_parser("prairielearn", help="(in PrairieLearn's external grader) grade JOB/student")
     prairie.add_argument("--job", type=Path, default=Path("/grade"))

@@ -68,7 +68,9 @@ def test_classroom_run_logs_every_hint_and_the_reporter_shows_one_total(class_fo
     flow = yaml.safe_load(platforms.write_workflow(tmp_path / "classroom.yml", "kit").read_text())
     steps = flow["jobs"]["run-autograding-tests"]["steps"]
     line = next(step for step in steps if step.get("id") == "kitgrader")["run"]
-    command = [sys.executable if word == "~/kit-venv/bin/python" else word for word in shlex.split(line)]
+    words = shlex.split(line)
+    assert words[0] == "sudo" and words[2] == "/opt/kit-venv/bin/python", words  # as root, confined
+    command = [sys.executable, *words[3:]] + ([] if os.geteuid() == 0 else ["--unconfined"])
     done = subprocess.run(command, cwd=submission, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Score: 96 / 100 points" in done.stdout
@@ -87,6 +89,25 @@ def test_classroom_run_logs_every_hint_and_the_reporter_shows_one_total(class_fo
     assert "> 0.5 DECLINED, > 0.25 MAYBE" in shown.stdout  # the hint under the failed check's name
 
 
+def test_classroom_run_as_the_runners_own_user_reports_no_score(class_folder, tmp_path):
+    """GitHub Classroom records what the job reports. As the runner's user (not root), learner code ran
+    as the grader's user: a daemon its import left read $GITHUB_OUTPUT from the grader's environment and
+    appended a full score (93 recorded as 100). Without root the run refuses, unless told --unconfined."""
+    submission = tmp_path / "repo"
+    shutil.copytree(class_folder / "ann", submission)
+    output = tmp_path / "outputs" / "github_output"
+    output.parent.mkdir()
+    output.parent.chmod(0o777)  # the job's files are the runner's: here, a folder any user can write
+    command = [sys.executable, "-P", "-m", "grader.cohort", "classroom-run", "--submission", str(submission)]
+    as_runner = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
+    env = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output), "HOME": "/nonexistent"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                          **as_runner)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1 and "Not graded" in said and "sudo" in said and "--unconfined" in said, said
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("platform", ["gradescope", "classroom-run", "prairielearn"])
 def test_a_platform_gives_no_score_when_the_machine_cannot_reach_the_package_index(platform, class_folder,
                                                                                    offline, tmp_path):
@@ -99,6 +120,8 @@ def test_a_platform_gives_no_score_when_the_machine_cannot_reach_the_package_ind
     output = tmp_path / "github_output"
     env = {**os.environ, **offline, "GITHUB_OUTPUT": str(output)}
     command = [sys.executable, "-P", "-m", "grader.cohort", platform, option, str(where)]
+    if platform == "classroom-run" and os.geteuid() != 0:
+        command.append("--unconfined")
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     said = " ".join((done.stdout + done.stderr).split())
     assert "Not graded: this machine cannot reach the Python package index" in said, said
