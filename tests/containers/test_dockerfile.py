@@ -13,28 +13,44 @@ import yaml
 from bentokit import dockerfile, private
 from tests.conftest import ROOT
 
+OPTION, CHARACTERS = "not an option BentoML writes", "control or non-ASCII characters"
 #: Learner text that reaches the Dockerfile (a command with newlines, a system package), and what
 #: the check says of it. The first is the build that wrote to the host's / (CVE-2024-1753).
 INJECTED = {
     "a bind mount of another stage's link": (
         "FROM base-container AS hostroot\nRUN ln -s / /rootdir\nFROM base-container\n"
         "RUN --mount=type=bind,rw,source=/rootdir,from=hostroot,target=/rootdir true",
-        "only a cache may be mounted"),
+        OPTION),
     "a cache mount from another stage": (
-        "RUN --mount=type=cache,from=hostroot,source=/rootdir,target=/x true", "only a cache may be mounted"),
+        "RUN --mount=type=cache,from=hostroot,source=/rootdir,target=/x true", OPTION),
     "a secret (filled from root's environment)": (
         "RUN --mount=type=secret,id=GITHUB_TOKEN cat /run/secrets/GITHUB_TOKEN",
-        "only a cache may be mounted"),
+        OPTION),
     "the host's network": ("RUN --network=host true", "RUN --network=host"),
     "an insecure build": ("RUN --security=insecure true", "RUN --security=insecure"),
     "a copy from another stage": ("COPY --from=hostroot /rootdir/etc/shadow /x", "COPY --from=hostroot"),
     "a trigger for later builds": ("ONBUILD RUN true", "the instruction ONBUILD"),
     "a base image of the learner's": ("FROM someone/python:3.11-slim", "the base image someone/python"),
     "a mount after an empty continuation line": (
-        "RUN \\\n\n  --mount=type=bind,source=/,target=/h true", "only a cache may be mounted"),
+        "RUN \\\n\n  --mount=type=bind,source=/,target=/h true", OPTION),
     "a mount after a comment in a continuation": (
-        "RUN \\\n# a comment\n --mount=type=bind,source=/,target=/h true", "only a cache may be mounted"),
-    "a control character": ("RUN echo \x0bFROM evil", "control characters"),
+        "RUN \\\n# a comment\n --mount=type=bind,source=/,target=/h true", OPTION),
+    "a control character": ("RUN echo \x0bFROM evil", CHARACTERS),
+    # What got past the first version of the check (each made the build write to the host as root):
+    "a second type, and the rest in a variable": (
+        "ENV M=/h,from=hostroot,source=/rootdir\nRUN --mount=type=bind,type=cache,target=$M true",
+        OPTION),
+    "an escaped blank inside the options": (
+        "RUN --mount=type=bind,type=cache,target=/h\\ ,from=hostroot,source=/rootdir true",
+        OPTION),
+    "a quoted blank inside the options": (
+        'RUN --mount=type=cache,target="/h ,from=hostroot,source=/rootdir" true', OPTION),
+    "BentoML's own cache mount, then more": (
+        "RUN --mount=type=cache,sharing=locked,target=/root/.cache/\\ ,from=hostroot,source=/rootdir true",
+        OPTION),
+    "a blank only the engine splits at": ("RUN echo\x85--network=host true", CHARACTERS),
+    "a copy option after BentoML's own": ("COPY --chown=bentoml:bentoml --from=hostroot /etc/shadow /x",
+                                          OPTION),
 }
 
 
@@ -97,6 +113,6 @@ def test_the_image_child_checks_the_bento_learner_code_wrote(edit, reference_ben
         (manifest.parent / "env" / "docker" / "Dockerfile.template").write_text("FROM python:3.11-slim\n")
     manifest.write_text(yaml.safe_dump(info))
     verdict = unsafe(str(built.tag), home)
-    expected = {"untouched": "SAFE", "a command with a newline": "only a cache may be mounted",
+    expected = {"untouched": "SAFE", "a command with a newline": OPTION,
                 "a Dockerfile template": "a Dockerfile template of its own"}[edit]
     assert expected in verdict, verdict
