@@ -184,6 +184,12 @@ def test_the_workflow_caches_the_install_and_feeds_both_runners(tmp_path):
     assert "git+https://x/kit" in install["run"]
     grade = next(s for s in steps if s.get("id") == "kitgrader")
     assert "grader.cohort classroom-run" in grade["run"] and ">>" not in grade["run"]
+    # Python never imports from the learner's repository: a pip/ folder there ran as `python -m pip`,
+    # planted a .pth hook in the kit's environment, and the root step then reported 100 for 0.
+    assert install.get("working-directory") == "/"
+    lines = [line for step in steps for line in step.get("run", "").splitlines()]
+    pythons = [line for line in lines if re.search(r"python\S* ", line)]
+    assert len(pythons) == 3 and all(re.search(r"python\S* -P ", line) for line in pythons), pythons
     reporter_action = "classroom-resources/autograding-grading-reporter@v1"
     report = next(s for s in steps if s.get("uses") == reporter_action)
     assert RUNNER_ID.match(report["with"]["runners"])
