@@ -109,6 +109,8 @@ def mark() -> int:
     """A mark for :func:`kill_registered`: what is spawned or acquired from now on is at or after it."""
     with _lock:
         return _next_serial
+
+
 _noted_unconfined = False
 
 

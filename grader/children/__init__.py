@@ -87,7 +87,7 @@ class Child:
             # by all, the hidden probes and held-out features were open to every other sandbox user
             # (its path is on the child's command line).
             fd, name = tempfile.mkstemp(prefix="in-", suffix=".json", dir=self.sandbox.room)
-            os.fchown(fd, 0, self.sandbox.gid)
+            os.fchown(fd, os.getuid(), self.sandbox.gid)
             os.fchmod(fd, 0o640)
             os.close(fd)
             self._in = Path(name)
