@@ -48,6 +48,8 @@ INJECTED = {
     "BentoML's own cache mount, then more": (
         "RUN --mount=type=cache,sharing=locked,target=/root/.cache/\\ ,from=hostroot,source=/rootdir true",
         OPTION),
+    "a carriage return before a new line": ("ENV A=1 \\\r\nRUN --mount=type=bind,source=/,target=/h true",
+                                            CHARACTERS),
     "a blank only the engine splits at": ("RUN echo\x85--network=host true", CHARACTERS),
     "a copy option after BentoML's own": ("COPY --chown=bentoml:bentoml --from=hostroot /etc/shadow /x",
                                           OPTION),
