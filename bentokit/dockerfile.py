@@ -11,8 +11,9 @@ or other instruction, no parser directive but Docker's own frontend, plain ASCII
 ``python:3.X-slim`` or ``-alpine`` base (a base image can carry build steps of its own: ``ONBUILD``).
 
 Written by hand: the Dockerfile parsers on PyPI answer what a Dockerfile says, not what it may do.
-The rules follow Docker's parser (lines end at ``\\n``; a backslash at a line's end continues it; a
-comment or an empty line inside a continuation is skipped); anything they do not expect is refused.
+The rules follow Docker's parser (lines end at ``\\n``; a backslash at a line's end continues it, and
+the next line is joined to it as it is, with no blank between; a comment or an empty line inside a
+continuation is skipped); anything they do not expect is refused.
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ def instructions(text: str) -> list[str]:
             current.append(CONTINUED.sub("", line))
             continue
         current.append(line)
-        found.append(" ".join(current).strip())
+        found.append("".join(current).strip())
         current = []
     if current:
-        found.append(" ".join(current).strip())
+        found.append("".join(current).strip())
     return found
 
 
@@ -81,7 +82,10 @@ def problems(text: str) -> list[str]:
         if keyword == "FROM":
             found += _from(words, stages)
         elif keyword == "RUN":
-            found += _options(keyword, rest, RUN_OPTIONS)[0]
+            bad, command = _options(keyword, rest, RUN_OPTIONS)
+            if not bad and "--mount" in command.lower():  # a second guard: BentoML writes none there
+                bad = [f"RUN {_short(command)}: a mount in the command"]
+            found += bad
         elif keyword in {"COPY", "ADD"}:
             bad, args = _options(keyword, rest, COPY_OPTIONS)
             found += bad or [f"{keyword} {word}" for word in args.split() if word.startswith("--")]

@@ -48,6 +48,10 @@ INJECTED = {
     "BentoML's own cache mount, then more": (
         "RUN --mount=type=cache,sharing=locked,target=/root/.cache/\\ ,from=hostroot,source=/rootdir true",
         OPTION),
+    "an option continued on the next line": (  # Docker joins with no blank: one option, then a bind mount
+        "RUN --mount=type=cache,target=/root/.cache/pip\\\n,sharing=locked "
+        "--mount=type=bind,rw,from=hostroot,source=/rootdir,target=/h true", OPTION),
+    "a mount inside the command": ("RUN true --mount=type=bind,source=/,target=/h", "a mount in the command"),
     "a carriage return before a new line": ("ENV A=1 \\\r\nRUN --mount=type=bind,source=/,target=/h true",
                                             CHARACTERS),
     "a blank only the engine splits at": ("RUN echo\x85--network=host true", CHARACTERS),
