@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -174,17 +175,29 @@ def classroom_output(record: Record, possible: float) -> str:
 
 
 def classroom_log(record: Record, possible: float) -> str:
-    """The job log: the total, then each failed check with its full hint (GitHub groups fold them)."""
+    """The job log: the total, then each failed check with its full hint (GitHub groups fold them).
+
+    The hints quote learner text, and the runner reads a line starting ``::`` as a workflow command
+    (an annotation, a mask, a stop of command processing): they are printed between
+    ``::stop-commands::TOKEN`` and ``::TOKEN::``, with a token learner code cannot know.
+    """
     lines = [f"Score: {record['total']:g} / {possible:g} points"]
     if record["error"]:
-        lines.append(f"::error title=Grading could not finish::{record['error']}")
-    lines += record["notes"]
+        lines.append(f"::error title=Grading could not finish::{command_data(record['error'])}")
+    token = secrets.token_hex(16)
+    lines += [f"::stop-commands::{token}", *record["notes"]]
     for c in record["checks"]:
         mark = "PASS" if c["passed"] else ("PART" if c["score"] else "FAIL")
         lines.append(f"{mark} {c['group']}: {c['title']} ({c['score']:g} / {c['max_score']:g})")
         if not c["passed"]:
             lines += ["     " + ln for ln in c["output"].strip().splitlines()]
+    lines.append(f"::{token}::")
     return "\n".join(lines) + "\n"
+
+
+def command_data(text: str) -> str:
+    """``text`` as a workflow command's message: GitHub's escapes, so it stays on its one line."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def classroom_step_summary(record: Record, possible: float) -> str:

@@ -173,6 +173,22 @@ def test_the_reporter_records_points_for_partial_credit_errors_and_full_marks(re
         assert "declare it as int" in shown.stdout and "schema (partial credit)" in shown.stdout
 
 
+def test_learner_text_in_the_job_log_runs_no_workflow_command() -> None:
+    """A hint quotes learner text: a line of it starting with ``::`` would be a workflow command to the
+    runner (a forged annotation, a mask, a stop of command processing)."""
+    forged = "::error title=Grading complete::100 / 100\n::add-mask::Score"
+    record = _record(error=f"boom\n::notice::{forged}")
+    record["checks"][1]["output"] = forged
+    log = platforms.classroom_log(record, 18).splitlines()
+    stop = next(i for i, line in enumerate(log) if line.startswith("::stop-commands::"))
+    token = log[stop].split("::")[2]
+    assert len(token) >= 32 and log[-1] == f"::{token}::"
+    commands = [line for line in log[:stop] if line.lstrip().startswith("::")]
+    one_line = f"boom%0A::notice::{forged}".replace("\n", "%0A")
+    assert commands == [f"::error title=Grading could not finish::{one_line}"]
+    assert any(line.strip() == "::add-mask::Score" for line in log[stop:-1])  # shown, as text only
+
+
 def test_the_workflow_caches_the_install_and_feeds_both_runners(tmp_path):
     path = platforms.write_workflow(tmp_path / "classroom.yml", "bentoml-production-kit @ git+https://x/kit")
     flow = yaml.safe_load(path.read_text())
