@@ -110,6 +110,8 @@ def _options(keyword: str, rest: str, allowed: tuple[str, ...]) -> tuple[list[st
 def _from(words: list[str], stages: set[str]) -> list[str]:
     if not words or words[0].startswith("--"):
         return [f"FROM {' '.join(words)[:80]}: no option is allowed"]
+    if any("$" in word for word in words):  # expanded by the engine: a stage named $X, then FROM $X
+        return [f"FROM {_short(' '.join(words))}: a variable in FROM"]
     image = words[0]
     if len(words) >= 3 and words[1].lower() == "as":
         stages.add(words[2].lower())

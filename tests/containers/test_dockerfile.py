@@ -30,6 +30,8 @@ INJECTED = {
     "an insecure build": ("RUN --security=insecure true", "RUN --security=insecure"),
     "a copy from another stage": ("COPY --from=hostroot /rootdir/etc/shadow /x", "COPY --from=hostroot"),
     "a trigger for later builds": ("ONBUILD RUN true", "the instruction ONBUILD"),
+    "a stage named by a variable, then built on": ("FROM python:3.11-slim AS $IMG\nFROM $IMG",
+                                                   "a variable in FROM"),
     "a base image of the learner's": ("FROM someone/python:3.11-slim", "the base image someone/python"),
     "a mount after an empty continuation line": (
         "RUN \\\n\n  --mount=type=bind,source=/,target=/h true", OPTION),
