@@ -248,7 +248,9 @@ class Run:
         self.workdir = self.sandbox.folder / "submission"
         self.home = self.sandbox.folder / "bentoml"
         self.source = source.read(self.submission / "service.py")
-        self._copy_submission()
+        if self.submission.is_dir():
+            files.check_size(self.submission, COPY_IGNORED)
+        self._copy_submission(Place(self.sandbox, self.workdir, self.home))
         # Known applicants first, then the hidden candidates; the model reader scores them all.
         self.known = {"sample": contract.SAMPLE_APPLICANT, **contract.GOLDEN_APPLICANTS}
         self.candidates = probes.candidates()
@@ -287,7 +289,7 @@ class Run:
                 self._start_model_reader(gated=True)
             read_to_end(options.store_ready_fd)
         #: No model the grading asks for is in the store: there is nothing for a model reader to read.
-        self.store_empty = not self._copy_models(self.home)
+        self.store_empty = not self._copy_models(self.home, self.sandbox)
         if self._model_box is not None:  # a gated reader's, started before the store was filled
             self._copy_models(self._model_box.folder / "bentoml", self._model_box)
         if options.container and options.needs & {CONTAINER, LIVE}:
@@ -398,13 +400,8 @@ class Run:
         place = Place(box, box.folder / "submission", box.folder / "bentoml")
         self.inspecting = place  # released in close() even if the copies below fail
         self.confinement = confined_note(self.sandboxes)
-        if self.submission.is_dir():  # its size was checked when the learner's copy was made
-            shutil.copytree(self.submission, place.workdir, symlinks=True, ignore=COPY_IGNORED)
-        else:
-            place.workdir.mkdir()
-        (place.home / "models").mkdir(parents=True)
+        self._copy_submission(place)
         self._copy_models(place.home, box)
-        box.give(place.workdir)
         return place
 
     @property
@@ -417,17 +414,19 @@ class Run:
         """The keyword arguments that run a process as learner code: in the sandbox, on the copied store."""
         return Place(self.sandbox, self.workdir, self.home).learner()
 
-    def _copy_submission(self) -> None:
+    def _copy_submission(self, place: Place) -> None:
+        """Copy the submission (its size checked already) to ``place``, handed to its user, and make
+        its empty store (:meth:`_copy_models` fills it)."""
         if self.submission.is_dir():
-            files.check_size(self.submission, COPY_IGNORED)
-            shutil.copytree(self.submission, self.workdir, symlinks=True, ignore=COPY_IGNORED)
+            shutil.copytree(self.submission, place.workdir, symlinks=True, ignore=COPY_IGNORED)
         else:
-            self.workdir.mkdir()
-        (self.home / "models").mkdir(parents=True)
+            place.workdir.mkdir()
+        (place.home / "models").mkdir(parents=True)
+        place.sandbox.give(place.workdir)
 
-    def _copy_models(self, home: Path, sandbox: procs.Sandbox | None = None) -> bool:
-        """Copy the models the grading asks for into the store ``home`` of ``sandbox`` (the learner's
-        when None); whether there was any."""
+    def _copy_models(self, home: Path, sandbox: procs.Sandbox) -> bool:
+        """Copy the models the grading asks for into the store ``home`` of ``sandbox``, handed to its
+        user; whether there was any."""
         # As root, from the grader's store: the name in service.py is the learner's word, and becomes a
         # path only if it is a model name (a tag "../../<classmate>/submission" copied that folder where
         # the learner's code could read it).
@@ -438,10 +437,7 @@ class Run:
             if found.is_dir():
                 shutil.copytree(found, home / "models" / name, symlinks=True)
                 copied = True
-        if sandbox is None:
-            self.sandbox.give(self.workdir, home)
-        else:
-            sandbox.give(home)
+        sandbox.give(home)
         return copied
 
     def _container_run(self) -> ContainerRun | None:
