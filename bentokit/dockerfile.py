@@ -6,9 +6,14 @@ image SDK (``Image(...).run(...)``) holding newlines adds instructions of the le
 builds that file as root. A ``RUN --mount=type=bind,from=STAGE,source=LINK`` resolved the stage's link
 on the host with Debian 12's buildah (CVE-2024-1753): the build wrote to the host's ``/`` (reproduced).
 So the grader builds only a Dockerfile whose every instruction is one BentoML's own templates write:
-``RUN`` and ``COPY`` options exactly as BentoML writes them (a cache mount, ``--chown``), no ``ONBUILD``
-or other instruction, no parser directive but Docker's own frontend, plain ASCII, and a
+no ``RUN`` option but BentoML's own package install, whole, with its cache mount (and that for Docker's
+BuildKit only: BentoML writes no mount for podman), ``COPY --chown`` only, ``ADD`` from the bento only,
+no ``ONBUILD`` or other instruction, no parser directive but Docker's own frontend, plain ASCII, and a
 ``python:3.X-slim`` or ``-alpine`` base (a base image can carry build steps of its own: ``ONBUILD``).
+A cache mount is the engine's folder shared by every build on the machine: buildah keeps it on the host
+(``/var/tmp/buildah-cache``), and a learner's command opening with BentoML's own two nested cache mounts
+swapped the inner one for a link to the host's ``/``, which the next mount bound into the build
+(reproduced). BuildKit's cache would carry one learner's packages into a classmate's image.
 
 Written by hand: the Dockerfile parsers on PyPI answer what a Dockerfile says, not what it may do.
 The rules follow Docker's parser (lines end at ``\\n``; a backslash at a line's end continues it, and
@@ -30,14 +35,19 @@ CONTINUED = re.compile(r"\\[ \t]*$")
 DIRECTIVE = re.compile(r"#\s*(syntax|escape|check)\s*=\s*(.*)", re.IGNORECASE)
 #: The one parser directive BentoML writes (for BuildKit): Docker's own Dockerfile frontend.
 OWN_SYNTAX = re.compile(r"(docker\.io/)?docker/dockerfile:[0-9.]+(-labs)?")
-#: The options BentoML's templates give ``RUN`` and ``COPY`` (``_macros.j2``, ``base_v2.j2``), byte for
-#: byte: an option is taken only whole, followed by a blank. Read as options, learner text once hid a
-#: bind mount behind a repeated ``type=`` (buildah takes the first, a mapping the last), a variable
-#: (``target=$M``: buildah expands it before it splits the options) or an escaped blank (``\ ,from=``).
-#: No secret either: BentoML fills a build's secrets from the environment of ``containerize`` (root's).
-RUN_OPTIONS = ("--mount=type=cache,sharing=locked,target=/root/.cache/",
-               "--mount=type=cache,target=/root/.cache/pip")
+#: The one ``RUN`` with an option BentoML writes for the bentos the grader builds (``base_v2.j2``, with
+#: BuildKit): the bento's package install with the engine's cache. Compared whole, blanks collapsed:
+#: read as options, learner text once hid a bind mount behind a repeated ``type=`` (buildah takes the
+#: first, a mapping the last), a variable (``target=$M``: buildah expands it before it splits the
+#: options) or an escaped blank (``\ ,from=``); taken byte for byte but with a command of the learner's,
+#: BentoML's own cache mounts reached the host (see above). No secret either: BentoML fills a build's
+#: secrets from the environment of ``containerize`` (root's).
+MOUNTED_INSTALL = ('RUN --mount=type=cache,sharing=locked,target=/root/.cache/ if [ -d ./src ]; then '
+                   'INSTALL_ROOT="./src"; else INSTALL_ROOT="./env/python"; fi; uv --directory $INSTALL_ROOT '
+                   'pip install -r $BENTO_PATH/env/python/requirements.txt')
 COPY_OPTIONS = ("--chown=bentoml:bentoml",)
+#: What BentoML's templates ``ADD``: files of the bento (the build context), never a URL.
+BENTO_FILE = re.compile(r"\./[A-Za-z0-9_][A-Za-z0-9_./-]*")
 
 
 def instructions(text: str) -> list[str]:
@@ -59,8 +69,9 @@ def instructions(text: str) -> list[str]:
     return found
 
 
-def problems(text: str) -> list[str]:
-    """Why the grader will not build this Dockerfile as root (empty: nothing found)."""
+def problems(text: str, engine: str) -> list[str]:
+    """Why the grader will not build this Dockerfile as root with ``engine`` (``docker`` or ``podman``;
+    empty: nothing found)."""
     found: list[str] = []
     # Blanks other than space and tab split words differently in the engine's parser (0x85, say); a
     # carriage return may end a continuation for one parser and not the other. BentoML writes neither.
@@ -82,13 +93,18 @@ def problems(text: str) -> list[str]:
         if keyword == "FROM":
             found += _from(words, stages)
         elif keyword == "RUN":
-            bad, command = _options(keyword, rest, RUN_OPTIONS)
+            if engine == "docker" and " ".join(instruction.split()) == MOUNTED_INSTALL:
+                continue  # BentoML's own, whole (blanks outside quotes mean the same, one or more)
+            bad, command = _options(keyword, rest, ())
             if not bad and "--mount" in command.lower():  # a second guard: BentoML writes none there
                 bad = [f"RUN {_short(command)}: a mount in the command"]
             found += bad
         elif keyword in {"COPY", "ADD"}:
             bad, args = _options(keyword, rest, COPY_OPTIONS)
             found += bad or [f"{keyword} {word}" for word in args.split() if word.startswith("--")]
+            if keyword == "ADD" and not bad:
+                found += [f"ADD {_short(word)}: not a file of the bento" for word in args.split()[:-1]
+                          if not BENTO_FILE.fullmatch(word) or ".." in word]
         elif keyword not in HARMLESS:
             found.append(f"the instruction {keyword} ({_short(instruction)})")
     return found

@@ -21,6 +21,9 @@ from grader.children import write_output
 def main(in_path: str, out_path: str) -> None:
     job = json.loads(Path(in_path).read_text())
     engine = containers.Engine(*job["engine"])
+    # The file checked is the file built: BentoML asks DOCKER_BUILDKIT, as it writes it, whether to mount
+    # the engine's cache (buildah keeps it on the host, so never for podman).
+    os.environ["DOCKER_BUILDKIT"] = "1" if engine.name == "docker" else "0"
     if refused := unsafe(job["bento"], job["home"], engine.name):
         write_output(out_path, {"error": refused})
         return
@@ -42,14 +45,15 @@ def unsafe(bento_tag: str, home: str, backend: str) -> str:
     ``bentoml containerize`` writes it from the grader's copy of the bento, checked first."""
     os.environ["BENTOML_HOME"] = home  # BentoML reads it once, at its import
     try:
-        found = dockerfile.problems(private.containerfile(bento_tag, backend))
+        found = dockerfile.problems(private.containerfile(bento_tag, backend), backend)
     except Exception as err:  # a bento.yaml learner code wrote, that BentoML cannot read
         found = [f"{type(err).__name__}: {err}"]
     if not found:
         return ""
     return ("the grader builds no image as root from this bento: its Dockerfile would hold "
             + "; ".join(found) + ". Keep the image to what BentoML writes: Python packages, system "
-            "packages, a setup script, and Image(...).run() commands of one line each.")
+            "packages, a setup script, and Image(...).run() commands of one line each, none opening with an "
+            "option.")
 
 
 if __name__ == "__main__":

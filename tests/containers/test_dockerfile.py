@@ -59,35 +59,60 @@ INJECTED = {
     "a blank only the engine splits at": ("RUN echo\x85--network=host true", CHARACTERS),
     "a copy option after BentoML's own": ("COPY --chown=bentoml:bentoml --from=hostroot /etc/shadow /x",
                                           OPTION),
+    # The fifth: BentoML's own two cache mounts, byte for byte, opening a learner's commands. Buildah's
+    # cache folder of the outer one holds the inner one's: swapped for a link to /, then mounted.
+    "BentoML's outer cache mount opening a command": (
+        "RUN --mount=type=cache,sharing=locked,target=/root/.cache/ rm -rf /root/.cache/pip && "
+        "ln -s / /root/.cache/pip", OPTION),
+    "BentoML's inner cache mount opening a command": (
+        "RUN --mount=type=cache,target=/root/.cache/pip ls /root/.cache/pip/root", OPTION),
+    "BentoML's own install, then more": (f"{dockerfile.MOUNTED_INSTALL} && ls /root/.cache", OPTION),
+    "a file fetched from a URL": ("ADD http://127.0.0.1:3000/metrics /x", "not a file of the bento"),
+    "a repository fetched": ("ADD git@github.com:someone/x.git /x", "not a file of the bento"),
 }
 
 
 @pytest.fixture(scope="module", params=["podman", "docker"])
-def written(request, reference_bento) -> str:
-    """The reference bento's Dockerfile as `bentoml containerize --backend NAME` writes it (docker: with
-    BuildKit, its cache mounts and syntax line)."""
-    return private.containerfile(str(reference_bento.tag), request.param)
+def engine(request) -> str:
+    return request.param
 
 
-def test_what_bentoml_writes_passes(written) -> None:
-    assert dockerfile.problems(written) == []
+@pytest.fixture(scope="module")
+def written(engine, reference_bento) -> str:
+    """The reference bento's Dockerfile as `bentoml containerize --backend ENGINE` writes it (docker: with
+    BuildKit, its cache mount and syntax line)."""
+    return private.containerfile(str(reference_bento.tag), engine)
+
+
+def test_what_bentoml_writes_passes(written, engine) -> None:
+    assert dockerfile.problems(written, engine) == []
     assert any(line.startswith("FROM python:3.11-slim") for line in dockerfile.instructions(written))
 
 
 @pytest.mark.parametrize("what", INJECTED)
-def test_what_a_learner_could_add_is_refused(what, written) -> None:
+def test_what_a_learner_could_add_is_refused(what, written, engine) -> None:
     text, said = INJECTED[what]
     lines = written.split("\n")
     first_run = next(i for i, line in enumerate(lines) if line.startswith("RUN"))
     injected = "\n".join([*lines[:first_run], text, *lines[first_run:]])
-    found = dockerfile.problems(injected)
+    found = dockerfile.problems(injected, engine)
     assert any(said in problem for problem in found), found
 
 
+def test_bentoml_s_own_cache_mount_is_built_by_docker_only(written) -> None:
+    """BentoML writes its package install with a cache mount for BuildKit alone; buildah would keep that
+    cache in a folder of the host's."""
+    lines = written.split("\n")
+    last_run = max(i for i, line in enumerate(lines) if line.startswith("RUN"))
+    mounted = "\n".join([*lines[:last_run], dockerfile.MOUNTED_INSTALL, *lines[last_run:]])
+    assert dockerfile.problems(mounted, "docker") == []
+    assert any(OPTION in problem for problem in dockerfile.problems(mounted, "podman"))
+
+
 @pytest.mark.parametrize("directive", ["# escape=`", "# syntax=someone/frontend", "#check=skip=all"])
-def test_a_parser_directive_but_dockers_own_frontend_is_refused(directive, written) -> None:
-    assert dockerfile.problems(f"{directive}\n{written}") != []
-    assert dockerfile.problems(f"# syntax=docker/dockerfile:1.4\n{written}") == []
+def test_a_parser_directive_but_dockers_own_frontend_is_refused(directive, written, engine) -> None:
+    assert dockerfile.problems(f"{directive}\n{written}", engine) != []
+    assert dockerfile.problems(f"# syntax=docker/dockerfile:1.4\n{written}", engine) == []
 
 
 def unsafe(bento_tag: str, home) -> str:

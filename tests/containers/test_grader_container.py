@@ -182,16 +182,21 @@ def test_a_link_learner_code_plants_in_the_bento_never_brings_roots_file_into_th
     assert left_behind() == ([], [])
 
 
-def test_an_image_command_that_writes_dockerfile_instructions_is_not_built(engine, reference_home, tmp_path,
-                                                                           left_behind) -> None:
+@pytest.mark.parametrize("attack", ["a stage and a bind mount", "BentoML's own cache mount"])
+def test_an_image_command_that_writes_dockerfile_instructions_is_not_built(attack, engine, reference_home,
+                                                                           tmp_path, left_behind) -> None:
     """BentoML writes an image command into the Dockerfile as it is: with newlines, a learner's
     ``Image(...).run()`` added a stage holding a link to / and a ``RUN --mount=type=bind`` of that link,
     which Debian 12's buildah resolved on the host (CVE-2024-1753): the build, as root, wrote to the
-    host's / and scored full marks. The grader checks the Dockerfile first and builds nothing."""
+    host's / and scored full marks. With no newline, a command opening with BentoML's own cache mounts
+    did the same through buildah's cache folder on the host. The grader checks the Dockerfile first and
+    builds nothing."""
     canary = tmp_path / "written-by-the-build"
-    payload = ("true\nFROM base-container AS hostroot\nRUN ln -s / /rootdir\nFROM base-container\n"
-               "RUN --mount=type=bind,rw,source=/rootdir,from=hostroot,target=/rootdir "
-               f"touch /rootdir{canary}")
+    payload = {"a stage and a bind mount": (
+        "true\nFROM base-container AS hostroot\nRUN ln -s / /rootdir\nFROM base-container\n"
+        f"RUN --mount=type=bind,rw,source=/rootdir,from=hostroot,target=/rootdir touch /rootdir{canary}"),
+               "BentoML's own cache mount": (
+        "--mount=type=cache,sharing=locked,target=/root/.cache/ ls -la /root/.cache")}[attack]
     submission = copy_solutions(tmp_path / "submission")
     (submission / "bentofile.yaml").unlink()  # the runtime from the image SDK, as notebook 4 shows it
     source = (submission / "service.py").read_text()
