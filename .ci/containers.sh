@@ -20,14 +20,15 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
 else
   ENGINE=podman
   missing=()
-  for tool in podman runc debootstrap podman-compose; do
-    command -v "$tool" >/dev/null || missing+=("$tool")
+  # tool:package. newuidmap and slirp4netns: the grader, as root, builds learners' images rootless.
+  for pair in podman:podman runc:runc debootstrap:debootstrap podman-compose:podman-compose \
+              newuidmap:uidmap slirp4netns:slirp4netns; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> no Docker daemon: installing ${missing[*]} (apt)"
     $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap podman-compose \
-      >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
   # podman's defaults fail in sandboxes that cap open files/processes (crun: setrlimit ... not
   # permitted), and crun fails on hybrid cgroup layouts: cap the limits, use runc with cgroupfs.

@@ -47,19 +47,24 @@ class Engine:
     name: str
     binary: str
     version: str
+    #: What runs the engine as another user (``bentokit.builder``: rootless podman); empty: as this one.
+    run_as: tuple[str, ...] = ()
+    #: That user's name.
+    user: str = ""
 
     def describe(self) -> str:
         why = "its daemon answers" if self.name == "docker" else "no Docker daemon answered"
-        return f"{self.name} {self.version} ({why}; set {ENGINE_ENV} to choose)"
+        rootless = f", rootless as the user {self.user}" if self.user else ""
+        return f"{self.name} {self.version} ({why}; set {ENGINE_ENV} to choose{rootless})"
 
     def command(self, *args: str) -> list[str]:
-        return [self.binary, *args]
+        return [*self.run_as, self.binary, *args]
 
 
-def _answers(binary: str, *args: str) -> str | None:
-    """The stripped output of ``binary args`` when it exits 0 in time, else None."""
+def _answers(command: list[str]) -> str | None:
+    """The stripped output of ``command`` when it exits 0 in time, else None."""
     try:
-        result = subprocess.run([binary, *args], capture_output=True, text=True,
+        result = subprocess.run(command, capture_output=True, text=True,
                                 timeout=_PROBE_TIMEOUT, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -73,7 +78,7 @@ def _probe(name: str) -> Engine | None:
     # `docker info` needs the daemon (the CLI alone is only a client); `podman info` needs the
     # podman machine on macOS/Windows and nothing else on Linux.
     template = "{{.ServerVersion}}" if name == "docker" else "{{.Version.Version}}"
-    version = _answers(binary, "info", "--format", template)
+    version = _answers([binary, "info", "--format", template])
     return Engine(name, binary, version) if version else None
 
 
@@ -167,16 +172,22 @@ class BuiltImage:
 def image_size(image: str, engine: Engine | None = None) -> int:
     """The image's size in bytes, as ``ENGINE image inspect`` reports it."""
     engine = engine or require_engine()
-    out = _answers(engine.binary, "image", "inspect", "--format", "{{.Size}}", image)
+    out = _answers(engine.command("image", "inspect", "--format", "{{.Size}}", image))
     if not out:
         raise ContainerError(f"{engine.name} has no image {image}")
     return int(out.split()[0])
 
 
+def image_names(engine: Engine) -> list[str]:
+    """The names (``repository:tag``) of the engine's images."""
+    out = _answers(engine.command("images", "--format", "{{.Repository}}:{{.Tag}}"))
+    return [name for name in (out or "").splitlines() if not name.startswith("<none>")]
+
+
 def image_user(image: str, engine: Engine | None = None) -> str:
     """The user the image runs as (``USER`` in its Dockerfile); empty means root."""
     engine = engine or require_engine()
-    out = _answers(engine.binary, "image", "inspect", "--format", "{{json .Config.User}}", image)
+    out = _answers(engine.command("image", "inspect", "--format", "{{json .Config.User}}", image))
     if out is None:
         raise ContainerError(f"{engine.name} has no image {image}")
     return json.loads(out) or ""
@@ -238,7 +249,7 @@ class RunningContainer:
 
     def state(self) -> dict:
         """The engine's ``State`` of the container (empty when it is gone)."""
-        out = _answers(self.engine.binary, "inspect", "--format", "{{json .State}}", self.name)
+        out = _answers(self.engine.command("inspect", "--format", "{{json .State}}", self.name))
         return json.loads(out) if out else {}
 
     def alive(self) -> bool:
@@ -369,10 +380,11 @@ def _bento_layers(image: str, engine: Engine, build_log: Path) -> list[str]:
         return []
     copy_step, total = int(steps[-1].group(1)), int(steps[-1].group(2))
     layers: list[str] = []
-    parent = _answers(engine.binary, "image", "inspect", "--format", "{{.Parent}}", image)
+    parent = _answers(engine.command("image", "inspect", "--format", "{{.Parent}}", image))
     while parent and len(layers) < total - copy_step:  # the image is the last step's; down to the copy
-        tags, _, grandparent = (_answers(engine.binary, "image", "inspect", "--format",
-                                         "{{len .RepoTags}} {{.Parent}}", parent) or "").partition(" ")
+        tags, _, grandparent = (_answers(engine.command("image", "inspect", "--format",
+                                                        "{{len .RepoTags}} {{.Parent}}", parent))
+                                or "").partition(" ")
         if tags != "0":  # never a tagged image (a base, or someone's own), nor one gone meanwhile
             break
         layers.append(parent)

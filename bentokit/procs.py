@@ -686,7 +686,7 @@ def idle_sandbox_users() -> Iterator[pwd.struct_passwd]:
         slot = user.pw_name.removeprefix(USER_PREFIX)
         if user.pw_name == slot or not slot.isdigit():
             continue
-        fd = _try_slot(_lock_dir(), int(slot))
+        fd = _try_slot(lock_dir(), int(slot))
         if fd is None:
             continue
         try:
@@ -708,7 +708,7 @@ def reap_idle_sandboxes() -> list[str]:
     return left
 
 
-def _lock_dir() -> Path:
+def lock_dir() -> Path:
     LOCK_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
     st = os.lstat(LOCK_DIR)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
@@ -814,7 +814,7 @@ class Sandbox:
 
     @classmethod
     def _acquire_confined(cls, workroot: str | os.PathLike | None) -> Sandbox:
-        locks = _lock_dir()
+        locks = lock_dir()
         for slot in range(MAX_SLOTS):
             fd = _try_slot(locks, slot)
             if fd is not None:

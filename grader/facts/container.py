@@ -9,13 +9,16 @@ with the grader's own crash test (BentoML keeps the container running when the s
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bentokit import containers, server
+from bentokit import builder, containers, procs, server
 from grader import hints
 from grader.children import Child, kill_group
 from grader.facts import files
@@ -43,10 +46,17 @@ class ContainerFacts:
 class ContainerRun:
     """One image and one container of a grading run; :meth:`close` removes them."""
 
-    def __init__(self, engine: containers.Engine, keep_image: bool, log_dir: Path) -> None:
-        self.engine = engine
+    def __init__(self, engine: containers.Engine, keep_image: bool, log_dir: Path,
+                 rootless: builder.Builder | None = None) -> None:
+        #: The engine as root has it; with ``rootless``, its commands as the builder user (every image
+        #: and container of the run is in that user's store).
+        self.root_engine = engine
+        self.engine = rootless.engine(engine) if rootless else engine
+        self.rootless = rootless
         self.keep_image = keep_image
         self.log_dir = log_dir
+        #: Rootless: the build's folder (root's, mode 711) and its sandbox, the builder user's.
+        self._room: Path | None = None
         self.image: str | None = None
         self.container: containers.RunningContainer | None = None
         #: Named in advance: a grading interrupted while the engine starts it still removes it.
@@ -59,16 +69,29 @@ class ContainerRun:
         tag = f"{IMAGE_REPOSITORY}:{bento_tag.split(':')[-1]}"
         self.image = tag  # removed at close even when the build fails half-way
         engine = [self.engine.name, self.engine.binary, self.engine.version]
+        box = self._builder_box() if self.rootless else None
+        log = (box.folder if box else self.log_dir) / "containerize.log"
         try:
-            staged = self._stage(bento_tag, home)
+            staged = self._stage(bento_tag, home, box.room if box else self.log_dir)
         except (OSError, shutil.Error) as err:  # a file learner code made unreadable, say
             facts.error = f"the bento {bento_tag} could not be copied for the image build: {err}"
             return facts
+        if box is not None:
+            box.give(staged)
+            try:
+                self.rootless.share_base_images(self.root_engine)
+            except builder.BuilderError as err:
+                facts.error = f"the image was not built: {err}"
+                return facts
         self._build = Child("grader.children.image", {
             "bento": bento_tag, "image": tag, "engine": engine, "home": str(staged), "timeout": build_timeout,
-            "log": str(self.log_dir / "containerize.log"),
-        }, cwd=self.log_dir, timeout=build_timeout + 30)
+            "log": str(log),
+        }, cwd=box.folder if box else self.log_dir, timeout=build_timeout + 30, sandbox=box,
+            env=self.rootless.env() if self.rootless else None)
         result = self._build.result()
+        if box is not None:  # the grader's copy of the build's log, read as its user could
+            with contextlib.suppress(OSError):
+                (self.log_dir / "containerize.log").write_bytes(box.read_bytes(log, 8 << 20))
         data = result.data or {}
         if not result.ok or "error" in data:
             error = data.get("error") or (f"the build did not finish within {build_timeout:.0f} s"
@@ -95,7 +118,18 @@ class ContainerRun:
         facts.url = self.container.url
         return facts
 
-    def _stage(self, bento_tag: str, home: Path) -> Path:
+    def _builder_box(self) -> procs.Sandbox:
+        """The build's sandbox: the builder user, in a room of this run's (see procs.Sandbox), its own
+        folder there its HOME for the build (its podman's store is in its home, ``builder.env``)."""
+        self._room = Path(tempfile.mkdtemp(prefix=f"{self.rootless.name}-", dir=procs.SHARED_TMP[0]))
+        self._room.chmod(0o711)
+        folder = self._room / "home"
+        folder.mkdir(mode=0o700)
+        os.chown(folder, self.rootless.uid, self.rootless.gid)
+        return procs.Sandbox(folder=folder, uid=self.rootless.uid, gid=self.rootless.gid,
+                             user=self.rootless.name, confined=True, room=self._room)
+
+    def _stage(self, bento_tag: str, home: Path, into: Path) -> Path:
         """A BentoML home of the grader's own holding a copy of the bento and the models, without the
         links that lead out of them. ``bentoml containerize`` runs as the grader's user (root) and copies
         the bento and models into its build context following links: learner code, which can write the
@@ -104,7 +138,7 @@ class ContainerRun:
         source = home / "bentos" / name / version
         if files.escapes(source, home):  # its folder swapped for a link out of the store
             raise OSError(f"its folder is a link out of the store ({source.resolve()}): not copied")
-        staged = self.log_dir / "containerize-home"
+        staged = into / "containerize-home"
         files.copy_tree(source, staged / "bentos" / name / version)
         if (home / "models").is_dir():
             files.copy_tree(home / "models", staged / "models")
@@ -151,6 +185,9 @@ class ContainerRun:
                 if not self._image_exists():
                     break
         self.image = None
+        if self._room is not None:  # never the builder's processes: a classmate's build may be running
+            procs.remove_tree(self._room)
+            self._room = None
 
     def _image_exists(self) -> bool:
         try:

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import yaml
 
-from bentokit import containers, contract, lazy_bentoml, package_index, procs, server
+from bentokit import builder, containers, contract, lazy_bentoml, package_index, procs, server
 from bentokit.data import default_source
 from grader import hints
 from grader.children import Child, ChildResult, kill_group, read_to_end
@@ -444,12 +444,19 @@ class Run:
         try:
             engine = containers.detect()
         except containers.ContainerError as err:  # an unknown KIT_CONTAINER_ENGINE
-            self.engine_error = str(err)
+            self.engine_error = f"no container engine was found.\n{err}"
             return None
         if engine is None:
-            self.engine_error = containers.install_hint()
+            self.engine_error = f"no container engine was found.\n{containers.install_hint()}"
             return None
-        return ContainerRun(engine, self.options.keep_image, self._tmp)
+        rootless = None
+        if self.sandbox.confined and engine.name == "podman":  # root's podman never builds learner code
+            try:
+                rootless = builder.ensure(engine)
+            except builder.BuilderError as err:
+                self.engine_error = f"{engine.describe()} cannot build as a user of its own: {err}"
+                return None
+        return ContainerRun(engine, self.options.keep_image, self._tmp, rootless)
 
     # -- service.py ---------------------------------------------------------------------------
 
@@ -640,7 +647,7 @@ class Run:
     def container_facts(self) -> ContainerFacts:
         """The learner's image built and running (``--container``), or why not."""
         if self._container is None:
-            return ContainerFacts(error=f"not checked: no container engine was found.\n{self.engine_error}")
+            return ContainerFacts(error=f"not checked: {self.engine_error}")
         facts = self.bento_facts
         if not facts.tag:
             return ContainerFacts(engine=self._container.engine.describe(),

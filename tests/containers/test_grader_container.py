@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bentokit import containers, procs
+from bentokit import builder, containers, procs
 from grader.facts.container import IMAGE_REPOSITORY
 from tests.grader.conftest import (
     MARKER,
@@ -31,11 +32,22 @@ pytestmark = [pytest.mark.container, pytest.mark.server]
 GROUP = "container image"
 
 
+def rootless(engine: containers.Engine) -> containers.Engine | None:
+    """The engine as the grader runs it for learners' images when it runs as root with podman: as the
+    builder user (``bentokit.builder``); None otherwise."""
+    if os.geteuid() != 0 or engine.name != "podman":
+        return None
+    return builder.ensure(engine).engine(engine)
+
+
 def grader_leftovers(engine: containers.Engine) -> tuple[list[str], list[str]]:
-    """Containers and images of the grader's repository that still exist."""
+    """Containers and images of the grader's repository that still exist (root's, and the builder's)."""
     def lines(*args: str) -> list[str]:
-        out = subprocess.run([engine.binary, *args], capture_output=True, text=True, timeout=60).stdout
-        return [line for line in out.splitlines() if IMAGE_REPOSITORY in line]
+        found = []
+        for each in filter(None, (engine, rootless(engine))):
+            out = subprocess.run(each.command(*args), capture_output=True, text=True, timeout=60).stdout
+            found += [line for line in out.splitlines() if IMAGE_REPOSITORY in line]
+        return found
     return (lines("ps", "-a", "--format", "{{.Names}} {{.Image}}"),
             lines("images", "--format", "{{.Repository}}:{{.Tag}}"))
 
@@ -70,6 +82,30 @@ def test_solutions_in_their_container_get_full_marks(engine, reference_home, sol
     # The live checks ran against the container, not a `bentoml serve` beside it.
     output = contained.checks["container_image"]["output"]
     assert engine.name in output and contained.checks["live_ready"]["output"].split(" after")[0] in output
+    assert left_behind() == ([], [])
+
+
+def test_as_root_podman_builds_and_runs_the_image_as_a_user_of_its_own(engine, reference_home, tmp_path,
+                                                                       left_behind) -> None:
+    """Root's podman never builds learner code: a command that got past the Dockerfile check (or a
+    buildah bug of tomorrow) would act as root on the host. The image is built and run by the builder
+    user, rootless: it is in that user's store, not root's, and its root is that user on the host."""
+    builds = rootless(engine)
+    if builds is None:
+        pytest.skip("the grader builds rootless as root with podman only")
+    graded = grade(ROOT / "solutions", reference_home, tmp_path / "results", "--container", "--keep-image")
+    check = graded.checks["container_image"]
+    assert check["passed"] and f"rootless as the user {builder.NAME}" in check["output"], check["output"]
+    built = [name for name in containers.image_names(builds) if name.startswith(IMAGE_REPOSITORY)]
+    try:
+        assert built and not [n for n in containers.image_names(engine) if n.startswith(IMAGE_REPOSITORY)]
+        uid_map = builds.command("run", "--rm", "--entrypoint", "cat", built[0], "/proc/self/uid_map")
+        done = subprocess.run(uid_map, capture_output=True, text=True, timeout=120)
+        inside, host, _ = done.stdout.split("\n")[0].split()
+        assert (inside, host) == ("0", str(pwd.getpwnam(builder.NAME).pw_uid)), done
+    finally:
+        for name in built:
+            containers.remove_image(name, builds)
     assert left_behind() == ([], [])
 
 

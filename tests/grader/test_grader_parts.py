@@ -423,7 +423,7 @@ def test_the_image_is_built_from_a_copy_of_the_bento_without_links_out(tmp_path)
     (bento / "src" / "same.yaml").symlink_to("../bento.yaml")  # inside the bento: kept
     (home / "models" / "credit_risk_model" / "m1").mkdir(parents=True)
     (home / "models" / "credit_risk_model" / "m1" / "leak.txt").symlink_to(secret)
-    staged = ContainerRun(None, False, tmp_path / "logs")._stage("credit_risk_classifier:v1", home)
+    staged = ContainerRun(None, False, tmp_path / "logs")._stage("credit_risk_classifier:v1", home, tmp_path)
     copy = staged / "bentos" / "credit_risk_classifier" / "v1"
     assert sorted(p.name for p in (copy / "src").iterdir()) == ["same.yaml"]
     assert (copy / "src" / "same.yaml").read_text() == "name: credit_risk_classifier\n"
@@ -433,7 +433,7 @@ def test_the_image_is_built_from_a_copy_of_the_bento_without_links_out(tmp_path)
     outside.mkdir(parents=True)
     (home / "bentos" / "elsewhere").symlink_to(outside.parent)
     with pytest.raises(OSError, match="link out of the store"):
-        ContainerRun(None, False, tmp_path / "logs2")._stage("elsewhere:v2", home)
+        ContainerRun(None, False, tmp_path / "logs2")._stage("elsewhere:v2", home, tmp_path / "logs2")
 
 
 def test_the_grading_benchmark_says_how_fast_the_machine_is() -> None:
