@@ -709,6 +709,7 @@ def reap_idle_sandboxes() -> list[str]:
 
 
 def lock_dir() -> Path:
+    """:data:`LOCK_DIR`, made if missing and checked: root's, not writable by others."""
     LOCK_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
     st = os.lstat(LOCK_DIR)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:

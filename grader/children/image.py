@@ -2,9 +2,9 @@
 
 Run as ``python -m grader.children.image IN OUT``; IN holds ``{"bento", "image", "engine": [name, binary,
 version], "home", "timeout", "log"}``. In a child, the build (and the engine's build process under it)
-lives in the grader's killable process group: an interrupted grading stops the build too. The engine builds
-as the grader's user (root, on a class server): the Dockerfile is checked first (:mod:`bentokit.dockerfile`),
-and a bento that asks for more than BentoML's own templates write is not built.
+lives in the grader's killable process group: an interrupted grading stops the build too. The Dockerfile is
+checked first (:mod:`bentokit.dockerfile`): a bento that asks for more than BentoML's own templates write is
+not built. As root with podman, this child runs as the builder user (:mod:`bentokit.builder`), rootless.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Everything goes through :mod:`bentokit.containers`: ``bentoml containerize`` (in
 grader.children.image, so that an interrupted grading kills the build with it), ``run`` on a free
 127.0.0.1 port, removal. The readiness wait is :func:`bentokit.server.wait_url_ready`
 with the grader's own crash test (BentoML keeps the container running when the service's
-``__init__`` fails, so the container's log is read too, as for ``bentoml serve``).
+``__init__`` fails, so the container's log is read too, as for ``bentoml serve``). As root with podman,
+the image is built, run and removed by the builder user, rootless (:mod:`bentokit.builder`).
 """
 
 from __future__ import annotations
@@ -130,10 +131,10 @@ class ContainerRun:
                              user=self.rootless.name, confined=True, room=self._room)
 
     def _stage(self, bento_tag: str, home: Path, into: Path) -> Path:
-        """A BentoML home of the grader's own holding a copy of the bento and the models, without the
-        links that lead out of them. ``bentoml containerize`` runs as the grader's user (root) and copies
-        the bento and models into its build context following links: learner code, which can write the
-        sandbox's store, could otherwise link a file of root's into the image, and print it from there."""
+        """A BentoML home in ``into`` holding a copy of the bento and the models, without the links that
+        lead out of them. ``bentoml containerize`` copies the bento and models into its build context
+        following links, as the grader's user (root) or the builder: learner code, which can write the
+        sandbox's store, could otherwise link a file of theirs into the image, and print it from there."""
         name, version = bento_tag.split(":", 1)
         source = home / "bentos" / name / version
         if files.escapes(source, home):  # its folder swapped for a link out of the store
