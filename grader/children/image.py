@@ -1,20 +1,22 @@
 """Child process: build the learner's bento image (``bentoml containerize`` via bentokit.containers).
 
 Run as ``python -m grader.children.image IN OUT``; IN holds ``{"bento", "image", "engine": [name, binary,
-version], "home", "timeout", "log"}``. In a child, the build (and the engine's build process under it)
-lives in the grader's killable process group: an interrupted grading stops the build too. The Dockerfile is
-checked first (:mod:`bentokit.dockerfile`): a bento that asks for more than BentoML's own templates write is
-not built. As root with podman, this child runs as the builder user (:mod:`bentokit.builder`), rootless.
+version], "home", "timeout", "log", "rootless"}``. In a child, the build (and the engine's build process
+under it) lives in the grader's killable process group: an interrupted grading stops the build too. The
+Dockerfile is checked first (:mod:`bentokit.dockerfile`): a bento that asks for more than BentoML's own
+templates write is not built. As root with podman, this child runs as the builder user
+(:mod:`bentokit.builder`), rootless, one build at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
 
-from bentokit import containers, dockerfile, private
+from bentokit import builder, containers, dockerfile, private
 from grader.children import write_output
 
 
@@ -28,9 +30,10 @@ def main(in_path: str, out_path: str) -> None:
         write_output(out_path, {"error": refused})
         return
     try:
-        built = containers.build_image(job["bento"], job["image"], engine, timeout=job["timeout"],
-                                       log_path=job["log"], env={"BENTOML_HOME": job["home"]})
-    except containers.ContainerError as err:
+        with builder.one_build_at_a_time(engine) if job.get("rootless") else contextlib.nullcontext():
+            built = containers.build_image(job["bento"], job["image"], engine, timeout=job["timeout"],
+                                           log_path=job["log"], env={"BENTOML_HOME": job["home"]})
+    except (containers.ContainerError, builder.BuilderError) as err:
         write_output(out_path, {"error": str(err)})
         return
     try:

@@ -86,7 +86,7 @@ class ContainerRun:
                 return facts
         self._build = Child("grader.children.image", {
             "bento": bento_tag, "image": tag, "engine": engine, "home": str(staged), "timeout": build_timeout,
-            "log": str(log),
+            "log": str(log), "rootless": box is not None,
         }, cwd=box.folder if box else self.log_dir, timeout=build_timeout + 30, sandbox=box,
             env=self.rootless.env() if self.rootless else None)
         result = self._build.result()
