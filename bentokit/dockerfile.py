@@ -70,7 +70,7 @@ def instructions(text: str) -> list[str]:
 
 
 def problems(text: str, engine: str) -> list[str]:
-    """Why the grader will not build this Dockerfile as root with ``engine`` (``docker`` or ``podman``;
+    """Why the grader will not build this Dockerfile with ``engine`` (``docker`` or ``podman``;
     empty: nothing found)."""
     found: list[str] = []
     # Blanks other than space and tab split words differently in the engine's parser (0x85, say); a

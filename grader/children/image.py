@@ -44,7 +44,7 @@ def main(in_path: str, out_path: str) -> None:
 
 
 def unsafe(bento_tag: str, home: str, backend: str) -> str:
-    """Why the grader will not build this bento's image as root ('' when it will): its Dockerfile, as
+    """Why the grader will not build this bento's image ('' when it will): its Dockerfile, as
     ``bentoml containerize`` writes it from the grader's copy of the bento, checked first."""
     os.environ["BENTOML_HOME"] = home  # BentoML reads it once, at its import
     try:
@@ -53,7 +53,7 @@ def unsafe(bento_tag: str, home: str, backend: str) -> str:
         found = [f"{type(err).__name__}: {err}"]
     if not found:
         return ""
-    return ("the grader builds no image as root from this bento: its Dockerfile would hold "
+    return ("the grader builds no image from this bento: its Dockerfile would hold "
             + "; ".join(found) + ". Keep the image to what BentoML writes: Python packages, system "
             "packages, a setup script, and Image(...).run() commands of one line each, none opening with an "
             "option.")

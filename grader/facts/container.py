@@ -90,10 +90,12 @@ class ContainerRun:
         }, cwd=box.folder if box else self.log_dir, timeout=build_timeout + 30, sandbox=box,
             env=self.rootless.env() if self.rootless else None)
         result = self._build.result()
-        if box is not None:  # the grader's copy of the build's log, read as its user could
+        data = result.data or {}
+        if box is not None:  # the grader's copy of the build's log, read as its user could (the room goes)
             with contextlib.suppress(OSError):
                 (self.log_dir / "containerize.log").write_bytes(box.read_bytes(log, 8 << 20))
-        data = result.data or {}
+            if isinstance(data.get("error"), str):
+                data["error"] = data["error"].replace(str(log), str(self.log_dir / "containerize.log"))
         if not result.ok or "error" in data:
             error = data.get("error") or (f"the build did not finish within {build_timeout:.0f} s"
                                           if result.timed_out else result.log_tail)
@@ -120,8 +122,8 @@ class ContainerRun:
         return facts
 
     def _builder_box(self) -> procs.Sandbox:
-        """The build's sandbox: the builder user, in a room of this run's (see procs.Sandbox), its own
-        folder there its HOME for the build (its podman's store is in its home, ``builder.env``)."""
+        """The build's sandbox: the builder user, in a room of this run's (see procs.Sandbox), its folder
+        there the build's TMPDIR (its HOME, with its podman's store, is the builder's: ``builder.env``)."""
         self._room = Path(tempfile.mkdtemp(prefix=f"{self.rootless.name}-", dir=procs.SHARED_TMP[0]))
         self._room.chmod(0o711)
         folder = self._room / "home"

@@ -244,7 +244,7 @@ def test_an_image_command_that_writes_dockerfile_instructions_is_not_built(attac
         "(", "(image=IMAGE, ", 1), 1))
     graded = grade(submission, reference_home, tmp_path / "results", "--container")
     check = graded.checks["container_image"]
-    assert not check["passed"] and "builds no image as root" in check["output"], check["output"]
+    assert not check["passed"] and "builds no image from this bento" in check["output"], check["output"]
     assert "not an option BentoML writes" in check["output"]
     assert not canary.exists()
     assert left_behind() == ([], [])
