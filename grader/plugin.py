@@ -267,14 +267,23 @@ def run(request: pytest.FixtureRequest) -> Iterator:
         request.config.stash[_DEADLINE] = time.monotonic() + time_limit(request.config)
     report = request.config.stash[REPORT]
     report.notes.append(grading.confinement)
-    box, *others = grading.sandboxes
-    report.sandbox = {"user": box.user, "uid": box.uid, "confined": box.confined, "marker": box.marker,
-                      # the inspector's user of its own, when confined (its memory is the learner's too)
-                      "others": [{"user": o.user, "uid": o.uid, "marker": o.marker} for o in others]}
-    # Written now, not at the end: a runner that has to kill this grading (a time limit) still finds
-    # whom to clean up after.
     results = Path(request.config.getoption("--results"))  # made, private, at pytest_configure
-    (results / SANDBOX_FILE).write_text(json.dumps(report.sandbox))
+
+    def record() -> None:
+        """Who learner code runs as, now: written at once and whenever it changes (the lock check's user
+        comes and goes), not at the end: a runner counts their memory, and has to kill this grading
+        (a time limit) still finding whom to clean up after. Replaced whole: the runner reads it anytime."""
+        box, *others = grading.sandboxes
+        report.sandbox = {"user": box.user, "uid": box.uid, "confined": box.confined, "marker": box.marker,
+                          # users of their own, when confined: the inspector's, the lock check's while it
+                          # runs (their memory is the learner's too)
+                          "others": [{"user": o.user, "uid": o.uid, "marker": o.marker} for o in others]}
+        written = results / f".{SANDBOX_FILE}.new"
+        written.write_text(json.dumps(report.sandbox))
+        written.replace(results / SANDBOX_FILE)
+
+    record()
+    grading.on_sandboxes = record
     try:
         yield grading
     finally:

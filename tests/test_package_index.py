@@ -29,23 +29,29 @@ get_requires_for_build_wheel = prepare_metadata_for_build_wheel = build_wheel = 
 '''
 
 
+def source_only_index(folder, marker) -> list[str]:
+    """uv's index arguments for a folder holding ``learnerpkg`` 1.0 as source only, whose build backend
+    writes ``marker`` (and fails) when it runs."""
+    source = folder / "learnerpkg-1.0"
+    source.mkdir(parents=True)
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+        '[project]\nname = "learnerpkg"\ndynamic = ["version", "dependencies"]\n')
+    (source / "backend.py").write_text(BACKEND.format(marker=str(marker)))
+    index = folder / "index"
+    index.mkdir()
+    with tarfile.open(index / "learnerpkg-1.0.tar.gz", "w:gz") as archive:
+        archive.add(source, arcname=source.name)
+    return ["--no-index", "--find-links", str(index)]
+
+
 def test_the_lock_runs_no_code_of_the_packages_it_locks(tmp_path) -> None:
     """A package that only comes as source is built to learn its dependencies, which runs its build
     backend: a learner's bentofile can name such a package of an index the learner runs, and the
     grader locks as root. The lock leaves it undecided instead, and the backend never runs; done again
     as learner code, the lock builds it, and its failure is a failure."""
-    source = tmp_path / "learnerpkg-1.0"
-    source.mkdir()
-    (source / "pyproject.toml").write_text(
-        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
-        '[project]\nname = "learnerpkg"\ndynamic = ["version", "dependencies"]\n')
     marker = tmp_path / "backend-ran"
-    (source / "backend.py").write_text(BACKEND.format(marker=str(marker)))
-    index = tmp_path / "index"
-    index.mkdir()
-    with tarfile.open(index / "learnerpkg-1.0.tar.gz", "w:gz") as archive:
-        archive.add(source, arcname=source.name)
-    lock = package_index.Lock(["learnerpkg==1.0"], ["--no-index", "--find-links", str(index)])
+    lock = package_index.Lock(["learnerpkg==1.0"], source_only_index(tmp_path, marker))
     assert lock.failure() == ""
     assert "learnerpkg" in lock.undecided
     assert not marker.exists(), "the package's build backend ran"

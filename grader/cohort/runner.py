@@ -89,8 +89,9 @@ def _recorded_sandbox(command: list[str]) -> dict[str, Any]:
 
 
 def _confined_uids(command: list[str]) -> list[int] | None:
-    """The users of their own that learner code runs as in the grading ``command``: the learner's
-    sandbox's, then the others' (the service inspector's); None: not recorded yet, or not confined."""
+    """The users of their own that learner code runs as in the grading ``command`` now: the learner's
+    sandbox's, then the others' (the service inspector's, the lock check's while it runs); None: not
+    recorded yet, or not confined."""
     sandbox = _recorded_sandbox(command)
     with contextlib.suppress(KeyError, TypeError, ValueError):
         if sandbox.get("confined") is not True:
@@ -140,10 +141,10 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
     run = Run(returncode=None)
     with open(log_path, "wb") as log:
         process = procs.spawn(command, cwd=cwd, env=env, stdout=log)
-    learner_uids = None
     try:
         while process.poll() is None:
-            learner_uids = learner_uids if learner_uids is not None else _confined_uids(command)
+            # Read at every poll: a user of its own comes and goes (the lock check's).
+            learner_uids = _confined_uids(command)
             run.peak_rss_mb = max(run.peak_rss_mb, procs.tree_rss_mb(process, learner_uids or ()))
             if stop is not None and stop.is_set():
                 run.error = "stopped"

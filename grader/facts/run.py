@@ -277,6 +277,11 @@ class Run:
         #: the same user) or rewrite its answer file, and forge the model's predictions the live checks
         #: are compared with (reproduced: 82 -> 100).
         self._model_box: procs.Sandbox | None = None
+        #: The lock check's sandbox while it runs learner code (a user of its own when confined).
+        self._lock_box: procs.Sandbox | None = None
+        #: Called whenever :attr:`sandboxes` changes (the plugin records them for the class run's runner,
+        #: which counts the memory of every user listed, and cleans up after each).
+        self.on_sandboxes: Callable[[], None] | None = None
         #: Where the service inspector (and the build after it) runs: when confined, a user of its own
         #: with its own copies of the submission and the store, for the same reason (it reads the model
         #: first, before anything of the learner's is importable in it); else the learner's sandbox.
@@ -380,6 +385,7 @@ class Run:
         where = self.learner()
         if self.sandbox.confined:
             self._model_box = procs.Sandbox.acquire(confine=True)
+            self._sandboxes_changed()
             home = self._model_box.folder / "bentoml"
             (home / "models").mkdir(parents=True)
             if not gated:  # a gated reader's store is filled once the grading's is (see __init__)
@@ -399,6 +405,7 @@ class Run:
         box = procs.Sandbox.acquire(confine=True, check=False)
         place = Place(box, box.folder / "submission", box.folder / "bentoml")
         self.inspecting = place  # released in close() even if the copies below fail
+        self._sandboxes_changed()
         self.confinement = confined_note(self.sandboxes)
         self._copy_submission(place)
         self._copy_models(place.home, box)
@@ -407,7 +414,7 @@ class Run:
     @property
     def sandboxes(self) -> list[procs.Sandbox]:
         """Every sandbox this run holds learner code in: the learner's first."""
-        found = [self.sandbox, self.inspecting.sandbox, self._model_box]
+        found = [self.sandbox, self.inspecting.sandbox, self._model_box, self._lock_box]
         return [box for i, box in enumerate(found) if box is not None and box not in found[:i]]
 
     def learner(self) -> dict[str, Any]:
@@ -620,11 +627,21 @@ class Run:
         self.helpers.append("lock check as learner code")
         try:
             with procs.Sandbox.acquire(confine=self.sandbox.confined) as box:
-                lock = package_index.Lock(undecided.requirements, undecided.index_args, sandbox=box)
-                lock.failure()
-                return lock
+                self._lock_box = box
+                self._sandboxes_changed()
+                try:
+                    lock = package_index.Lock(undecided.requirements, undecided.index_args, sandbox=box)
+                    lock.failure()
+                    return lock
+                finally:  # unlisted before its user is freed (another grading may take it then)
+                    self._lock_box = None
+                    self._sandboxes_changed()
         except procs.SandboxError:
             return None
+
+    def _sandboxes_changed(self) -> None:
+        if self.on_sandboxes is not None:
+            self.on_sandboxes()
 
     def _stored_bento(self) -> BentoFacts:
         import bentoml

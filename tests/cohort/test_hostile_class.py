@@ -47,15 +47,19 @@ def test_a_hostile_learner_gets_an_honest_score_and_leaves_nothing(model_file, t
 
 
 #: A stand-in for a grading: it records its sandboxes as the grader does (the learner's, the service
-#: inspector's), then runs "learner code" as the user of one of them, which leaves the tree (fork,
-#: setsid, fork) and holds 300 MiB.
+#: inspector's; then, as the lock check starts, its user too), then runs "learner code" as the user of
+#: one of them, which leaves the tree (fork, setsid, fork) and holds 300 MiB.
 FAKE_GRADING = r'''
 import json, pathlib, subprocess, sys, time
-learner, inspector, uid = (int(arg) for arg in sys.argv[1:4])
+learner, inspector, lock, uid = (int(arg) for arg in sys.argv[1:5])
 results = pathlib.Path(sys.argv[sys.argv.index("--results") + 1])
-sandboxes = {"user": "x", "uid": learner, "confined": True, "marker": "x",
-             "others": [{"user": "y", "uid": inspector, "marker": "y"}]}
-(results / "sandbox.json").write_text(json.dumps(sandboxes))
+def record(others):
+    sandboxes = {"user": "x", "uid": learner, "confined": True, "marker": "x",
+                 "others": [{"user": "y", "uid": other, "marker": "y"} for other in others]}
+    (results / "sandbox.json").write_text(json.dumps(sandboxes))
+record([inspector])
+time.sleep(1.5)  # the runner has read the first record meanwhile
+record([inspector, lock])
 daemon = """
 import os, time
 if os.fork() == 0:
@@ -69,18 +73,21 @@ time.sleep(60)
 '''
 
 
-@pytest.mark.parametrize("holder", ["server's user", "inspector's user"])
+@pytest.mark.parametrize("holder", ["server's user", "inspector's user", "lock check's user"])
 def test_memory_held_by_learner_code_that_left_the_tree_counts_against_the_limit(holder, tmp_path) -> None:
     """A daemon of learner code outside the grading's process tree held 3 GiB while the run measured
     693 MiB, under a limit of 2048: everything of the grading's sandbox users counts now, the service
-    inspector's (which imports service.py as a user of its own) as well as the server's."""
+    inspector's (which imports service.py as a user of its own) as well as the server's, and the lock
+    check's, whose user the grading records only once that check starts."""
     from grader.cohort import runner
 
     results = tmp_path / "results"
     results.mkdir()
-    with procs.Sandbox.acquire(check=False) as box, procs.Sandbox.acquire(check=False) as other:
-        holds = box if holder == "server's user" else other
-        command = [sys.executable, "-c", FAKE_GRADING, str(box.uid), str(other.uid), str(holds.uid)]
+    with (procs.Sandbox.acquire(check=False) as box, procs.Sandbox.acquire(check=False) as other,
+          procs.Sandbox.acquire(check=False) as lock):
+        holds = {"server's user": box, "inspector's user": other, "lock check's user": lock}[holder]
+        command = [sys.executable, "-c", FAKE_GRADING, str(box.uid), str(other.uid), str(lock.uid),
+                   str(holds.uid)]
         run = runner.run_grader([*command, "--results", str(results)],
                                 cwd=tmp_path, env={}, log_path=tmp_path / "log.txt",
                                 limits=runner.Limits(seconds=60, memory_mb=200))

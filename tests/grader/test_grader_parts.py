@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bentokit import contract
+from bentokit import contract, procs
 from grader import hints
 from grader.facts import bentofile, probes
 from grader.facts import source as ast_facts
@@ -601,5 +601,29 @@ def test_a_model_tag_that_is_a_path_copies_nothing_from_outside_the_store(tag, t
         assert not any("loot" in p.parts or p.name == "service.py" and "submission" not in p.parts
                        for p in copied), sorted(copied)
         assert (run.home / "models" / contract.MODEL_NAME / "v1").is_dir()  # the course model still is
+    finally:
+        run.close()
+
+
+def test_the_lock_checks_user_is_listed_while_it_runs_learner_code(tmp_path) -> None:
+    """A class run counts the memory of every user a grading lists (``sandbox.json``), and cleans up
+    after each. The lock done again as learner code runs in a sandbox of its own (a user of its own
+    when confined), taken late: it is listed while it runs, and unlisted before its user is freed."""
+    from bentokit import package_index
+    from grader.facts.run import Options, Run
+    from tests.test_package_index import source_only_index
+
+    index_args = source_only_index(tmp_path, tmp_path / "backend-ran")
+    undecided = package_index.Lock(["learnerpkg==1.0"], index_args)
+    assert undecided.failure() == "" and undecided.undecided
+    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="auto"))
+    seen: list[list[procs.Sandbox]] = []
+    run.on_sandboxes = lambda: seen.append(list(run.sandboxes))
+    try:
+        before = run.sandboxes
+        assert run._lock_as_learner_code(undecided) is not None
+        assert len(seen) == 2, seen
+        assert seen[0][:-1] == before and seen[0][-1] not in before and seen[1] == before
+        assert run.sandboxes == before
     finally:
         run.close()
