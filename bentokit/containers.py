@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bentokit import bento
-from bentokit.server import HOST, ServerError, free_port, kit_env, wait_url_ready
+from bentokit.server import HOST, ServerError, kit_env, wait_url_ready
 
 ENGINES = ("docker", "podman")
 ENGINE_ENV = "KIT_CONTAINER_ENGINE"
@@ -305,17 +305,22 @@ def run(
     name: str | None = None,
     container_port: int = SERVICE_PORT,
 ) -> RunningContainer:
-    """Start the local ``image`` detached on ``127.0.0.1:port`` (free by default); no readiness wait."""
+    """Start the local ``image`` detached on ``127.0.0.1:port``; no readiness wait.
+
+    Without ``port`` the engine picks a free one as it binds it (``-p 127.0.0.1::3000``, then
+    ``ENGINE port``): no other process can take it between a pick and the bind, and the port is on no
+    command line, which every local user can read (a learner's code beside a grading could have bound
+    it first).
+    """
     engine = engine or require_engine()
-    port = port or free_port()
     name = name or f"bentokit-{uuid.uuid4().hex[:10]}"
     environment = {"BENTOML_DO_NOT_TRACK": "true", **(env or {})}
     command = engine.command("run", "-d", "--pull=never", "--name", name,
-                             "-p", f"{HOST}:{port}:{container_port}")
+                             "-p", f"{HOST}:{port or ''}:{container_port}")
     for key, value in environment.items():
         command += ["-e", f"{key}={value}"]
     started = time.monotonic()
-    container = RunningContainer(name, image, engine, f"http://{HOST}:{port}", started)
+    container = RunningContainer(name, image, engine, f"http://{HOST}:{port or 0}", started)
     try:
         result = subprocess.run([*command, image], capture_output=True, text=True, timeout=120,
                                 stdin=subprocess.DEVNULL)
@@ -325,6 +330,13 @@ def run(
     if result.returncode != 0:
         container.stop()  # `run` may have created it before failing to start it
         raise ContainerError(f"{engine.name} could not start {image}:\n{result.stderr.strip()}")
+    if not port:
+        published = re.search(rf"{re.escape(HOST)}:(\d+)",
+                              _answers(engine.command("port", name, f"{container_port}/tcp")) or "")
+        if published is None:
+            container.stop()
+            raise ContainerError(f"{engine.name} published no port of {image} (`{engine.name} port {name}`)")
+        container.url = f"http://{HOST}:{published[1]}"
     return container
 
 

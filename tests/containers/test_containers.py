@@ -62,6 +62,23 @@ def test_container_answers_like_bentoml_serve(reference_image, reference_server,
     assert not container.state(), "the container is still there"
 
 
+def test_the_engine_picks_the_port_as_it_binds_it(reference_image, engine, monkeypatch):
+    """No command line names the container's port (every local user reads them: code of a learner graded
+    beside could bind a port named there before the engine does), and no pick precedes the bind."""
+    commands: list[list[str]] = []
+    run = subprocess.run
+
+    def recorded(command, *args, **kwargs):
+        commands.append([str(word) for word in command])
+        return run(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", recorded)
+    with containers.running(reference_image.tag, engine=engine) as container:
+        assert requests.get(container.url + "/readyz", timeout=10).status_code == 200
+    assert any("-p" in command for command in commands)
+    assert not [command for command in commands if str(container.port) in " ".join(command)], commands
+
+
 def test_container_is_removed_when_the_block_fails(reference_image, engine):
     with pytest.raises(RuntimeError), containers.running(reference_image.tag, engine=engine) as container:
         raise RuntimeError("a failing check")
