@@ -93,7 +93,7 @@ def one_build_at_a_time(engine: Engine, home: Path = HOME) -> Iterator[list[str]
     yields the working containers it removed first. A build killed half-way (a time limit, an
     interrupted grading) leaves buildah's working containers in the store (podman 4.3, one per step
     begun), and each holds a layer on disk: with the lock held, no build is running, so every one there
-    is a leftover. Run as the builder user (the lock file is its own)."""
+    is a leftover. Unused volumes go too. Run as the builder user (the lock file is its own)."""
     if os.geteuid() == 0:
         raise BuilderError("the build lock is taken as the builder user, not as root")
     with open(home / "run" / "build.lock", "a") as lock:
@@ -103,6 +103,9 @@ def one_build_at_a_time(engine: Engine, home: Path = HOME) -> Iterator[list[str]
         leftovers = [line.split()[0] for line in listed.splitlines() if line.split()[1:] == ["Storage"]]
         if leftovers:
             _run(engine.command("rm", "--force", *leftovers), "removing a killed build's working containers")
+        # And volumes no container uses (the grader makes none; a container removed without its
+        # anonymous volumes left them): each holds disk and one of podman's locks.
+        _run(engine.command("volume", "prune", "--force"), "removing unused volumes")
         yield leftovers
 
 

@@ -289,11 +289,12 @@ class RunningContainer:
         """Remove the container at once (killed, not stopped gracefully); safe to call twice.
 
         docker's ``rm -f`` kills; podman's stops with a 10 s grace first unless ``--time 0``, and a
-        service still busy with requests (a grading interrupted mid-checks) used all of it.
+        service still busy with requests (a grading interrupted mid-checks) used all of it. ``-v``: the
+        anonymous volumes its image asked for (``VOLUME``) go with it; they stayed in the store.
         """
         now = ["--time", "0"] if self.engine.name == "podman" else []
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            subprocess.run(self.engine.command("rm", "-f", *now, self.name), capture_output=True,
+            subprocess.run(self.engine.command("rm", "-f", "-v", *now, self.name), capture_output=True,
                            timeout=60, stdin=subprocess.DEVNULL)
 
 

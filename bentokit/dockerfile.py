@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import re
 
-#: The instructions BentoML's templates write, and the few more a Dockerfile may hold harmlessly.
-HARMLESS = {"ENV", "ARG", "LABEL", "WORKDIR", "USER", "EXPOSE", "ENTRYPOINT", "CMD", "SHELL", "VOLUME",
-            "STOPSIGNAL", "HEALTHCHECK"}
+#: The instructions BentoML's templates write besides FROM, RUN, COPY and ADD, and LABEL and CMD.
+#: Not ``VOLUME``: every run of the image made anonymous volumes in the engine's store, which stayed
+#: (disk, and one of podman's 2048 locks each: enough of them and no container of anyone's starts).
+HARMLESS = {"ENV", "ARG", "LABEL", "WORKDIR", "USER", "EXPOSE", "ENTRYPOINT", "CMD"}
 #: The base images BentoML picks for a Python service (a local build of one keeps its name).
 BASE_IMAGE = re.compile(r"(docker\.io/(library/)?)?python:3\.\d+(\.\d+)?-(slim|alpine)[a-z0-9.-]*")
 #: A line that continues on the next: a backslash, then nothing but blanks.

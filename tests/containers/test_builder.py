@@ -1,5 +1,5 @@
 """The builder user (``bentokit.builder``), as the grader uses it as root with podman: its store keeps
-nothing a killed build left there."""
+nothing a killed build, or a removed container, left there."""
 
 from __future__ import annotations
 
@@ -40,9 +40,12 @@ with builder.one_build_at_a_time(engine):
     os.killpg(build.pid, signal.SIGKILL)
     build.wait()
     left = working()
+subprocess.run(engine.command("volume", "create", "bentokit-test-unused"), check=True, capture_output=True)
 with builder.one_build_at_a_time(engine) as removed:
     pass
-print(json.dumps({"left": sorted(left), "removed": removed, "after": sorted(working())}))
+volumes = subprocess.run(engine.command("volume", "ls", "--format", "{{.Name}}"), capture_output=True,
+                         text=True, timeout=60).stdout.split()
+print(json.dumps({"left": sorted(left), "removed": removed, "after": sorted(working()), "volumes": volumes}))
 '''
 
 
@@ -71,5 +74,6 @@ def test_a_killed_build_leaves_nothing_the_next_build_keeps(engine) -> None:
         assert seen["left"], "the build never started its RUN step"
         assert set(seen["left"]) <= set(seen["removed"])
         assert not set(seen["after"]) & set(seen["left"])
+        assert "bentokit-test-unused" not in seen["volumes"]  # no volume no container uses stays either
     finally:
         procs.remove_tree(context)

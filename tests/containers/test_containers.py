@@ -79,6 +79,29 @@ def test_the_engine_picks_the_port_as_it_binds_it(reference_image, engine, monke
     assert not [command for command in commands if str(container.port) in " ".join(command)], commands
 
 
+def test_a_container_goes_with_the_volumes_its_image_asked_for(reference_image, engine, tmp_path):
+    """An image's ``VOLUME`` makes anonymous volumes at every run; removed without them, they stayed in
+    the store (disk, and one of podman's locks each: enough, and no container of anyone's starts)."""
+    def volumes() -> set[str]:
+        out = subprocess.run(engine.command("volume", "ls", "--quiet"), capture_output=True, text=True,
+                             timeout=60).stdout
+        return set(out.split())
+
+    (tmp_path / "Dockerfile").write_text(f"FROM {reference_image.tag}\nVOLUME /leak /leak/v0\n")
+    tag = f"localhost/bentokit-volumes:{uuid.uuid4().hex[:8]}"
+    subprocess.run(engine.command("build", "-q", "-t", tag, str(tmp_path)), check=True, capture_output=True,
+                   timeout=300)
+    before = volumes()
+    try:
+        container = containers.run(tag, engine)
+        made = volumes() - before
+        container.stop()
+        assert made, "the image's volumes were not made: nothing tested"
+        assert not volumes() & made
+    finally:
+        containers.remove_image(tag, engine)
+
+
 def test_container_is_removed_when_the_block_fails(reference_image, engine):
     with pytest.raises(RuntimeError), containers.running(reference_image.tag, engine=engine) as container:
         raise RuntimeError("a failing check")

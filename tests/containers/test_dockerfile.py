@@ -68,6 +68,9 @@ INJECTED = {
         "RUN --mount=type=cache,target=/root/.cache/pip ls /root/.cache/pip/root", OPTION),
     "BentoML's own install, then more": (f"{dockerfile.MOUNTED_INSTALL} && ls /root/.cache", OPTION),
     "a file fetched from a URL": ("ADD http://127.0.0.1:3000/metrics /x", "not a file of the bento"),
+    # Round 7: every run of the image left its anonymous volumes in the builder's store (a lock each).
+    "a volume every run leaves behind": ("VOLUME /leak /leak/v0 /leak/v1", "the instruction VOLUME"),
+    "a health check": ("HEALTHCHECK CMD true", "the instruction HEALTHCHECK"),
     "a repository fetched": ("ADD git@github.com:someone/x.git /x", "not a file of the bento"),
 }
 
