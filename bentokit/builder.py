@@ -114,9 +114,13 @@ def ensure(root: Engine) -> Builder:
     driver). Root only; a :class:`BuilderError` saying what is missing."""
     if os.geteuid() != 0:
         raise BuilderError("Rootless image builds are set up by root.")
-    with open(procs.lock_dir() / "useradd.lock", "w") as lock:  # the sandbox users' lock, too
+    try:
+        user = procs.ensure_user(NAME, home=str(HOME), comment="BentoML kit learner image builds",
+                                 what="learners' image builds")
+    except procs.SandboxError as err:
+        raise BuilderError(str(err)) from None
+    with open(procs.lock_dir() / "builder.lock", "w") as lock:  # two gradings setting it up at once
         fcntl.flock(lock, fcntl.LOCK_EX)
-        user = _user()
         _subordinate_ids(user)
         builder = Builder(user.pw_name, user.pw_uid, user.pw_gid, HOME)
         _home(builder, root)
@@ -132,18 +136,6 @@ def _run(command: list[str], what: str) -> str:
     if done.returncode != 0:
         raise BuilderError(f"{what} failed: {(done.stderr or done.stdout).strip()[-500:]}")
     return done.stdout
-
-
-def _user() -> pwd.struct_passwd:
-    with contextlib.suppress(KeyError):
-        return pwd.getpwnam(NAME)
-    useradd = shutil.which("useradd", path="/usr/sbin:/sbin:/usr/bin")
-    if not useradd:
-        raise BuilderError("Rootless image builds need `useradd` (Debian/Ubuntu package `passwd`).")
-    shell = next((s for s in ("/usr/sbin/nologin", "/sbin/nologin") if os.path.exists(s)), "/bin/false")
-    _run([useradd, "--system", "--user-group", "--no-create-home", "--home-dir", str(HOME), "--shell", shell,
-          "--comment", "BentoML kit learner image builds", NAME], f"creating the user {NAME}")
-    return pwd.getpwnam(NAME)
 
 
 def _ranges(path: Path) -> list[tuple[str, int, int]]:

@@ -643,26 +643,27 @@ def remove_tree(path: str | os.PathLike) -> None:
             subprocess.run(["rm", "-rf", "--", str(path)], **quiet)
 
 
-def _ensure_user(name: str) -> pwd.struct_passwd:
-    """The system user ``name``, created (no login shell, no password, no home) if it does not exist."""
+def ensure_user(name: str, home: str = "/nonexistent", comment: str = "BentoML kit learner code",
+                what: str = "learner code") -> pwd.struct_passwd:
+    """The system user ``name``, created (no login shell, no password, ``home`` not made) if it does not
+    exist; a :class:`SandboxError` saying what to install or why not. Root only."""
     with contextlib.suppress(KeyError):
         return pwd.getpwnam(name)
     useradd = shutil.which("useradd") or shutil.which("useradd", path="/usr/sbin:/sbin")
     if not useradd:
-        raise SandboxError("Confining learner code needs `useradd` (Debian/Ubuntu package `passwd`, "
-                           "RHEL `shadow-utils`): install it, or run the grader as a non-root user "
-                           "(confinement is then off).")
+        raise SandboxError(f"Running {what} as a user of its own needs `useradd` (Debian/Ubuntu package "
+                           "`passwd`, RHEL `shadow-utils`): install it, or run the grader as a non-root "
+                           "user (confinement is then off).")
     shell = next((s for s in ("/usr/sbin/nologin", "/sbin/nologin") if os.path.exists(s)), "/bin/false")
-    with open(LOCK_DIR / "useradd.lock", "w") as lock:  # concurrent useradds fight over /etc/passwd
+    with open(lock_dir() / "useradd.lock", "w") as lock:  # concurrent useradds fight over /etc/passwd
         fcntl.flock(lock, fcntl.LOCK_EX)
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
         done = subprocess.run([useradd, "--system", "--user-group", "--no-create-home",
-                               "--home-dir", "/nonexistent", "--shell", shell,
-                               "--comment", "BentoML kit learner code", name],
+                               "--home-dir", home, "--shell", shell, "--comment", comment, name],
                               capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
-        raise SandboxError(f"Could not create the user {name} for learner code: {done.stderr.strip()}")
+        raise SandboxError(f"Could not create the user {name} for {what}: {done.stderr.strip()}")
     return pwd.getpwnam(name)
 
 
@@ -823,20 +824,26 @@ class Sandbox:
         else:
             raise SandboxError(f"All {MAX_SLOTS} sandbox users are busy (more gradings at once than that).")
         try:
-            user = _ensure_user(f"{USER_PREFIX}{slot}")
+            user = ensure_user(f"{USER_PREFIX}{slot}")
             kill_user(user.pw_uid)  # left by a holder of this slot that was killed before its clean-up
             _clean_shared_tmp(user.pw_uid)
-            # Default /tmp, not the caller's TMPDIR: root's may be a folder the sandbox user cannot enter.
-            room = Path(tempfile.mkdtemp(prefix=f"{user.pw_name}-", dir=workroot or SHARED_TMP[0]))
-            room.chmod(0o711)
-            folder = room / "home"
-            folder.mkdir(mode=0o700)
-            os.chown(folder, user.pw_uid, user.pw_gid)
+            return cls.in_room(user.pw_name, user.pw_uid, user.pw_gid, workroot, slot=slot, lock_fd=fd)
         except BaseException:
             os.close(fd)
             raise
-        return cls(folder=folder, uid=user.pw_uid, gid=user.pw_gid, user=user.pw_name, confined=True,
-                   slot=slot, lock_fd=fd, room=room)
+
+    @classmethod
+    def in_room(cls, user: str, uid: int, gid: int, workroot: str | os.PathLike | None = None,
+                **kwargs: Any) -> Sandbox:
+        """A confined sandbox of the existing ``user`` in a new room (root's, mode 711) holding its
+        folder (the user's, mode 700). Root only. ``kwargs`` go to the constructor."""
+        # Default /tmp, not the caller's TMPDIR: root's may be a folder the sandbox user cannot enter.
+        room = Path(tempfile.mkdtemp(prefix=f"{user}-", dir=workroot or SHARED_TMP[0]))
+        room.chmod(0o711)
+        folder = room / "home"
+        folder.mkdir(mode=0o700)
+        os.chown(folder, uid, gid)
+        return cls(folder=folder, uid=uid, gid=gid, user=user, confined=True, room=room, **kwargs)
 
     def __enter__(self) -> Sandbox:
         return self

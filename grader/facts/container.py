@@ -11,9 +11,7 @@ the image is built, run and removed by the builder user, rootless (:mod:`bentoki
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -124,13 +122,9 @@ class ContainerRun:
     def _builder_box(self) -> procs.Sandbox:
         """The build's sandbox: the builder user, in a room of this run's (see procs.Sandbox), its folder
         there the build's TMPDIR (its HOME, with its podman's store, is the builder's: ``builder.env``)."""
-        self._room = Path(tempfile.mkdtemp(prefix=f"{self.rootless.name}-", dir=procs.SHARED_TMP[0]))
-        self._room.chmod(0o711)
-        folder = self._room / "home"
-        folder.mkdir(mode=0o700)
-        os.chown(folder, self.rootless.uid, self.rootless.gid)
-        return procs.Sandbox(folder=folder, uid=self.rootless.uid, gid=self.rootless.gid,
-                             user=self.rootless.name, confined=True, room=self._room)
+        box = procs.Sandbox.in_room(self.rootless.name, self.rootless.uid, self.rootless.gid)
+        self._room = box.room  # removed at close, never released: a classmate's build may be running
+        return box
 
     def _stage(self, bento_tag: str, home: Path, into: Path) -> Path:
         """A BentoML home in ``into`` holding a copy of the bento and the models, without the links that

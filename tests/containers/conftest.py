@@ -3,9 +3,11 @@ reference bento built from the root bentofile, and its image (removed after the 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from bentokit import bento, containers
+from bentokit import bento, builder, containers
 from tests.conftest import ROOT
 
 TEST_IMAGE = "localhost/bentokit-credit-risk:test"
@@ -22,6 +24,15 @@ def engine() -> containers.Engine:
         pytest.skip("no container engine answers (a Docker daemon or podman); "
                     + containers.install_hint().splitlines()[-1])
     return found
+
+
+@pytest.fixture(scope="session")
+def rootless(engine) -> builder.Builder | None:
+    """The builder user the grader builds and runs learners' images as, as root with podman (made
+    ready once per session, as a grading makes it); None otherwise."""
+    if os.geteuid() != 0 or engine.name != "podman":
+        return None
+    return builder.ensure(engine)
 
 
 @pytest.fixture(scope="session")

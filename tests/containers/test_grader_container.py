@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import signal
 import subprocess
 import sys
@@ -32,19 +31,11 @@ pytestmark = [pytest.mark.container, pytest.mark.server]
 GROUP = "container image"
 
 
-def rootless(engine: containers.Engine) -> containers.Engine | None:
-    """The engine as the grader runs it for learners' images when it runs as root with podman: as the
-    builder user (``bentokit.builder``); None otherwise."""
-    if os.geteuid() != 0 or engine.name != "podman":
-        return None
-    return builder.ensure(engine).engine(engine)
-
-
-def grader_leftovers(engine: containers.Engine) -> tuple[list[str], list[str]]:
+def grader_leftovers(engines: list[containers.Engine]) -> tuple[list[str], list[str]]:
     """Containers and images of the grader's repository that still exist (root's, and the builder's)."""
     def lines(*args: str) -> list[str]:
         found = []
-        for each in filter(None, (engine, rootless(engine))):
+        for each in engines:
             out = subprocess.run(each.command(*args), capture_output=True, text=True, timeout=60).stdout
             found += [line for line in out.splitlines() if IMAGE_REPOSITORY in line]
         return found
@@ -53,13 +44,14 @@ def grader_leftovers(engine: containers.Engine) -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture
-def left_behind(engine):
+def left_behind(engine, rootless):
     """What this test's gradings left of the grader's repository: the engine's storage is shared by
     the whole machine, so what was there before the test (another run's) is not this test's."""
-    before = grader_leftovers(engine)
+    engines = [engine, rootless.engine(engine)] if rootless else [engine]
+    before = grader_leftovers(engines)
 
     def new() -> tuple[list[str], list[str]]:
-        now = grader_leftovers(engine)
+        now = grader_leftovers(engines)
         return tuple([line for line in now[i] if line not in before[i]] for i in range(2))
     return new
 
@@ -85,14 +77,14 @@ def test_solutions_in_their_container_get_full_marks(engine, reference_home, sol
     assert left_behind() == ([], [])
 
 
-def test_as_root_podman_builds_and_runs_the_image_as_a_user_of_its_own(engine, reference_home, tmp_path,
-                                                                       left_behind) -> None:
+def test_as_root_podman_builds_and_runs_the_image_as_a_user_of_its_own(engine, rootless, reference_home,
+                                                                       tmp_path, left_behind) -> None:
     """Root's podman never builds learner code: a command that got past the Dockerfile check (or a
     buildah bug of tomorrow) would act as root on the host. The image is built and run by the builder
     user, rootless: it is in that user's store, not root's, and its root is that user on the host."""
-    builds = rootless(engine)
-    if builds is None:
+    if rootless is None:
         pytest.skip("the grader builds rootless as root with podman only")
+    builds = rootless.engine(engine)
     graded = grade(ROOT / "solutions", reference_home, tmp_path / "results", "--container", "--keep-image")
     check = graded.checks["container_image"]
     assert check["passed"] and f"rootless as the user {builder.NAME}" in check["output"], check["output"]
@@ -102,7 +94,7 @@ def test_as_root_podman_builds_and_runs_the_image_as_a_user_of_its_own(engine, r
         uid_map = builds.command("run", "--rm", "--entrypoint", "cat", built[0], "/proc/self/uid_map")
         done = subprocess.run(uid_map, capture_output=True, text=True, timeout=120)
         inside, host, _ = done.stdout.split("\n")[0].split()
-        assert (inside, host) == ("0", str(pwd.getpwnam(builder.NAME).pw_uid)), done
+        assert (inside, host) == ("0", str(rootless.uid)), done
     finally:
         for name in built:
             containers.remove_image(name, builds)
