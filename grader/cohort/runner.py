@@ -204,7 +204,8 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
     # The grader keeps the instructor's environment (its data for the model's AUC); learner code
     # never sees it: the grader gives it an allow-listed one.
     env = {"BENTOML_HOME": str(home), "TMPDIR": str(work)}
-    command = [sys.executable, "-m", "grader", "--submission", str(fetched.folder),
+    # -P: no folder of the run's before the kit's own packages on the grader's path.
+    command = [sys.executable, "-P", "-m", "grader", "--submission", str(fetched.folder),
                "--results", str(results), *grader_args]
     log_path = work / "grader.log"
     run = run_grader(command, cwd=work, env=env, log_path=log_path, limits=limits, stop=stop)

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -234,13 +235,17 @@ def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[l
     copy afterwards: the models live in the home, not in the build context.
     """
     notes, imported = [], 0
+    # Root writes into ``home``: it holds no link of the learner's (a dangling ``latest -> /root/x``
+    # once had BentoML's import create /root/x; one to a missing folder of /tmp, made a folder of
+    # root's by a classmate's code mid-import, had it write the archive's files there).
     for store in STORE_DIRS:
         models = fetched.origin / store / "models"
         if why := files.escapes(models, fetched.origin):  # a store that is a link to root's, say
             notes.append(why)
             continue
         if models.is_dir():
-            notes += [f"{store}/models/{note}" for note in files.copy_tree(models, home / "models")]
+            copied = files.copy_tree(models, home / "models", links=False)
+            notes += [f"{store}/models/{note}" for note in copied]
             notes.append(f"model store copied from {store}/")
     for exported in sorted(fetched.origin.rglob("*.bentomodel")):
         if set(exported.relative_to(fetched.origin).parts) & set(NOISE):
@@ -255,13 +260,16 @@ def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[l
         # An absolute path: BentoML resolves a relative one against / (its file system layer). As the
         # instructor, in a folder of the grader's, never the current one (GitHub Classroom's is the
         # learner's repository, whose bentoml/ package Python would otherwise import first).
-        done = subprocess.run([sys.executable, "-P", "-m", "bentoml", "models", "import",
-                               str(exported.resolve())], cwd=home, env=kit_env({"BENTOML_HOME": str(home)}),
-                              capture_output=True, text=True, timeout=timeout)
-        if done.returncode:
-            notes.append(f"{exported.name} could not be imported: {done.stderr.strip()[-300:]}")
-        else:
-            imported += 1
+        # Into an empty store of the grader's own, then copied over: never into one the learner shipped.
+        with tempfile.TemporaryDirectory(prefix="import-", dir=home.parent) as fresh:
+            done = subprocess.run([sys.executable, "-P", "-m", "bentoml", "models", "import",
+                                   str(exported.resolve())], cwd=fresh, env=kit_env({"BENTOML_HOME": fresh}),
+                                  capture_output=True, text=True, timeout=timeout)
+            if done.returncode:
+                notes.append(f"{exported.name} could not be imported: {done.stderr.strip()[-300:]}")
+            else:
+                imported += 1
+                notes += files.copy_tree(Path(fresh) / "models", home / "models", links=False)
     if not imported and not notes:
         notes.append("no model found: ship the model as a .bentomodel file (bentoml models export)")
     for exported in fetched.root.rglob("*.bentomodel"):

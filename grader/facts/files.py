@@ -77,15 +77,19 @@ def check_size(root: Path, ignore: Callable[[str, list[str]], set[str]] | None =
 
 
 def escapes(path: Path, root: Path) -> str:
-    """Why the grader does not read ``path`` as one of ``root``'s files (``''``: it may)."""
+    """Why the grader does not read (or write through) ``path`` as one of ``root``'s files (``''``: it may).
+
+    A link whose target is missing counts by where it points: ``latest -> /root/x`` is nothing to read
+    today, but root would create ``/root/x`` by writing ``latest`` (BentoML's import does), and a
+    classmate's code could make ``/tmp/d`` a folder of root's between the check and the use."""
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
     try:
-        target = path.resolve(strict=True)
-    except (OSError, RuntimeError):  # missing, dangling or a loop: a file that is not there
-        return ""
+        target = path.resolve()  # the existing part followed, the rest as written
+    except (OSError, RuntimeError):  # a loop
+        return f"{shown} is a link that leads nowhere (a loop): the grader does not read or follow it."
     base = root.resolve()
     if target == base or base in target.parents:
         return ""
-    shown = path.relative_to(root) if path.is_relative_to(root) else path
     return (f"{shown} leads out of the submission (to {target}): the grader does not read files "
             f"outside it. Put the file itself in the submission folder.")
 
@@ -105,9 +109,10 @@ def drop_links_out(root: Path) -> list[str]:
     for folder, dirs, names in walk(root):
         for name in dirs + names:
             path = Path(folder) / name
-            if path.is_symlink() and escapes(path, root):
+            if path.is_symlink() and (why := escapes(path, root)):
+                where = "nowhere (a loop)" if "a loop" in why else "outside the submission"
                 notes.append(f"{path.relative_to(root).as_posix()} is a link to {os.readlink(path)}, "
-                             f"outside the submission: left out (the grader reads no file outside it)")
+                             f"{where}: left out (the grader reads no file outside it)")
                 path.unlink()
     return notes
 
@@ -127,10 +132,11 @@ def check_archive(path: Path) -> None:
 
 
 def copy_tree(source: Path, target: Path,
-              ignore: Callable[[str, list[str]], set[str]] | None = None) -> list[str]:
+              ignore: Callable[[str, list[str]], set[str]] | None = None, links: bool = True) -> list[str]:
     """Copy a learner's folder as root without reading anything through a link: links are copied as
     links, then those that lead out of the copy are removed (:func:`drop_links_out`); anything neither
     a file, a folder nor a link (a FIFO would hang the copy) is left out. Notes say what was left out.
+    ``links=False`` leaves every link out (a model store holds none, and root writes into it).
     Raises :class:`TooLarge` before copying anything when the files exceed the limits."""
     check_size(source, ignore)
     notes: list[str] = []
@@ -139,10 +145,13 @@ def copy_tree(source: Path, target: Path,
         skip = set(ignore(folder, names)) if ignore else set()
         for name in set(names) - skip:
             mode = os.lstat(os.path.join(folder, name)).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            shown = (Path(folder) / name).relative_to(source).as_posix()
+            if stat.S_ISLNK(mode) and not links:
                 skip.add(name)
-                notes.append(f"{(Path(folder) / name).relative_to(source).as_posix()} is not a file or a "
-                             f"folder: left out")
+                notes.append(f"{shown} is a link: left out (a model store holds files only)")
+            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                skip.add(name)
+                notes.append(f"{shown} is not a file or a folder: left out")
         return skip
 
     shutil.copytree(source, target, ignore=ignored, symlinks=True, dirs_exist_ok=True)

@@ -57,8 +57,9 @@ def test_a_learners_links_out_of_the_submission_are_left_out_of_the_copy(tmp_pat
     assert sorted(p.name for p in copy.iterdir()) == ["same.py", "service.py"], prepared.notes
     assert (copy / "same.py").read_text() == "print('hello')\n"
     left_out = "\n".join(prepared.notes)
-    for name in ("bentofile.yaml", "env.txt", f"{contract.MODEL_NAME}/latest"):
+    for name in ("bentofile.yaml", "env.txt"):
         assert f"{name} is a link to" in left_out and "outside the submission" in left_out, left_out
+    assert f"{contract.MODEL_NAME}/latest is a link: left out" in left_out, left_out  # a store: no link
     assert "pipe is not a file or a folder" in left_out
     everything = b"".join(p.read_bytes() for p in tmp_path.joinpath("work").rglob("*") if p.is_file())
     assert b"hunter2" not in everything and b"ghp_not_for_learners" not in everything
@@ -239,7 +240,7 @@ def test_a_learners_folder_names_are_printed_and_stored_as_text(tmp_path) -> Non
             assert done.returncode == 0 and "Traceback" not in said, said
             assert f"folders nest more than {files.MAX_DEPTH} deep ([/x]/a/a" in said, said
         feedback = next((tmp_path / "out" / "learners").glob("mallory-*/feedback.md")).read_text()
-        assert "[/x]/a/a" in feedback and "\ufffd" not in feedback
+        assert "\\[/x\\]/a/a" in feedback and "\ufffd" not in feedback  # text, not a link
         assert "mallory" in (tmp_path / "out" / "gradebook.csv").read_text()
     finally:  # pytest's own removal of old test folders recurses too
         procs.remove_tree(learner)
@@ -282,3 +283,50 @@ def test_a_model_store_or_export_that_is_not_the_learners_own_file_is_left_out(s
     assert models == []
     assert any("bentoml_home/models leads out of the submission" in n for n in notes), notes
     assert f"{contract.MODEL_NAME}.bentomodel is not a file: left out" in notes, notes
+
+
+@pytest.mark.parametrize("link", ["latest", "store folder"])
+def test_a_link_in_a_shipped_store_never_has_the_import_write_outside(saved_model, tmp_path, monkeypatch,
+                                                                       link) -> None:
+    """Root imports the learner's exports into the home their shipped store was copied to. A dangling
+    ``latest -> /root/x`` had BentoML create /root/x; a model folder linked to a missing folder of /tmp,
+    which a classmate's code made a link to site-packages mid-import, had root write the archive's files
+    there (the next grading ran them as root). The store is copied without links, the export imported
+    into an empty store of the grader's."""
+    learner, outside = tmp_path / "mallory", tmp_path / "outside"
+    store = learner / "bentoml_home" / "models" / contract.MODEL_NAME
+    if link == "latest":
+        store.mkdir(parents=True)
+        (store / "latest").symlink_to(outside)  # dangling: nothing to read when the copy is made
+    else:
+        store.parent.mkdir(parents=True)
+        store.symlink_to(outside)
+    bentoml.models.export_model(saved_model.tag, str(learner / f"{contract.MODEL_NAME}.bentomodel"))
+    real_run = subprocess.run
+
+    def classmate_then_run(args, *a, **kw):  # what a classmate's code does while root imports
+        if "import" in args and link != "latest":
+            outside.mkdir()
+        return real_run(args, *a, **kw)
+
+    monkeypatch.setattr(submissions.subprocess, "run", classmate_then_run)
+    (tmp_path / "home").mkdir()
+    models, notes = submissions.import_models(fetched_from(learner, tmp_path / "work"), tmp_path / "home")
+    assert [m["tag"] for m in models] == [str(saved_model.tag)], notes
+    assert not outside.exists() or (outside.is_dir() and not any(outside.iterdir()))
+    assert not any(p.is_symlink() for p in (tmp_path / "home").rglob("*"))
+    assert any("is a link: left out" in n for n in notes), notes
+
+
+def test_a_dangling_link_counts_by_where_it_points(tmp_path) -> None:
+    root = tmp_path / "submission"
+    root.mkdir()
+    (root / "out").symlink_to(tmp_path / "not-yet")
+    (root / "in").symlink_to("missing-inside")
+    (root / "loop").symlink_to("loop")
+    assert "leads out of the submission" in files.escapes(root / "out", root)
+    assert files.escapes(root / "in", root) == ""
+    assert "a loop" in files.escapes(root / "loop", root)
+    notes = files.drop_links_out(root)
+    assert sorted(p.name for p in root.iterdir()) == ["in"], notes
+    assert any("loop is a link to loop, nowhere (a loop)" in n for n in notes), notes
