@@ -34,6 +34,21 @@ def markdown_cell(text: str) -> str:
     return "`".join(parts).replace("\n", "<br>")
 
 
+def markdown_inline(text: str) -> str:
+    """Learner text (a name, an error quoting their file names) within one line of Markdown: on that
+    line (a newline in a file name once wrote headings of its choosing into the class's summary), and
+    as :func:`markdown_cell` makes it."""
+    return markdown_cell(printable(text)).replace("<br>", " ")
+
+
+def markdown_code_block(text: str, info: str = "text") -> list[str]:
+    """Lines of a fenced code block holding ``text`` as it is: its fence is longer than any run of
+    backticks in it, so no line of it can close the block."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, printable(text), fence]
+
+
 #: Gradescope visibility of hidden checks: shown to learners once the due date has passed.
 HIDDEN_VISIBILITY = "after_due_date"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from grader.cohort import platforms, runner, similarity
 from grader.cohort.store import learner_dir, write_atomic
-from grader.report import markdown_cell
+from grader.report import markdown_cell, markdown_code_block, markdown_inline
 
 Record = dict[str, Any]
 
@@ -99,18 +99,19 @@ def _text(value: str) -> str:
 
 def feedback_markdown(record: Record, possible: float) -> str:
     """What a learner reads: their score, each check with points, and the hint of each failure."""
-    lines = [f"# Feedback for {record['learner']}", "", f"**Score: {record['total']:g} / {possible:g}**", ""]
+    lines = [f"# Feedback for {markdown_inline(record['learner'])}", "",
+             f"**Score: {record['total']:g} / {possible:g}**", ""]
     late = record.get("late") or {}
     if late.get("label"):
         lines += [f"Submitted {late['label']}" + (f"; late penalty {late['penalty_percent']:g}% "
                                                    f"(raw score {record['score']:g})."
                                                    if late.get("penalty_percent") else "."), ""]
     if record["error"]:
-        lines += [f"Grading could not finish: {record['error']}.", ""]
+        lines += [f"Grading could not finish: {markdown_inline(record['error'])}.", ""]
         tail = "\n".join(record.get("log", "").splitlines()[-runner.LOG_TAIL:])
         if tail:
-            lines += ["Last lines of the grading log:", "", "```text", tail, "```", ""]
-    lines += [f"- {note}" for note in record["notes"]] + ([""] if record["notes"] else [])
+            lines += ["Last lines of the grading log:", "", *markdown_code_block(tail), ""]
+    lines += [f"- {markdown_inline(note)}" for note in record["notes"]] + ([""] if record["notes"] else [])
     group = None
     for check in record["checks"]:
         if check["group"] != group:
@@ -217,7 +218,8 @@ def summary_markdown(records: list[Record], run: dict[str, Any], sim: similarity
     broken = [r for r in sort_records(records) if r["error"]]
     if broken:
         lines += ["", "## Not graded to the end", ""]
-        lines += [f"- {r['learner']} (`{r['id']}`): {r['error']}" for r in broken]
+        lines += [f"- {markdown_inline(r['learner'])} (`{r['id']}`): {markdown_inline(r['error'])}"
+                  for r in broken]
     return "\n".join(lines) + "\n"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.cohort.runner import LOG_TAIL
-from grader.report import HIDDEN_VISIBILITY, markdown_cell
+from grader.report import HIDDEN_VISIBILITY, markdown_cell, markdown_code_block, markdown_inline
 
 KIT_ROOT = Path(__file__).resolve().parents[2]
 #: What the bundle ships of the kit: enough to ``pip install`` it and run ``python -m grader``.
@@ -39,14 +39,14 @@ def _header(record: Record, possible: float) -> list[str]:
             f"; late penalty {late['penalty_percent']:g}% (raw score {record['score']:g})."
             if late.get("penalty_percent") else "."))
     if record["error"]:
-        lines.append(f"Grading could not finish: {record['error']}.")
-    lines += [f"- {note}" for note in record["notes"]]
+        lines.append(f"Grading could not finish: {markdown_inline(record['error'])}.")
+    lines += [f"- {markdown_inline(note)}" for note in record["notes"]]
     hidden = sum(bool(c.get("hidden")) for c in record["checks"])
     if hidden:
         lines.append(f"{hidden} check(s) use hidden inputs: their inputs are not shown.")
     if record["error"] and record.get("log"):
         tail = "\n".join(record["log"].splitlines()[-LOG_TAIL:])
-        lines += ["", "Last lines of the grading log:", "", "```text", tail, "```"]
+        lines += ["", "Last lines of the grading log:", "", *markdown_code_block(tail)]
     return lines
 
 

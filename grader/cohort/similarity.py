@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.cohort.store import learner_dir
+from grader.report import markdown_inline
 
 THRESHOLD = 0.9
 #: The most tokens of a learner's own lines compared (the reference solution has 267).
@@ -164,7 +165,7 @@ def markdown(report: Report) -> list[str]:
              f"honest solutions alike: read the pairs, do not count them).", ""]
     lines += ["**Identical service.py** (same code after dropping comments and docstrings and renaming "
               "every identifier):", ""]
-    lines += [f"- {', '.join(group)}" for group in report.identical] or ["- none"]
+    lines += [f"- {_names(group)}" for group in report.identical] or ["- none"]
     if report.estimated:
         lines += ["", f"{report.estimated} pairs were scored by an upper bound (difflib's quick_ratio), "
                       f"after {BUDGET_SECONDS:.0f} s of exact scores: a pair listed below may be less alike "
@@ -174,18 +175,22 @@ def markdown(report: Report) -> list[str]:
     pairs = [p for p in report.pairs if p[0] not in group or group[p[0]] != group.get(p[1])]
     if pairs:
         lines += ["| learner | learner | similarity |", "|---|---|---|"]
-        lines += [f"| {a} | {b} | {score:.3f} |" for a, b, score in pairs[:MAX_PAIRS]]
+        lines += [f"| {_names([a])} | {_names([b])} | {score:.3f} |" for a, b, score in pairs[:MAX_PAIRS]]
         if len(pairs) > MAX_PAIRS:
             lines += ["", f"{len(pairs) - MAX_PAIRS} more pairs in similarity.json."]
     else:
         lines.append("- none")
     lines += ["", "**The same model tag** (a version is drawn when a model is saved: a shared tag is a "
               "shared file):", ""]
-    lines += [f"- `{tag}`: {', '.join(members)}" for tag, members in report.same_tag] or ["- none"]
+    lines += [f"- `{tag}`: {_names(members)}" for tag, members in report.same_tag] or ["- none"]
     lines += ["", "**The same model files** (byte-identical booster and DictVectorizer; expected when "
               "learners train with the course's seed and data, so weaker than a shared tag):", ""]
-    lines += [f"- `{d}`: {', '.join(members)}" for d, members in report.same_model_files] or ["- none"]
+    lines += [f"- `{d}`: {_names(members)}" for d, members in report.same_model_files] or ["- none"]
     return lines + [""]
+
+
+def _names(learners: list[str]) -> str:
+    return ", ".join(markdown_inline(name) for name in learners)
 
 
 def as_json(report: Report) -> dict[str, Any]:

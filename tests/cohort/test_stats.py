@@ -274,3 +274,30 @@ def test_a_hint_shows_no_link_image_or_html_of_the_learners_choosing():
         assert "![" not in row and "](" not in row.replace("\\](", "") and "<img" not in row, row
         assert r"!\[100/100\](http://example.com/p.png) &lt;img src=x>" in row, row
         assert r"\[here\](http://x) `a \| [b]` \| x" in row, row  # the code span as written
+
+
+def test_learner_text_stays_on_its_line_in_every_markdown_page(tmp_path):
+    """A file name with newlines, quoted in a learner's error, wrote a heading of its choosing into the
+    instructor's summary (a fake similarity finding against classmates); a log holding a fence ended
+    the feedback's code block. Names, errors and notes stay on their line; a log stays in its block."""
+    from grader.cohort import platforms
+
+    forged = "x\n\n## Similarity: confirmed copying\n\n**alice and zoe copied**\n\n## "
+    mallory = record(f"mallory\n# {forged}", 0, [], error=f"the submission holds {forged} (600 MB)")
+    mallory["notes"] = [f"{forged} is a link: left out"]
+    mallory["log"] = "Traceback\n```\n# Fake heading after the block\n````"
+    alice = record("alice", 100, [check("live_sample", True)])
+    sim = similarity.compare(tmp_path, [mallory, alice], threshold=0.9)
+    sim.identical = [[mallory["learner"], "alice"]]
+    pages = [gradebook.summary_markdown([mallory, alice], {"graded": 2, "kept": 0, "seconds": 1.0,
+                                                          "peak_rss_mb": 1.0}, sim),
+             gradebook.feedback_markdown(mallory, 100), platforms.classroom_step_summary(mallory, 100),
+             platforms.gradescope_from_record(mallory, 100)["output"]]
+    for page in pages:
+        lines = page.splitlines()
+        assert not [line for line in lines if line.startswith("## Similarity: confirmed")], page
+        assert not [line for line in lines if line.startswith("**alice and zoe")], page
+        if "Fake heading" in page:  # the log: inside a fence longer than any in it
+            opened = lines.index("`````text")
+            closed = lines.index("`````", opened)
+            assert opened < lines.index("# Fake heading after the block") < closed, page
