@@ -22,14 +22,16 @@ def printable(text: str) -> str:
 
 def markdown_cell(text: str) -> str:
     """Learner text as one cell of a Markdown table: no "|" or line break that would end the cell, and
-    no link, image or HTML outside code spans (``![](http://...)`` in a hint would show, or fetch, what
-    the learner chose where the instructor reads the class's summary). Code spans stay as they are."""
+    no link, image, emphasis or HTML outside code spans (``![](http://...)`` in a hint would show, or
+    fetch, what the learner chose where the instructor reads the class's summary). Code spans stay."""
     parts = text.strip().split("`")
     for i, part in enumerate(parts):
         inside_code = i % 2 == 1 and i < len(parts) - 1  # a backtick left open starts no code span
         if not inside_code:
-            # "<" opens every HTML tag and autolink; "[" every link and image. The rest reads as written.
+            # "<" opens every HTML tag and autolink; "[" every link and image; "*" and "~" emphasis (in
+            # GitHub's Markdown "_" inside a word emphasises nothing). The rest reads as written.
             part = part.replace("<", "&lt;").replace("[", "\\[").replace("]", "\\]")
+            part = part.replace("*", "\\*").replace("~", "\\~")
         parts[i] = part.replace("|", "\\|")
     return "`".join(parts).replace("\n", "<br>")
 

@@ -297,6 +297,7 @@ def test_learner_text_stays_on_its_line_in_every_markdown_page(tmp_path):
         lines = page.splitlines()
         assert not [line for line in lines if line.startswith("## Similarity: confirmed")], page
         assert not [line for line in lines if line.startswith("**alice and zoe")], page
+        assert "**alice" not in page and r"\*\*alice and zoe copied\*\*" in page, page  # no bold either
         if "Fake heading" in page:  # the log: inside a fence longer than any in it
             opened = lines.index("`````text")
             closed = lines.index("`````", opened)
