@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -36,6 +37,11 @@ class Unreachable(SubmissionError):
     the work, so a stored result of the learner stands."""
 
 
+#: A repository elsewhere: cloned with these transports only (never ``file``, nor git's ``ext``).
+REMOTE = re.compile(r"^(https?|git|ssh)://|^git@")
+REMOTE_PROTOCOLS = "https:http:ssh:git"
+
+
 def learner_id(name: str) -> str:
     """A stable, file-name-safe id: the name's slug and a short hash of the exact name.
 
@@ -52,10 +58,31 @@ class Submission:
     learner: str
     source: str
     submitted_at: str = ""  #: ISO 8601, when known from the platform or the class list
+    #: From a class list: the folder a source on this machine must lie in (the list's own). The source is
+    #: the learner's string, pasted: ``/srv/course/solutions.git`` graded the course's solutions as theirs.
+    within: str = ""
 
     @property
     def is_git(self) -> bool:
-        return bool(re.match(r"^(https?|git|ssh|file)://|^git@", self.source)) or self.source.endswith(".git")
+        return self.is_remote or self.source.startswith("file://") or self.source.endswith(".git")
+
+    @property
+    def is_remote(self) -> bool:
+        return bool(REMOTE.match(self.source))
+
+    def refused(self) -> str:
+        """Why this source is not fetched (``''``: it is)."""
+        if self.source.startswith("-"):
+            return f"the source {self.source!r} starts with '-': a git option, not a repository"
+        if self.is_remote or not self.within:
+            return ""
+        local = Path(self.source.removeprefix("file://")).resolve()
+        base = Path(self.within).resolve()
+        if local == base or base not in local.parents:
+            return (f"the source {self.source} is a path of this machine outside the class list's folder "
+                    f"{base}: a learner's string naming one would have its files graded as their work "
+                    f"(a classmate's repository, the course's solutions); keep the submissions under {base}")
+        return ""
 
     @property
     def learner_id(self) -> str:
@@ -104,11 +131,12 @@ def from_csv(path: Path) -> list[Submission]:
     if not rows or not {"learner", "source"} <= set(rows[0]):
         raise SubmissionError(f"{path} needs a header with the columns 'learner' and 'source'")
     out = []
+    within = str(path.parent.resolve())
     for row in rows:
         source = row["source"].strip()
-        sub = Submission(row["learner"].strip(), source, (row.get("submitted_at") or "").strip())
-        if not sub.is_git and not Path(source).is_absolute():
-            sub = Submission(sub.learner, str((path.parent / source).resolve()), sub.submitted_at)
+        sub = Submission(row["learner"].strip(), source, (row.get("submitted_at") or "").strip(), within)
+        if not sub.is_remote and not source.startswith(("file://", "-")) and not Path(source).is_absolute():
+            sub = Submission(sub.learner, str((path.parent / source).resolve()), sub.submitted_at, within)
         out.append(sub)
     return check_unique(out)
 
@@ -150,9 +178,13 @@ def _git(args: list[str], cwd: Path, timeout: float) -> str:
 def _clone(sub: Submission, target: Path, deadline: datetime | None, timeout: float) -> tuple[str, str, str]:
     """Clone ``sub`` (its last commit before ``deadline``); returns (commit, commit time, note)."""
     depth = [] if deadline else ["--depth", "1"]  # the deadline needs the history
+    # A URL clones over the network's transports only; a path (refused above unless allowed) over
+    # git's file transport only. No prompt for a password: a private repository fails, never waits.
+    protocols = REMOTE_PROTOCOLS if sub.is_remote else "file"
+    env = {**os.environ, "GIT_ALLOW_PROTOCOL": protocols, "GIT_TERMINAL_PROMPT": "0"}
     try:
-        done = subprocess.run(["git", "clone", "--quiet", *depth, sub.source, str(target)],
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(["git", "clone", "--quiet", *depth, "--", sub.source, str(target)],
+                              capture_output=True, text=True, timeout=timeout, env=env)
     except (OSError, subprocess.SubprocessError) as err:  # no git here; a host that does not answer
         raise Unreachable(f"git clone {sub.source} failed: {err}") from None
     if done.returncode:
@@ -189,6 +221,8 @@ def fetch(sub: Submission, target: Path, deadline: datetime | None = None, timeo
     """Copy or clone ``sub`` into ``target`` and fingerprint it (no learner code runs)."""
     notes: list[str] = []
     commit = ""
+    if why := sub.refused():
+        raise SubmissionError(why)
     if sub.is_git:
         commit, when, note = _clone(sub, target, deadline, timeout)
         submitted = sub.submitted_at or when

@@ -330,3 +330,32 @@ def test_a_dangling_link_counts_by_where_it_points(tmp_path) -> None:
     notes = files.drop_links_out(root)
     assert sorted(p.name for p in root.iterdir()) == ["in"], notes
     assert any("loop is a link to loop, nowhere (a loop)" in n for n in notes), notes
+
+
+def test_a_class_list_source_on_this_machine_must_be_in_the_lists_folder(tmp_path) -> None:
+    """A learner's "repository" pasted into the class list as ``file:///srv/course/solutions.git``, or a
+    path, was cloned as root and graded as their work (100/100 for the course's solutions). A source
+    of this machine must lie in the class list's folder; a URL clones over network transports only;
+    a source that is a git option is refused."""
+    elsewhere = tmp_path / "course" / "solutions.git"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "service.py").write_text("print('the course solution')\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "solutions"]):
+        subprocess.run([*git, *args], cwd=elsewhere, check=True)
+    own = shutil.copytree(elsewhere, tmp_path / "class" / "ann.git")
+    listing = tmp_path / "class" / "class.csv"
+    listing.write_text("learner,source\n"
+                       f"mallory,file://{elsewhere}\neve,{elsewhere}\nzed,../course/solutions.git\n"
+                       "oscar,--upload-pack=touch x;.git\nann,ann.git\n")
+    subs = {s.learner: s for s in submissions.from_csv(listing)}
+    for name in ("mallory", "eve", "zed"):
+        with pytest.raises(submissions.SubmissionError, match="outside the class list's folder"):
+            submissions.fetch(subs[name], tmp_path / name)
+        assert not (tmp_path / name).exists()
+    with pytest.raises(submissions.SubmissionError, match="starts with '-'"):
+        submissions.fetch(subs["oscar"], tmp_path / "oscar")
+    fetched = submissions.fetch(subs["ann"], tmp_path / "ann")  # her own, beside the list: cloned
+    assert (fetched.folder / "service.py").is_file() and fetched.commit
+    remote = submissions.Submission("x", "https://example.invalid/x.git")
+    assert remote.is_remote and remote.refused() == ""
