@@ -343,7 +343,7 @@ def test_a_class_list_source_on_this_machine_must_be_in_the_lists_folder(tmp_pat
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "solutions"]):
         subprocess.run([*git, *args], cwd=elsewhere, check=True)
-    own = shutil.copytree(elsewhere, tmp_path / "class" / "ann.git")
+    shutil.copytree(elsewhere, tmp_path / "class" / "ann.git")  # her own repository, beside the list
     listing = tmp_path / "class" / "class.csv"
     listing.write_text("learner,source\n"
                        f"mallory,file://{elsewhere}\neve,{elsewhere}\nzed,../course/solutions.git\n"
