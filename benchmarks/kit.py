@@ -132,7 +132,10 @@ def write(found: dict[str, Any], out_dir: Path, machine: str = "") -> Path:
     for n, (wall, cpu, score) in enumerate(runs, 1):
         lines.append(f"| {n} | {wall:.1f} | {cpu:.1f} | {score} |")
     lines.append(f"| median | {grading['median_s']:.1f} | {grading['median_cpu_s']:.1f} | |")
+    pause = next(iter(found["watch"].values()), {}).get("pause_s", 0)
     lines += ["", "## `learn watch`: from saving the file to the result line", "",
+              f"Each save {pause:g} s after the loop watches again (a learner reads the result and edits; "
+              "watch mode starts the next train.py's Python meanwhile).", "",
               "| exercise | live check | saves, s | median s |", "|---|---|---|---:|"]
     for exercise, watched in found["watch"].items():
         saves = ", ".join(f"{s:.2f}" for s in watched["seconds"])

@@ -4,9 +4,11 @@
 
 Works on a temporary copy of exercises/ in which the exercises before the chosen one hold their
 solutions (watch grades them first and moves on), starts the watch loop, then saves the chosen
-exercise's file (its TODOs still open: the grading ends "TODO") ``--saves`` times, timing each
-save to the line that gives the exercise's score. Prints each save, the median and what a grading
-needs (a live server, a build).
+exercise's file (its TODOs still open: the grading ends "TODO") ``--saves`` times, each
+``--pause`` seconds after the loop said it watches again (a learner reads the result and edits
+meanwhile: watch mode uses the time to start the next train.py's Python), timing each save to the
+line that gives the exercise's score. Prints each save, the median and what a grading needs (a live
+server, a build).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from grader.learn import manifest
 
 #: The longest wait for any one line (the first grading of the loop trains the model).
 LINE_TIMEOUT = 300.0
+#: Seconds between the loop's "Watching" and the next save: a learner reading the result and editing.
+PAUSE = 3.0
 
 
 def default_sigint() -> None:
@@ -81,9 +85,10 @@ class Watcher:
         procs.kill_tree(self.process, grace=5.0)
 
 
-def measure(exercise: str = "service", saves: int = 3,
-            progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """Time ``saves`` saves of ``exercise``'s file under ``watch``, each to its result line."""
+def measure(exercise: str = "service", saves: int = 3, progress: Callable[[str], None] = print,
+            pause: float = PAUSE) -> dict[str, Any]:
+    """Time ``saves`` saves of ``exercise``'s file under ``watch``, each to its result line, each
+    ``pause`` seconds after the loop watches again."""
     listed = manifest.load()
     chosen = manifest.find(exercise, listed)
     work = Path(tempfile.mkdtemp(prefix="learn-bench-"))
@@ -99,6 +104,7 @@ def measure(exercise: str = "service", saves: int = 3,
         watcher.wait_for(f"TODO  {chosen.name}")  # the loop's first grading of the chosen exercise
         watcher.wait_for("Watching")
         for n in range(saves):
+            time.sleep(pause)  # the learner's editing: nothing to wait for
             with open(target, "a") as fh:  # a save that changes the file and leaves its TODOs open
                 fh.write(f"\n# save {n + 1}\n")
             saved = time.monotonic()
@@ -114,20 +120,24 @@ def measure(exercise: str = "service", saves: int = 3,
         watcher.stop()
         shutil.rmtree(work, ignore_errors=True)
     return {"exercise": chosen.name, "live": chosen.serves, "builds": chosen.builds, "seconds": times,
-            "median_s": statistics.median(times)}
+            "median_s": statistics.median(times), "pause_s": pause}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.learn.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--exercise", default="service", help="the exercise whose file is saved")
     parser.add_argument("--saves", type=int, default=3)
+    parser.add_argument("--pause", type=float, default=PAUSE,
+                        help=f"seconds between watching again and the next save (default {PAUSE:g})")
     args = parser.parse_args(argv)
-    found = measure(args.exercise, args.saves, progress=lambda line: print(line, flush=True))
+    found = measure(args.exercise, args.saves, progress=lambda line: print(line, flush=True),
+                    pause=args.pause)
     times = found["seconds"]
     needs = ", ".join(["a live server" if found["live"] else "no live server",
                        "a bento build" if found["builds"] else "no build"])
     print(f"median from save to result line, exercise {found['exercise']} ({needs}): "
-          f"{found['median_s']:.2f} s (min {min(times):.2f}, max {max(times):.2f}, {args.saves} saves)")
+          f"{found['median_s']:.2f} s (min {min(times):.2f}, max {max(times):.2f}, {args.saves} saves, "
+          f"each {args.pause:g} s after the result)")
     return 0
 
 

@@ -14,14 +14,17 @@ grader's checks of the exercise (the live ones start your service on a free port
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
+from bentokit import procs
 from grader import arguments
 from grader.learn import grading as exercise_run
 from grader.learn import manifest as exercises
 from grader.learn import reset as resetting
+from grader.learn import training
 from grader.learn import watch as watching
 from grader.learn.manifest import Exercise
 from grader.learn.state import Progress
@@ -115,12 +118,19 @@ class Learner:
         def grade_one(exercise: Exercise) -> bool:
             done = bool(self.grade([exercise]))
             self.footer(show_hint=not done)
+            if not done and "train.py" in exercise.files:
+                # The next save runs train.py in a Python that has imported its libraries meanwhile.
+                with contextlib.suppress(procs.ProcsError, procs.SandboxError, OSError):
+                    training.warm_up()
             return done
 
         def current() -> Exercise | None:
             return self.progress.current(self.exercises)
 
-        return watching.watch(self.submission, current, grade_one, self.say)
+        try:
+            return watching.watch(self.submission, current, grade_one, self.say)
+        finally:
+            training.cool_down()
 
     def reset(self, name: str, yes: bool, ask=input) -> int:
         exercise = exercises.find(name, self.exercises)

@@ -4,6 +4,7 @@ the grading started beside it reads the store once it has ended."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 from grader.learn import grading, manifest, training
@@ -79,3 +80,48 @@ def test_a_store_without_the_model_starts_no_model_reader(tmp_path, exercise_lis
     # started beside train.py, the model reader is stopped unread once the store is known to be empty
     helpers = json.loads((tmp_path / "results" / "summary.json").read_text())["helpers"]
     assert helpers[-1] == f"{MODEL_READER} (stopped unread: no model in the store)", helpers
+
+
+def run_cold_and_warm(submission, tmp_path) -> tuple[dict, dict, str, str]:
+    cold = training.run_train(submission, tmp_path / "cold-home", tmp_path / "cold")
+    with open(submission / "train.py", "a") as fh:  # a save: a run that saved the model is not reused
+        fh.write("\n# saved again\n")
+    training.warm_up()
+    assert training._warm is not None and training._warm.process.poll() is None
+    warm_process = training._warm.process
+    warm = training.run_train(submission, tmp_path / "warm-home", tmp_path / "warm")
+    assert training._warm is None and warm_process.poll() is not None  # used once, then stopped
+    logs = [(tmp_path / name / "train.log").read_text() for name in ("cold", "warm")]
+    return cold, warm, *logs
+
+
+def test_watch_modes_warm_python_runs_train_py_as_python_does(tmp_path, monkeypatch) -> None:
+    """Watch mode runs the next train.py in a Python that imported its libraries meanwhile: the same
+    model saved, the same output, and a failure reported the same way (exit status 1, the traceback
+    from train.py's own frames)."""
+    monkeypatch.setenv("BENTOKIT_CACHE", str(tmp_path / "cache"))
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copy(SOLUTIONS / "train.py", submission / "train.py")
+    cold, warm, cold_log, warm_log = run_cold_and_warm(submission, tmp_path / "saves")
+    assert warm["saved"] and warm["returncode"] == 0 and not warm["reused"], warm["log_tail"]
+    assert len(versions(tmp_path / "saves" / "warm-home")) == 1
+    assert cold_log.splitlines()[-1].startswith("saved credit_risk_model:")
+    assert warm_log.splitlines()[-1].startswith("saved credit_risk_model:")
+
+    shutil.copy(SHIPPED / "train.py", submission / "train.py")  # its TODO raises NotImplementedError
+    cold, warm, cold_log, warm_log = run_cold_and_warm(submission, tmp_path / "fails")
+    assert cold["returncode"] == warm["returncode"] == 1 and not warm["saved"]
+    assert warm_log.splitlines()[0] == "Traceback (most recent call last):"
+    box = re.compile(r"bentokit-[\w-]+")  # each run's sandbox folder
+    assert box.sub("<box>", warm_log) == box.sub("<box>", cold_log), (cold_log, warm_log)
+    assert "runpy" not in warm_log and "grader/learn/warm.py" not in warm_log
+
+
+def test_a_warm_python_is_not_used_for_other_data(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BENTOKIT_CACHE", str(tmp_path / "cache"))
+    training.warm_up()
+    waiting = training._warm.process
+    monkeypatch.setenv("CREDIT_SCORING_CSV", str(tmp_path / "other.csv"))
+    assert training._take_warm(training.learner_data()) is None and waiting.poll() is not None
+    training.cool_down()

@@ -63,7 +63,7 @@ def test_the_watch_benchmark_times_each_save_to_its_result_line() -> None:
     from grader.learn import bench
 
     lines: list[str] = []
-    found = bench.measure("train", saves=1, progress=lines.append)
+    found = bench.measure("train", saves=1, progress=lines.append, pause=0.5)
     assert found["exercise"] == "train" and not found["live"]
     assert len(found["seconds"]) == 1 and 0 < found["median_s"] < 300
     assert lines[0].startswith("save 1: result line after") and "(graded in" in lines[0]
