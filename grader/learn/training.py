@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -85,14 +86,16 @@ class Warm:
             self.sandbox.give(self.home)
             self._logs = Path(tempfile.mkdtemp(prefix="train-log-"))  # 0700: learner code has only the fd
             self.log = self._logs / "train.log"
-            ready, self._go = os.pipe()
+            go, self._go = os.pipe()
+            self._ready, ready = os.pipe()
             try:
                 with open(self.log, "wb") as log:
                     self.process = procs.spawn(
-                        [sys.executable, "-P", "-m", "grader.learn.warm", str(ready)],
+                        [sys.executable, "-P", "-m", "grader.learn.warm", str(go), str(ready)],
                         cwd=self.sandbox.folder, env={"BENTOML_HOME": str(self.home), **data}, stdout=log,
-                        sandbox=self.sandbox, pass_fds=(ready,))
+                        sandbox=self.sandbox, pass_fds=(go, ready))
             finally:
+                os.close(go)
                 os.close(ready)
         except BaseException:
             self.close()
@@ -100,6 +103,11 @@ class Warm:
 
     def usable(self, data: dict[str, str]) -> bool:
         return self.process.poll() is None and data == self.data
+
+    def ready(self, timeout: float = 0) -> bool:
+        """Whether it has imported its libraries, waiting up to ``timeout`` seconds (a save right after
+        a grading finds it still at it: a cold run is then no slower)."""
+        return bool(select.select([self._ready], [], [], timeout)[0])
 
     def start(self, submission: Path) -> subprocess.Popen:
         """Copy ``submission`` into the sandbox and let the waiting Python run its train.py."""
@@ -115,9 +123,10 @@ class Warm:
         if getattr(self, "_closed", False):
             return
         self._closed = True
-        if getattr(self, "_go", -1) >= 0:
-            os.close(self._go)
-            self._go = -1
+        for name in ("_go", "_ready"):
+            if getattr(self, name, -1) >= 0:
+                os.close(getattr(self, name))
+                setattr(self, name, -1)
         if getattr(self, "process", None) is not None:
             kill_group(self.process)
         self.sandbox.release()
@@ -147,7 +156,7 @@ def cool_down() -> None:
 def _take_warm(data: dict[str, str]) -> Warm | None:
     global _warm
     warm, _warm = _warm, None
-    if warm is not None and not warm.usable(data):
+    if warm is not None and not (warm.usable(data) and warm.ready()):
         warm.close()
         return None
     return warm
@@ -163,7 +172,7 @@ def run_train(submission: Path, home: Path, results: Path, timeout: float = TIME
     It runs in the :class:`Warm` Python :func:`warm_up` started, when one waits."""
     script = submission / "train.py"
     outcome = {"exists": script.is_file(), "returncode": None, "timed_out": False, "timeout": timeout,
-               "seconds": 0.0, "log_tail": "", "saved": False, "reused": False}
+               "seconds": 0.0, "log_tail": "", "saved": False, "reused": False, "warm": False}
     results.mkdir(parents=True, exist_ok=True)
     data = learner_data()
     log_path = results / "train.log"
@@ -175,6 +184,7 @@ def run_train(submission: Path, home: Path, results: Path, timeout: float = TIME
         started = time.monotonic()
         warm = _take_warm(data)
         if warm is not None:
+            outcome["warm"] = True
             try:
                 process = warm.start(submission)
                 _run(process, warm.home, home, timeout, outcome)

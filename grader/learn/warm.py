@@ -1,10 +1,11 @@
 """Child process: a Python that has imported what ``train.py`` imports, waiting to run it.
 
-    python -P -m grader.learn.warm FD
+    python -P -m grader.learn.warm GO_FD READY_FD
 
 Imports BentoML's XGBoost support, scikit-learn, pandas and the kit's data and training modules (on
-2 cores, 1.5 s of the course's 1.7 s ``train.py``), then reads from the pipe FD the folder to run
-``train.py`` in: watch mode starts one after grading the train exercise, and the next save runs in it.
+2 cores, 1.5 s of the course's 1.7 s ``train.py``), says so by closing the pipe READY_FD, then reads
+from the pipe GO_FD the folder to run ``train.py`` in: watch mode starts one after grading the train
+exercise, and the next save runs in it.
 ``train.py`` runs as ``python train.py`` runs it: as ``__main__``, with ``sys.argv[0]`` and its folder
 first on ``sys.path``, its traceback (without this module's frames) on stderr and exit status 1 when
 it raises. An empty message ends the process without running anything.
@@ -56,9 +57,11 @@ def run(folder: str) -> int:
 
 
 def main() -> int:
-    fd = int(sys.argv[1])
+    go, ready = int(sys.argv[1]), int(sys.argv[2])
     preload()
-    folder = wait_for_folder(fd)
+    os.write(ready, b"ready")
+    os.close(ready)
+    folder = wait_for_folder(go)
     return run(folder) if folder else 0
 
 

@@ -87,9 +87,10 @@ def run_cold_and_warm(submission, tmp_path) -> tuple[dict, dict, str, str]:
     with open(submission / "train.py", "a") as fh:  # a save: a run that saved the model is not reused
         fh.write("\n# saved again\n")
     training.warm_up()
-    assert training._warm is not None and training._warm.process.poll() is None
+    assert training._warm is not None and training._warm.ready(timeout=120)
     warm_process = training._warm.process
     warm = training.run_train(submission, tmp_path / "warm-home", tmp_path / "warm")
+    assert warm["warm"] and not cold["warm"]
     assert training._warm is None and warm_process.poll() is not None  # used once, then stopped
     logs = [(tmp_path / name / "train.log").read_text() for name in ("cold", "warm")]
     return cold, warm, *logs
@@ -118,10 +119,16 @@ def test_watch_modes_warm_python_runs_train_py_as_python_does(tmp_path, monkeypa
     assert "runpy" not in warm_log and "grader/learn/warm.py" not in warm_log
 
 
-def test_a_warm_python_is_not_used_for_other_data(tmp_path, monkeypatch) -> None:
+def test_a_warm_python_is_used_only_once_ready_and_for_the_same_data(tmp_path, monkeypatch) -> None:
+    """A save right after a grading finds the Python still importing: train.py runs cold (no slower),
+    and the Python is stopped; so it is when the learner chose other data meanwhile."""
     monkeypatch.setenv("BENTOKIT_CACHE", str(tmp_path / "cache"))
     training.warm_up()
     waiting = training._warm.process
+    assert training._take_warm(training.learner_data()) is None and waiting.poll() is not None
+    training.warm_up()
+    waiting = training._warm.process
+    assert training._warm.ready(timeout=120)
     monkeypatch.setenv("CREDIT_SCORING_CSV", str(tmp_path / "other.csv"))
     assert training._take_warm(training.learner_data()) is None and waiting.poll() is not None
     training.cool_down()
