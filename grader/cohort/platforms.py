@@ -72,15 +72,18 @@ def gradescope_from_record(record: Record, possible: float | None = None) -> dic
 
 
 def gradescope_due(metadata_path: Path) -> tuple[datetime | None, str]:
-    """Due date (a learner's extension first) and submission time, from ``submission_metadata.json``."""
+    """Due date and submission time, from ``submission_metadata.json``. A learner's extension is their
+    own ``assignment`` dates; a group's due date is its members' earliest: the last one listed was
+    taken, so a late learner who grouped with a classmate holding an extension was graded on time
+    (give each member of a group the extension)."""
     try:
         meta = json.loads(metadata_path.read_text())
     except (OSError, ValueError):
         return None, ""
     due = (meta.get("assignment") or {}).get("due_date")
-    for user in meta.get("users") or []:  # an extension is the learner's own assignment dates
-        due = ((user.get("assignment") or {}).get("due_date")) or due
-    return (datetime.fromisoformat(due) if due else None), meta.get("created_at") or ""
+    members = [(user.get("assignment") or {}).get("due_date") or due for user in meta.get("users") or []]
+    dates = [datetime.fromisoformat(d) for d in (members or [due]) if d]
+    return (min(dates) if dates else None), meta.get("created_at") or ""
 
 
 def write_bundle(out: Path) -> Path:

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,7 +126,7 @@ def _clean_after(command: list[str]) -> None:
 
 
 def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, limits: Limits,
-               stop: threading.Event | None = None) -> Run:
+               stop: threading.Event | None = None, spent: float = 0.0) -> Run:
     """Run the grader ``command`` and stop every process it made.
 
     The grader is the kit's own code: it runs the learner's code in a sandbox of its own (as a user
@@ -136,8 +137,9 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
     seconds to stop its server and sandbox (SIGTERM) before everything of it is killed. On return no
     process of the run is alive. The grader writes its reports into the ``--results`` folder named
     in ``command``, which learner code cannot write when confined; the caller reads them afterwards.
+    ``spent``: seconds of the time limit the submission used before (its models' imports).
     """
-    started = time.monotonic()
+    started = time.monotonic() - spent
     run = Run(returncode=None)
     with open(log_path, "wb") as log:
         process = procs.spawn(command, cwd=cwd, env=env, stdout=log)
@@ -198,6 +200,9 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
     except (SubmissionError, OSError, subprocess.SubprocessError, RecursionError) as err:  # a learner's tree
         outcome.error = cleaner(f"could not prepare the submission: {err}")
         return outcome
+    except Exception as err:  # anything else their tree raises stays their finding (see unexpected())
+        outcome.error, outcome.log = unexpected(err, cleaner)
+        return outcome
     outcome.models = models
     outcome.notes += [cleaner(n) for n in notes]
     results = Path(tempfile.mkdtemp(prefix="results-", dir=work))
@@ -208,7 +213,9 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
     command = [sys.executable, "-P", "-m", "grader", "--submission", str(fetched.folder),
                "--results", str(results), *grader_args]
     log_path = work / "grader.log"
-    run = run_grader(command, cwd=work, env=env, log_path=log_path, limits=limits, stop=stop)
+    # The imports ran as the instructor, before the grading: their time counts in the learner's limit.
+    run = run_grader(command, cwd=work, env=env, log_path=log_path, limits=limits, stop=stop,
+                     spent=time.monotonic() - started)
     outcome.peak_rss_mb = run.peak_rss_mb
     outcome.seconds = time.monotonic() - started
     outcome.log = cleaner(log_path.read_text(errors="replace"))
@@ -251,6 +258,18 @@ def fetch_or_outcome(sub: Submission, work: Path, deadline: datetime | None = No
         return Outcome(sub.learner, sub.learner_id, graded_at=now_iso(),
                        error=cleaner(f"could not prepare the submission: {err}"),
                        no_verdict=isinstance(err, Unreachable))
+    except Exception as err:  # see unexpected()
+        cleaner = scrub.Scrubber.for_grading(work, work / "submission")
+        error, log = unexpected(err, cleaner)
+        return Outcome(sub.learner, sub.learner_id, graded_at=now_iso(), error=error, log=log)
+
+
+def unexpected(err: Exception, cleaner: Any) -> tuple[str, str]:
+    """The error and log of a submission whose preparation raised what no check foresaw: a file name
+    that is no UTF-8 once ended the whole class run (and every re-run), no classmate graded. One
+    submission never stops the run: its record says what happened, the traceback is in its log."""
+    return (cleaner(f"could not prepare the submission: {type(err).__name__}: {err}"),
+            cleaner(traceback.format_exc()))
 
 
 def cleanup(workroot: Path) -> None:

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ class Unreachable(SubmissionError):
     the work, so a stored result of the learner stands."""
 
 
+#: The most ``.bentomodel`` files of a submission imported (each is unpacked as the instructor).
+MAX_EXPORTS = 4
 #: A repository elsewhere: cloned with these transports only (never ``file``, nor git's ``ext``).
 REMOTE = re.compile(r"^(https?|git|ssh)://|^git@")
 REMOTE_PROTOCOLS = "https:http:ssh:git"
@@ -48,7 +51,7 @@ def learner_id(name: str) -> str:
     "Jo Smith" and "Jo_Smith" share a slug but never an id, so their folders never collide.
     """
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:40] or "learner"
-    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+    return f"{slug}-{hashlib.sha256(name.encode(errors='surrogateescape')).hexdigest()[:6]}"
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ def digest(root: Path) -> str:
     """SHA-256 of every file's relative path and bytes under ``root`` (models included, caches not)."""
     h = hashlib.sha256()
     for path in _files(root):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(os.fsencode(path.relative_to(root).as_posix()) + b"\0")  # a name as its bytes: any
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
@@ -249,7 +252,7 @@ def _model_files_digest(version_dir: Path) -> str:
     """SHA-256 of a saved model's files, without model.yaml (it holds the save time and tag)."""
     h = hashlib.sha256()
     for path in sorted(p for p in version_dir.rglob("*") if p.is_file() and p.name != "model.yaml"):
-        h.update(path.relative_to(version_dir).as_posix().encode() + b"\0" + path.read_bytes())
+        h.update(os.fsencode(path.relative_to(version_dir).as_posix()) + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
@@ -281,24 +284,38 @@ def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[l
             copied = files.copy_tree(models, home / "models", links=False)
             notes += [f"{store}/models/{note}" for note in copied]
             notes.append(f"model store copied from {store}/")
-    for exported in sorted(fetched.origin.rglob("*.bentomodel")):
-        if set(exported.relative_to(fetched.origin).parts) & set(NOISE):
-            continue
+    deadline = time.monotonic() + timeout  # for all imports: they run before the grading's own limit
+    exports = [e for e in sorted(fetched.origin.rglob("*.bentomodel"))
+               if not set(e.relative_to(fetched.origin).parts) & set(NOISE)]
+    if len(exports) > MAX_EXPORTS:
+        notes.append(f"{len(exports)} .bentomodel files: only the first {MAX_EXPORTS} imported "
+                     f"(a submission needs one)")
+    for exported in exports[:MAX_EXPORTS]:
         if why := files.escapes(exported, fetched.origin):
             notes.append(why)
             continue
         if not exported.is_file():  # a FIFO blocked the class run's reading of it for good
             notes.append(f"{exported.relative_to(fetched.origin)} is not a file: left out")
             continue
-        files.check_archive(exported)  # the import below runs as the instructor: no archive bomb
+        try:
+            files.check_archive(exported)  # the import below runs as the instructor: no archive bomb
+        except files.NotAnExport as err:
+            notes.append(f"{err}: left out")
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            notes.append(f"{exported.name}: not imported, the imports took longer than {timeout:.0f} s")
+            continue
         # An absolute path: BentoML resolves a relative one against / (its file system layer). As the
         # instructor, in a folder of the grader's, never the current one (GitHub Classroom's is the
         # learner's repository, whose bentoml/ package Python would otherwise import first).
-        # Into an empty store of the grader's own, then copied over: never into one the learner shipped.
+        # Into an empty store of the grader's own, then copied over: never into one the learner shipped;
+        # its unpacking (TMPDIR) in the same folder, removed even when the import fails half-way.
         with tempfile.TemporaryDirectory(prefix="import-", dir=home.parent) as fresh:
             done = subprocess.run([sys.executable, "-P", "-m", "bentoml", "models", "import",
-                                   str(exported.resolve())], cwd=fresh, env=kit_env({"BENTOML_HOME": fresh}),
-                                  capture_output=True, text=True, timeout=timeout)
+                                   str(exported.resolve())], cwd=fresh,
+                                  env=kit_env({"BENTOML_HOME": fresh, "TMPDIR": fresh}),
+                                  capture_output=True, text=True, timeout=left)
             if done.returncode:
                 notes.append(f"{exported.name} could not be imported: {done.stderr.strip()[-300:]}")
             else:

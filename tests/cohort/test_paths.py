@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import bentoml
@@ -359,3 +360,85 @@ def test_a_class_list_source_on_this_machine_must_be_in_the_lists_folder(tmp_pat
     assert (fetched.folder / "service.py").is_file() and fetched.commit
     remote = submissions.Submission("x", "https://example.invalid/x.git")
     assert remote.is_remote and remote.refused() == ""
+
+
+def test_a_file_name_that_is_no_utf8_is_hashed_and_anything_unforeseen_stays_one_learners(tmp_path,
+                                                                                        monkeypatch) -> None:
+    """A file name of bytes that are not UTF-8 (git, tar and zip carry them) raised UnicodeEncodeError
+    in the submission's digest: the class run ended with a traceback, no classmate graded, and every
+    re-run failed the same way. Names are hashed as their bytes; whatever else a submission's
+    preparation raises becomes that learner's error, its traceback in their log."""
+    learner = tmp_path / "mallory"
+    learner.mkdir()
+    (learner / "service.py").write_text("print('hello')\n")
+    (Path(os.fsdecode(bytes(learner) + b"/notes-\xff.txt"))).write_text("x")
+    fetched = submissions.fetch(submissions.Submission("mallory", str(learner)), tmp_path / "copy")
+    assert len(fetched.digest) == 64
+    assert submissions.learner_id(os.fsdecode(b"mal\xfflory")).startswith("mal_lory-")
+
+    def surprise(*_a, **_kw):
+        raise ValueError("something no check foresaw")
+
+    monkeypatch.setattr(runner, "fetch", surprise)
+    outcome = runner.fetch_or_outcome(submissions.Submission("mallory", str(learner)), tmp_path / "work")
+    assert outcome.error == "could not prepare the submission: ValueError: something no check foresaw"
+    assert "Traceback" in outcome.log and "surprise" in outcome.log
+
+
+def test_an_export_with_link_members_is_left_out_and_an_import_leaves_nothing_behind(saved_model, tmp_path,
+                                                                                     monkeypatch) -> None:
+    """Link members count 0 bytes in the archive check, and BentoML's import writes a whole copy of their
+    target: 40 hard links to 30 MB made a 37 KB export that wrote 1.2 GB as the instructor, and a failed
+    import left its unpacking in the instructor's TMPDIR. Such an export is left out; an import's
+    unpacking happens in the grader's own folder; more exports than a submission needs are not imported."""
+    import io
+    import tarfile
+
+    learner = tmp_path / "mallory"
+    learner.mkdir()
+    bentoml.models.export_model(saved_model.tag, str(learner / f"{contract.MODEL_NAME}.bentomodel"))
+    with tarfile.open(learner / "bomb.bentomodel", "w:xz") as tar:
+        data = tarfile.TarInfo("zeros")
+        data.size = 2**20
+        tar.addfile(data, io.BytesIO(bytes(data.size)))
+        for n in range(3):
+            link = tarfile.TarInfo(f"copy{n}")
+            link.type, link.linkname = tarfile.LNKTYPE, "zeros"
+            tar.addfile(link)
+    for n in range(submissions.MAX_EXPORTS):
+        shutil.copy(learner / f"{contract.MODEL_NAME}.bentomodel", learner / f"zz{n}.bentomodel")
+    with pytest.raises(files.NotAnExport, match="'copy0', which is not a file or a folder"):
+        files.check_archive(learner / "bomb.bentomodel")
+    instructors_tmp = tmp_path / "instructors-tmp"
+    instructors_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(instructors_tmp))
+    home = tmp_path / "work" / "home"
+    home.mkdir(parents=True)
+    models, notes = submissions.import_models(fetched_from(learner, tmp_path / "work"), home)
+    assert [m["tag"] for m in models] == [str(saved_model.tag)], notes
+    assert any("bomb.bentomodel holds 'copy0'" in n and n.endswith("left out") for n in notes), notes
+    assert any(f"only the first {submissions.MAX_EXPORTS} imported" in n for n in notes), notes
+    assert list(instructors_tmp.iterdir()) == []  # BentoML's unpacking went to the grader's folder, and went
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["home", "submission"]
+
+
+def test_folders_and_links_count_toward_the_entries_limit(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(files, "MAX_FILES", 50)
+    learner = tmp_path / "mallory"
+    learner.mkdir()
+    (learner / "service.py").write_text("print('hello')\n")
+    for n in range(30):
+        (learner / f"d{n}").mkdir()
+        (learner / f"l{n}").symlink_to("service.py")
+    with pytest.raises(files.TooLarge, match="more than 50 files, folders and links"):
+        files.check_size(learner)
+
+
+def test_the_time_the_imports_took_counts_in_the_learners_limit(tmp_path) -> None:
+    """The imports run before the grading, as the instructor: a submission's slow exports once took
+    92 s of a 60 s limit and were graded all the same."""
+    started = time.monotonic()
+    run = runner.run_grader([sys.executable, "-c", "import time; time.sleep(30)"], cwd=tmp_path, env={},
+                            log_path=tmp_path / "log.txt", limits=runner.Limits(seconds=20), spent=19.0)
+    assert run.error == "grading took longer than the limit of 20 s"
+    assert time.monotonic() - started < 15

@@ -265,3 +265,21 @@ def test_gradescope_results_of_a_stored_record_are_markdown_with_the_real_maximu
         data = json.loads((out / "learners" / record["id"] / "results.json").read_text())
         assert data["max_score"] == 100 and data["score"] == record["total"], name
         assert data["output_format"] == "md" and all(t["output_format"] == "md" for t in data["tests"])
+
+
+def test_a_gradescope_group_is_due_at_its_members_earliest_date(tmp_path) -> None:
+    """The last member listed gave the group's due date: a late learner who grouped with a classmate
+    holding an extension was graded on time, whatever the order."""
+    from grader.cohort import platforms
+
+    def due(users: list[dict]) -> str:
+        meta = tmp_path / "submission_metadata.json"
+        meta.write_text(json.dumps({"created_at": "2026-03-05T10:00:00+00:00", "users": users,
+                                    "assignment": {"due_date": "2026-03-01T23:59:00+00:00"}}))
+        return platforms.gradescope_due(meta)[0].isoformat()
+
+    extended = {"name": "Ann", "assignment": {"due_date": "2026-03-08T23:59:00+00:00"}}
+    plain = {"name": "Mallory"}
+    assert due([plain, extended]) == due([extended, plain]) == "2026-03-01T23:59:00+00:00"
+    assert due([extended]) == "2026-03-08T23:59:00+00:00"  # a learner's own extension holds
+    assert due([]) == "2026-03-01T23:59:00+00:00"
