@@ -61,8 +61,9 @@ class Submission:
     learner: str
     source: str
     submitted_at: str = ""  #: ISO 8601, when known from the platform or the class list
-    #: From a class list: the folder a source on this machine must lie in (the list's own). The source is
-    #: the learner's string, pasted: ``/srv/course/solutions.git`` graded the course's solutions as theirs.
+    #: From a class list: the folder a repository on this machine must lie in (the list's own). A
+    #: repository is the learner's string, pasted: ``/srv/course/solutions.git`` (or ``file://...``)
+    #: graded the course's solutions as theirs. A folder path is the instructor's own listing.
     within: str = ""
 
     @property
@@ -77,14 +78,14 @@ class Submission:
         """Why this source is not fetched (``''``: it is)."""
         if self.source.startswith("-"):
             return f"the source {self.source!r} starts with '-': a git option, not a repository"
-        if self.is_remote or not self.within:
+        if self.is_remote or not self.is_git or not self.within:
             return ""
         local = Path(self.source.removeprefix("file://")).resolve()
         base = Path(self.within).resolve()
         if local == base or base not in local.parents:
-            return (f"the source {self.source} is a path of this machine outside the class list's folder "
-                    f"{base}: a learner's string naming one would have its files graded as their work "
-                    f"(a classmate's repository, the course's solutions); keep the submissions under {base}")
+            return (f"the repository {self.source} is on this machine, outside the class list's folder "
+                    f"{base}: a learner handing one in would have it graded as their work (a classmate's "
+                    f"repository, the course's solutions); clone it under {base} if it is theirs")
         return ""
 
     @property

@@ -74,8 +74,9 @@ def learner_data() -> dict[str, str]:
 class Warm:
     """A Python in a sandbox of its own that has imported what train.py imports and waits to run it
     (:mod:`grader.learn.warm`): watch mode starts one after grading the train exercise, and the next
-    save runs train.py in it, 1.5 s sooner. Its output goes to a file of the grader's, passed as its
-    stdout, so the last run's ``train.log`` stays until the next run ends."""
+    save runs train.py in it, 1.5 s sooner. Its output goes to a file of the grader's without a name
+    (its stdout), so the last run's ``train.log`` stays until the next run ends, and nothing is left
+    on disk when watch mode is killed."""
 
     def __init__(self, data: dict[str, str]) -> None:
         self.data = data
@@ -84,16 +85,14 @@ class Warm:
             self.work, self.home = self.sandbox.folder / "submission", self.sandbox.folder / "bentoml"
             self.home.mkdir()
             self.sandbox.give(self.home)
-            self._logs = Path(tempfile.mkdtemp(prefix="train-log-"))  # 0700: learner code has only the fd
-            self.log = self._logs / "train.log"
+            self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(); learner code has the fd only
             go, self._go = os.pipe()
             self._ready, ready = os.pipe()
             try:
-                with open(self.log, "wb") as log:
-                    self.process = procs.spawn(
-                        [sys.executable, "-P", "-m", "grader.learn.warm", str(go), str(ready)],
-                        cwd=self.sandbox.folder, env={"BENTOML_HOME": str(self.home), **data}, stdout=log,
-                        sandbox=self.sandbox, pass_fds=(go, ready))
+                self.process = procs.spawn(
+                    [sys.executable, "-P", "-m", "grader.learn.warm", str(go), str(ready)],
+                    cwd=self.sandbox.folder, env={"BENTOML_HOME": str(self.home), **data}, stdout=self.log,
+                    sandbox=self.sandbox, pass_fds=(go, ready))
             finally:
                 os.close(go)
                 os.close(ready)
@@ -130,8 +129,13 @@ class Warm:
         if getattr(self, "process", None) is not None:
             kill_group(self.process)
         self.sandbox.release()
-        if hasattr(self, "_logs"):
-            shutil.rmtree(self._logs, ignore_errors=True)
+        if hasattr(self, "log"):
+            self.log.close()
+
+    def copy_log(self, path: Path) -> None:
+        self.log.seek(0)
+        with open(path, "wb") as out:
+            shutil.copyfileobj(self.log, out)
 
 
 _warm: Warm | None = None
@@ -188,7 +192,7 @@ def run_train(submission: Path, home: Path, results: Path, timeout: float = TIME
             try:
                 process = warm.start(submission)
                 _run(process, warm.home, home, timeout, outcome)
-                shutil.copyfile(warm.log, log_path)
+                warm.copy_log(log_path)
             finally:
                 warm.close()
         else:

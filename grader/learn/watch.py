@@ -63,8 +63,10 @@ def wait_for_save(submission: Path, exercise: Exercise, graded: Stamps, say: Cal
 def watch(submission: Path, current: Callable[[], Exercise | None], grade: Callable[[Exercise], bool],
           say: Callable[[str], None] = print) -> int:
     """Grade ``current()`` until all are done; regrade on saves. Returns 0 (also after Ctrl-C)."""
-    # Ctrl-C must stop the loop even when started with SIGINT ignored (nohup, some CI wrappers).
+    # Ctrl-C must stop the loop even when started with SIGINT ignored (nohup, some CI wrappers); a
+    # SIGTERM too, so that what the loop started (a grading's server, the warm Python) is stopped.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         exercise = current()
         while exercise is not None:

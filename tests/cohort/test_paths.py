@@ -333,11 +333,11 @@ def test_a_dangling_link_counts_by_where_it_points(tmp_path) -> None:
     assert any("loop is a link to loop, nowhere (a loop)" in n for n in notes), notes
 
 
-def test_a_class_list_source_on_this_machine_must_be_in_the_lists_folder(tmp_path) -> None:
-    """A learner's "repository" pasted into the class list as ``file:///srv/course/solutions.git``, or a
-    path, was cloned as root and graded as their work (100/100 for the course's solutions). A source
-    of this machine must lie in the class list's folder; a URL clones over network transports only;
-    a source that is a git option is refused."""
+def test_a_class_list_repository_on_this_machine_must_be_in_the_lists_folder(tmp_path) -> None:
+    """A learner's "repository" pasted into the class list as ``file:///srv/course/solutions.git``, or
+    a path ending in .git, was cloned as root and graded as their work (100/100 for the course's
+    solutions). A repository on this machine must lie in the class list's folder (a folder path is the
+    instructor's listing); a URL clones over network transports only; a git option is refused."""
     elsewhere = tmp_path / "course" / "solutions.git"
     elsewhere.mkdir(parents=True)
     (elsewhere / "service.py").write_text("print('the course solution')\n")
@@ -351,13 +351,15 @@ def test_a_class_list_source_on_this_machine_must_be_in_the_lists_folder(tmp_pat
                        "oscar,--upload-pack=touch x;.git\nann,ann.git\n")
     subs = {s.learner: s for s in submissions.from_csv(listing)}
     for name in ("mallory", "eve", "zed"):
-        with pytest.raises(submissions.SubmissionError, match="outside the class list's folder"):
+        with pytest.raises(submissions.SubmissionError, match="on this machine, outside the class list's"):
             submissions.fetch(subs[name], tmp_path / name)
         assert not (tmp_path / name).exists()
     with pytest.raises(submissions.SubmissionError, match="starts with '-'"):
         submissions.fetch(subs["oscar"], tmp_path / "oscar")
     fetched = submissions.fetch(subs["ann"], tmp_path / "ann")  # her own, beside the list: cloned
     assert (fetched.folder / "service.py").is_file() and fetched.commit
+    folder = shutil.copytree(elsewhere, tmp_path / "course" / "bob", ignore=shutil.ignore_patterns(".git"))
+    assert submissions.Submission("bob", str(folder), within=str(listing.parent)).refused() == ""
     remote = submissions.Submission("x", "https://example.invalid/x.git")
     assert remote.is_remote and remote.refused() == ""
 
