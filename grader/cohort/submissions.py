@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from bentokit.server import kit_env
 from grader.facts import files
@@ -42,6 +43,7 @@ class Unreachable(SubmissionError):
 MAX_EXPORTS = 4
 #: A repository elsewhere: cloned with these transports only (never ``file``, nor git's ``ext``).
 REMOTE = re.compile(r"^(https?|git|ssh)://|^git@")
+FILE_URL = re.compile(r"^file:", re.IGNORECASE)
 REMOTE_PROTOCOLS = "https:http:ssh:git"
 
 
@@ -68,19 +70,45 @@ class Submission:
 
     @property
     def is_git(self) -> bool:
-        return self.is_remote or self.source.startswith("file://") or self.source.endswith(".git")
+        return self.is_remote or bool(FILE_URL.match(self.source)) or self.source.endswith(".git")
 
     @property
     def is_remote(self) -> bool:
         return bool(REMOTE.match(self.source))
 
+    def local_repository(self) -> Path | None:
+        """The path of a repository on this machine, as git would read it (``None``: not one, or a
+        ``file://`` URL naming another host): a URL's host part and percent-escapes taken into account
+        (``file://localhost/srv/x.git``, ``file://LIST/%2E%2E/srv/x.git`` once read as folders inside
+        the class list's folder, and git cloned /srv/x.git)."""
+        if self.is_remote or not self.is_git:
+            return None
+        if FILE_URL.match(self.source):
+            url = urlsplit(self.source)
+            path = unquote(url.path)
+            if url.netloc not in ("", "localhost") or not path.startswith("/"):
+                return None
+            return Path(os.path.normpath(path)).resolve()
+        return Path(os.path.normpath(self.source)).resolve() if Path(self.source).is_absolute() else None
+
+    def clone_source(self) -> str:
+        """What ``git clone`` is given: a URL as written, a repository on this machine as its checked
+        path (never a string that git could read otherwise than :meth:`refused` did)."""
+        local = self.local_repository()
+        return str(local) if local is not None else self.source
+
     def refused(self) -> str:
         """Why this source is not fetched (``''``: it is)."""
         if self.source.startswith("-"):
             return f"the source {self.source!r} starts with '-': a git option, not a repository"
-        if self.is_remote or not self.is_git or not self.within:
+        if self.is_remote or not self.is_git:
             return ""
-        local = Path(self.source.removeprefix("file://")).resolve()
+        local = self.local_repository()
+        if local is None:
+            return (f"the repository {self.source} is neither a URL of another machine nor a path of this "
+                    f"one: a file:// URL names no host (or localhost) and an absolute path")
+        if not self.within:
+            return ""
         base = Path(self.within).resolve()
         if local == base or base not in local.parents:
             return (f"the repository {self.source} is on this machine, outside the class list's folder "
@@ -139,7 +167,8 @@ def from_csv(path: Path) -> list[Submission]:
     for row in rows:
         source = row["source"].strip()
         sub = Submission(row["learner"].strip(), source, (row.get("submitted_at") or "").strip(), within)
-        if not sub.is_remote and not source.startswith(("file://", "-")) and not Path(source).is_absolute():
+        if not sub.is_remote and not FILE_URL.match(source) and not source.startswith("-") \
+                and not Path(source).is_absolute():
             sub = Submission(sub.learner, str((path.parent / source).resolve()), sub.submitted_at, within)
         out.append(sub)
     return check_unique(out)
@@ -187,7 +216,7 @@ def _clone(sub: Submission, target: Path, deadline: datetime | None, timeout: fl
     protocols = REMOTE_PROTOCOLS if sub.is_remote else "file"
     env = {**os.environ, "GIT_ALLOW_PROTOCOL": protocols, "GIT_TERMINAL_PROMPT": "0"}
     try:
-        done = subprocess.run(["git", "clone", "--quiet", *depth, "--", sub.source, str(target)],
+        done = subprocess.run(["git", "clone", "--quiet", *depth, "--", sub.clone_source(), str(target)],
                               capture_output=True, text=True, timeout=timeout, env=env)
     except (OSError, subprocess.SubprocessError) as err:  # no git here; a host that does not answer
         raise Unreachable(f"git clone {sub.source} failed: {err}") from None

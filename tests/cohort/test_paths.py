@@ -346,11 +346,17 @@ def test_a_class_list_repository_on_this_machine_must_be_in_the_lists_folder(tmp
         subprocess.run([*git, *args], cwd=elsewhere, check=True)
     shutil.copytree(elsewhere, tmp_path / "class" / "ann.git")  # her own repository, beside the list
     listing = tmp_path / "class" / "class.csv"
+    up = "/".join(["%2E%2E"] * len(listing.parent.parts))  # from the list's folder up to /
     listing.write_text("learner,source\n"
                        f"mallory,file://{elsewhere}\neve,{elsewhere}\nzed,../course/solutions.git\n"
+                       f"lou,file://localhost{elsewhere}\numa,FILE://{elsewhere}\n"
+                       f"pat,file://{listing.parent}/{up}{elsewhere}\n"
                        "oscar,--upload-pack=touch x;.git\nann,ann.git\n")
     subs = {s.learner: s for s in submissions.from_csv(listing)}
-    for name in ("mallory", "eve", "zed"):
+    assert subs["pat"].local_repository() == elsewhere.resolve()  # as git reads it: %2E%2E is ..
+    foreign = submissions.Submission("x", "file://example.org/srv/x.git", within=str(listing.parent))
+    assert "neither a URL of another machine nor a path" in foreign.refused()
+    for name in ("mallory", "eve", "zed", "lou", "uma", "pat"):
         with pytest.raises(submissions.SubmissionError, match="on this machine, outside the class list's"):
             submissions.fetch(subs[name], tmp_path / name)
         assert not (tmp_path / name).exists()
@@ -358,6 +364,9 @@ def test_a_class_list_repository_on_this_machine_must_be_in_the_lists_folder(tmp
         submissions.fetch(subs["oscar"], tmp_path / "oscar")
     fetched = submissions.fetch(subs["ann"], tmp_path / "ann")  # her own, beside the list: cloned
     assert (fetched.folder / "service.py").is_file() and fetched.commit
+    own_url = submissions.Submission("ann", f"file://localhost{listing.parent}/ann.git",
+                                     within=str(listing.parent))
+    assert own_url.refused() == "" and own_url.clone_source() == str((listing.parent / "ann.git").resolve())
     folder = shutil.copytree(elsewhere, tmp_path / "course" / "bob", ignore=shutil.ignore_patterns(".git"))
     assert submissions.Submission("bob", str(folder), within=str(listing.parent)).refused() == ""
     remote = submissions.Submission("x", "https://example.invalid/x.git")
