@@ -188,9 +188,14 @@ def run_train(submission: Path, home: Path, results: Path, timeout: float = TIME
         started = time.monotonic()
         warm = _take_warm(data)
         if warm is not None:
-            outcome["warm"] = True
             try:
                 process = warm.start(submission)
+            except OSError:  # it ended between the look and the go (killed from outside): a cold run
+                warm.close()
+                warm = None
+        if warm is not None:
+            outcome["warm"] = True
+            try:
                 _run(process, warm.home, home, timeout, outcome)
                 warm.copy_log(log_path)
             finally:

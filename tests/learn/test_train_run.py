@@ -132,3 +132,20 @@ def test_a_warm_python_is_used_only_once_ready_and_for_the_same_data(tmp_path, m
     monkeypatch.setenv("CREDIT_SCORING_CSV", str(tmp_path / "other.csv"))
     assert training._take_warm(training.learner_data()) is None and waiting.poll() is not None
     training.cool_down()
+
+
+def test_a_warm_python_ended_before_the_go_gives_way_to_a_cold_run(tmp_path, monkeypatch) -> None:
+    """Ended from outside between the look and the go (as an ordinary user, by the learner's own
+    processes): the pipe is broken, and train.py runs cold instead of the grading failing."""
+    monkeypatch.setenv("BENTOKIT_CACHE", str(tmp_path / "cache"))
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copy(SHIPPED / "train.py", submission / "train.py")
+    training.warm_up()
+    assert training._warm.ready(timeout=120)
+    training._warm.process.kill()
+    training._warm.process.wait()
+    monkeypatch.setattr(training.Warm, "usable", lambda self, data: True)  # looked at just before
+    outcome = training.run_train(submission, tmp_path / "home", tmp_path / "results")
+    assert not outcome["warm"] and outcome["returncode"] == 1 and training._warm is None
+    assert "NotImplementedError: TODO(1)" in outcome["log_tail"]
