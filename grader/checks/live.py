@@ -44,8 +44,13 @@ class Answer:
 
     @property
     def probability(self) -> float | None:
+        """The answer's probability: a number from 0 to 1 (``NaN``, which JSON parsers take, compares
+        false with everything, and was never "further off than the tolerance": 97/100 for a service
+        answering NaN to everyone)."""
         value = self.body.get("probability") if isinstance(self.body, dict) else None
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        return float(value) if 0.0 <= value <= 1.0 else None
 
     @property
     def status(self) -> str | None:
@@ -62,12 +67,33 @@ def need_live(run: Run, check) -> str:
 
 
 def need_expected(run: Run, check) -> None:
-    """Fail as not checked when the learner's own model gave no expected answers."""
+    """Fail as not checked when the learner's own model gave no expected answers, and fail when its
+    answers do not tell the applicants apart (:func:`alike_answers`)."""
     if run.expected(0) is None:
         why = (run.model_facts.get("predict_error") or run.model_facts.get("error")
                or "no model to read").strip()
         check.fail(f"not checked: your saved model could not predict, so the right answers are unknown "
                    f"({why.splitlines()[0]}); see the model store checks.")
+    if why := alike_answers(run):
+        check.fail(why)
+
+
+#: The least spread of the learner's model's answers over the grader's applicants (chosen from every
+#: status) for answers within TOLERANCE of them to show that a service uses the model.
+MIN_SPREAD = 0.1
+
+
+def alike_answers(run: Run) -> str:
+    """Why answers close to the learner's model prove nothing: it gives every applicant nearly the same
+    probability. A model with its leaves squashed (AUC 0.83, every answer 0.37 +- 0.004) let a service
+    answering 0.37 to everyone pass every answer check: 25 points for a constant."""
+    wanted = [run.expected(i) for i in range(len(run.known))]
+    wanted += [expected_probe(run, n) for n in range(len(run.probe_indexes))]
+    if None in wanted or not wanted or max(wanted) - min(wanted) >= MIN_SPREAD:
+        return ""
+    return (f"your saved model gives every applicant nearly the same probability ({min(wanted):.3f} to "
+            f"{max(wanted):.3f}): answers computed from it cannot be told from a constant. Save the model "
+            f"the course trains (02_train_and_save.ipynb), whose probabilities tell applicants apart.")
 
 
 def expects_flat_body(answer: Answer) -> bool:
@@ -90,12 +116,13 @@ def problem(answer: Answer, expected: float | None, run: Run) -> str:
                      + ("" if fixes else " Look at the server log for the traceback."))
         return f"HTTP {answer.code}: {answer.text[:200]}.{extra}"
     if answer.probability is None or answer.status not in contract.STATUSES:
-        if isinstance(answer.status, str) and answer.status.upper() in contract.STATUSES:
+        if (answer.status not in contract.STATUSES and isinstance(answer.status, str)
+                and answer.status.upper() in contract.STATUSES):
             return (f"status {answer.status!r}: the contract's statuses are upper-case "
                     f"({', '.join(contract.STATUSES)}); return {answer.status.upper()!r}.")
         return (f"the answer {answer.text[:120]} is not {{\"probability\": float, \"status\": "
-                f"{' | '.join(contract.STATUSES)}}}.")
-    if expected is not None and abs(answer.probability - expected) > TOLERANCE:
+                f"{' | '.join(contract.STATUSES)}}} with a probability from 0 to 1.")
+    if expected is not None and not abs(answer.probability - expected) <= TOLERANCE:
         if abs(answer.probability - (1 - expected)) <= TOLERANCE:
             # No expected value in the text: the hidden probes' note quotes it.
             return (f"probability {answer.probability:.4f} is one minus what your saved model gives, the "
@@ -147,6 +174,9 @@ def need_answering(run: Run, answers: dict[str, Any], check) -> None:
     if constant_answers(run, answers):
         check.fail(f"not checked: the service gives every applicant the same answer; the cause and its "
                    f"fix are under \"{SAMPLE_TITLE}\".")
+    if alike_answers(run):
+        check.fail(f"not checked: your saved model gives every applicant nearly the same probability; the "
+                   f"cause and its fix are under \"{SAMPLE_TITLE}\".")
 
 
 def expected_known(run: Run, name: str) -> float | None:
