@@ -249,17 +249,16 @@ def grade_one(sub: Submission, workroot: Path, limits: Limits = Limits(),
 def fetch_or_outcome(sub: Submission, work: Path, deadline: datetime | None = None) -> Fetched | Outcome:
     """``sub`` fetched into ``work/submission``, or the outcome saying why it could not be (a bad
     submission, an unreachable or slow repository: never an exception)."""
+    cleaner = scrub.Scrubber.for_grading(work, work / "submission")
     try:
         return fetch(sub, work / "submission", deadline=deadline)
     except (SubmissionError, OSError, subprocess.SubprocessError, RecursionError) as err:  # a learner's tree
-        cleaner = scrub.Scrubber.for_grading(work, work / "submission")
         # Not reaching the work says nothing of it; a file of the work that cannot be copied (a mode the
         # learner set, say), or no commit before the deadline, is a finding about it.
         return Outcome(sub.learner, sub.learner_id, graded_at=now_iso(),
                        error=cleaner(f"could not prepare the submission: {err}"),
                        no_verdict=isinstance(err, Unreachable))
     except Exception as err:  # see unexpected()
-        cleaner = scrub.Scrubber.for_grading(work, work / "submission")
         error, log = unexpected(err, cleaner)
         return Outcome(sub.learner, sub.learner_id, graded_at=now_iso(), error=error, log=log)
 

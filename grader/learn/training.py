@@ -82,9 +82,7 @@ class Warm:
         self.data = data
         self.sandbox = procs.Sandbox.acquire()
         try:
-            self.work, self.home = self.sandbox.folder / "submission", self.sandbox.folder / "bentoml"
-            self.home.mkdir()
-            self.sandbox.give(self.home)
+            self.work, self.home = _store_in(self.sandbox)
             self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(); learner code has the fd only
             go, self._go = os.pipe()
             self._ready, ready = os.pipe()
@@ -108,14 +106,13 @@ class Warm:
         a grading finds it still at it: a cold run is then no slower)."""
         return bool(select.select([self._ready], [], [], timeout)[0])
 
-    def start(self, submission: Path) -> subprocess.Popen:
+    def start(self, submission: Path) -> None:
         """Copy ``submission`` into the sandbox and let the waiting Python run its train.py."""
         copy_submission(submission, self.work)
         self.sandbox.give(self.work)
         os.write(self._go, str(self.work).encode())
         os.close(self._go)
         self._go = -1
-        return self.process
 
     def close(self) -> None:
         """Stop the process (if it still runs) and release the sandbox; idempotent."""
@@ -157,18 +154,37 @@ def cool_down() -> None:
         warm.close()
 
 
-def _take_warm(data: dict[str, str]) -> Warm | None:
+def _started_warm(data: dict[str, str], submission: Path) -> Warm | None:
+    """The waiting Python, running ``submission``'s train.py; None (and it is stopped) when it has not
+    finished importing, was started for other data, or ended meanwhile (killed from outside between the
+    look and the go: its pipe is broken)."""
     global _warm
     warm, _warm = _warm, None
-    if warm is not None and not (warm.usable(data) and warm.ready()):
-        warm.close()
+    if warm is None:
         return None
-    return warm
+    try:
+        if warm.usable(data) and warm.ready():
+            warm.start(submission)
+            return warm
+    except OSError:
+        pass
+    warm.close()
+    return None
 
 
 def copy_submission(submission: Path, work: Path) -> None:
     shutil.copytree(submission, work, symlinks=True,
                     ignore=shutil.ignore_patterns(".git", "__pycache__", ".venv"))
+
+
+def _store_in(sandbox: procs.Sandbox) -> tuple[Path, Path]:
+    """Where train.py runs in ``sandbox`` (its copy of the submission, made later) and the model store
+    it saves into (made now, its user's): inside the sandbox's folder, so the models are copied out
+    before the sandbox is released (which removes whatever its user left elsewhere in /tmp)."""
+    home = sandbox.folder / "bentoml"
+    home.mkdir()
+    sandbox.give(home)
+    return sandbox.folder / "submission", home
 
 
 def run_train(submission: Path, home: Path, results: Path, timeout: float = TIMEOUT) -> dict:
@@ -186,15 +202,10 @@ def run_train(submission: Path, home: Path, results: Path, timeout: float = TIME
         outcome = reused
     elif outcome["exists"]:
         started = time.monotonic()
-        warm = _take_warm(data)
-        if warm is not None:
-            try:
-                process = warm.start(submission)
-            except OSError:  # it ended between the look and the go (killed from outside): a cold run
-                warm.close()
-                warm = None
+        warm = _started_warm(data, submission)
         if warm is not None:
             outcome["warm"] = True
+            process = warm.process
             try:
                 _run(process, warm.home, home, timeout, outcome)
                 warm.copy_log(log_path)
@@ -202,12 +213,9 @@ def run_train(submission: Path, home: Path, results: Path, timeout: float = TIME
                 warm.close()
         else:
             with procs.Sandbox.acquire() as sandbox, open(log_path, "wb") as log:
-                # train.py saves into a store inside the sandbox's folder; the models are copied out
-                # before the sandbox is released (which removes whatever its user left elsewhere in /tmp).
-                work, box_home = sandbox.folder / "submission", sandbox.folder / "bentoml"
+                work, box_home = _store_in(sandbox)
                 copy_submission(submission, work)
-                box_home.mkdir()
-                sandbox.give(work, box_home)
+                sandbox.give(work)
                 process = procs.spawn([sys.executable, "train.py"], cwd=work, stdout=log, sandbox=sandbox,
                                       env={"BENTOML_HOME": str(box_home), **data})
                 _run(process, box_home, home, timeout, outcome)

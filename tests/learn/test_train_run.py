@@ -123,14 +123,17 @@ def test_a_warm_python_is_used_only_once_ready_and_for_the_same_data(tmp_path, m
     """A save right after a grading finds the Python still importing: train.py runs cold (no slower),
     and the Python is stopped; so it is when the learner chose other data meanwhile."""
     monkeypatch.setenv("BENTOKIT_CACHE", str(tmp_path / "cache"))
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copy(SHIPPED / "train.py", submission / "train.py")
     training.warm_up()
     waiting = training._warm.process
-    assert training._take_warm(training.learner_data()) is None and waiting.poll() is not None
+    assert training._started_warm(training.learner_data(), submission) is None and waiting.poll() is not None
     training.warm_up()
     waiting = training._warm.process
     assert training._warm.ready(timeout=120)
     monkeypatch.setenv("CREDIT_SCORING_CSV", str(tmp_path / "other.csv"))
-    assert training._take_warm(training.learner_data()) is None and waiting.poll() is not None
+    assert training._started_warm(training.learner_data(), submission) is None and waiting.poll() is not None
     training.cool_down()
 
 
