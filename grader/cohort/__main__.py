@@ -278,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     except (submissions.SubmissionError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second stop, while the first one's gradings were ending
+        print("Interrupted: every finished grading is stored; run the same command again to grade the rest "
+              "and rebuild the class outputs.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

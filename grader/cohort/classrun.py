@@ -9,11 +9,13 @@ every stored result at the end of every run, interrupted or not.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +33,24 @@ DEFAULT_MAX = 100.0
 #: Lines of the grading log kept in the record (the whole log is in ``grader.log`` beside it).
 RECORD_LOG_LINES = 60
 LIMITS = Limits()
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[list[int]]:
+    """Ctrl-C and SIGTERM wait until the block has ended (the class outputs are rebuilt as one set, never
+    half): the list yielded holds the signals that came meanwhile. Outside the main thread, where no
+    handler can be set, the block runs as it is."""
+    came: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+    kept = {sig: signal.signal(sig, lambda signum, frame: came.append(signum))
+            for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield came
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
 
 
 def parse_time(text: str) -> datetime:
@@ -318,15 +338,23 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # the running gradings see ``stop`` and end
         result.seconds = time.monotonic() - started
-        records = store.load(out)
-        for learner_id, record in records.items():  # kept results follow the class's policy too
-            if policy is not None and (updated := policy.apply(record)) != record:
-                records[learner_id] = updated
-                store.save_record(out, updated)
-        run = {"graded": len(result.graded), "kept": len(records) - len(result.graded),
-               "seconds": result.seconds, "interrupted": result.interrupted,
-               "finished_at": runner.now_iso(), "not_yet_graded": sorted(
-                   s.learner for s in chosen if s.learner_id not in records)}
-        result.warning = run["warning"] = deadline_warning(records.values())
-        result.paths = gradebook.rebuild(out, records, run, threshold)
+        with interrupts_deferred() as came:  # a stop now waits for the outputs, a second or two
+            _rebuild(out, chosen, result, policy, threshold)
+        result.interrupted = result.interrupted or bool(came)
     return result
+
+
+def _rebuild(out: Path, chosen: list[Submission], result: ClassRun, policy: LatePolicy | None,
+             threshold: float) -> None:
+    """The class outputs from every stored record (kept ones follow the class's policy too)."""
+    records = store.load(out)
+    for learner_id, record in records.items():
+        if policy is not None and (updated := policy.apply(record)) != record:
+            records[learner_id] = updated
+            store.save_record(out, updated)
+    run = {"graded": len(result.graded), "kept": len(records) - len(result.graded),
+           "seconds": result.seconds, "interrupted": result.interrupted,
+           "finished_at": runner.now_iso(), "not_yet_graded": sorted(
+               s.learner for s in chosen if s.learner_id not in records)}
+    result.warning = run["warning"] = deadline_warning(records.values())
+    result.paths = gradebook.rebuild(out, records, run, threshold)

@@ -293,6 +293,42 @@ def test_the_kits_own_error_in_a_grading_leaves_the_stored_result_standing(grade
     assert [line for line in said if "internal error" in line and "stands" in line]
 
 
+def test_a_stop_while_the_outputs_are_rebuilt_waits_for_them(graded_class, class_folder, tmp_path,
+                                                             monkeypatch):
+    """Ctrl-C (or SIGTERM) as the gradebook is being written: the outputs are finished as one set, and the
+    run ends as an interrupted one, without a traceback."""
+    out = shutil.copytree(graded_class[0], tmp_path / "out")
+    expected = gradebook_rows(out)
+    for name in ("gradebook.csv", "summary.md"):
+        (out / name).unlink()
+    rebuild = gradebook.rebuild
+
+    def stopped_meanwhile(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered now, in the main thread: Ctrl-C
+        return rebuild(*args, **kwargs)
+
+    monkeypatch.setattr(gradebook, "rebuild", stopped_meanwhile)
+    done = classrun.run_class(submissions.from_folder(class_folder), out, tmp_path / "work", say=print)
+    assert done.interrupted and done.graded == []
+    assert gradebook_rows(out) == expected and (out / "summary.md").is_file()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+
+
+def test_a_second_stop_ends_the_command_with_its_message(class_folder, tmp_path, monkeypatch, capsys):
+    from grader.cohort.__main__ import main
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(classrun, "run_class", stopped)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        assert main(["grade", str(class_folder), "--out", str(tmp_path / "out")]) == 130
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)  # the command turned SIGTERM into Ctrl-C
+    assert "run the same command again" in capsys.readouterr().err
+
+
 def test_a_class_run_refuses_to_start_when_the_package_index_cannot_be_reached(offline, tmp_path):
     """Offline, every learner's `bentoml build` would fail to lock its packages: the run says why and
     grades no one, rather than take the built bento's points from the whole class."""
