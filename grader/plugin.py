@@ -258,7 +258,8 @@ def run(request: pytest.FixtureRequest) -> Iterator:
                               import_timeout=opt("--import-timeout"), ready_timeout=opt("--ready-timeout"),
                               container=opt("--container"), keep_image=opt("--keep-image"),
                               image_timeout=time_limit(request.config), needs=needs,
-                              confine=opt("--confine"), store_ready_fd=opt("--store-ready-fd")))
+                              confine=opt("--confine"), store_ready_fd=opt("--store-ready-fd"),
+                              results=Path(opt("--results")).resolve()))
     except ConfinementError as err:
         pytest.exit(f"cannot grade with --confine require: {err}", returncode=2)
     except TooLarge as err:

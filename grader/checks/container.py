@@ -33,7 +33,9 @@ def container_image(run: Run, check) -> None:
     if not facts.engine:
         check.fail(facts.error)
     check.note(f"engine: {facts.engine}")
-    built = check.part("image builds", bool(facts.image), f"{facts.error}\nFix: {BUILD_HINT}")
+    # A refused Dockerfile's error says itself what to keep to; the build hint would send elsewhere.
+    built = check.part("image builds", bool(facts.image),
+                       facts.error if facts.refused else f"{facts.error}\nFix: {BUILD_HINT}")
     if built:
         size = f", {facts.size / 1e9:.2f} GB" if facts.size else ""
         check.note(f"image {facts.image} built in {facts.build_seconds:.0f} s{size}")

@@ -27,7 +27,7 @@ def main(in_path: str, out_path: str) -> None:
     # the engine's cache (buildah keeps it on the host, so never for podman).
     os.environ["DOCKER_BUILDKIT"] = "1" if engine.name == "docker" else "0"
     if refused := unsafe(job["bento"], job["home"], engine.name):
-        write_output(out_path, {"error": refused})
+        write_output(out_path, {"error": refused, "refused": True})
         return
     try:
         with builder.one_build_at_a_time(engine) if job.get("rootless") else contextlib.nullcontext():

@@ -40,13 +40,15 @@ class ContainerFacts:
     url: str = ""
     ready_seconds: float = 0.0
     error: str = ""
+    #: The grader refused to build the image (its Dockerfile): ``error`` says why and what to keep to.
+    refused: bool = False
 
 
 class ContainerRun:
     """One image and one container of a grading run; :meth:`close` removes them."""
 
     def __init__(self, engine: containers.Engine, keep_image: bool, log_dir: Path,
-                 rootless: builder.Builder | None = None) -> None:
+                 rootless: builder.Builder | None = None, kept_log: Path | None = None) -> None:
         #: The engine as root has it; with ``rootless``, its commands as the builder user (every image
         #: and container of the run is in that user's store).
         self.root_engine = engine
@@ -54,6 +56,8 @@ class ContainerRun:
         self.rootless = rootless
         self.keep_image = keep_image
         self.log_dir = log_dir
+        #: Where a failed build's log is kept for the learner (the results folder: ``log_dir`` goes).
+        self.kept_log = kept_log
         #: Rootless: the build's folder (root's, mode 711) and its sandbox, the builder user's.
         self._room: Path | None = None
         self.image: str | None = None
@@ -92,13 +96,16 @@ class ContainerRun:
         if box is not None:  # the grader's copy of the build's log, read as its user could (the room goes)
             with contextlib.suppress(OSError):
                 (self.log_dir / "containerize.log").write_bytes(box.read_bytes(log, 8 << 20))
-            if isinstance(data.get("error"), str):
-                data["error"] = data["error"].replace(str(log), str(self.log_dir / "containerize.log"))
         if not result.ok or "error" in data:
             error = data.get("error") or (f"the build did not finish within {build_timeout:.0f} s"
                                           if result.timed_out else result.log_tail)
+            if isinstance(error, str) and self.kept_log is not None:  # log_dir goes with the grading
+                with contextlib.suppress(OSError):
+                    shutil.copyfile(self.log_dir / "containerize.log", self.kept_log)
+                    error = error.replace(str(log), str(self.kept_log))
             fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(error))
             facts.error = f"the image did not build: {error}{fixes}"
+            facts.refused = data.get("refused") is True
             return facts
         facts.image, facts.build_seconds, facts.size = tag, data["seconds"], data["size"]
         try:

@@ -67,6 +67,8 @@ class Options:
     #: A file descriptor that reaches its end once the model store is filled (the learner loop's
     #: train.py run): the run reads the store only then, and meanwhile starts what does not need it.
     store_ready_fd: int | None = None
+    #: The results folder, where a log a failed step's error names is kept (the run's own folder goes).
+    results: Path | None = None
 
 
 @dataclass
@@ -463,7 +465,8 @@ class Run:
             except builder.BuilderError as err:
                 self.engine_error = f"{engine.describe()} cannot build as a user of its own: {err}"
                 return None
-        return ContainerRun(engine, self.options.keep_image, self._tmp, rootless)
+        kept = self.options.results / "containerize.log" if self.options.results else None
+        return ContainerRun(engine, self.options.keep_image, self._tmp, rootless, kept_log=kept)
 
     # -- service.py ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bentokit import builder, containers, procs
+from grader.checks.container import BUILD_HINT
 from grader.facts.container import IMAGE_REPOSITORY
 from tests.grader.conftest import (
     MARKER,
@@ -238,5 +239,28 @@ def test_an_image_command_that_writes_dockerfile_instructions_is_not_built(attac
     check = graded.checks["container_image"]
     assert not check["passed"] and "builds no image from this bento" in check["output"], check["output"]
     assert "not an option BentoML writes" in check["output"]
+    assert BUILD_HINT not in check["output"]  # the refusal says what to keep to; nothing else
     assert not canary.exists()
+    assert left_behind() == ([], [])
+
+
+def test_a_failed_build_names_its_log_where_the_learner_finds_it(engine, reference_home, tmp_path,
+                                                                 left_behind) -> None:
+    """A step of the learner's image that fails: the hint is the build's, and the log the error names is
+    in the results folder (the grading's own folder is gone by the time anyone reads the error)."""
+    submission = copy_solutions(tmp_path / "submission")
+    (submission / "bentofile.yaml").unlink()
+    source = (submission / "service.py").read_text()
+    declared = '@bentoml.service(resources={"cpu": "1"}'
+    assert declared in source
+    image = ('IMAGE = bentoml.images.Image(python_version="3.11").python_packages(\n'
+             '    "xgboost", "scikit-learn", "pydantic").run("echo the step that fails && exit 3")\n\n\n')
+    (submission / "service.py").write_text(source.replace(declared, image + declared.replace(
+        "(", "(image=IMAGE, ", 1), 1))
+    results = tmp_path / "results"
+    graded = grade(submission, reference_home, results, "--container")
+    output = graded.checks["container_image"]["output"]
+    assert not graded.checks["container_image"]["passed"] and BUILD_HINT in output, output
+    log = results.resolve() / "containerize.log"
+    assert f"Log: {log}" in output and "the step that fails" in log.read_text(), output
     assert left_behind() == ([], [])
