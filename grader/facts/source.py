@@ -12,8 +12,9 @@ from grader.facts import files
 
 #: Calls that load a model or unpickle a file, by dotted name suffix.
 LOAD_CALLS = ("load_model", "models.get", "pickle.load", "pickle.loads", "joblib.load", "cloudpickle.load")
-#: Calls that declare a model reference the bento packs.
-REF_CALLS = ("BentoModel", "models.get_model_ref")
+#: Calls that declare a model reference the bento packs, spelled out (a local function named
+#: ``NotABentoModel`` is none: a name's ending let one pass).
+REF_CALLS = ("bentoml.models.BentoModel",)
 PICKLE_FILE = re.compile(r"\.(bin|pkl|pickle|joblib)$")
 
 
@@ -201,7 +202,7 @@ class _Visitor(ast.NodeVisitor):
                             (api := api_of(stmt, self.aliases)):
                         svc.apis[api.name] = api
                     value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
-                    if isinstance(value, ast.Call) and self.name(value).endswith(REF_CALLS):
+                    if isinstance(value, ast.Call) and self.name(value) in REF_CALLS:
                         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                         tag = constant(value.args[0]) if value.args else constant(keyword(value, "tag"))
                         for target in targets:

@@ -218,6 +218,17 @@ def test_imported_aliases_and_named_keys_are_understood(tmp_path) -> None:
         dv = model.custom_objects[key()]
     """)
     assert computed.custom_object_keys == [] and len(computed.computed_custom_object_keys) == 1
+    fake = facts_of(tmp_path, """
+        import bentoml
+
+        def NotABentoModel(tag):
+            return None
+
+        @bentoml.service
+        class CreditRiskClassifier:
+            model_ref = NotABentoModel("credit_risk_model:latest")
+    """)
+    assert fake.service().model_refs == {}  # a local function ending in the name is no reference
 
 
 def test_control_characters_never_reach_a_report() -> None:
