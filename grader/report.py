@@ -12,7 +12,9 @@ from pathlib import Path
 #: (an ANSI escape could clear the screen and print a fake table). And lone surrogates (an exception
 #: message of learner code can hold one, a file name of bytes that are not UTF-8 decodes to one):
 #: no UTF-8 file can hold them, so a report with one could never be written.
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Unicode's line and paragraph separators (a line break to some viewers) and its bidirectional
+#: embeddings, overrides and isolates (they reorder what follows them on screen) go too.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:

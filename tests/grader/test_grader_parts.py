@@ -236,6 +236,7 @@ def test_control_characters_never_reach_a_report() -> None:
 
     forged = "ok\x1b[2J\x1b[32mTOTAL 100 / 100\x1b[0m\n\tnext\x07"
     assert printable(forged) == "ok[2J[32mTOTAL 100 / 100[0m\n\tnext"
+    assert printable("a\u2028TOTAL 100 / 100\u2029 \u202eoob\u202c \u2067x\u2069") == "aTOTAL 100 / 100 oob x"
 
 
 def test_held_out_applicants_are_kept_privately_and_only_trusted_when_private(tmp_path, monkeypatch) -> None:
