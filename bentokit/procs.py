@@ -55,6 +55,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -358,23 +359,39 @@ def describe(proc: psutil.Process) -> str:
         return str(proc.pid)
 
 
-def tree_rss_mb(root: Root, uids: Iterable[int] = ()) -> float:
-    """Memory of the whole tree of ``root`` (see :func:`snapshot`), in MiB: its processes' resident
-    memory. With ``uids`` (confined sandboxes' users), every process of those users counts too (a
-    daemon that left the tree), and so does the memory they hold outside any process's resident set:
-    files in memory they keep open (``memfd_create``, /dev/shm), their System V shared memory, and
-    their files in /dev/shm (:func:`user_shared_memory`)."""
+@dataclass
+class Usage:
+    """What a tree of processes holds at one moment (see :func:`tree_usage`)."""
+
+    rss_mb: float
+    #: File descriptors: files, pipes and sockets (each listening socket holds one of the machine's ports).
+    open_files: int
+
+
+def tree_usage(root: Root, uids: Iterable[int] = ()) -> Usage:
+    """Memory and open files of the whole tree of ``root`` (see :func:`snapshot`): its processes'
+    resident memory, in MiB, and their file descriptors. With ``uids`` (confined sandboxes' users),
+    every process of those users counts too (a daemon that left the tree), and so does the memory they
+    hold outside any process's resident set: files in memory they keep open (``memfd_create``,
+    /dev/shm), their System V shared memory, and their files in /dev/shm (:func:`user_shared_memory`)."""
     uids = list(uids)
     found = {proc.pid: proc for proc in snapshot([root])}
     for uid in uids:
         found.update((proc.pid, proc) for proc in find(uid=uid))
-    total = 0
+    total = files = 0
     for proc in found.values():
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
+        with contextlib.suppress(psutil.Error):
+            files += proc.num_fds()
     for uid in uids:
         total += user_shared_memory(uid, [p.pid for p in found.values()])
-    return total / 2**20
+    return Usage(total / 2**20, files)
+
+
+def tree_rss_mb(root: Root, uids: Iterable[int] = ()) -> float:
+    """Memory of the whole tree of ``root``, in MiB (see :func:`tree_usage`)."""
+    return tree_usage(root, uids).rss_mb
 
 
 #: Where System V IPC objects are listed: their kind for ``ipcrm``, and the columns of id and uid.
@@ -985,19 +1002,33 @@ class Sandbox:
 
 
 def _clean_shared_tmp(uid: int, keep: Path | None = None) -> list[str]:
-    """Remove what ``uid`` left at the top of the shared temp folders, and the rooms of its sandboxes
-    a killed grader left there (but ``keep``); their descriptions."""
+    """Remove what ``uid`` left in the shared temp folders (at their top, and in the folders of root's
+    there that anyone may write to, such as /tmp/.X11-unix: a file left there reached whoever held the
+    same user next), and the rooms of its sandboxes a killed grader left (but ``keep``); their
+    descriptions."""
     removed = []
     room_prefix = f"{pwd.getpwuid(uid).pw_name}-"
     for folder in SHARED_TMP:
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(folder):
-                with contextlib.suppress(OSError):
-                    if ((entry.stat(follow_symlinks=False).st_uid == uid or _room_of(entry, uid, room_prefix))
-                            and Path(entry.path) != keep):
-                        remove_tree(entry.path)
-                        removed.append(f"file {entry.path}")
+        for entry in _shared_entries(folder):
+            with contextlib.suppress(OSError):
+                if ((entry.stat(follow_symlinks=False).st_uid == uid or _room_of(entry, uid, room_prefix))
+                        and Path(entry.path) != keep):
+                    remove_tree(entry.path)
+                    removed.append(f"file {entry.path}")
     return removed
+
+
+def _shared_entries(folder: str | Path, depth: int = 3) -> Iterator[os.DirEntry]:
+    """The entries of ``folder`` and, to ``depth`` levels, of the folders in it that root owns and anyone
+    may write to. Only root's: no user can swap one for a link to elsewhere (they sit in sticky or
+    root's folders), so a path read here still names the same file when it is removed."""
+    with contextlib.suppress(OSError):
+        for entry in list(os.scandir(folder)):
+            yield entry
+            with contextlib.suppress(OSError):
+                st = entry.stat(follow_symlinks=False)
+                if depth > 1 and stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and st.st_mode & stat.S_IWOTH:
+                    yield from _shared_entries(entry.path, depth - 1)
 
 
 def _room_of(entry: os.DirEntry, uid: int, prefix: str) -> bool:

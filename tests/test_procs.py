@@ -280,6 +280,22 @@ def test_the_grader_reads_the_sandboxs_files_only_as_its_user_could(sandbox, tmp
 
 
 @root_only
+def test_cleanup_removes_what_learner_code_left_in_roots_world_writable_folders(sandbox):
+    """/tmp/.X11-unix and the like: root's, mode 1777; a file the user left there reached whoever held the
+    same user next. A folder of another user's is never entered (it could be swapped for a link)."""
+    shared = Path(tempfile.mkdtemp(prefix="procs-test-x11-", dir="/tmp"))
+    shared.chmod(0o1777)
+    try:
+        script = f"mkdir {shared}/sub && echo left > {shared}/sub/note && echo left > {shared}/note"
+        assert sandbox.run(["sh", "-c", script]).returncode == 0
+        left = sandbox.cleanup()
+        assert f"file {shared}/note" in left and f"file {shared}/sub" in left, left
+        assert list(shared.iterdir()) == []
+    finally:
+        shutil.rmtree(shared)
+
+
+@root_only
 def test_cleanup_kills_an_environment_clearing_daemon_by_uid(sandbox):
     # The shell waits (at most 2000 polls) until the daemon is `sleep`: before env and setsid have
     # exec'd it, it still carries the run's marker and session, and the run's own clean-up kills it.

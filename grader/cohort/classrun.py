@@ -218,6 +218,15 @@ def _stands(stored: dict[str, dict[str, Any]], outcome: Outcome, result: ClassRu
     return True
 
 
+def beside_a_disturbance(outcomes: Iterable[Outcome]) -> set[str]:
+    """The learners whose grading ran while another went over a limit that keeps the gradings beside it
+    whole (``Outcome.disturbed_others``): their servers and requests may have failed for its sake."""
+    outcomes = list(outcomes)
+    spans = [o.window for o in outcomes if o.disturbed_others]
+    return {o.learner_id for o in outcomes if not o.disturbed_others
+            and any(o.window[0] < end and start < o.window[1] for start, end in spans)}
+
+
 def refuse_without_index() -> None:
     """Raise RuntimeError when this machine cannot reach the package index: every learner's build would
     fail there (it locks their packages), and the class would lose the built bento's points."""
@@ -303,33 +312,55 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
             if todo and "--build" in args:
                 refuse_without_index()
             say(f"{len(todo)} to grade ({len(result.kept)} unchanged results kept), {jobs} at a time "
-                f"(limits: {limits.seconds:.0f} s, {limits.memory_mb:.0f} MiB each)")
+                f"(limits: {limits.seconds:.0f} s, {limits.memory_mb:.0f} MiB, {limits.open_files} open files"
+                f" each)")
             task = progress.add_task("grading", total=len(todo)) if progress is not None else None
-            futures = {pool.submit(runner.grade_fetched, f, workroot / f.submission.learner_id, limits, args,
-                                   stop): f.submission for f in todo}
-            for future in as_completed(futures):
-                sub = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as err:  # a bug here must not lose the rest of the class
-                    outcome = Outcome(sub.learner, sub.learner_id, graded_at=runner.now_iso(),
-                                      error=f"internal error: {err!r}", no_verdict=True)
-                if outcome.error == "stopped":
-                    continue
-                if _stands(stored, outcome, result, say):
+            batch, first_pass = todo, True
+            while batch:
+                outcomes: list[Outcome] = []
+                futures = {pool.submit(runner.grade_fetched, f, workroot / f.submission.learner_id, limits,
+                                       args, stop): f.submission for f in batch}
+                for future in as_completed(futures):
+                    sub = futures[future]
+                    try:
+                        outcome = future.result()
+                    except Exception as err:  # a bug here must not lose the rest of the class
+                        outcome = Outcome(sub.learner, sub.learner_id, graded_at=runner.now_iso(),
+                                          error=f"internal error: {err!r}", no_verdict=True)
+                    if outcome.error == "stopped":
+                        continue
+                    outcomes.append(outcome)
+                    if _stands(stored, outcome, result, say):
+                        if not first_pass and sub.learner_id in stored:  # this run's first grade goes
+                            store.save_record(out, stored[sub.learner_id])
+                        if task is not None:
+                            progress.advance(task)
+                        continue
+                    save_outcome(out, outcome, sub, late)
+                    if sub.learner_id not in result.graded:
+                        result.graded.append(sub.learner_id)
+                    status = (f"error: {printable(outcome.error)}" if outcome.error
+                              else f"{outcome.score:g} points")
+                    say(f"  {printable(sub.learner)}: {status} "
+                        f"({outcome.seconds:.0f} s, {result.reasons[sub.learner_id]})")
                     if task is not None:
                         progress.advance(task)
-                    continue
-                save_outcome(out, outcome, sub, late)
-                result.graded.append(sub.learner_id)
-                status = (f"error: {printable(outcome.error)}" if outcome.error
-                          else f"{outcome.score:g} points")
-                say(f"  {printable(sub.learner)}: {status} "
-                    f"({outcome.seconds:.0f} s, {result.reasons[sub.learner_id]})")
-                if task is not None:
-                    progress.advance(task)
-                if not keep_work:
-                    procs.remove_tree(workroot / sub.learner_id)
+                    if not keep_work:
+                        procs.remove_tree(workroot / sub.learner_id)
+                again = beside_a_disturbance(outcomes) if first_pass and not stop.is_set() else set()
+                batch, first_pass = [], False
+                if again:
+                    say(f"{len(again)} to grade again: a submission graded beside them held the machine's "
+                        f"ports (over the open files limit), which may have failed their server or requests")
+                for sub in (s for s in chosen if s.learner_id in again):
+                    fetched = _fetch(sub, workroot, late.deadline)
+                    if isinstance(fetched, Outcome):  # the first grade stands; the line says why not again
+                        say(f"  {printable(sub.learner)}: not graded again: {printable(fetched.error)}")
+                        continue
+                    result.reasons[sub.learner_id] = "graded again: a submission beside it held the ports"
+                    batch.append(fetched)
+                if batch and task is not None:
+                    progress.update(task, total=len(todo) + len(batch))
         except KeyboardInterrupt:
             result.interrupted = True
             stop.set()

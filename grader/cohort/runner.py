@@ -34,11 +34,15 @@ LOG_TAIL = 25
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-submission limits: wall time of the whole grading, and memory of its process tree (with
-    every process of its learner code's user, when confined)."""
+    """Per-submission limits: wall time of the whole grading, and memory and open files of its process
+    tree (with every process of its learner code's user, when confined)."""
 
     seconds: float = 300.0
     memory_mb: float = 4096.0
+    #: File descriptors at once. A grading of the course's service holds about 60; learner code that
+    #: listened on every port of the machine (64 500 sockets) failed the classmates graded beside it:
+    #: their servers could not bind, and nothing could connect anywhere.
+    open_files: int = 1000
 
 
 @dataclass
@@ -64,6 +68,11 @@ class Outcome:
     #: The failure says nothing of the work (it could not be reached, the machine or the kit failed): a
     #: stored result of the learner stands instead (see ``classrun.run_class``). Never stored.
     no_verdict: bool = False
+    #: The grading went over a limit that keeps the gradings beside it whole (open files: the machine's
+    #: ports): those that ran meanwhile are graded again (``classrun.run_class``). Never stored.
+    disturbed_others: bool = False
+    #: When the grader ran (``time.monotonic()``), to tell which gradings ran beside which.
+    window: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
@@ -74,8 +83,13 @@ class Run:
     error: str = ""
     peak_rss_mb: float = 0.0
     seconds: float = 0.0
+    #: It went over the open files limit (see ``Outcome.disturbed_others``).
+    disturbed_others: bool = False
 
 
+#: Seconds between two looks at a grading's time, memory and open files: a burst of sockets that takes
+#: the machine's ports is seen within it (binding thousands of sockets takes longer).
+POLL = 0.25
 #: Seconds a stopped grading gets to clean up after itself (its server, its sandbox) before SIGKILL.
 GRACE = 10.0
 
@@ -147,7 +161,8 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
         while process.poll() is None:
             # Read at every poll: a user of its own comes and goes (the lock check's).
             learner_uids = _confined_uids(command)
-            run.peak_rss_mb = max(run.peak_rss_mb, procs.tree_rss_mb(process, learner_uids or ()))
+            usage = procs.tree_usage(process, learner_uids or ())
+            run.peak_rss_mb = max(run.peak_rss_mb, usage.rss_mb)
             if stop is not None and stop.is_set():
                 run.error = "stopped"
                 break
@@ -158,8 +173,13 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
                 run.error = (f"the submission used {run.peak_rss_mb:.0f} MiB, over the limit of "
                              f"{limits.memory_mb:.0f} MiB")
                 break
+            if usage.open_files > limits.open_files:
+                run.error = (f"the submission's processes held {usage.open_files} open files and sockets at "
+                             f"once, over the limit of {limits.open_files} (a service needs a few dozen)")
+                run.disturbed_others = True
+                break
             with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=0.5)
+                process.wait(timeout=POLL)
     finally:
         if process.poll() is None:  # let it stop its server and sandbox, then kill what is left
             with contextlib.suppress(ProcessLookupError):
@@ -214,8 +234,11 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
                "--results", str(results), *grader_args]
     log_path = work / "grader.log"
     # The imports ran as the instructor, before the grading: their time counts in the learner's limit.
+    began = time.monotonic()
     run = run_grader(command, cwd=work, env=env, log_path=log_path, limits=limits, stop=stop,
                      spent=time.monotonic() - started)
+    outcome.window = (began, time.monotonic())
+    outcome.disturbed_others = run.disturbed_others
     outcome.peak_rss_mb = run.peak_rss_mb
     outcome.seconds = time.monotonic() - started
     outcome.log = cleaner(log_path.read_text(errors="replace"))

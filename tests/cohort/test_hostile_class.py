@@ -46,6 +46,35 @@ def test_a_hostile_learner_gets_an_honest_score_and_leaves_nothing(model_file, t
     shutil.rmtree(out)  # a forger still alive would have nothing to rewrite; none is, as asserted
 
 
+#: Learner code that holds 1500 sockets from its import on, as a daemon listening on every port of the
+#: machine did (64 500: the classmates graded beside it could neither serve nor connect). These are
+#: never bound: they take file descriptors, no port.
+SOCKET_HOG = """
+import resource as _resource, socket as _socket
+_soft, _hard = _resource.getrlimit(_resource.RLIMIT_NOFILE)
+_resource.setrlimit(_resource.RLIMIT_NOFILE, (_hard if _hard != _resource.RLIM_INFINITY else 8192, _hard))
+_HELD = [_socket.socket() for _ in range(1500)]
+"""
+
+
+def test_a_learner_holding_the_machines_sockets_is_stopped_and_those_beside_graded_again(model_file,
+                                                                                      tmp_path) -> None:
+    root = tmp_path / "submissions"
+    make_submission("solution", root / "ok", model_file)
+    hog = make_submission("solution", root / "hog", model_file)
+    insert_after_future(hog / "service.py", SOCKET_HOG)
+    out = tmp_path / "out"
+    done = cohort("grade", root, "--out", out, "-j", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = " ".join(done.stdout.split())  # rich wraps long lines
+    rows = gradebook_rows(out)
+    assert "over the limit of 1000" in rows["hog"]["error"], rows["hog"]
+    assert "1 to grade again" in said and "ok: " in said and "graded again" in said, said
+    full = points(graded_specs())
+    assert float(rows["ok"]["total"]) == full and not rows["ok"]["error"], rows["ok"]
+    assert learner_processes() == []
+
+
 #: A stand-in for a grading: it records its sandboxes as the grader does (the learner's, the service
 #: inspector's; then, as the lock check starts, its user too), then runs "learner code" as the user of
 #: one of them, which leaves the tree (fork, setsid, fork) and holds 300 MiB.
