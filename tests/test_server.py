@@ -216,3 +216,29 @@ def test_another_user_cannot_reach_the_supervisors_control(reference_server):
                              capture_output=True, text=True, timeout=60, check=True)
     assert "reached" not in outside.stdout, outside.stdout
     assert reference_server.alive()
+
+
+def test_a_proxy_in_the_environment_is_never_asked_for_this_machines_servers(tmp_path) -> None:
+    """An instructor behind a proxy (HTTP_PROXY set, 127.0.0.1 not in NO_PROXY): the grader's requests to
+    a learner's server went to the proxy, and the whole class lost the live endpoint group."""
+    import http.server
+    import threading
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        dead = f"http://127.0.0.1:{server.free_port()}"  # a proxy nobody answers for
+        code = f"import bentokit, requests; print(requests.get({url!r}, timeout=10).status_code)"
+        env = {**os.environ, "HTTP_PROXY": dead, "http_proxy": dead, "NO_PROXY": "example.org"}
+        env.pop("no_proxy", None)
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path)
+        assert done.stdout.strip() == "200", done.stderr
+        plain = code.replace("import bentokit, ", "import ")
+        without = subprocess.run([sys.executable, "-c", plain], env=env, capture_output=True, text=True,
+                                 timeout=60, cwd=tmp_path)
+        assert without.returncode != 0  # what requests does on its own: asks the proxy
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
