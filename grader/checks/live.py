@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,8 @@ graded = Checks(group="live endpoint", exercise="service", needs=(LIVE, IMPORT, 
 TOLERANCE = 0.0051
 TIMEOUT = 10
 CONCURRENT = 20
+#: The largest answer read (a batch of the grader's applicants takes a few KB).
+MAX_ANSWER = 1 << 20
 
 
 @dataclass
@@ -34,15 +38,25 @@ class Answer:
 
     @classmethod
     def post(cls, url: str, payload: Any) -> Answer:
+        """POST ``payload`` as JSON; an answer larger than MAX_ANSWER or slower than TIMEOUT in all is
+        none, and a body nested past what Python's parser takes is no JSON (it raised RecursionError,
+        which ended the check as the grader's own error)."""
+        started = time.monotonic()
         try:
-            response = requests.post(url, json=payload, timeout=TIMEOUT)
+            with requests.post(url, json=payload, timeout=TIMEOUT, stream=True) as response:
+                data = bytearray()
+                for chunk in response.iter_content(1 << 16):
+                    data += chunk
+                    if len(data) > MAX_ANSWER or time.monotonic() - started > TIMEOUT:
+                        return cls(0, None, f"no answer: over {MAX_ANSWER >> 20} MiB, or still coming after "
+                                            f"{TIMEOUT} s")
         except requests.RequestException as err:
             return cls(0, None, f"no answer: {type(err).__name__}")
         try:
-            body = response.json()
-        except ValueError:
+            body = json.loads(bytes(data))
+        except (ValueError, RecursionError):
             body = None
-        return cls(response.status_code, body, response.text[:300])
+        return cls(response.status_code, body, bytes(data[:1200]).decode("utf-8", errors="replace")[:300])
 
     @property
     def probability(self) -> float | None:

@@ -18,25 +18,51 @@ REF_CALLS = ("bentoml.models.BentoModel",)
 PICKLE_FILE = re.compile(r"\.(bin|pkl|pickle|joblib)$")
 
 
+#: A name no dotted name of BentoML's starts with: what a rebound name is read as (see aliases_of).
+NOT_BENTOML = "<not bentoml>"
+
+
 def aliases_of(tree: ast.AST) -> dict[str, str]:
     """Local names of imported BentoML objects: ``import bentoml as bm`` -> {"bm": "bentoml"},
-    ``from bentoml import service`` -> {"service": "bentoml.service"}."""
+    ``from bentoml import service`` -> {"service": "bentoml.service"}. Such a name (or ``bentoml``) bound
+    to anything else anywhere in the module (a ``def BentoModel`` after its import, ``import other as
+    bentoml``, ``bentoml.models.BentoModel = ...``) maps to NOT_BENTOML: it may not be what it was
+    imported as."""
     found: dict[str, str] = {}
+    other: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == "bentoml" and alias.asname:
                     found[alias.asname] = alias.name
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "bentoml":
+                elif alias.name.split(".")[0] != "bentoml":
+                    other.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
             for alias in node.names:
-                found[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                if (node.module or "").split(".")[0] == "bentoml":
+                    found[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                else:
+                    other.add(alias.asname or alias.name)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            other.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            other.add(node.id)  # assignments, for targets, with ... as, walrus, del
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store | ast.Del):
+            other.add(dotted(node))  # bentoml.models.BentoModel = ...
+    imported = {*found, "bentoml"}
+    found.update({name: NOT_BENTOML for name in other if name.partition(".")[0] in imported})
     return found
 
 
 def canonical(name: str, aliases: dict[str, str]) -> str:
-    """``name`` with an imported alias spelled out (``bm.service`` -> ``bentoml.service``)."""
+    """``name`` with an imported alias spelled out (``bm.service`` -> ``bentoml.service``);
+    NOT_BENTOML for a name the module rebinds (see :func:`aliases_of`)."""
+    if aliases.get(name) == NOT_BENTOML:
+        return NOT_BENTOML
     head, dot, rest = name.partition(".")
-    return f"{aliases[head]}{dot}{rest}" if head in aliases else name
+    if head in aliases:
+        return NOT_BENTOML if aliases[head] == NOT_BENTOML else f"{aliases[head]}{dot}{rest}"
+    return name
 
 
 def dotted(node: ast.AST) -> str:

@@ -229,6 +229,16 @@ def test_imported_aliases_and_named_keys_are_understood(tmp_path) -> None:
             model_ref = NotABentoModel("credit_risk_model:latest")
     """)
     assert fake.service().model_refs == {}  # a local function ending in the name is no reference
+    # A name the module rebinds is no longer what it was imported as: what each reference really is.
+    for shadowing, real in (("def BentoModel(tag):\n    return None", {"model_ref"}),
+                            ("bentoml.models.BentoModel = str", {"other_ref"}),
+                            ("import json as bentoml", set())):
+        source = ("from bentoml.models import BentoModel\nimport bentoml\n" + shadowing + "\n\n"
+                  "@bentoml.service\nclass CreditRiskClassifier:\n"
+                  "    model_ref = bentoml.models.BentoModel('credit_risk_model:latest')\n"
+                  "    other_ref = BentoModel('credit_risk_model:latest')\n")
+        found = facts_of(tmp_path, source).service()
+        assert set(found.model_refs if found else {}) == real, shadowing
 
 
 def test_control_characters_never_reach_a_report() -> None:
@@ -639,3 +649,38 @@ def test_the_lock_checks_user_is_listed_while_it_runs_learner_code(tmp_path) -> 
         assert run.sandboxes == before
     finally:
         run.close()
+
+
+def test_an_answer_nested_too_deep_is_no_json_and_one_too_large_is_none() -> None:
+    """A 400 whose detail nested 100 000 lists deep raised RecursionError in the grader (its own error, a
+    "please report it" for the instructor); an answer of any size was read whole into its memory."""
+    import http.server
+    import threading
+
+    from grader.checks.live import MAX_ANSWER, Answer
+
+    bodies = {"/deep": b"[" * 100_000 + b"]" * 100_000, "/big": b" " * (MAX_ANSWER + 10) + b"{}"}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = bodies[self.path]
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        deep = Answer.post(url + "/deep", {})
+        assert deep.code == 400 and deep.body is None
+        big = Answer.post(url + "/big", {})
+        assert big.code == 0 and big.text.startswith("no answer: over 1 MiB"), big.text
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
