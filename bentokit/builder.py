@@ -176,10 +176,10 @@ def _home(builder: Builder, root: Engine) -> None:
         folder.mkdir(mode=mode, exist_ok=True)
         os.chown(folder, uid, builder.gid if uid else 0, follow_symlinks=False)
         folder.chmod(mode)
-    # Its containers' limits, no higher than its own: the build runs with the sandbox's process limit
-    # (procs.MAX_PROCESSES), and runc fails to raise a limit above the hard one.
+    # Its containers' limits, no higher than its own: the build runs with the sandbox's limits
+    # (procs.MAX_PROCESSES, procs.MAX_OPEN_FILES), and runc fails to raise a limit above the hard one.
     files = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    files = 1 << 20 if files == resource.RLIM_INFINITY else files
+    files = min(procs.MAX_OPEN_FILES, 1 << 20 if files == resource.RLIM_INFINITY else files)
     (builder.home / ".config" / "containers" / "containers.conf").write_text(
         f'[containers]\ndefault_ulimits = ["nofile={files}:{files}", '
         f'"nproc={procs.MAX_PROCESSES}:{procs.MAX_PROCESSES}"]\n')

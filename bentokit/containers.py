@@ -122,10 +122,23 @@ def require_engine(preferred: str | None = None) -> Engine:
 
 
 def _tail(path: Path, lines: int = 40) -> str:
+    """The log's last ``lines`` lines, a Python traceback's frames left out (BentoML's own, under a
+    failed build: the error line after them says it, and the build's lines before them say why)."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace").splitlines()
     except OSError:
         return ""
+    kept: list[str] = []
+    in_frames = False
+    for line in text:
+        if line.startswith("Traceback (most recent call last):"):
+            in_frames = True
+            continue
+        if in_frames and line[:1].isspace():
+            continue
+        in_frames = False
+        kept.append(line)
+    return "\n".join(kept[-lines:])
 
 
 def _log_file(prefix: str, log_path: str | Path | None) -> Path:

@@ -79,6 +79,11 @@ MAX_SLOTS = 32
 #: take every PID of the machine (32768 by default), and fail a classmate's grading beside it. A
 #: server with its workers' threads uses about 200.
 MAX_PROCESSES = 4096
+#: The most files and sockets one process of a confined sandbox may open (RLIMIT_NOFILE, soft and hard,
+#: set with :data:`MAX_PROCESSES`): root's hard limit, inherited, let learner code hold 20 000 listening
+#: ports in sockets it sent over a Unix socket and never received (no process's descriptor then, so no
+#: count of open files saw them). The kernel caps such sockets in flight at the sender's limit.
+MAX_OPEN_FILES = 1024
 #: The caller's variables a sandbox passes on (when set); everything else is left out.
 ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
                # What `bentoml build` needs to reach the package index behind a proxy that intercepts
@@ -149,8 +154,8 @@ def spawn(command: Sequence[str | os.PathLike], *, cwd: str | os.PathLike,
     Without a sandbox the environment is :func:`kit_env` (the caller's) plus ``env``; with one it is
     ``sandbox.env(env)`` (an allow-list) and the command runs as the sandbox's user. Either way
     ``SPAWN_MARKER`` is set to a value of this process's own (:func:`spawn_marker`). A confined
-    sandbox's user may have :data:`MAX_PROCESSES` at most. ``popen`` goes to :class:`subprocess.Popen`
-    (``text=True``, say).
+    sandbox's user may have :data:`MAX_PROCESSES` at most, each with :data:`MAX_OPEN_FILES` open files.
+    ``popen`` goes to :class:`subprocess.Popen` (``text=True``, say).
     """
     command = [os.fspath(c) for c in command]
     if sandbox is None:
@@ -158,7 +163,7 @@ def spawn(command: Sequence[str | os.PathLike], *, cwd: str | os.PathLike,
     else:
         full_env, ids = sandbox.env(env or {}), sandbox.popen_ids()
         if sandbox.confined and (prlimit := shutil.which("prlimit")):  # it execs the command: same process
-            command = [prlimit, f"--nproc={MAX_PROCESSES}", "--", *command]
+            command = [prlimit, f"--nproc={MAX_PROCESSES}", f"--nofile={MAX_OPEN_FILES}", "--", *command]
     marker = full_env[SPAWN_MARKER] = secrets.token_hex(12)
     process = subprocess.Popen(command, cwd=os.fspath(cwd), env=full_env,
                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,

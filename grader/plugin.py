@@ -290,6 +290,7 @@ def run(request: pytest.FixtureRequest) -> Iterator:
     finally:
         report.helpers = grading.helpers
         report.machine_problem = grading.machine_problem
+        report.port_taken = grading.port_taken
         grading.close()
 
 

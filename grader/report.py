@@ -89,6 +89,8 @@ class Report:
     helpers: list[str] = field(default_factory=list)
     #: Why the score is no verdict on the work (Run.machine_problem); '' when it is one.
     machine_problem: str = ""
+    #: The service's port was taken (Run.port_taken): a class run grades the learner again, alone.
+    port_taken: bool = False
 
     @property
     def score(self) -> float:
@@ -145,6 +147,7 @@ class Report:
             "sandbox": self.sandbox,
             "helpers": self.helpers,
             "machine_problem": self.machine_problem,
+            "port_taken": self.port_taken,
             "groups": {g: {"score": round(sum(c.score for c in cs), 2),
                            "max_score": round(sum(c.max_score for c in cs), 2)}
                        for g, cs in self.by_group().items()},

@@ -218,13 +218,16 @@ def _stands(stored: dict[str, dict[str, Any]], outcome: Outcome, result: ClassRu
     return True
 
 
-def beside_a_disturbance(outcomes: Iterable[Outcome]) -> set[str]:
-    """The learners whose grading ran while another went over a limit that keeps the gradings beside it
-    whole (``Outcome.disturbed_others``): their servers and requests may have failed for its sake."""
+def to_grade_alone(outcomes: Iterable[Outcome]) -> set[str]:
+    """The learners to grade again, one at a time, where nobody else's code runs: whose grading went
+    over a limit that keeps the gradings beside it whole (``Outcome.disturbed_others``; another
+    learner's code can push a server over it, by connecting to it), whose grading ran meanwhile (their
+    servers and requests may have failed for its sake), and whose service found its port taken."""
     outcomes = list(outcomes)
     spans = [o.window for o in outcomes if o.disturbed_others]
-    return {o.learner_id for o in outcomes if not o.disturbed_others
-            and any(o.window[0] < end and start < o.window[1] for start, end in spans)}
+    return {o.learner_id for o in outcomes
+            if o.disturbed_others or o.port_taken
+            or any(o.window[0] < end and start < o.window[1] for start, end in spans)}
 
 
 def refuse_without_index() -> None:
@@ -318,6 +321,9 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
             batch, first_pass = todo, True
             while batch:
                 outcomes: list[Outcome] = []
+                if not first_pass:  # one at a time: nobody else's code runs beside them
+                    pool.shutdown(wait=True)
+                    pool = ThreadPoolExecutor(max_workers=1)
                 futures = {pool.submit(runner.grade_fetched, f, workroot / f.submission.learner_id, limits,
                                        args, stop): f.submission for f in batch}
                 for future in as_completed(futures):
@@ -347,17 +353,18 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                         progress.advance(task)
                     if not keep_work:
                         procs.remove_tree(workroot / sub.learner_id)
-                again = beside_a_disturbance(outcomes) if first_pass and not stop.is_set() else set()
+                again = to_grade_alone(outcomes) if first_pass and not stop.is_set() else set()
                 batch, first_pass = [], False
                 if again:
-                    say(f"{len(again)} to grade again: a submission graded beside them held the machine's "
-                        f"ports (over the open files limit), which may have failed their server or requests")
+                    say(f"{len(again)} to grade again, one at a time: a grading went over the open files "
+                        f"limit, or found its service's port taken (code of a learner graded beside it may "
+                        f"hold the machine's ports, or connections to a classmate's server)")
                 for sub in (s for s in chosen if s.learner_id in again):
                     fetched = _fetch(sub, workroot, late.deadline)
                     if isinstance(fetched, Outcome):  # the first grade stands; the line says why not again
                         say(f"  {printable(sub.learner)}: not graded again: {printable(fetched.error)}")
                         continue
-                    result.reasons[sub.learner_id] = "graded again: a submission beside it held the ports"
+                    result.reasons[sub.learner_id] = "graded again, alone"
                     batch.append(fetched)
                 if batch and task is not None:
                     progress.update(task, total=len(todo) + len(batch))

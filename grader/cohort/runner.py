@@ -69,8 +69,12 @@ class Outcome:
     #: stored result of the learner stands instead (see ``classrun.run_class``). Never stored.
     no_verdict: bool = False
     #: The grading went over a limit that keeps the gradings beside it whole (open files: the machine's
-    #: ports): those that ran meanwhile are graded again (``classrun.run_class``). Never stored.
+    #: ports): it and those that ran meanwhile are graded again, alone (``classrun.run_class``). Never
+    #: stored. (Connections from another learner's code count against the server that accepts them.)
     disturbed_others: bool = False
+    #: Its service's port was taken (another learner's code graded meanwhile may hold it): it is graded
+    #: again, alone. Never stored.
+    port_taken: bool = False
     #: When the grader ran (``time.monotonic()``), to tell which gradings ran beside which.
     window: tuple[float, float] = (0.0, 0.0)
 
@@ -253,6 +257,7 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
                 outcome.error, outcome.no_verdict = f"not graded: {cleaner(problem)}", True
                 outcome.digest = ""  # stored (when nothing else is), it is graded again on the next run
             else:
+                outcome.port_taken = summary.get("port_taken") is True
                 outcome.score, outcome.max_score = summary["score"], summary["max_score"]
                 outcome.checks = [{**c, "output": cleaner(c["output"])} for c in summary["checks"]]
     return outcome

@@ -264,6 +264,9 @@ class Run:
         #: Why this grading is no verdict on the work: a step failed for the machine's sake (it cannot
         #: reach the package index), not the submission's; '' when none did.
         self.machine_problem = ""
+        #: The service's port was taken on its last start: in a class run, code of another learner
+        #: graded meanwhile may have held it (the run then grades this learner again, alone).
+        self.port_taken = False
         #: The helpers this run started, in order (the summary lists them).
         self.helpers: list[str] = []
         atexit.register(self.close)  # also when the run is interrupted
@@ -717,6 +720,7 @@ class Run:
                     self._start_server()
                     continue
                 first = str(err).splitlines()[0]
+                self.port_taken = PORT_TAKEN in log
                 return LiveTarget(error=hints.with_log(f"the service did not start: {first}", log))
         problem = self.serving_problem()
         if problem:
