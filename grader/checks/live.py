@@ -98,26 +98,36 @@ def need_expected(run: Run, check) -> None:
 #: 90th percentile) for answers within TOLERANCE of them to show that a service uses the model. The
 #: course model's spread there is 0.87 or more (40 draws of the applicants).
 MIN_SPREAD = 0.1
+#: The fewest distinct answers (in steps of twice the TOLERANCE) the learner's model gives the grader's
+#: hidden applicants for answers within TOLERANCE of them to show that a service uses the model. The
+#: course model gives 64 or more (40 draws); a rule of a few values, written into a service, gives a few.
+MIN_LEVELS = 20
 
 
 def alike_answers(run: Run) -> str:
     """Why answers close to the learner's model prove nothing: it gives most applicants nearly the same
-    probability. A model with its leaves squashed (AUC 0.83, every answer 0.37 +- 0.004) let a service
-    answering 0.37 to everyone pass every answer check: 25 points for a constant. The spread is taken
-    over the applicants drawn at grading time, between the 10th and 90th percentiles: a model that sets
-    a public applicant apart (one more tree) still passed a spread over the known ones."""
+    probability, or only a few probabilities. A model with its leaves squashed (AUC 0.83, every answer
+    0.37 +- 0.004) let a service answering 0.37 to everyone pass every answer check; with one more tree
+    setting the public sample applicant apart it passed a spread taken over the public applicants (so
+    the applicants drawn at grading time are taken); with one more tree on one field (records) instead, a
+    service answering `0.12 if records == "no" else 0.70` passed every check, 100/100, never loading it."""
     hidden = (run.model_facts.get("predictions") or [])[len(run.known):]
     numbers = [p for p in hidden if isinstance(p, int | float) and math.isfinite(p)]
     if len(numbers) < 10 or len(numbers) < len(hidden):  # no model, or answers the other checks refuse
         return ""
     deciles = statistics.quantiles(numbers, n=10)
     low, high = deciles[0], deciles[-1]
-    if high - low >= MIN_SPREAD:
+    levels = len({math.floor(p / (2 * TOLERANCE)) for p in numbers})
+    if high - low >= MIN_SPREAD and levels >= MIN_LEVELS:
         return ""
-    return (f"your saved model gives most applicants nearly the same probability (eight in ten of the "
-            f"grader's hidden applicants get {low:.3f} to {high:.3f}): answers computed from it cannot be "
-            f"told from a constant. Save the model the course trains (02_train_and_save.ipynb), whose "
-            f"probabilities tell applicants apart.")
+    if high - low < MIN_SPREAD:
+        what = f"eight in ten of the grader's hidden applicants get {low:.3f} to {high:.3f}"
+    else:
+        what = (f"its answers to the grader's {len(numbers)} hidden applicants take only {levels} values, "
+                f"in steps of {2 * TOLERANCE:.2f}")
+    return (f"your saved model hardly tells applicants apart ({what}): answers computed from it cannot be "
+            f"told from a rule of a few values written into the service. Save the model the course trains "
+            f"(02_train_and_save.ipynb), whose probabilities tell applicants apart.")
 
 
 def expects_flat_body(answer: Answer) -> bool:
@@ -199,8 +209,8 @@ def need_answering(run: Run, answers: dict[str, Any], check) -> None:
         check.fail(f"not checked: the service gives every applicant the same answer; the cause and its "
                    f"fix are under \"{SAMPLE_TITLE}\".")
     if alike_answers(run):
-        check.fail(f"not checked: your saved model gives most applicants nearly the same probability; the "
-                   f"cause and its fix are under \"{SAMPLE_TITLE}\".")
+        check.fail(f"not checked: your saved model hardly tells applicants apart; the cause and its fix are "
+                   f"under \"{SAMPLE_TITLE}\".")
 
 
 def expected_known(run: Run, name: str) -> float | None:
