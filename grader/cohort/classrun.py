@@ -353,7 +353,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                         progress.advance(task)
                     if not keep_work:
                         procs.remove_tree(workroot / sub.learner_id)
-                again = to_grade_alone(outcomes) if first_pass and not stop.is_set() else set()
+                # With -j 1 every grading ran alone already.
+                again = to_grade_alone(outcomes) if first_pass and jobs > 1 and not stop.is_set() else set()
                 batch, first_pass = [], False
                 if again:
                     say(f"{len(again)} to grade again, one at a time: a grading went over the open files "
