@@ -218,6 +218,24 @@ def _stands(stored: dict[str, dict[str, Any]], outcome: Outcome, result: ClassRu
     return True
 
 
+#: Seconds a port stays taken after a connection on it closed (TCP's TIME_WAIT, 60 s in Linux): learner
+#: code that opened and closed a connection on every port, holding no file, left every port unbindable
+#: that long, and the classmate whose server started meanwhile could not serve.
+PORTS_QUIET = 61.0
+
+
+def _grade_when_quiet(fetched: Fetched, work: Path, limits: Limits, args: list[str],
+                      stop: threading.Event, since: list[float]) -> Outcome:
+    """Grade ``fetched`` alone, PORTS_QUIET seconds after the last grading ended (``since[0]``, updated):
+    nothing of another learner's code, processes or ports, is left by then."""
+    if stop.wait(max(0.0, since[0] + PORTS_QUIET - time.monotonic())):
+        return Outcome(fetched.submission.learner, fetched.submission.learner_id, error="stopped")
+    try:
+        return runner.grade_fetched(fetched, work, limits, args, stop)
+    finally:
+        since[0] = time.monotonic()
+
+
 def to_grade_alone(outcomes: Iterable[Outcome]) -> set[str]:
     """The learners to grade again, one at a time, where nobody else's code runs: whose grading went
     over a limit that keeps the gradings beside it whole (``Outcome.disturbed_others``; another
@@ -321,11 +339,15 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
             batch, first_pass = todo, True
             while batch:
                 outcomes: list[Outcome] = []
-                if not first_pass:  # one at a time: nobody else's code runs beside them
+                if first_pass:
+                    futures = {pool.submit(runner.grade_fetched, f, workroot / f.submission.learner_id,
+                                           limits, args, stop): f.submission for f in batch}
+                else:  # one at a time, each a minute after anyone else's code ran
                     pool.shutdown(wait=True)
                     pool = ThreadPoolExecutor(max_workers=1)
-                futures = {pool.submit(runner.grade_fetched, f, workroot / f.submission.learner_id, limits,
-                                       args, stop): f.submission for f in batch}
+                    since = [time.monotonic()]
+                    futures = {pool.submit(_grade_when_quiet, f, workroot / f.submission.learner_id, limits,
+                                           args, stop, since): f.submission for f in batch}
                 for future in as_completed(futures):
                     sub = futures[future]
                     try:
@@ -357,9 +379,10 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                 again = to_grade_alone(outcomes) if first_pass and jobs > 1 and not stop.is_set() else set()
                 batch, first_pass = [], False
                 if again:
-                    say(f"{len(again)} to grade again, one at a time: a grading went over the open files "
-                        f"limit, or found its service's port taken (code of a learner graded beside it may "
-                        f"hold the machine's ports, or connections to a classmate's server)")
+                    say(f"{len(again)} to grade again, one at a time, a minute apart: a grading went over "
+                        f"the open files limit, or found its service's port taken (code of a learner graded "
+                        f"beside it may have held the machine's ports, or connections to a classmate's "
+                        f"server)")
                 for sub in (s for s in chosen if s.learner_id in again):
                     fetched = _fetch(sub, workroot, late.deadline)
                     if isinstance(fetched, Outcome):  # the first grade stands; the line says why not again

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -267,6 +268,7 @@ class Run:
         #: The service's port was taken on its last start: in a class run, code of another learner
         #: graded meanwhile may have held it (the run then grades this learner again, alone).
         self.port_taken = False
+        self._server_error = ""
         #: The helpers this run started, in order (the summary lists them).
         self.helpers: list[str] = []
         atexit.register(self.close)  # also when the run is interrupted
@@ -369,8 +371,16 @@ class Run:
                 self.helpers.append("lock check (passed earlier: kept)" if self._lock.kept else "lock check")
 
     def _start_server(self) -> None:
-        self._server = server.start(SERVICE_TARGET, self.workdir, log_path=self._tmp / "server.log",
-                                    **self.learner())
+        try:
+            self._server = server.start(SERVICE_TARGET, self.workdir, log_path=self._tmp / "server.log",
+                                        **self.learner())
+        except OSError as err:  # no port to give it: every one tried was taken (EADDRINUSE)
+            if err.errno != errno.EADDRINUSE:
+                raise
+            self.port_taken = True
+            self._server_error = (f"not started: every port the grader tried for the service was taken "
+                                  f"({err.strerror}); that says nothing of your work: grade again.")
+            return
         self.helpers.append("server")
 
     def _start_model_reader(self, gated: bool = False) -> None:
@@ -688,7 +698,8 @@ class Run:
         if self.options.url:
             return self._wait_url(self.options.url.rstrip("/"))
         if self._server is None:
-            return LiveTarget(error="not started: service.py is missing or does not parse")
+            return LiveTarget(error=self._server_error
+                              or "not started: service.py is missing or does not parse")
         facts = self.service_facts  # a service that cannot be imported cannot serve: do not wait for it
         if not facts.imported and "did not finish" in facts.error:
             return LiveTarget(error=hints.with_log(
@@ -718,6 +729,8 @@ class Run:
                     # learner's code in a class run): not this learner's doing; a new port.
                     running.stop(grace=0)
                     self._start_server()
+                    if self._server is None:  # no port left to try
+                        return LiveTarget(error=self._server_error)
                     continue
                 first = str(err).splitlines()[0]
                 self.port_taken = PORT_TAKEN in log

@@ -226,3 +226,59 @@ def test_learner_code_cannot_reach_the_model_reader(held_out, reference_home, tm
         run.close()
     assert server is None or server.poll() is not None  # its close stopped what it started
     assert reader.process.poll() is not None
+
+
+#: In a network namespace of the test's own: every port the grader would pick for a server held, then
+#: a grading of solutions/ (its arguments follow the script's name).
+GRADE_WITH_EVERY_PORT_HELD = r'''
+import os, resource, signal, socket, subprocess, sys
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+each = min(hard, 65536) - 64
+holders, ready_r, ready_w = [], *os.pipe()
+for low in range(15000, 61000, each):
+    pid = os.fork()
+    if pid == 0:  # a holder of its slice of the ports, until killed
+        resource.setrlimit(resource.RLIMIT_NOFILE, (each + 64, hard))
+        held = []
+        for port in range(low, min(low + each, 61000)):
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", port))
+                sock.listen(1)
+                held.append(sock)
+            except OSError:
+                sock.close()
+        os.write(ready_w, b".")
+        signal.pause()
+    holders.append(pid)
+for _ in holders:
+    os.read(ready_r, 1)
+try:
+    code = subprocess.run([sys.executable, "-m", "grader", *sys.argv[1:]]).returncode
+finally:
+    for pid in holders:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+sys.exit(code)
+'''
+
+
+def test_no_port_left_for_the_service_is_said_and_flagged_for_a_class_run(reference_home, tmp_path) -> None:
+    """Code of a learner graded beside this one held every port (TIME_WAIT holds them with no file open):
+    free_port raised, the grading ended with every check the grader's own error, a 0 stored as a verdict.
+    Now the live checks say so and the summary flags it, for the class run to grade the learner again."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BENTOML_HOME": str(reference_home), "BENTOML_DO_NOT_TRACK": "true"}
+    done = subprocess.run(["unshare", "--net", "--", sys.executable, "-c", GRADE_WITH_EVERY_PORT_HELD,
+                           "--submission", "solutions", "--results", str(tmp_path / "results"),
+                           "--import-timeout", "30", "--ready-timeout", "30"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    checks = {c["id"]: c for c in summary["checks"]}
+    assert summary["port_taken"] is True, done.stdout
+    assert "every port the grader tried for the service was taken" in checks["live_ready"]["output"]
+    assert checks["service_file"]["passed"] and checks["model_saved"]["passed"]  # the rest is graded
