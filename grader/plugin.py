@@ -291,6 +291,9 @@ def run(request: pytest.FixtureRequest) -> Iterator:
         report.helpers = grading.helpers
         report.machine_problem = grading.machine_problem
         report.port_taken = grading.port_taken
+        from grader.checks.live import Answer  # the check module, loaded by now when live checks ran
+
+        report.timed_out = grading.timed_out or Answer.timeouts > 0
         grading.close()
 
 

@@ -91,6 +91,8 @@ class Report:
     machine_problem: str = ""
     #: The service's port was taken (Run.port_taken): a class run grades the learner again, alone.
     port_taken: bool = False
+    #: The service was not ready in time, or a request got no answer in time: the same.
+    timed_out: bool = False
 
     @property
     def score(self) -> float:
@@ -148,6 +150,7 @@ class Report:
             "helpers": self.helpers,
             "machine_problem": self.machine_problem,
             "port_taken": self.port_taken,
+            "timed_out": self.timed_out,
             "groups": {g: {"score": round(sum(c.score for c in cs), 2),
                            "max_score": round(sum(c.max_score for c in cs), 2)}
                        for g, cs in self.by_group().items()},

@@ -8,7 +8,7 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import requests
@@ -35,6 +35,9 @@ class Answer:
     code: int
     body: Any
     text: str
+    #: How many requests of this grading got no answer in time (a class run grades the learner again,
+    #: alone: another learner's code may have kept the cores or the server busy).
+    timeouts: ClassVar[int] = 0
 
     @classmethod
     def post(cls, url: str, payload: Any) -> Answer:
@@ -48,8 +51,12 @@ class Answer:
                 for chunk in response.iter_content(1 << 16):
                     data += chunk
                     if len(data) > MAX_ANSWER or time.monotonic() - started > TIMEOUT:
+                        Answer.timeouts += len(data) <= MAX_ANSWER
                         return cls(0, None, f"no answer: over {MAX_ANSWER >> 20} MiB, or still coming after "
                                             f"{TIMEOUT} s")
+        except requests.Timeout as err:
+            Answer.timeouts += 1
+            return cls(0, None, f"no answer: {type(err).__name__}")
         except requests.RequestException as err:
             return cls(0, None, f"no answer: {type(err).__name__}")
         try:

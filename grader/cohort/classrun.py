@@ -240,11 +240,13 @@ def to_grade_alone(outcomes: Iterable[Outcome]) -> set[str]:
     """The learners to grade again, one at a time, where nobody else's code runs: whose grading went
     over a limit that keeps the gradings beside it whole (``Outcome.disturbed_others``; another
     learner's code can push a server over it, by connecting to it), whose grading ran meanwhile (their
-    servers and requests may have failed for its sake), and whose service found its port taken."""
+    servers and requests may have failed for its sake), whose service found its port taken, and whose
+    service was not ready or did not answer in time (a classmate's code may have kept the cores or the
+    server busy: a flood of requests to it cost an honest learner the whole live group)."""
     outcomes = list(outcomes)
     spans = [o.window for o in outcomes if o.disturbed_others]
     return {o.learner_id for o in outcomes
-            if o.disturbed_others or o.port_taken
+            if o.disturbed_others or o.port_taken or o.timed_out
             or any(o.window[0] < end and start < o.window[1] for start, end in spans)}
 
 

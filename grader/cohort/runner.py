@@ -39,7 +39,8 @@ class Limits:
 
     seconds: float = 300.0
     memory_mb: float = 4096.0
-    #: File descriptors at once. A grading of the course's service holds about 60; learner code that
+    #: File descriptors at once. In a grading of the course's service its sandbox users' processes hold
+    #: about 65 (sampled every 50 ms), the grader's own a few dozen more; learner code that
     #: listened on every port of the machine (64 500 sockets) failed the classmates graded beside it:
     #: their servers could not bind, and nothing could connect anywhere.
     open_files: int = 1000
@@ -75,6 +76,9 @@ class Outcome:
     #: Its service's port was taken (another learner's code graded meanwhile may hold it): it is graded
     #: again, alone. Never stored.
     port_taken: bool = False
+    #: Its service was not ready in time, or a request got no answer in time (another learner's code
+    #: may have kept the cores or the server busy): the same.
+    timed_out: bool = False
     #: When the grader ran (``time.monotonic()``), to tell which gradings ran beside which.
     window: tuple[float, float] = (0.0, 0.0)
 
@@ -258,6 +262,7 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
                 outcome.digest = ""  # stored (when nothing else is), it is graded again on the next run
             else:
                 outcome.port_taken = summary.get("port_taken") is True
+                outcome.timed_out = summary.get("timed_out") is True
                 outcome.score, outcome.max_score = summary["score"], summary["max_score"]
                 outcome.checks = [{**c, "output": cleaner(c["output"])} for c in summary["checks"]]
     return outcome

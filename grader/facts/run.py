@@ -268,6 +268,9 @@ class Run:
         #: The service's port was taken on its last start: in a class run, code of another learner
         #: graded meanwhile may have held it (the run then grades this learner again, alone).
         self.port_taken = False
+        #: The service was not ready within the time limit: in a class run, code of another learner
+        #: graded meanwhile may have kept the cores or the server busy (graded again, alone).
+        self.timed_out = False
         self._server_error = ""
         #: The helpers this run started, in order (the summary lists them).
         self.helpers: list[str] = []
@@ -734,6 +737,7 @@ class Run:
                     continue
                 first = str(err).splitlines()[0]
                 self.port_taken = PORT_TAKEN in log
+                self.timed_out = " was not ready after " in first
                 return LiveTarget(error=hints.with_log(f"the service did not start: {first}", log))
         problem = self.serving_problem()
         if problem:

@@ -330,15 +330,16 @@ def test_a_second_stop_ends_the_command_with_its_message(class_folder, tmp_path,
 
 
 def test_who_is_graded_again_alone() -> None:
-    """Over the open files limit (perhaps pushed by another's connections), beside such a grading, or
-    with its service's port taken: graded again, one at a time. Anyone else's grade stands."""
+    """Over the open files limit (perhaps pushed by another's connections), beside such a grading, with
+    its service's port taken, or with its service not answering in time (a classmate's code may have
+    kept the cores or the server busy): graded again, one at a time. Anyone else's grade stands."""
     def outcome(name: str, start: float, end: float, **flags) -> runner.Outcome:
         return runner.Outcome(name, name, window=(start, end), **flags)
 
     outcomes = [outcome("hog", 10, 20, disturbed_others=True), outcome("beside", 15, 40),
                 outcome("before", 0, 10), outcome("after", 20, 30), outcome("port", 50, 60, port_taken=True),
-                outcome("unfetched", 0, 0)]
-    assert classrun.to_grade_alone(outcomes) == {"hog", "beside", "port"}
+                outcome("slow", 70, 80, timed_out=True), outcome("unfetched", 0, 0)]
+    assert classrun.to_grade_alone(outcomes) == {"hog", "beside", "port", "slow"}
 
 
 def test_a_class_run_refuses_to_start_when_the_package_index_cannot_be_reached(offline, tmp_path):

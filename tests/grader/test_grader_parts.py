@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import textwrap
+import time
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
@@ -651,24 +653,31 @@ def test_the_lock_checks_user_is_listed_while_it_runs_learner_code(tmp_path) -> 
         run.close()
 
 
-def test_an_answer_nested_too_deep_is_no_json_and_one_too_large_is_none() -> None:
+def test_an_answer_nested_too_deep_is_no_json_and_one_too_large_is_none(monkeypatch) -> None:
     """A 400 whose detail nested 100 000 lists deep raised RecursionError in the grader (its own error, a
     "please report it" for the instructor); an answer of any size was read whole into its memory."""
     import http.server
     import threading
 
+    from grader.checks import live
     from grader.checks.live import MAX_ANSWER, Answer
 
-    bodies = {"/deep": b"[" * 100_000 + b"]" * 100_000, "/big": b" " * (MAX_ANSWER + 10) + b"{}"}
+    monkeypatch.setattr(Answer, "timeouts", 0)
+
+    bodies = {"/deep": b"[" * 100_000 + b"]" * 100_000, "/big": b" " * (MAX_ANSWER + 10) + b"{}",
+              "/slow": b"{}"}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
             self.rfile.read(int(self.headers["Content-Length"]))
             body = bodies[self.path]
-            self.send_response(400)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            if self.path == "/slow":
+                time.sleep(1.5)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # /slow: the client gave up
+                self.send_response(400)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
         def log_message(self, *args) -> None:
             pass
@@ -681,6 +690,10 @@ def test_an_answer_nested_too_deep_is_no_json_and_one_too_large_is_none() -> Non
         assert deep.code == 400 and deep.body is None
         big = Answer.post(url + "/big", {})
         assert big.code == 0 and big.text.startswith("no answer: over 1 MiB"), big.text
+        assert Answer.timeouts == 0
+        monkeypatch.setattr(live, "TIMEOUT", 0.5)  # a request the service does not answer in time
+        slow = Answer.post(url + "/slow", {})
+        assert slow.code == 0 and Answer.timeouts == 1  # counted: a class run grades the learner again
     finally:
         httpd.shutdown()
         httpd.server_close()
