@@ -112,7 +112,8 @@ def test_broken_submission(name: str, reference_home, tmp_path) -> None:
     home = reference_home
     if case.get("store"):  # the case trains its own model into a fresh store
         home = tmp_path / "home"
-        env_home = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+        # The forged-model cases' scripts share tests/grader/broken/forged_models.py.
+        env_home = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "PYTHONPATH": str(BROKEN)}
         subprocess.run([sys.executable, case["store"]], cwd=submission, check=True,
                        env={**os.environ, **env_home})
     graded = grade(submission, home, tmp_path / "results", "--build", *case.get("args", []))
