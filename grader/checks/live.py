@@ -196,7 +196,7 @@ def constant_answers(run: Run, answers: dict[str, Any]) -> str:
     given = [a.probability for a in known.values()]
     wanted = [expected_known(run, name) for name in known]
     if (not given or None in given or None in wanted or len({round(p, 6) for p in given}) > 1
-            or max(wanted) - min(wanted) < MIN_SPREAD):  # then alike_answers says why
+            or max(wanted) - min(wanted) < MIN_SPREAD):  # too close to call it constant: the tolerance judges
         return ""
     return (f"every applicant gets the same probability, {given[0]:.4f}, while your saved model gives them "
             f"between {min(wanted):.2f} and {max(wanted):.2f}: compute each answer from the applicant, with "
