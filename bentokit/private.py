@@ -9,6 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+#: The file ``bentoml.xgboost`` saves a model to, inside its folder in the store. Private (BentoML's
+#: ``MODEL_FILENAME``) because the grader moves a served copy's model in a child that does not import
+#: BentoML (a second of CPU); tests/grader/test_served_model.py checks it against BentoML's own.
+XGBOOST_MODEL_FILE = "saved_model.ubj"
+
 
 def to_snake_case(name: str) -> str:
     """BentoML's class name -> bento name rule (``CreditRiskClassifier`` -> ``credit_risk_classifier``).

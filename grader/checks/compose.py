@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bentokit import bento as kit_bento
 from bentokit import contract
-from grader.checks.live import Answer, expected_known, problem
+from grader.checks.live import Answer, problem
 from grader.declare import MODEL, Checks
 from grader.facts import compose
 from grader.facts.run import Run
@@ -126,17 +126,17 @@ def compose_live(run: Run, check, composed_source, composed) -> None:
                    "(see the model store checks).")
     url = live.url + contract.CLASSIFY_PATH
     crashed = False
-    for name, applicant in run.known.items():
+    for index, (name, applicant) in enumerate(run.known.items()):
         answer = Answer.post(url, contract.wrap(applicant))
-        why = problem(answer, expected_known(run, name), run)
+        why = problem(answer, run.expected(index), run, run.saved(index))
         crashed = crashed or answer.code >= 500
         check.part(name, not why, why.split(" The service crashed")[0] if answer.code >= 500 else why)
     batch = requests.post(live.url + contract.CLASSIFY_BATCH_PATH,
                           json=contract.wrap_batch(list(run.known.values())), timeout=30)
     decided = batch.json() if batch.ok else None
     same = isinstance(decided, list) and len(decided) == len(run.known) and all(
-        not problem(Answer(200, d, str(d)), expected_known(run, n), run)
-        for d, n in zip(decided, run.known, strict=True))
+        not problem(Answer(200, d, str(d)), run.expected(i), run)
+        for i, d in enumerate(decided))
     check.part("classify_batch", same,
                f"/classify_batch gave HTTP {batch.status_code}: {batch.text[:160]}; it should answer a list "
                f"of decisions, one per application, in order.")

@@ -145,8 +145,9 @@ def expects_flat_body(answer: Answer) -> bool:
     return any(len(loc) == 1 and loc[0] in contract.FIELD_TYPES for loc in locs)
 
 
-def problem(answer: Answer, expected: float | None, run: Run) -> str:
-    """Why ``answer`` is not the decision for ``expected``, or ``''``."""
+def problem(answer: Answer, expected: float | None, run: Run, saved: float | None = None) -> str:
+    """Why ``answer`` is not the decision for ``expected``, or ``''``; ``saved``: what the learner's model
+    gives as saved, when the grader serves a copy of it moved (:attr:`Run.served_shift`)."""
     if answer.code != 200:
         extra = ""
         if answer.code == 400 and expects_flat_body(answer):
@@ -170,8 +171,19 @@ def problem(answer: Answer, expected: float | None, run: Run) -> str:
                     f"probability of NOT defaulting: the contract's probability is P(default), which the "
                     f"model predicts as is (the booster's prediction, or predict_proba(...)[:, 1]); do not "
                     f"subtract it from 1.")
-        return (f"probability {answer.probability:.4f}, but your saved model gives {expected:.4f}: use the "
-                f"model and DictVectorizer from the store for every request (no hard-coded answers).")
+        given = f"probability {answer.probability:.4f}"
+        fix = "use the model and DictVectorizer from the store for every request (no hard-coded answers)."
+        if saved is None or saved == expected:
+            return f"{given}, but your saved model gives {expected:.4f}: {fix}"
+        moved = (f"the grader serves your service with a copy of your model whose margin it moves (by "
+                 f"{run.served_shift:+.2f} this time), so that only answers computed with the model the "
+                 f"service loads from the store are right")
+        if abs(answer.probability - saved) <= TOLERANCE:
+            return (f"{given}, but your saved model, as the grader served it, gives {expected:.4f}; "
+                    f"{answer.probability:.4f} is what it gives as saved: {moved}. Predict with that model "
+                    f"for every request, not with a copy of it or a rule written into the service.")
+        return (f"{given}, but your saved model gives {saved:.4f}, and {expected:.4f} as the grader served "
+                f"it ({moved}): {fix}")
     return ""
 
 
@@ -228,6 +240,18 @@ def expected_probe(run: Run, n: int) -> float | None:
     return run.expected(len(run.known) + run.probe_indexes[n])
 
 
+def wrong_known(run: Run, answers: dict[str, Any], name: str) -> str:
+    """Why the service's answer to the known applicant ``name`` is wrong (``''`` when it is right)."""
+    index = list(run.known).index(name)
+    return problem(answers["known"][name], run.expected(index), run, run.saved(index))
+
+
+def wrong_probe(run: Run, answer: Answer, n: int) -> str:
+    """Why the service's answer to the hidden probe ``n`` is wrong (``''`` when it is right)."""
+    index = len(run.known) + run.probe_indexes[n]
+    return problem(answer, run.expected(index), run, run.saved(index))
+
+
 @graded(points=4)
 def live_ready(run: Run, check) -> None:
     """service starts; /readyz within the time limit"""
@@ -257,9 +281,11 @@ def live_sample(run: Run, check, answers) -> None:
     """sample applicant answered by your model"""
     need_live(run, check)
     need_expected(run, check)
-    why = constant_answers(run, answers) or problem(answers["known"]["sample"], expected_known(run, "sample"),
-                                                    run)
+    why = constant_answers(run, answers) or wrong_known(run, answers, "sample")
     check.part("sample applicant", not why, why)
+    if run.served_shift:
+        check.note(f"the grader served your service a copy of your model with its margin moved by "
+                   f"{run.served_shift:+.2f} (drawn at each grading): the answers checked are that copy's")
 
 
 @graded(points=4)
@@ -271,7 +297,7 @@ def live_golden(run: Run, check, answers) -> None:
     for name in contract.GOLDEN_APPLICANTS:
         if name == "sample":
             continue
-        why = problem(answers["known"][name], expected_known(run, name), run)
+        why = wrong_known(run, answers, name)
         check.part(name, not why, why)
 
 
@@ -281,14 +307,23 @@ def live_hidden_probes(run: Run, check, answers) -> None:
     need_live(run, check)
     need_answering(run, answers, check)
     need_expected(run, check)
+    if why := run.served_refusal:
+        check.fail(f"not checked: the grader serves your service with a copy of your model whose margin "
+                   f"it moves, so that only answers computed with the model in the store are right, and it "
+                   f"could not move yours: {why}. Save the model the course trains (an XGBoost "
+                   f"binary:logistic model, with bentoml.xgboost.save_model: 02_train_and_save.ipynb).")
     probs = answers["probes"]
     # All or nothing: a share of random probes would make the score vary between runs.
-    wrong = [w for n, a in enumerate(probs) if (w := problem(a, expected_probe(run, n), run))]
+    wrong = [w for n, a in enumerate(probs) if (w := wrong_probe(run, a, n))]
     check.part(f"{len(probs)} probes", not wrong)
     if wrong:  # one reason, without the probe's inputs or the expected value
-        first, _, rest = wrong[0].partition(", but your saved model gives")
+        first, _, rest = wrong[0].partition(", but your saved model")
         generic = (" Every answer must come from your saved model and its DictVectorizer: no hard-coded or "
                    "cached answers." if rest else "")
+        if "is what it gives as saved" in rest:
+            generic = (" They are what your model gives as saved, not what the copy of it the grader served "
+                       "(its margin moved) gives: every answer must come from the model the service loads "
+                       "from the store, not from a copy of it or a rule written into the service.")
         check.note(f"{len(wrong)} of {len(probs)} hidden applicants got a wrong answer "
                    f"(e.g. {first}).{generic}")
 

@@ -118,7 +118,7 @@ class ComposedRun:
         # Named at random, in the sandbox's room (in its folder, learner code running already could
         # take a fixed name first, or swap the new folder for a link before the models' link is made).
         home = Path(tempfile.mkdtemp(prefix="bentoml-composed-", dir=self.run.sandbox.room))
-        (home / "models").symlink_to(self.run.home / "models", target_is_directory=True)
+        (home / "models").symlink_to(self.run.served_home / "models", target_is_directory=True)
         self.run.sandbox.give(home)
         self._server = server.start(TARGET, self.run.workdir, log_path=self._tmp / "server.log",
                                     sandbox=self.run.sandbox, env={"BENTOML_HOME": str(home)})

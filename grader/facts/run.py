@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -31,6 +32,7 @@ from bentokit import builder, containers, contract, lazy_bentoml, package_index,
 from bentokit.data import default_source
 from grader import hints
 from grader.children import Child, ChildResult, kill_group, read_to_end
+from grader.children.served_model import moved_probability
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
 from grader.facts import bentofile, files, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
@@ -44,8 +46,21 @@ PORT_ATTEMPTS = 3
 PORT_TAKEN = "Address already in use"
 #: Seconds the model reader has to read the store and predict.
 MODEL_TIMEOUT = 120.0
+#: How far the grader moves the margin of the model it serves the service with (either way, drawn at
+#: each grading: see grader.children.served_model), and the seconds the move may take.
+SHIFT_RANGE = (0.5, 1.0)
+SERVED_MODEL_TIMEOUT = 60.0
 #: What the copy of the submission learner code runs on leaves out (models reach it through the store).
 COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-results", "*.bentomodel")
+
+
+@dataclass
+class ServedModels:
+    """The models of the store the grader's own servers serve: moved by ``shift``, or refused (why)."""
+
+    shift: float = 0.0
+    shifted: set[str] = field(default_factory=set)
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -272,6 +287,8 @@ class Run:
         #: graded meanwhile may have kept the cores or the server busy (graded again, alone).
         self.timed_out = False
         self._server_error = ""
+        #: What the model mover did to the copy of the store the grader serves (:attr:`served_home`).
+        self.served = ServedModels()
         #: The helpers this run started, in order (the summary lists them).
         self.helpers: list[str] = []
         atexit.register(self.close)  # also when the run is interrupted
@@ -376,7 +393,7 @@ class Run:
     def _start_server(self) -> None:
         try:
             self._server = server.start(SERVICE_TARGET, self.workdir, log_path=self._tmp / "server.log",
-                                        **self.learner())
+                                        sandbox=self.sandbox, env={"BENTOML_HOME": str(self.served_home)})
         except OSError as err:  # no port to give it: every one tried was taken (EADDRINUSE)
             if err.errno != errno.EADDRINUSE:
                 raise
@@ -385,6 +402,40 @@ class Run:
                                   f"({err.strerror}); that says nothing of your work: grade again.")
             return
         self.helpers.append("server")
+
+    @cached_property
+    def served_home(self) -> Path:
+        """The store the services the grader starts are served from: a copy of the learner's models
+        whose margin :attr:`served` says was moved (grader.children.served_model), so that only a
+        service that computes its answers with the model in the store answers what the grader expects
+        (the model reader reads the learner's copy, as saved). The learner's own copy when the grader
+        serves no service of its own (``--url``, ``--container``), or has no model to serve."""
+        if self.options.url or self._container is not None or self.store_empty:
+            return self.home
+        # Named at random, in the sandbox's room: in its folder, learner code already running (a
+        # server, a train run's leftovers) could take a fixed name first, as a link the copy would follow.
+        home = Path(tempfile.mkdtemp(prefix="bentoml-served-", dir=self.sandbox.room))
+        (home / "models").mkdir()
+        self._copy_models(home, self.sandbox)
+        shift = secrets.SystemRandom().uniform(*SHIFT_RANGE) * secrets.choice((-1, 1))
+        found = Child("grader.children.served_model", {"home": str(home), "shift": shift},
+                      cwd=self.sandbox.folder, timeout=SERVED_MODEL_TIMEOUT, **self.learner()).result()
+        self.helpers.append("served model mover")
+        data = found.data if found.ok else None
+        if data is None:  # perhaps half done: served as saved, every model named
+            why = f"the grader could not move it ({(found.log_tail or 'no answer').splitlines()[-1]})"
+            procs.remove_tree(home / "models")
+            (home / "models").mkdir()
+            self._copy_models(home, self.sandbox)
+            self.served = ServedModels(refused={tag: why for tag in self._stored_tags(home)})
+        else:
+            self.served = ServedModels(shift, set(data.get("shifted") or ()), dict(data.get("refused") or {}))
+        return home
+
+    @staticmethod
+    def _stored_tags(home: Path) -> list[str]:
+        """The ``name:version`` of every model folder in the store ``home``."""
+        return [f"{folder.parent.name}:{folder.name}" for folder in (home / "models").glob("*/*/")]
 
     def _start_model_reader(self, gated: bool = False) -> None:
         """A model reader of its own. The held-out applicants come from the grader's cache, or from a
@@ -584,18 +635,38 @@ class Run:
             found.error = str(err)
         return found
 
-    def expected(self, index: int) -> float | None:
-        """The learner's own model's P(default) for applicant ``index`` (known ones, then candidates)."""
+    def saved(self, index: int) -> float | None:
+        """The learner's own model's P(default) for applicant ``index`` (known ones, then candidates),
+        as the model is saved."""
         predictions = self.model_facts.get("predictions")
         return predictions[index] if predictions else None
+
+    @property
+    def served_shift(self) -> float:
+        """How far the grader moved the margin of the model the service asks for, in the copy it serves
+        (0.0: served as saved)."""
+        tag = self.model_facts.get("tag")
+        return self.served.shift if tag in self.served.shifted else 0.0
+
+    @property
+    def served_refusal(self) -> str:
+        """Why the model the service asks for is served as saved although the grader serves the service
+        itself (``''`` when it was moved, or the grader serves none)."""
+        return self.served.refused.get(self.model_facts.get("tag") or "", "")
+
+    def expected(self, index: int) -> float | None:
+        """The P(default) the service should answer applicant ``index``: the learner's own model's, moved
+        as the copy the grader serves it with (:attr:`served_shift`)."""
+        found = self.saved(index)
+        shift = self.served_shift
+        return moved_probability(found, shift) if shift and isinstance(found, int | float) else found
 
     @cached_property
     def probe_indexes(self) -> list[int]:
         """Indexes (into the candidates) of the hidden probes, chosen around the thresholds."""
-        predictions = self.model_facts.get("predictions")
-        if not predictions:
+        if not self.model_facts.get("predictions"):
             return list(range(12))
-        return probes.select(predictions[len(self.known):])
+        return probes.select([self.expected(len(self.known) + i) for i in range(len(self.candidates))])
 
     # -- bento --------------------------------------------------------------------------------
 

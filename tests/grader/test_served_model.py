@@ -1,0 +1,92 @@
+"""The served model mover: a course model's margin moved exactly, anything else left as saved and named."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+import yaml
+
+from bentokit import contract, training
+from bentokit.private import XGBOOST_MODEL_FILE
+from grader.children.served_model import move_store, moved_probability
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def copied_store(reference_home: Path, dest: Path) -> tuple[Path, Path]:
+    """A copy of the reference store's models in ``dest``, and the course model's folder in it."""
+    shutil.copytree(reference_home / "models" / contract.MODEL_NAME, dest / "models" / contract.MODEL_NAME)
+    folder = next(p for p in (dest / "models" / contract.MODEL_NAME).iterdir() if p.is_dir())
+    return dest, folder
+
+
+def answers(folder: Path, dv) -> np.ndarray:
+    applicants = [contract.SAMPLE_APPLICANT, *contract.GOLDEN_APPLICANTS.values()]
+    return training.predict_proba(xgb.Booster(model_file=str(folder / XGBOOST_MODEL_FILE)), dv, applicants)
+
+
+def test_the_model_file_is_bentomls() -> None:
+    from _bentoml_impl.frameworks import xgboost as bentoml_xgboost
+
+    assert bentoml_xgboost.MODEL_FILENAME == XGBOOST_MODEL_FILE
+
+
+@pytest.mark.parametrize("shift", [0.73, -0.5])
+def test_a_course_model_answers_moved_by_the_shift(reference_home, tmp_path, shift) -> None:
+    """Run as the grader runs it (its own process, scikit-learn kept out); every answer moves as
+    :func:`moved_probability` says, and a link in place of the file is replaced, never written through."""
+    home, folder = copied_store(reference_home, tmp_path / "home")
+    saved_file = folder / XGBOOST_MODEL_FILE
+    outside = tmp_path / "outside.ubj"
+    shutil.copy(saved_file, outside)
+    saved_file.unlink()
+    saved_file.symlink_to(outside)
+    (tmp_path / "in.json").write_text(json.dumps({"home": str(home), "shift": shift}))
+    subprocess.run([sys.executable, "-P", "-s", "-m", "grader.children.served_model",
+                    str(tmp_path / "in.json"), str(tmp_path / "out.json")], cwd=ROOT, check=True, timeout=120)
+    found = json.loads((tmp_path / "out.json").read_text())
+    assert found == {"shifted": [f"{contract.MODEL_NAME}:{folder.name}"], "refused": {}}
+    saved = reference_home / "models" / contract.MODEL_NAME / folder.name
+    assert not saved_file.is_symlink() and outside.read_bytes() == (saved / XGBOOST_MODEL_FILE).read_bytes()
+    # The reference's own DictVectorizer (the kit's model, trusted here).
+    dv = pickle.loads((folder / "custom_objects.pkl").read_bytes())[contract.CUSTOM_OBJECT_KEY]
+    before, after = answers(saved, dv), answers(folder, dv)
+    assert np.abs(after - before).max() > 0.05  # it moved
+    assert np.allclose(after, [moved_probability(p, shift) for p in before], atol=1e-5, rtol=0)
+
+
+def test_what_cannot_be_moved_is_left_as_saved_and_named(reference_home, tmp_path) -> None:
+    home, folder = copied_store(reference_home, tmp_path / "home")
+    # A regression model (its margin is its prediction) in place of the course model ...
+    features = np.random.default_rng(0).normal(size=(200, 4))
+    regression = xgb.train({"objective": "reg:squarederror"},
+                           xgb.DMatrix(features, label=features[:, 0]), num_boost_round=3)
+    regression.save_model(str(folder / XGBOOST_MODEL_FILE))
+    regression_bytes = (folder / XGBOOST_MODEL_FILE).read_bytes()
+    # ... a pickled model, and a folder that is no model at all.
+    pickled = home / "models" / "other_model" / "v1"
+    pickled.mkdir(parents=True)
+    (pickled / "model.yaml").write_text(yaml.safe_dump({"name": "other_model", "version": "v1",
+                                                         "module": "bentoml.picklable_model"}))
+    (home / "models" / "other_model" / "junk").mkdir()
+    found = move_store(home, 0.8)
+    assert found["shifted"] == []
+    assert set(found["refused"]) == {f"{contract.MODEL_NAME}:{folder.name}", "other_model:v1"}
+    assert "base score" in found["refused"][f"{contract.MODEL_NAME}:{folder.name}"]
+    assert "bentoml.picklable_model, not bentoml.xgboost" in found["refused"]["other_model:v1"]
+    assert (folder / XGBOOST_MODEL_FILE).read_bytes() == regression_bytes
+
+
+def test_moved_probability_keeps_the_ends_and_the_ranking() -> None:
+    assert moved_probability(0.0, 0.7) == 0.0 and moved_probability(1.0, -0.7) == 1.0
+    assert moved_probability(0.5, 0.0) == pytest.approx(0.5)
+    ladder = [moved_probability(p, -0.6) for p in (0.01, 0.2, 0.5, 0.8, 0.99)]
+    assert ladder == sorted(ladder) and ladder[2] < 0.5
