@@ -303,12 +303,12 @@ class _Scan:
         """
         table: dict[int, tuple[psutil.Process, int, int, int]] = {}  # pid: (process, ppid, pgid, sid)
         attrs = ["ppid", "environ"] if deep and self.markers else ["ppid"]
-        for proc in psutil.process_iter(attrs):
+        for proc, info in processes(attrs):
             if proc.pid in self.own_pids:
                 continue
             with contextlib.suppress(OSError):
-                table[proc.pid] = (proc, proc.info["ppid"], os.getpgid(proc.pid), os.getsid(proc.pid))
-            if "environ" in attrs and (proc.info["environ"] or {}).get(SPAWN_MARKER) in self.markers:
+                table[proc.pid] = (proc, info["ppid"], os.getpgid(proc.pid), os.getsid(proc.pid))
+            if "environ" in attrs and (info["environ"] or {}).get(SPAWN_MARKER) in self.markers:
                 self._add(proc)
         grew = True
         while grew:
@@ -323,6 +323,18 @@ class _Scan:
                 if pgid in self.ids or sid in self.ids or (parent and self.found.get(ppid) == parent[0]):
                     grew |= self._add(proc)
         return [p for p in self.found.values() if _running(p)]
+
+
+def processes(attrs: list[str]) -> Iterator[tuple[psutil.Process, dict[str, Any]]]:
+    """Every process, with ``attrs`` read (None where access is denied); one that ends meanwhile is left
+    out. Not ``process_iter(attrs)``'s ``proc.info``: psutil caches its Process objects for every
+    thread, and another thread's ``process_iter`` with other attrs replaced the dict before it was read
+    (a KeyError that ended two gradings of a class run as the grader's own error)."""
+    for proc in psutil.process_iter():
+        try:
+            yield proc, proc.as_dict(attrs=attrs, ad_value=None)
+        except psutil.NoSuchProcess:
+            continue
 
 
 def snapshot(roots: Iterable[Root]) -> list[psutil.Process]:
@@ -341,11 +353,11 @@ def find(marker: str | None = None, uid: int | None = None, *, var: str = MARKER
         raise ValueError("find() needs a marker or a uid")
     me = os.getpid()
     found = []
-    for proc in psutil.process_iter(["uids", "status"]):
-        if proc.pid == me or proc.info["status"] in (None, psutil.STATUS_ZOMBIE):
+    for proc, info in processes(["uids", "status"]):
+        if proc.pid == me or info["status"] in (None, psutil.STATUS_ZOMBIE):
             continue
         try:
-            if uid is not None and uid not in tuple(proc.info["uids"] or ()):
+            if uid is not None and uid not in tuple(info["uids"] or ()):
                 continue
             if marker is not None and proc.environ().get(var) != marker:
                 continue

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -806,3 +807,37 @@ def test_a_confined_sandbox_cannot_take_every_process_of_the_machine(monkeypatch
                               stdout=subprocess.PIPE, text=True)
         out, _ = process.communicate(timeout=60)
     assert 0 < int(out) < 40, out
+
+
+def test_process_scans_hold_while_another_thread_lists_processes() -> None:
+    """psutil caches its Process objects for every thread: another thread's process_iter(attrs) replaced
+    the info a scan was reading (KeyError: 'ppid', two gradings of a class run lost to the grader)."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # a thread switch at nearly every step: the race shows in a few scans
+    errors: list[str] = []
+    done = threading.Event()
+
+    def scan() -> None:
+        try:
+            for _ in range(30):
+                procs.snapshot([psutil.Process()])
+                procs.find(uid=2**31 - 2)
+        except Exception as err:  # noqa: BLE001 - the finding
+            errors.append(repr(err))
+        finally:
+            done.set()
+
+    def listing() -> None:
+        while not done.is_set():
+            for _ in psutil.process_iter(["name"]):
+                pass
+
+    threads = [threading.Thread(target=scan), threading.Thread(target=listing)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
