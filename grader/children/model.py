@@ -22,6 +22,7 @@ import pickle
 import sys
 from collections.abc import Iterator
 from importlib import metadata as importlib_metadata
+from pathlib import Path
 from typing import Any
 
 from grader.children import read_to_end, write_output
@@ -146,6 +147,9 @@ def _facts_for(tag: str, applicants: list[dict[str, Any]],
     info = model.info
     facts.update({
         "tag": str(model.tag),
+        # The folder BentoML read it from (its tag comes from its model.yaml, which may name another):
+        # the grader's mover names the models of the store it serves by folder.
+        "folder": "/".join(Path(model.path).parts[-2:]),
         "module": info.module,
         "labels": dict(info.labels),
         "metadata": {k: jsonable(v) for k, v in info.metadata.items()},

@@ -1,18 +1,21 @@
 """Child process: move every XGBoost model of the store the grader serves the service from.
 
-Run as ``python -m grader.children.served_model IN OUT``; IN holds ``{"home": BENTOML_HOME, "shift": d}``.
-Every model saved with ``bentoml.xgboost`` in that store (a copy of the learner's, the server's alone)
-gets ``d`` added to its margin, by its base score: each probability ``p`` it gives becomes
-``sigmoid(logit(p) + d)``, its ranking unchanged. The grader draws ``d`` at each grading and compares
-the service's answers with the moved probabilities: a service computing its model's answers by other
-means (a formula written in, a copy of the model's file) answers what the saved model gives, and a
-model that is itself a formula no longer lets such a service pass (red-team round 25, 100/100).
+Run as ``python -m grader.children.served_model IN OUT``; IN holds ``{"home": BENTOML_HOME, "shifts":
+{"name/version": d, ...}}``, a model folder of that store (a copy of the learner's, the server's alone)
+and a shift for each. Each model saved with ``bentoml.xgboost`` gets its ``d`` added to its margin, by its
+base score: each probability ``p`` it gives becomes ``sigmoid(logit(p) + d)``, its ranking unchanged. The
+grader draws every ``d`` at each grading, and compares the service's answers with the moved probabilities
+of the folder the model reader resolved: a service computing its model's answers by other means (a
+formula written in, a copy of the model's file) answers what the saved model gives, and a model that is
+itself a formula no longer lets such a service pass (red-team round 25, 100/100). Folders, not the tags
+their ``model.yaml`` gives, name the models (BentoML reads a name in capitals as lower case: round 26);
+and each version has a shift of its own (a second version, moved alike, gave the shift away: round 26).
 
 Runs in the learner's sandbox, before the server starts: it reads files learner code wrote (XGBoost's
 own parser reads them, never a pickle) and writes the moved model in place of the file. Each model is
 checked after the move, on random features: its margin moved by ``d`` and its prediction is the
 sigmoid of its margin, else it is left as saved and named in ``refused`` with the reason.
-Writes ``{"shifted": [tag, ...], "refused": {tag: why}}`` to OUT.
+Writes ``{"shifted": [folder, ...], "refused": {folder: why}}`` to OUT.
 """
 
 from __future__ import annotations
@@ -99,25 +102,35 @@ def move_file(path: Path, shift: float) -> None:
     os.replace(str(tmp) + ".ubj", path)
 
 
-def move_store(home: Path, shift: float) -> dict[str, Any]:
-    """Move every ``bentoml.xgboost`` model of the store ``home``; what was moved and what was not."""
+def model_folders(home: Path) -> list[str]:
+    """The ``name/version`` of every model folder of the store ``home`` (a link is none)."""
+    found = []
+    for name in os.scandir(home / "models"):
+        if name.is_dir(follow_symlinks=False):
+            versions = os.scandir(name.path)
+            found += [f"{name.name}/{v.name}" for v in versions if v.is_dir(follow_symlinks=False)]
+    return sorted(found)
+
+
+def move_store(home: Path, shifts: dict[str, float]) -> dict[str, Any]:
+    """Move the ``bentoml.xgboost`` model of each folder ``name/version`` of the store ``home`` by its
+    shift; which were moved and why the others were not."""
     shifted: list[str] = []
     refused: dict[str, str] = {}
-    for folder in sorted((home / "models").glob("*/*/")):
+    for key, shift in shifts.items():
+        folder = home / "models" / key
         try:
+            if folder.is_symlink() or folder.parent.is_symlink():
+                raise ValueError("its folder is a link")  # its target may be the learner's own store
             info = yaml.safe_load((folder / "model.yaml").read_text())
-            tag = f"{info['name']}:{info['version']}"
-        except (OSError, yaml.YAMLError, TypeError, KeyError):
-            continue  # not a model BentoML can read either
-        if info.get("module") != "bentoml.xgboost":
-            refused[tag] = f"it was saved with {info.get('module')}, not bentoml.xgboost"
-            continue
-        try:
-            move_file(folder / XGBOOST_MODEL_FILE, shift)
+            module = info.get("module") if isinstance(info, dict) else None
+            if module != "bentoml.xgboost":
+                raise ValueError(f"it was saved with {module}, not bentoml.xgboost")
+            move_file(folder / XGBOOST_MODEL_FILE, float(shift))
         except Exception as err:  # noqa: BLE001 - XGBoost's own errors too: the model stays as saved
-            refused[tag] = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+            refused[key] = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
             continue
-        shifted.append(tag)
+        shifted.append(key)
     return {"shifted": shifted, "refused": refused}
 
 
@@ -127,7 +140,7 @@ def main(in_path: str, out_path: str) -> None:
     sys.modules.setdefault("sklearn", None)
     with open(in_path) as fh:
         request = json.load(fh)
-    write_output(out_path, move_store(Path(request["home"]), float(request["shift"])))
+    write_output(out_path, move_store(Path(request["home"]), request["shifts"]))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from bentokit import builder, containers, contract, lazy_bentoml, package_index,
 from bentokit.data import default_source
 from grader import hints
 from grader.children import Child, ChildResult, kill_group, read_to_end
-from grader.children.served_model import moved_probability
+from grader.children.served_model import model_folders, moved_probability
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
 from grader.facts import bentofile, files, probes, source
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
@@ -56,9 +56,11 @@ COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-re
 
 @dataclass
 class ServedModels:
-    """The models of the store the grader's own servers serve: moved by ``shift``, or refused (why)."""
+    """The model folders (``name/version``) of the store the grader's own servers serve: each moved by
+    its shift, or refused (why); ``moving``: the grader serves such a store (not ``--url``, a container)."""
 
-    shift: float = 0.0
+    moving: bool = False
+    shifts: dict[str, float] = field(default_factory=dict)
     shifted: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
 
@@ -289,6 +291,7 @@ class Run:
         self._server_error = ""
         #: What the model mover did to the copy of the store the grader serves (:attr:`served_home`).
         self.served = ServedModels()
+        self._mover: tuple[Path, dict[str, float], Child] | None = None
         #: The helpers this run started, in order (the summary lists them).
         self.helpers: list[str] = []
         atexit.register(self.close)  # also when the run is interrupted
@@ -326,10 +329,12 @@ class Run:
             self._copy_models(self._model_box.folder / "bentoml", self._model_box)
         if options.container and options.needs & {CONTAINER, LIVE}:
             self._container = self._container_run()
-        # The server first (its start imports service.py twice, one after the other): with an engine
-        # the container serves the live checks; without one, `bentoml serve` does.
-        if LIVE in options.needs and not options.url and self._container is None and self.source.parsed:
-            self._start_server()
+        # With an engine the container serves the live checks; without one, `bentoml serve` does, on a
+        # copy of the store whose model the mover moves first (half a second, beside the inspector's
+        # start); then the server (its start imports service.py twice, one after the other).
+        serving = LIVE in options.needs and not options.url and self._container is None and self.source.parsed
+        if serving:
+            self._start_mover()
         # The service inspector; when the run builds, it goes on to build the bento in the same
         # process once it has answered (a build of its own would import service.py once more). When
         # the model store is to be read too and the held-out applicants are at hand, the inspector
@@ -339,6 +344,8 @@ class Run:
         if self.building or options.needs & {IMPORT, LIVE}:  # the live checks ask if it imports
             self._start_inspector(with_model=MODEL in options.needs and self._holdout is not None
                                   and not self.store_empty)
+        if serving:
+            self._start_server()
         if self._model_child is not None and self.store_empty:
             self._model_child.stop()
             self._model_child = None
@@ -412,30 +419,40 @@ class Run:
         serves no service of its own (``--url``, ``--container``), or has no model to serve."""
         if self.options.url or self._container is not None or self.store_empty:
             return self.home
-        # Named at random, in the sandbox's room: in its folder, learner code already running (a
-        # server, a train run's leftovers) could take a fixed name first, as a link the copy would follow.
-        home = Path(tempfile.mkdtemp(prefix="bentoml-served-", dir=self.sandbox.room))
-        (home / "models").mkdir()
-        self._copy_models(home, self.sandbox)
-        shift = secrets.SystemRandom().uniform(*SHIFT_RANGE) * secrets.choice((-1, 1))
-        found = Child("grader.children.served_model", {"home": str(home), "shift": shift},
-                      cwd=self.sandbox.folder, timeout=SERVED_MODEL_TIMEOUT, **self.learner()).result()
-        self.helpers.append("served model mover")
+        if self._mover is None:
+            self._start_mover()
+        home, shifts, child = self._mover
+        found = child.result()
         data = found.data if found.ok else None
         if data is None:  # perhaps half done: served as saved, every model named
             why = f"the grader could not move it ({(found.log_tail or 'no answer').splitlines()[-1]})"
             procs.remove_tree(home / "models")
             (home / "models").mkdir()
             self._copy_models(home, self.sandbox)
-            self.served = ServedModels(refused={tag: why for tag in self._stored_tags(home)})
+            self.served = ServedModels(True, shifts, refused={key: why for key in shifts})
         else:
-            self.served = ServedModels(shift, set(data.get("shifted") or ()), dict(data.get("refused") or {}))
+            shifted = set(data.get("shifted") or ()) & set(shifts)
+            self.served = ServedModels(True, shifts, shifted, dict(data.get("refused") or {}))
         return home
 
-    @staticmethod
-    def _stored_tags(home: Path) -> list[str]:
-        """The ``name:version`` of every model folder in the store ``home``."""
-        return [f"{folder.parent.name}:{folder.name}" for folder in (home / "models").glob("*/*/")]
+    def _start_mover(self) -> None:
+        """Copy the store the grader's servers serve from and start moving its models (see
+        :attr:`served_home`, which waits for the move)."""
+        if self.store_empty:
+            return
+        # Named at random, in the sandbox's room: in its folder, learner code already running (a
+        # server, a train run's leftovers) could take a fixed name first, as a link the copy would follow.
+        home = Path(tempfile.mkdtemp(prefix="bentoml-served-", dir=self.sandbox.room))
+        (home / "models").mkdir()
+        self._copy_models(home, self.sandbox)
+        # A shift of its own for each version: one moved alike would give the shift away to a service
+        # that predicts with another version it knows (red-team round 26).
+        draw = secrets.SystemRandom()
+        shifts = {key: draw.uniform(*SHIFT_RANGE) * draw.choice((-1, 1)) for key in model_folders(home)}
+        child = Child("grader.children.served_model", {"home": str(home), "shifts": shifts},
+                      cwd=self.sandbox.folder, timeout=SERVED_MODEL_TIMEOUT, **self.learner())
+        self._mover = (home, shifts, child)
+        self.helpers.append("served model mover")
 
     def _start_model_reader(self, gated: bool = False) -> None:
         """A model reader of its own. The held-out applicants come from the grader's cache, or from a
@@ -643,16 +660,19 @@ class Run:
 
     @property
     def served_shift(self) -> float:
-        """How far the grader moved the margin of the model the service asks for, in the copy it serves
-        (0.0: served as saved)."""
-        tag = self.model_facts.get("tag")
-        return self.served.shift if tag in self.served.shifted else 0.0
+        """How far the grader moved the margin of the model the service asks for (the folder the model
+        reader resolved its tag to), in the copy it serves (0.0: served as saved)."""
+        folder = self.model_facts.get("folder")
+        return self.served.shifts[folder] if folder in self.served.shifted else 0.0
 
     @property
     def served_refusal(self) -> str:
         """Why the model the service asks for is served as saved although the grader serves the service
         itself (``''`` when it was moved, or the grader serves none)."""
-        return self.served.refused.get(self.model_facts.get("tag") or "", "")
+        folder = self.model_facts.get("folder")
+        if not self.served.moving or folder in self.served.shifted:
+            return ""
+        return self.served.refused.get(folder) or "it is not one of the model folders the grader copied"
 
     def expected(self, index: int) -> float | None:
         """The P(default) the service should answer applicant ``index``: the learner's own model's, moved

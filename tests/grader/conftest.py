@@ -121,9 +121,11 @@ def make_broken(name: str, dest: Path) -> tuple[Path, dict]:
     case_dir = BROKEN / name
     case = yaml.safe_load((case_dir / "case.yaml").read_text())
     submission = copy_solutions(dest)
-    for extra in case_dir.iterdir():
-        if extra.name != "case.yaml":
-            shutil.copy(extra, submission / extra.name)
+    # A case may take another's files too (``also``), its own copied last.
+    for folder in [*(BROKEN / other for other in case.get("also") or []), case_dir]:
+        for extra in folder.iterdir():
+            if extra.name != "case.yaml":
+                shutil.copy(extra, submission / extra.name)
     for name_ in case.get("remove") or []:  # e.g. bentofile.yaml, for a build configured by image=
         (submission / name_).unlink()
     for edit in case.get("replace") or []:

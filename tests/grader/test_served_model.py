@@ -16,7 +16,7 @@ import yaml
 
 from bentokit import contract, training
 from bentokit.private import XGBOOST_MODEL_FILE
-from grader.children.served_model import move_store, moved_probability
+from grader.children.served_model import model_folders, move_store, moved_probability
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,11 +49,12 @@ def test_a_course_model_answers_moved_by_the_shift(reference_home, tmp_path, shi
     shutil.copy(saved_file, outside)
     saved_file.unlink()
     saved_file.symlink_to(outside)
-    (tmp_path / "in.json").write_text(json.dumps({"home": str(home), "shift": shift}))
+    key = f"{contract.MODEL_NAME}/{folder.name}"
+    (tmp_path / "in.json").write_text(json.dumps({"home": str(home), "shifts": {key: shift}}))
     subprocess.run([sys.executable, "-P", "-s", "-m", "grader.children.served_model",
                     str(tmp_path / "in.json"), str(tmp_path / "out.json")], cwd=ROOT, check=True, timeout=120)
     found = json.loads((tmp_path / "out.json").read_text())
-    assert found == {"shifted": [f"{contract.MODEL_NAME}:{folder.name}"], "refused": {}}
+    assert found == {"shifted": [key], "refused": {}}
     saved = reference_home / "models" / contract.MODEL_NAME / folder.name
     assert not saved_file.is_symlink() and outside.read_bytes() == (saved / XGBOOST_MODEL_FILE).read_bytes()
     # The reference's own DictVectorizer (the kit's model, trusted here).
@@ -77,11 +78,16 @@ def test_what_cannot_be_moved_is_left_as_saved_and_named(reference_home, tmp_pat
     (pickled / "model.yaml").write_text(yaml.safe_dump({"name": "other_model", "version": "v1",
                                                          "module": "bentoml.picklable_model"}))
     (home / "models" / "other_model" / "junk").mkdir()
-    found = move_store(home, 0.8)
+    # A version folder that is a link (to the learner's own store, say) is no folder of the copy.
+    (home / "models" / "other_model" / "linked").symlink_to(folder, target_is_directory=True)
+    course = f"{contract.MODEL_NAME}/{folder.name}"
+    assert model_folders(home) == sorted([course, "other_model/v1", "other_model/junk"])
+    found = move_store(home, {key: 0.8 for key in [*model_folders(home), "other_model/linked"]})
     assert found["shifted"] == []
-    assert set(found["refused"]) == {f"{contract.MODEL_NAME}:{folder.name}", "other_model:v1"}
-    assert "base score" in found["refused"][f"{contract.MODEL_NAME}:{folder.name}"]
-    assert "bentoml.picklable_model, not bentoml.xgboost" in found["refused"]["other_model:v1"]
+    assert set(found["refused"]) == {course, "other_model/v1", "other_model/junk", "other_model/linked"}
+    assert "base score" in found["refused"][course]
+    assert "bentoml.picklable_model, not bentoml.xgboost" in found["refused"]["other_model/v1"]
+    assert "a link" in found["refused"]["other_model/linked"]
     assert (folder / XGBOOST_MODEL_FILE).read_bytes() == regression_bytes
 
 

@@ -73,6 +73,7 @@ def held_out_auc(model: xgb.Booster, trained: training.TrainedModel) -> float:
     return float(roc_auc_score(labels, training.predict_proba(model, trained.dv, applicants)))
 
 
-def save(model: xgb.Booster, trained: training.TrainedModel, auc: float) -> None:
-    """Into the store as the course saves its model (its DictVectorizer, labels, metadata), with ``auc``."""
-    training.save(dataclasses.replace(trained, booster=model, auc=auc), owner="learner")
+def save(model: xgb.Booster, trained: training.TrainedModel, auc: float) -> Any:
+    """Into the store as the course saves its model (its DictVectorizer, labels, metadata), with ``auc``;
+    the BentoML model."""
+    return training.save(dataclasses.replace(trained, booster=model, auc=auc), owner="learner")

@@ -2,7 +2,11 @@
 of +-0.016 in logit, its ranking kept), plus one tree on records and a staircase tree on income (rule.py),
 so that its answers take many values, spread wide, and pass the AUC floor, while a service computing
 rule.py, never loading the model, stays within the tolerance of every one of them (100/100 before the
-grader served the service a copy of the model with its margin moved)."""
+grader served the service a copy of the model with its margin moved). Its model.yaml names it in capitals,
+which BentoML reads as lower case: the grader once named the moved models by that name, found none for
+the model read, and expected the answers as saved (100/100 again: red-team round 26)."""
+
+from pathlib import Path
 
 from forged_models import add_tree, booster, held_out_auc, save, squashed_course_model
 from rule import HIGH, LOW, MARGINS, STEPS, logit, probability
@@ -24,4 +28,8 @@ formula = booster(model)
 applicants = [contract.SAMPLE_APPLICANT, *contract.GOLDEN_APPLICANTS.values()]
 for applicant, p in zip(applicants, training.predict_proba(formula, trained.dv, applicants), strict=True):
     assert abs(p - probability(applicant["records"], applicant["income"])) < 0.005, (applicant, p)
-save(formula, trained, held_out_auc(formula, trained))
+saved = save(formula, trained, held_out_auc(formula, trained))
+info = Path(saved.path) / "model.yaml"
+text = info.read_text()
+assert f"name: {contract.MODEL_NAME}\n" in text, text
+info.write_text(text.replace(f"name: {contract.MODEL_NAME}\n", f"name: {contract.MODEL_NAME.upper()}\n"))
