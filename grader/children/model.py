@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import pickle
 import sys
 from collections.abc import Iterator
@@ -105,6 +106,19 @@ def probabilities(model: Any, dv: Any, applicants: list[dict[str, Any]]) -> list
     raise TypeError(f"a {type(model).__name__} has no predict_proba")
 
 
+def store_folder(path: str) -> str | None:
+    """The ``name/version`` of the store's model folder that ``path`` really is, its links resolved, or
+    None when it is no such folder of the store of ``$BENTOML_HOME``. BentoML takes a ``latest`` file's
+    text as the version without checking it: ``link/../../other/version``, through a link, read a folder
+    the mover never lists while its last two names named one it moved (red-team round 27)."""
+    models = (Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml") / "models").resolve()
+    try:
+        parts = Path(path).resolve().relative_to(models).parts
+    except (OSError, ValueError, RuntimeError):  # outside the store, or a loop of links
+        return None
+    return "/".join(parts) if len(parts) == 2 else None
+
+
 def facts_for(tag: str, applicants: list[dict[str, Any]],
               holdout: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The model's facts and predictions, its pickles :func:`guarded`."""
@@ -149,7 +163,7 @@ def _facts_for(tag: str, applicants: list[dict[str, Any]],
         "tag": str(model.tag),
         # The folder BentoML read it from (its tag comes from its model.yaml, which may name another):
         # the grader's mover names the models of the store it serves by folder.
-        "folder": "/".join(Path(model.path).parts[-2:]),
+        "folder": store_folder(model.path),
         "module": info.module,
         "labels": dict(info.labels),
         "metadata": {k: jsonable(v) for k, v in info.metadata.items()},

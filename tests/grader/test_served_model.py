@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import subprocess
@@ -96,3 +97,27 @@ def test_moved_probability_keeps_the_ends_and_the_ranking() -> None:
     assert moved_probability(0.5, 0.0) == pytest.approx(0.5)
     ladder = [moved_probability(p, -0.6) for p in (0.01, 0.2, 0.5, 0.8, 0.99)]
     assert ladder == sorted(ladder) and ladder[2] < 0.5
+
+
+def test_the_model_reader_names_the_folder_it_really_read(reference_home, tmp_path) -> None:
+    """BentoML takes a `latest` file's text as the version: through a link and `..`, its last two names
+    named a folder the mover moved while the files read were another's (red-team round 27)."""
+    home, folder = copied_store(reference_home, tmp_path / "home")
+    store = home / "models" / contract.MODEL_NAME
+
+    def read() -> dict:
+        request = {"tag": f"{contract.MODEL_NAME}:latest", "applicants": [contract.SAMPLE_APPLICANT]}
+        (tmp_path / "in.json").write_text(json.dumps(request))
+        subprocess.run([sys.executable, "-P", "-s", "-m", "grader.children.model", str(tmp_path / "in.json"),
+                        str(tmp_path / "out.json")], cwd=ROOT, check=True, timeout=120,
+                       env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"})
+        return json.loads((tmp_path / "out.json").read_text())
+
+    assert read()["folder"] == f"{contract.MODEL_NAME}/{folder.name}"
+    (store / contract.MODEL_NAME).mkdir()
+    shutil.move(folder, store / contract.MODEL_NAME / folder.name)  # a depth the mover never lists
+    (store / "deep" / "x").mkdir(parents=True)
+    (store / "link").symlink_to("deep/x", target_is_directory=True)
+    (store / "latest").write_text(f"link/../../{contract.MODEL_NAME}/{folder.name}")
+    found = read()
+    assert found["predictions"] and found["folder"] is None, found
