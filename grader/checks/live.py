@@ -194,6 +194,7 @@ def answers(run: Run) -> dict[str, Any]:
         return {}
     url = run.live.url + contract.CLASSIFY_PATH
     known = {name: Answer.post(url, contract.wrap(a)) for name, a in run.known.items()}
+    run.follow([a.probability for a in known.values()], TOLERANCE)  # before the probes are chosen
     probes = [Answer.post(url, contract.wrap(run.candidates[i])) for i in run.probe_indexes]
     return {"known": known, "probes": probes}
 

@@ -91,13 +91,20 @@ def jsonable(value: Any) -> Any:
         return repr(value)
 
 
-def probabilities(model: Any, dv: Any, applicants: list[dict[str, Any]]) -> list[float]:
-    """P(default) from a Booster, an XGBClassifier, or any classifier with ``predict_proba``."""
+def probabilities(model: Any, dv: Any, applicants: list[dict[str, Any]],
+                  best: int | None = None) -> list[float]:
+    """P(default) from a Booster, an XGBClassifier, or any classifier with ``predict_proba``; ``best``:
+    from an XGBoost model's trees up to that iteration only."""
     import numpy as np
     import xgboost as xgb
 
     from bentokit import training
 
+    if best is not None:
+        booster = model if isinstance(model, xgb.Booster) else model.get_booster()
+        matrix = xgb.DMatrix(dv.transform(applicants), feature_names=booster.feature_names)
+        found = booster.predict(matrix, iteration_range=(0, best + 1))
+        return [float(p) for p in np.asarray(found).reshape(-1)]
     if isinstance(model, xgb.Booster) or hasattr(model, "get_booster"):
         return [float(p) for p in training.predict_proba(model, dv, applicants)]
     if hasattr(model, "predict_proba"):
@@ -117,6 +124,16 @@ def store_folder(path: str) -> str | None:
     except (OSError, ValueError, RuntimeError):  # outside the store, or a loop of links
         return None
     return "/".join(parts) if len(parts) == 2 else None
+
+
+def best_iteration(model: Any) -> int | None:
+    """An early-stopped XGBoost model's best iteration, when it stopped before its last tree."""
+    booster = model if hasattr(model, "num_boosted_rounds") else getattr(model, "get_booster", lambda: None)()
+    try:
+        best = int(booster.best_iteration)
+    except (AttributeError, TypeError, ValueError):  # no early stopping (XGBoost raises AttributeError)
+        return None
+    return best if 0 <= best < booster.num_boosted_rounds() - 1 else None
 
 
 def facts_for(tag: str, applicants: list[dict[str, Any]],
@@ -187,6 +204,10 @@ def _facts_for(tag: str, applicants: list[dict[str, Any]],
         loaded = importlib.import_module(info.module).load_model(model)  # as the service would load it
         found = probabilities(loaded, dv if facts["dv_fitted"] else None, [*applicants, *(holdout or [])])
         facts["predictions"], facts["holdout_predictions"] = found[:len(applicants)], found[len(applicants):]
+        # An early-stopped XGBoost model answers two ways, both its own: Booster.predict with every tree
+        # (the course's service), predict_proba up to its best iteration (scikit-learn's way).
+        if (best := best_iteration(loaded)) is not None and facts["dv_fitted"]:
+            facts["predictions_best"] = probabilities(loaded, dv, applicants, best)
     except Exception as err:  # noqa: BLE001 - recorded for the checks, with the fix
         facts["predict_error"] = f"{type(err).__name__}: {err}".strip()
     return facts

@@ -292,6 +292,8 @@ class Run:
         #: What the model mover did to the copy of the store the grader serves (:attr:`served_home`).
         self.served = ServedModels()
         self._mover: tuple[Path, dict[str, float], Child] | None = None
+        #: Which of the model facts' answers the service is held to (:meth:`follow`).
+        self.answered_with = "predictions"
         #: The helpers this run started, in order (the summary lists them).
         self.helpers: list[str] = []
         atexit.register(self.close)  # also when the run is interrupted
@@ -654,9 +656,26 @@ class Run:
 
     def saved(self, index: int) -> float | None:
         """The learner's own model's P(default) for applicant ``index`` (known ones, then candidates),
-        as the model is saved."""
-        predictions = self.model_facts.get("predictions")
+        as the model is saved (the way :meth:`follow` chose)."""
+        predictions = self.model_facts.get(self.answered_with) or self.model_facts.get("predictions")
         return predictions[index] if predictions else None
+
+    def follow(self, given: list[float | None], tolerance: float) -> None:
+        """Expect an early-stopped model's answers up to its best iteration when the service's answers to
+        the known applicants (``given``, in order) match those more often than every tree's: both are the
+        model's (predict_proba stops there, Booster.predict does not; an honest service may do either)."""
+        if not self.model_facts.get("predictions_best"):
+            return
+
+        def matches(key: str) -> int:
+            self.answered_with = key
+            return sum(1 for i, p in enumerate(given)
+                       if p is not None and (e := self.expected(i)) is not None and abs(p - e) <= tolerance)
+
+        if matches("predictions_best") <= matches("predictions"):
+            self.answered_with = "predictions"
+        else:
+            self.answered_with = "predictions_best"
 
     @property
     def served_shift(self) -> float:

@@ -22,6 +22,7 @@ from tests.grader.conftest import (
     INSPECTOR,
     MODEL_READER,
     ROOT,
+    copy_solutions,
     grade,
     graded_specs,
     make_broken,
@@ -124,6 +125,33 @@ def test_broken_submission(name: str, reference_home, tmp_path) -> None:
         output = graded.checks[check_id]["output"]
         assert hint in output, f"{name}/{check_id}: hint should name {hint!r}, got:\n{output}"
         assert "could not finish" not in output
+
+
+#: service.py answering with the XGBClassifier's predict_proba (up to its best iteration) instead of the
+#: Booster's predict (every tree), as the reference does.
+PREDICT_PROBA = [
+    ("        self.dv = self.model_ref.custom_objects[\"dictVectorizer\"]\n",
+     "        self.dv = self.model_ref.custom_objects[\"dictVectorizer\"]\n        self.model = model\n"),
+    ("        matrix = xgb.DMatrix(features, feature_names=self.booster.feature_names)\n"
+     "        return [float(p) for p in np.asarray(self.booster.predict(matrix)).reshape(-1)]\n",
+     "        return [float(p) for p in self.model.predict_proba(features)[:, 1]]\n"),
+]
+
+
+@pytest.mark.parametrize("way", ["booster_predict", "predict_proba"])
+def test_an_early_stopped_classifier_gets_the_live_marks_answered_either_way(way, tmp_path) -> None:
+    """Both answers are the model's: the grader held every service to Booster.predict's (every tree), and
+    an honest service using predict_proba lost the answer checks (red-team round 28: 23.6 / 37)."""
+    home = tmp_path / "home"
+    subprocess.run([sys.executable, str(Path(__file__).parent / "honest" / "early_stopped.py")], check=True,
+                   env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}, timeout=300)
+    submission = copy_solutions(tmp_path / "submission")
+    service = submission / "service.py"
+    for old, new in PREDICT_PROBA if way == "predict_proba" else []:
+        assert old in service.read_text(), old
+        service.write_text(service.read_text().replace(old, new))
+    graded = grade(submission, home, tmp_path / "results", "--group", "live endpoint")
+    assert graded.summary["score"] == points(graded_specs(), "live endpoint"), graded.explain(graded.failed)
 
 
 def test_an_unreachable_package_index_is_named_as_the_machines_problem(reference_home, offline,
