@@ -24,6 +24,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,15 @@ def move_file(path: Path, shift: float) -> None:
     before = xgb.Booster(model_file=str(path))
     after = moved(before, shift)
     check_moved(before, after, shift)
-    tmp = path.with_name(path.name + ".moved")
-    tmp.unlink(missing_ok=True)
-    after.save_model(str(tmp) + ".ubj")  # XGBoost picks the format by the extension
-    os.replace(str(tmp) + ".ubj", path)
+    # A new file of its own (a name the store's copy could hold already, as a link, would be written
+    # through); XGBoost picks the format by the extension.
+    fd, tmp = tempfile.mkstemp(prefix=".moved-", suffix=".ubj", dir=path.parent)
+    os.close(fd)
+    try:
+        after.save_model(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def model_folders(home: Path) -> list[str]:

@@ -58,6 +58,7 @@ def test_a_course_model_answers_moved_by_the_shift(reference_home, tmp_path, shi
     assert found == {"shifted": [key], "refused": {}}
     saved = reference_home / "models" / contract.MODEL_NAME / folder.name
     assert not saved_file.is_symlink() and outside.read_bytes() == (saved / XGBOOST_MODEL_FILE).read_bytes()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in saved.iterdir())  # no leftovers
     # The reference's own DictVectorizer (the kit's model, trusted here).
     dv = pickle.loads((folder / "custom_objects.pkl").read_bytes())[contract.CUSTOM_OBJECT_KEY]
     before, after = answers(saved, dv), answers(folder, dv)
