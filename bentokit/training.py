@@ -79,11 +79,14 @@ def train(data: CreditData, num_boost_round: int = NUM_BOOST_ROUND) -> TrainedMo
     return TrainedModel(booster=booster, dv=dv, auc=auc, data=data)
 
 
-def predict_proba(model: Any, dv: DictVectorizer, applicants: list[dict[str, Any]]) -> np.ndarray:
-    """P(default) for applicants, from a Booster or an XGBClassifier and its DictVectorizer."""
+def predict_proba(model: Any, dv: DictVectorizer, applicants: list[dict[str, Any]],
+                  best: int | None = None) -> np.ndarray:
+    """P(default) for applicants, from a Booster or an XGBClassifier and its DictVectorizer; from every
+    tree, or from those up to iteration ``best`` (an early-stopped model's, as its predict_proba gives)."""
     booster = model if isinstance(model, xgb.Booster) else model.get_booster()
     matrix = xgb.DMatrix(dv.transform(applicants), feature_names=booster.feature_names)
-    return np.asarray(booster.predict(matrix), dtype=float).reshape(-1)
+    trees = (0, 0) if best is None else (0, best + 1)  # (0, 0): every tree
+    return np.asarray(booster.predict(matrix, iteration_range=trees), dtype=float).reshape(-1)
 
 
 def save(trained: TrainedModel, owner: str | None = None, stage: str = "dev") -> Any:

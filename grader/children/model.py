@@ -100,13 +100,8 @@ def probabilities(model: Any, dv: Any, applicants: list[dict[str, Any]],
 
     from bentokit import training
 
-    if best is not None:
-        booster = model if isinstance(model, xgb.Booster) else model.get_booster()
-        matrix = xgb.DMatrix(dv.transform(applicants), feature_names=booster.feature_names)
-        found = booster.predict(matrix, iteration_range=(0, best + 1))
-        return [float(p) for p in np.asarray(found).reshape(-1)]
     if isinstance(model, xgb.Booster) or hasattr(model, "get_booster"):
-        return [float(p) for p in training.predict_proba(model, dv, applicants)]
+        return [float(p) for p in training.predict_proba(model, dv, applicants, best)]
     if hasattr(model, "predict_proba"):
         features = dv.transform(applicants) if dv is not None else applicants  # a pipeline takes dicts
         return [float(p) for p in np.asarray(model.predict_proba(features))[:, 1]]

@@ -80,12 +80,11 @@ def check_moved(before: Any, after: Any, shift: float) -> None:
     probabilities = np.asarray(after.predict(matrix), dtype=float)
     if old.shape != (len(features),) or new.shape != old.shape:
         raise ValueError(f"it gives {old.shape[1:] or 'one'} outputs per applicant, not one probability")
+    objective = json.loads(before.save_config())["learner"]["objective"]["name"]
     if not np.allclose(new - old, shift, atol=MARGIN_TOLERANCE, rtol=0):
-        raise ValueError(f"its base score does not move its margin (objective "
-                         f"{json.loads(before.save_config())['learner']['objective']['name']})")
+        raise ValueError(f"its base score does not move its margin (objective {objective})")
     if not np.allclose(probabilities, 1.0 / (1.0 + np.exp(-new)), atol=1e-5, rtol=0):
-        raise ValueError(f"its prediction is not the sigmoid of its margin (objective "
-                         f"{json.loads(before.save_config())['learner']['objective']['name']}, not "
+        raise ValueError(f"its prediction is not the sigmoid of its margin (objective {objective}, not "
                          f"binary:logistic)")
 
 

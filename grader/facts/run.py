@@ -50,6 +50,23 @@ MODEL_TIMEOUT = 120.0
 #: each grading: see grader.children.served_model), and the seconds the move may take.
 SHIFT_RANGE = (0.5, 1.0)
 SERVED_MODEL_TIMEOUT = 60.0
+#: How far apart the shifts of two model folders are drawn (while the range has room: a few folders):
+#: a version whose shift came within a few hundredths of the graded model's gave a service that
+#: learnt it from that version the graded model's answers (sentinel_version passed in 1 draw of 30).
+SHIFT_GAP = 0.2
+
+
+def draw_shifts(keys: list[str]) -> dict[str, float]:
+    """A shift for each model folder, drawn in SHIFT_RANGE either way, at least SHIFT_GAP from the others
+    while a hundred draws find room."""
+    draw, shifts = secrets.SystemRandom(), {}
+    for key in keys:
+        for _ in range(100):
+            shift = draw.uniform(*SHIFT_RANGE) * draw.choice((-1, 1))
+            if all(abs(shift - other) >= SHIFT_GAP for other in shifts.values()):
+                break
+        shifts[key] = shift
+    return shifts
 #: What the copy of the submission learner code runs on leaves out (models reach it through the store).
 COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-results", "*.bentomodel")
 
@@ -449,8 +466,7 @@ class Run:
         self._copy_models(home, self.sandbox)
         # A shift of its own for each version: one moved alike would give the shift away to a service
         # that predicts with another version it knows (red-team round 26).
-        draw = secrets.SystemRandom()
-        shifts = {key: draw.uniform(*SHIFT_RANGE) * draw.choice((-1, 1)) for key in model_folders(home)}
+        shifts = draw_shifts(model_folders(home))
         child = Child("grader.children.served_model", {"home": str(home), "shifts": shifts},
                       cwd=self.sandbox.folder, timeout=SERVED_MODEL_TIMEOUT, **self.learner())
         self._mover = (home, shifts, child)

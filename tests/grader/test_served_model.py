@@ -122,3 +122,13 @@ def test_the_model_reader_names_the_folder_it_really_read(reference_home, tmp_pa
     (store / "latest").write_text(f"link/../../{contract.MODEL_NAME}/{folder.name}")
     found = read()
     assert found["predictions"] and found["folder"] is None, found
+
+
+def test_the_shifts_of_a_few_folders_are_far_apart() -> None:
+    """A version whose shift came within a few hundredths of the graded model's gave it away."""
+    from grader.facts.run import SHIFT_GAP, SHIFT_RANGE, draw_shifts
+
+    for _ in range(200):
+        shifts = list(draw_shifts(["a/1", "a/2", "a/3", "b/1"]).values())
+        assert all(SHIFT_RANGE[0] <= abs(s) <= SHIFT_RANGE[1] for s in shifts)
+        assert all(abs(s - t) >= SHIFT_GAP for i, s in enumerate(shifts) for t in shifts[:i])
