@@ -15,6 +15,15 @@ from typing import Any
 XGBOOST_MODEL_FILE = "saved_model.ubj"
 
 
+def model_store_folder(models: Path, tag: str) -> Path:
+    """The folder BentoML's own model store kept in ``models`` reads for ``tag`` (``Store.get``): what
+    :mod:`grader.facts.store`, which does not import BentoML, is tested against. No public API reads a
+    store other than ``$BENTOML_HOME``'s, which BentoML fixes when it is imported."""
+    from bentoml._internal.models.model import ModelStore
+
+    return Path(ModelStore(str(models)).get(tag).path)
+
+
 def to_snake_case(name: str) -> str:
     """BentoML's class name -> bento name rule (``CreditRiskClassifier`` -> ``credit_risk_classifier``).
 

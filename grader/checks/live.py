@@ -152,6 +152,11 @@ def problem(answer: Answer, expected: float | None, run: Run, saved: float | Non
         extra = ""
         if answer.code == 400 and expects_flat_body(answer):
             extra = " The service expects a flat body: " + hints.WRAPPED
+        elif answer.code == 404 and "is not found in BentoML store" in answer.text and run.served.moving:
+            served = ", ".join(run.served.shifts) or "none"
+            extra = (f" The grader serves your service only the model folder its model reference's tag "
+                     f"({run.source.model_tag}) resolves to in your store ({served}): predict with the model "
+                     f"that reference loads.")
         elif answer.code >= 500:
             fixes = hints.diagnose(run.server_log(60))
             extra = (" The service crashed on a valid request." + "".join(f" Likely fix: {f}" for f in fixes)

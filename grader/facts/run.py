@@ -34,7 +34,7 @@ from grader import hints
 from grader.children import Child, ChildResult, kill_group, read_to_end
 from grader.children.served_model import model_folders, moved_probability
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
-from grader.facts import bentofile, files, probes, source
+from grader.facts import bentofile, files, probes, source, store
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
 from grader.facts.quality import Quality, auc, cached_holdout
 
@@ -447,7 +447,7 @@ class Run:
             why = f"the grader could not move it ({(found.log_tail or 'no answer').splitlines()[-1]})"
             procs.remove_tree(home / "models")
             (home / "models").mkdir()
-            self._copy_models(home, self.sandbox)
+            self._copy_served(home)
             self.served = ServedModels(True, shifts, refused={key: why for key in shifts})
         else:
             shifted = set(data.get("shifted") or ()) & set(shifts)
@@ -463,9 +463,9 @@ class Run:
         # server, a train run's leftovers) could take a fixed name first, as a link the copy would follow.
         home = Path(tempfile.mkdtemp(prefix="bentoml-served-", dir=self.sandbox.room))
         (home / "models").mkdir()
-        self._copy_models(home, self.sandbox)
-        # A shift of its own for each version: one moved alike would give the shift away to a service
-        # that predicts with another version it knows (red-team round 26).
+        self._copy_served(home)
+        # A shift of its own for each folder (one only, today: see _copy_served): one moved alike would
+        # give the shift away to a service that predicts with another version it knows (red-team round 26).
         shifts = draw_shifts(model_folders(home))
         child = Child("grader.children.served_model", {"home": str(home), "shifts": shifts},
                       cwd=self.sandbox.folder, timeout=SERVED_MODEL_TIMEOUT, **self.learner())
@@ -550,6 +550,21 @@ class Run:
                 copied = True
         sandbox.give(home)
         return copied
+
+    def _copy_served(self, home: Path) -> str | None:
+        """Copy into the store ``home``, handed to the sandbox's user, only the model folder the service's
+        tag resolves to (with a ``latest`` file naming it); that folder, or None when there is none.
+        Every other version of the learner's store was served too, each moved by a shift of its own: a
+        service predicting once with each of dozens of sentinel versions it saved beside its model could
+        hope one was moved by nearly the graded model's shift, and answer with a formula moved alike."""
+        models = bentoml_home() / "models"
+        folder = store.served_folder(models, self.source.model_tag)
+        if folder is not None:
+            name, version = folder.split("/")
+            shutil.copytree(models / folder, home / "models" / folder, symlinks=True)
+            (home / "models" / name / "latest").write_text(version)
+        self.sandbox.give(home)
+        return folder
 
     def _container_run(self) -> ContainerRun | None:
         try:
@@ -707,7 +722,9 @@ class Run:
         folder = self.model_facts.get("folder")
         if not self.served.moving or folder in self.served.shifted:
             return ""
-        return self.served.refused.get(folder) or "it is not one of the model folders the grader copied"
+        return self.served.refused.get(folder) or (
+            "it is not the model folder the grader serves: only the one your model reference's tag "
+            "resolves to in your store, without following links")
 
     def expected(self, index: int) -> float | None:
         """The P(default) the service should answer applicant ``index``: the learner's own model's, moved
