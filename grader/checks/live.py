@@ -16,12 +16,13 @@ import requests
 from bentokit import contract
 from grader import hints
 from grader.declare import IMPORT, LIVE, MODEL, Checks
+from grader.facts import probes
 from grader.facts.run import Run
 
 graded = Checks(group="live endpoint", exercise="service", needs=(LIVE, IMPORT, MODEL))
 
 #: Probabilities may be rounded to 2 decimals by the service; anything further off is a wrong answer.
-TOLERANCE = 0.0051
+TOLERANCE = probes.TOLERANCE
 TIMEOUT = 10
 CONCURRENT = 20
 #: The largest answer read (a batch of the grader's applicants takes a few KB).
@@ -117,24 +118,35 @@ def alike_answers(run: Run) -> str:
     0.37 +- 0.004) let a service answering 0.37 to everyone pass every answer check; with one more tree
     setting the public sample applicant apart it passed a spread taken over the public applicants (so
     the applicants drawn at grading time are taken); with one more tree on one field (records) instead, a
-    service answering `0.12 if records == "no" else 0.70` passed every check, 100/100, never loading it."""
+    service answering `0.12 if records == "no" else 0.70` passed every check, 100/100, never loading it.
+    Only answers that show the served copy's move count (:meth:`Run.tells`: one near 0 or 1 hardly
+    moves), and a model that gives no probability (NaN, infinity) for a hidden applicant proves nothing
+    either (red-team round 29: leaves of +-1e39 gave NaN to a few applicants, which turned this off)."""
     hidden = (run.model_facts.get("predictions") or [])[len(run.known):]
-    numbers = [p for p in hidden if isinstance(p, int | float) and math.isfinite(p)]
-    if len(numbers) < 10 or len(numbers) < len(hidden):  # no model, or answers the other checks refuse
+    if not hidden:  # no model: the other checks say why
         return ""
-    deciles = statistics.quantiles(numbers, n=10)
-    low, high = deciles[0], deciles[-1]
+    fix = ("Save the model the course trains (02_train_and_save.ipynb), whose probabilities tell applicants "
+           "apart.")
+    if missing := sum(1 for p in hidden if not isinstance(p, int | float) or not math.isfinite(p)):
+        return (f"your saved model gives no probability (NaN or infinity) for {missing} of the grader's "
+                f"{len(hidden)} hidden applicants: a service cannot be held to such answers. {fix}")
+    numbers = [p for p in hidden if run.tells(p)]
     levels = len({math.floor(p / (2 * TOLERANCE)) for p in numbers})
+    deciles = statistics.quantiles(numbers, n=10) if len(numbers) >= 2 else [0.0, 0.0]
+    low, high = deciles[0], deciles[-1]
     if high - low >= MIN_SPREAD and levels >= MIN_LEVELS:
         return ""
-    if high - low < MIN_SPREAD:
+    if len(numbers) < len(hidden) / 2:
+        what = (f"{len(hidden) - len(numbers)} of the grader's {len(hidden)} hidden applicants get answers "
+                f"so near 0 or 1 that the copy the grader served, its margin moved by "
+                f"{run.served_shift:+.2f}, gives them nearly the same")
+    elif high - low < MIN_SPREAD:
         what = f"eight in ten of the grader's hidden applicants get {low:.3f} to {high:.3f}"
     else:
         what = (f"its answers to the grader's {len(numbers)} hidden applicants take only {levels} values, "
                 f"in steps of {2 * TOLERANCE:.2f}")
     return (f"your saved model hardly tells applicants apart ({what}): answers computed from it cannot be "
-            f"told from a rule of a few values written into the service. Save the model the course trains "
-            f"(02_train_and_save.ipynb), whose probabilities tell applicants apart.")
+            f"told from a rule of a few values written into the service. {fix}")
 
 
 def expects_flat_body(answer: Answer) -> bool:
@@ -234,8 +246,8 @@ def need_answering(run: Run, answers: dict[str, Any], check) -> None:
         check.fail(f"not checked: the service gives every applicant the same answer; the cause and its "
                    f"fix are under \"{SAMPLE_TITLE}\".")
     if alike_answers(run):
-        check.fail(f"not checked: your saved model hardly tells applicants apart; the cause and its fix are "
-                   f"under \"{SAMPLE_TITLE}\".")
+        check.fail(f"not checked: your saved model's answers cannot show that the service uses it; the cause "
+                   f"and its fix are under \"{SAMPLE_TITLE}\".")
 
 
 def expected_known(run: Run, name: str) -> float | None:

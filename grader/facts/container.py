@@ -66,8 +66,10 @@ class ContainerRun:
         self.name = f"bentokit-grader-{uuid.uuid4().hex[:10]}"
         self._build: Child | None = None
 
-    def start(self, bento_tag: str, home: Path, build_timeout: float, ready_timeout: float) -> ContainerFacts:
-        """Build the image of ``bento_tag`` from the store ``home``, run it and wait for ``/readyz``."""
+    def start(self, bento_tag: str, home: Path, build_timeout: float, ready_timeout: float,
+              served: Path | None = None) -> ContainerFacts:
+        """Build the image of ``bento_tag`` from the store ``home``, its model folders replaced by those of
+        ``served`` (the grader's moved copy, see Run.served_home), run it and wait for ``/readyz``."""
         facts = ContainerFacts(engine=self.engine.describe())
         tag = f"{IMAGE_REPOSITORY}:{bento_tag.split(':')[-1]}"
         self.image = tag  # removed at close even when the build fails half-way
@@ -75,7 +77,7 @@ class ContainerRun:
         box = self._builder_box() if self.rootless else None
         log = (box.folder if box else self.log_dir) / "containerize.log"
         try:
-            staged = self._stage(bento_tag, home, box.room if box else self.log_dir)
+            staged = self._stage(bento_tag, home, box.room if box else self.log_dir, served)
         except (OSError, shutil.Error) as err:  # a file learner code made unreadable, say
             facts.error = f"the bento {bento_tag} could not be copied for the image build: {err}"
             return facts
@@ -133,11 +135,12 @@ class ContainerRun:
         self._room = box.room  # removed at close, never released: a classmate's build may be running
         return box
 
-    def _stage(self, bento_tag: str, home: Path, into: Path) -> Path:
+    def _stage(self, bento_tag: str, home: Path, into: Path, served: Path | None = None) -> Path:
         """A BentoML home in ``into`` holding a copy of the bento and the models, without the links that
         lead out of them. ``bentoml containerize`` copies the bento and models into its build context
         following links, as the grader's user (root) or the builder: learner code, which can write the
-        sandbox's store, could otherwise link a file of theirs into the image, and print it from there."""
+        sandbox's store, could otherwise link a file of theirs into the image, and print it from there.
+        Each model folder ``name/version`` of ``served`` (a ``models`` folder) replaces the store's."""
         name, version = bento_tag.split(":", 1)
         source = home / "bentos" / name / version
         if files.escapes(source, home):  # its folder swapped for a link out of the store
@@ -146,6 +149,14 @@ class ContainerRun:
         files.copy_tree(source, staged / "bentos" / name / version)
         if (home / "models").is_dir():
             files.copy_tree(home / "models", staged / "models")
+        for model in sorted(served.glob("*/*")) if served is not None else []:
+            if model.is_dir() and not model.is_symlink():
+                target = staged / "models" / model.relative_to(served)
+                if target.is_symlink():
+                    target.unlink()
+                elif target.is_dir():
+                    shutil.rmtree(target)
+                files.copy_tree(model, target)
         return staged
 
     def _exited(self):

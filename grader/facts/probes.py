@@ -15,6 +15,8 @@ from typing import Any
 from bentokit import contract
 
 #: Fraction of fields a candidate re-draws from its golden starting point.
+#: How far a service's probability may be from the one the grader expects (the live checks').
+TOLERANCE = 0.0051
 REDRAW = 0.5
 
 
@@ -48,17 +50,19 @@ def candidates(count: int = 160, seed: int | None = None) -> list[dict[str, Any]
     return out
 
 
-def select(probabilities: list[float], count: int = 12, seed: int | None = None) -> list[int]:
-    """Indexes of the probes: the closest candidate on each side of each threshold, then random ones."""
+def select(probabilities: list[float | None], count: int = 12, seed: int | None = None) -> list[int]:
+    """Indexes of the probes: the closest candidate on each side of each threshold, then random ones;
+    never a candidate whose probability is None (one that proves nothing: see Run.tells)."""
     rng = random.Random(secrets.randbits(64) if seed is None else seed)
     chosen: list[int] = []
     for threshold in (contract.MAYBE_ABOVE, contract.DECLINED_ABOVE):
-        above = [i for i, p in enumerate(probabilities) if threshold < p <= threshold + 0.1]
-        below = [i for i, p in enumerate(probabilities) if threshold - 0.1 <= p <= threshold]
+        found = [(i, p) for i, p in enumerate(probabilities) if p is not None]
+        above = [i for i, p in found if threshold < p <= threshold + 0.1]
+        below = [i for i, p in found if threshold - 0.1 <= p <= threshold]
         for side in (above, below):
             if side:
                 chosen.append(min(side, key=lambda i: abs(probabilities[i] - threshold)))
-    rest = [i for i in range(len(probabilities)) if i not in chosen]
+    rest = [i for i, p in enumerate(probabilities) if p is not None and i not in chosen]
     rng.shuffle(rest)
     chosen += rest[: max(0, count - len(chosen))]
     return chosen[:count]

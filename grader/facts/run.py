@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
+import math
 import os
 import re
 import secrets
@@ -73,8 +74,9 @@ COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-re
 
 @dataclass
 class ServedModels:
-    """The model folders (``name/version``) of the store the grader's own servers serve: each moved by
-    its shift, or refused (why); ``moving``: the grader serves such a store (not ``--url``, a container)."""
+    """The model folders (``name/version``) of the store the grader's own servers serve (and a
+    ``--container`` image is built with): each moved by its shift, or refused (why); ``moving``: the
+    grader serves such a store (not with ``--url``)."""
 
     moving: bool = False
     shifts: dict[str, float] = field(default_factory=dict)
@@ -352,8 +354,8 @@ class Run:
         # copy of the store whose model the mover moves first (half a second, beside the inspector's
         # start); then the server (its start imports service.py twice, one after the other).
         serving = LIVE in options.needs and not options.url and self._container is None and self.source.parsed
-        if serving:
-            self._start_mover()
+        if serving or (self._container is not None and LIVE in options.needs and self.source.parsed):
+            self._start_mover()  # a container's image is built with the moved model too
         # The service inspector; when the run builds, it goes on to build the bento in the same
         # process once it has answered (a build of its own would import service.py once more). When
         # the model store is to be read too and the held-out applicants are at hand, the inspector
@@ -434,9 +436,10 @@ class Run:
         """The store the services the grader starts are served from: a copy of the learner's models
         whose margin :attr:`served` says was moved (grader.children.served_model), so that only a
         service that computes its answers with the model in the store answers what the grader expects
-        (the model reader reads the learner's copy, as saved). The learner's own copy when the grader
-        serves no service of its own (``--url``, ``--container``), or has no model to serve."""
-        if self.options.url or self._container is not None or self.store_empty:
+        (the model reader reads the learner's copy, as saved); a ``--container`` image is built with it
+        too. The learner's own copy when the grader serves no service of its own (``--url``), or has no
+        model to serve."""
+        if self.options.url or self.store_empty:
             return self.home
         if self._mover is None:
             self._start_mover()
@@ -733,12 +736,25 @@ class Run:
         shift = self.served_shift
         return moved_probability(found, shift) if shift and isinstance(found, int | float) else found
 
+    def tells(self, saved: Any) -> bool:
+        """Whether the saved model's answer ``saved`` shows the move of the copy the grader serves: it moves
+        by more than twice the live checks' tolerance (always, when nothing is moved). Answers near 0 or 1
+        hardly move: a service answering them without the model is right whatever the move (red-team
+        round 29: a model saturated at +-8 but for a rare region, 100/100 in 5 gradings of 6)."""
+        if not isinstance(saved, int | float) or not math.isfinite(saved):
+            return False
+        shift = self.served_shift
+        return not shift or abs(moved_probability(saved, shift) - saved) > 2 * probes.TOLERANCE
+
     @cached_property
     def probe_indexes(self) -> list[int]:
-        """Indexes (into the candidates) of the hidden probes, chosen around the thresholds."""
+        """Indexes (into the candidates) of the hidden probes, chosen around the thresholds among the
+        answers that show the move (:meth:`tells`)."""
         if not self.model_facts.get("predictions"):
             return list(range(12))
-        return probes.select([self.expected(len(self.known) + i) for i in range(len(self.candidates))])
+        known = len(self.known)
+        return probes.select([self.expected(known + i) if self.tells(self.saved(known + i)) else None
+                              for i in range(len(self.candidates))])
 
     # -- bento --------------------------------------------------------------------------------
 
@@ -833,7 +849,8 @@ class Run:
                                   error=f"no image: the bento was not built (see the built bento checks). "
                                         f"{facts.error.splitlines()[0] if facts.error else ''}")
         remaining = max(1.0, self.options.image_timeout - (time.monotonic() - self.started))
-        return self._container.start(facts.tag, self.inspecting.home, remaining, self.options.ready_timeout)
+        return self._container.start(facts.tag, self.inspecting.home, remaining, self.options.ready_timeout,
+                                     served=self.served_home / "models")
 
     @cached_property
     def live(self) -> LiveTarget:

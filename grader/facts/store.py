@@ -30,9 +30,10 @@ def _read(path: Path) -> str | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO must not block
     except OSError:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder, a FIFO
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
         data = file.read(MOST_READ + 1)
     return data.decode("utf-8", "replace") if len(data) <= MOST_READ else None
 
@@ -40,7 +41,8 @@ def _read(path: Path) -> str | None:
 def _versions(folder: Path) -> list[str]:
     """The version folders of a model's folder (a link is none)."""
     try:
-        return sorted(v.name for v in os.scandir(folder) if v.is_dir(follow_symlinks=False))
+        return sorted(v.name for v in os.scandir(folder)  # a folder named latest is no version (the file's)
+                      if v.is_dir(follow_symlinks=False) and v.name != "latest")
     except OSError:
         return []
 

@@ -20,6 +20,7 @@ from tests.grader.conftest import (
     MARKER,
     ROOT,
     Graded,
+    case_home,
     copy_solutions,
     grade,
     graded_specs,
@@ -75,6 +76,27 @@ def test_solutions_in_their_container_get_full_marks(engine, reference_home, sol
     # The live checks ran against the container, not a `bentoml serve` beside it.
     output = contained.checks["container_image"]["output"]
     assert engine.name in output and contained.checks["live_ready"]["output"].split(" after")[0] in output
+    assert left_behind() == ([], [])
+
+
+def test_a_service_computing_its_model_by_other_means_fails_in_its_container_too(
+        engine, reference_home, tmp_path, left_behind) -> None:
+    """The image is built with the grader's moved copy of the model, as `bentoml serve` serves it: the
+    formula service of the broken case formula_model (100/100 with --container before) fails the answers."""
+    submission, case = make_broken("formula_model", tmp_path / "submission")
+    bentofile = submission / "bentofile.yaml"  # the image needs the formula too
+    listed = '  - "service.py"\n'
+    assert listed in bentofile.read_text()
+    bentofile.write_text(bentofile.read_text().replace(listed, listed + '  - "rule.py"\n'))
+    home = case_home(case, submission, tmp_path / "home", reference_home)
+    graded = grade(submission, home, tmp_path / "results", "--container", "--group", f"live endpoint,{GROUP}")
+    image = graded.checks["container_image"]["output"]  # built and ready: only the answer is wrong
+    assert image.startswith("- answers the sample applicant like your model") and "\n- " not in image, image
+    fails = {**case["fails"], "container_image": "is what it gives as saved"}
+    assert graded.failed == set(fails), graded.explain(graded.failed)
+    for check_id, hint in fails.items():
+        assert hint in graded.checks[check_id]["output"], graded.explain({check_id})
+    assert "with its margin moved by" in graded.checks["live_sample"]["output"]
     assert left_behind() == ([], [])
 
 

@@ -134,3 +134,15 @@ def make_broken(name: str, dest: Path) -> tuple[Path, dict]:
         assert edit["old"] in text, f"{name}: {edit['old']!r} not in {edit['file']} (solutions changed?)"
         path.write_text(text.replace(edit["old"], edit["new"], 1))
     return submission, case
+
+
+def case_home(case: dict, submission: Path, home: Path, default: Path) -> Path:
+    """The model store a broken case is graded with: ``default``, unless the case trains its own model
+    (``store``: its script, run in the submission) into the fresh store ``home``."""
+    if not case.get("store"):
+        return default
+    # The forged-model cases' scripts share tests/grader/broken/forged_models.py.
+    env_home = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "PYTHONPATH": str(BROKEN)}
+    subprocess.run([sys.executable, case["store"]], cwd=submission, check=True,
+                   env={**os.environ, **env_home})
+    return home

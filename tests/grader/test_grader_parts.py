@@ -152,6 +152,16 @@ def test_probe_selection_straddles_the_thresholds() -> None:
     assert {0.26, 0.25, 0.51, 0.5} <= set(picked)
 
 
+def test_probes_are_never_answers_that_prove_nothing() -> None:
+    """An answer the served copy's move hardly changes (None here: see Run.tells) is never a probe, so a
+    model saturated but for a few applicants cannot have its probes answered without it (round 29)."""
+    probabilities = [None if i % 4 else i / 100 for i in range(100)]  # 25 that prove something
+    for seed in range(20):
+        chosen = probes.select(probabilities, count=12, seed=seed)
+        assert len(set(chosen)) == 12 and all(probabilities[i] is not None for i in chosen)
+    assert probes.select([None] * 50, count=12, seed=1) == []
+
+
 @pytest.mark.parametrize(("log", "fix"), [
     ("KeyError: 'DictVectorizer'", "lower-case d"),
     ("ValueError: data did not contain feature names, but the following fields are expected",

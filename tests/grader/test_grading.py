@@ -22,6 +22,7 @@ from tests.grader.conftest import (
     INSPECTOR,
     MODEL_READER,
     ROOT,
+    case_home,
     copy_solutions,
     grade,
     graded_specs,
@@ -110,13 +111,7 @@ def test_a_bento_built_from_other_code_earns_nothing(reference_home, tmp_path) -
 @pytest.mark.parametrize("name", CASES)
 def test_broken_submission(name: str, reference_home, tmp_path) -> None:
     submission, case = make_broken(name, tmp_path / "submission")
-    home = reference_home
-    if case.get("store"):  # the case trains its own model into a fresh store
-        home = tmp_path / "home"
-        # The forged-model cases' scripts share tests/grader/broken/forged_models.py.
-        env_home = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "PYTHONPATH": str(BROKEN)}
-        subprocess.run([sys.executable, case["store"]], cwd=submission, check=True,
-                       env={**os.environ, **env_home})
+    home = case_home(case, submission, tmp_path / "home", reference_home)
     graded = grade(submission, home, tmp_path / "results", "--build", *case.get("args", []))
     expected = case["fails"]
     unexpected = graded.failed ^ set(expected)

@@ -75,3 +75,15 @@ def test_links_and_odd_latest_files_name_no_folder_bentoml_would_read_through_th
     (name / "latest").unlink()
     os.mkfifo(name / "latest")
     assert served_folder(models, "credit_risk_model") == "credit_risk_model/ccc444"  # and never blocks
+
+
+def test_a_version_folder_named_latest_is_no_version(models) -> None:
+    """BentoML reads the ``latest`` file there (and fails on a folder); the grader once wrote that file
+    onto the folder, and could not finish the grading (red-team round 29)."""
+    name = models / contract.MODEL_NAME
+    (name / "latest").unlink()
+    (name / "aaa111").rename(name / "latest")
+    assert served_folder(models, "credit_risk_model:latest") == "credit_risk_model/ccc444"
+    for version in ("bbb222", "bbb333x", "ccc444"):
+        shutil.rmtree(name / version)
+    assert served_folder(models, "credit_risk_model") is None
