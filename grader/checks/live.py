@@ -122,7 +122,10 @@ def alike_answers(run: Run) -> str:
     Only answers that show the served copy's move count (:meth:`Run.tells`: one near 0 or 1 hardly
     moves), and a model that gives no probability (NaN, infinity) for a hidden applicant proves nothing
     either (red-team round 29: leaves of +-1e39 gave NaN to a few applicants, which turned this off)."""
-    hidden = (run.model_facts.get("predictions") or [])[len(run.known):]
+    # The answers the service is held to (Run.follow: an early-stopped model's up to its best iteration,
+    # when the service's follow those): every tree's told applicants apart while the service was held to
+    # a first tree of +-12, which no move changes, and no hidden probe was left (red-team round 30).
+    hidden = [run.saved(i) for i in range(len(run.known), len(run.model_facts.get("predictions") or []))]
     if not hidden:  # no model: the other checks say why
         return ""
     fix = ("Save the model the course trains (02_train_and_save.ipynb), whose probabilities tell applicants "
@@ -331,6 +334,9 @@ def live_hidden_probes(run: Run, check, answers) -> None:
                    f"could not move yours: {why}. Save the model the course trains (an XGBoost "
                    f"binary:logistic model, with bentoml.xgboost.save_model: 02_train_and_save.ipynb).")
     probs = answers["probes"]
+    if len(probs) < probes.COUNT:  # alike_answers leaves enough, unless a bug: never pass on fewer
+        check.fail(f"not checked: only {len(probs)} of the grader's hidden applicants get answers from your "
+                   f"saved model that show the served copy's move (answers near 0 or 1 hardly move).")
     # All or nothing: a share of random probes would make the score vary between runs.
     wrong = [w for n, a in enumerate(probs) if (w := wrong_probe(run, a, n))]
     check.part(f"{len(probs)} probes", not wrong)

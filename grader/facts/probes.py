@@ -50,7 +50,11 @@ def candidates(count: int = 160, seed: int | None = None) -> list[dict[str, Any]
     return out
 
 
-def select(probabilities: list[float | None], count: int = 12, seed: int | None = None) -> list[int]:
+#: How many hidden probes a grading sends.
+COUNT = 12
+
+
+def select(probabilities: list[float | None], count: int = COUNT, seed: int | None = None) -> list[int]:
     """Indexes of the probes: the closest candidate on each side of each threshold, then random ones;
     never a candidate whose probability is None (one that proves nothing: see Run.tells)."""
     rng = random.Random(secrets.randbits(64) if seed is None else seed)
