@@ -110,6 +110,10 @@ MIN_SPREAD = 0.1
 #: hidden applicants for answers within TOLERANCE of them to show that a service uses the model. The
 #: course model gives 64 or more (40 draws); a rule of a few values, written into a service, gives a few.
 MIN_LEVELS = 20
+#: The fewest hidden applicants whose answers show the served copy's move (Run.tells), among which the
+#: hidden probes are drawn. The course model gives 126 or more of 160 (40 draws, the smallest move), one
+#: trained for 10000 rounds (the homework's slower model, its answers nearer 0 or 1) 34 or more (300).
+MIN_TOLD = 20
 
 
 def alike_answers(run: Run) -> str:
@@ -119,9 +123,10 @@ def alike_answers(run: Run) -> str:
     setting the public sample applicant apart it passed a spread taken over the public applicants (so
     the applicants drawn at grading time are taken); with one more tree on one field (records) instead, a
     service answering `0.12 if records == "no" else 0.70` passed every check, 100/100, never loading it.
-    Only answers that show the served copy's move count (:meth:`Run.tells`: one near 0 or 1 hardly
-    moves), and a model that gives no probability (NaN, infinity) for a hidden applicant proves nothing
-    either (red-team round 29: leaves of +-1e39 gave NaN to a few applicants, which turned this off)."""
+    At least MIN_TOLD answers must show the served copy's move, the hidden probes being drawn among them
+    (:meth:`Run.tells`: one near 0 or 1 hardly moves), and a model that gives no probability (NaN,
+    infinity) for a hidden applicant proves nothing either (red-team round 29: a model at +-8 by records
+    with leaves of +-1e39 giving NaN to a few applicants, which turned this off)."""
     # The answers the service is held to (Run.follow: an early-stopped model's up to its best iteration,
     # when the service's follow those): every tree's told applicants apart while the service was held to
     # a first tree of +-12, which no move changes, and no hidden probe was left (red-team round 30).
@@ -133,21 +138,21 @@ def alike_answers(run: Run) -> str:
     if missing := sum(1 for p in hidden if not isinstance(p, int | float) or not math.isfinite(p)):
         return (f"your saved model gives no probability (NaN or infinity) for {missing} of the grader's "
                 f"{len(hidden)} hidden applicants: a service cannot be held to such answers. {fix}")
-    numbers = [p for p in hidden if run.tells(p)]
-    levels = len({math.floor(p / (2 * TOLERANCE)) for p in numbers})
-    deciles = statistics.quantiles(numbers, n=10) if len(numbers) >= 2 else [0.0, 0.0]
+    levels = len({math.floor(p / (2 * TOLERANCE)) for p in hidden})
+    deciles = statistics.quantiles(hidden, n=10) if len(hidden) >= 2 else [0.0, 0.0]
     low, high = deciles[0], deciles[-1]
-    if high - low >= MIN_SPREAD and levels >= MIN_LEVELS:
+    told = sum(1 for p in hidden if run.tells(p))
+    if high - low >= MIN_SPREAD and levels >= MIN_LEVELS and told >= MIN_TOLD:
         return ""
-    if len(numbers) < len(hidden) / 2:
-        what = (f"{len(hidden) - len(numbers)} of the grader's {len(hidden)} hidden applicants get answers "
-                f"so near 0 or 1 that the copy the grader served, its margin moved by "
-                f"{run.served_shift:+.2f}, gives them nearly the same")
-    elif high - low < MIN_SPREAD:
+    if high - low < MIN_SPREAD:
         what = f"eight in ten of the grader's hidden applicants get {low:.3f} to {high:.3f}"
-    else:
-        what = (f"its answers to the grader's {len(numbers)} hidden applicants take only {levels} values, "
+    elif levels < MIN_LEVELS:
+        what = (f"its answers to the grader's {len(hidden)} hidden applicants take only {levels} values, "
                 f"in steps of {2 * TOLERANCE:.2f}")
+    else:
+        what = (f"{len(hidden) - told} of the grader's {len(hidden)} hidden applicants get answers so near 0 "
+                f"or 1 that the copy the grader served, its margin moved by {run.served_shift:+.2f}, gives "
+                f"them nearly the same")
     return (f"your saved model hardly tells applicants apart ({what}): answers computed from it cannot be "
             f"told from a rule of a few values written into the service. {fix}")
 
