@@ -102,6 +102,20 @@ def need_expected(run: Run, check) -> None:
         check.fail(why)
 
 
+def need_telling(run: Run, check, names: list[str]) -> None:
+    """Fail as not checked when the saved model's answers to all of these known applicants are so near 0
+    or 1 that the served copy's move hardly changes them (:meth:`Run.tells`): a rule written into the
+    service gives them whatever the move (red-team round 31: a model at -30 on exactly the public
+    applicants got the sample and golden points without the service predicting)."""
+    indexes = [list(run.known).index(name) for name in names]
+    if run.served_shift and not any(run.tells(run.saved(i)) for i in indexes):
+        answers = ", ".join(f"{run.saved(i):.4f}" for i in indexes)
+        check.fail(f"not checked: your saved model gives {answers} here, so near 0 or 1 that the copy the "
+                   f"grader served, its margin moved by {run.served_shift:+.2f}, gives nearly the same: "
+                   f"these answers cannot show that the service uses the model. Save the model the course "
+                   f"trains (02_train_and_save.ipynb).")
+
+
 #: The least spread of the learner's model's answers over the grader's hidden applicants (its 10th to
 #: 90th percentile) for answers within TOLERANCE of them to show that a service uses the model. The
 #: course model's spread there is 0.87 or more (40 draws of the applicants).
@@ -114,6 +128,9 @@ MIN_LEVELS = 20
 #: hidden probes are drawn. The course model gives 126 or more of 160 (40 draws, the smallest move), one
 #: trained for 10000 rounds (the homework's slower model, its answers nearer 0 or 1) 34 or more (300).
 MIN_TOLD = 20
+#: The fewest hidden applicants whose moved answers change fast with the move (Run.sensitive), the probes'
+#: first choice. The course model gives 43 or more, the 10000-round model 12 or more (30 draws, 6 shifts).
+MIN_SENSITIVE = 4
 
 
 def alike_answers(run: Run) -> str:
@@ -142,17 +159,22 @@ def alike_answers(run: Run) -> str:
     deciles = statistics.quantiles(hidden, n=10) if len(hidden) >= 2 else [0.0, 0.0]
     low, high = deciles[0], deciles[-1]
     told = sum(1 for p in hidden if run.tells(p))
-    if high - low >= MIN_SPREAD and levels >= MIN_LEVELS and told >= MIN_TOLD:
+    fast = sum(1 for p in hidden if run.sensitive(p)) if run.served_shift else MIN_SENSITIVE
+    if high - low >= MIN_SPREAD and levels >= MIN_LEVELS and told >= MIN_TOLD and fast >= MIN_SENSITIVE:
         return ""
     if high - low < MIN_SPREAD:
         what = f"eight in ten of the grader's hidden applicants get {low:.3f} to {high:.3f}"
     elif levels < MIN_LEVELS:
         what = (f"its answers to the grader's {len(hidden)} hidden applicants take only {levels} values, "
                 f"in steps of {2 * TOLERANCE:.2f}")
-    else:
+    elif told < MIN_TOLD:
         what = (f"{len(hidden) - told} of the grader's {len(hidden)} hidden applicants get answers so near 0 "
                 f"or 1 that the copy the grader served, its margin moved by {run.served_shift:+.2f}, gives "
                 f"them nearly the same")
+    else:
+        what = (f"only {fast} of the grader's {len(hidden)} hidden applicants get answers from 0.15 to 0.85 "
+                f"from the copy the grader served, its margin moved by {run.served_shift:+.2f}: answers "
+                f"nearer 0 or 1 change too little with the move to show that the service uses it")
     return (f"your saved model hardly tells applicants apart ({what}): answers computed from it cannot be "
             f"told from a rule of a few values written into the service. {fix}")
 
@@ -219,8 +241,10 @@ def answers(run: Run) -> dict[str, Any]:
         return {}
     url = run.live.url + contract.CLASSIFY_PATH
     known = {name: Answer.post(url, contract.wrap(a)) for name, a in run.known.items()}
-    run.follow([a.probability for a in known.values()], TOLERANCE)  # before the probes are chosen
     probes = [Answer.post(url, contract.wrap(run.candidates[i])) for i in run.probe_indexes]
+    given = [*enumerate(a.probability for a in known.values()),
+             *((len(known) + i, a.probability) for i, a in zip(run.probe_indexes, probes, strict=True))]
+    run.follow(given, TOLERANCE)  # which of an early-stopped model's answers the service gives
     return {"known": known, "probes": probes}
 
 
@@ -307,6 +331,7 @@ def live_sample(run: Run, check, answers) -> None:
     """sample applicant answered by your model"""
     need_live(run, check)
     need_expected(run, check)
+    need_telling(run, check, ["sample"])
     why = constant_answers(run, answers) or wrong_known(run, answers, "sample")
     check.part("sample applicant", not why, why)
     if run.served_shift:
@@ -320,6 +345,7 @@ def live_golden(run: Run, check, answers) -> None:
     need_live(run, check)
     need_answering(run, answers, check)
     need_expected(run, check)
+    need_telling(run, check, [name for name in contract.GOLDEN_APPLICANTS if name != "sample"])
     for name in contract.GOLDEN_APPLICANTS:
         if name == "sample":
             continue

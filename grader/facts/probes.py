@@ -54,9 +54,11 @@ def candidates(count: int = 160, seed: int | None = None) -> list[dict[str, Any]
 COUNT = 12
 
 
-def select(probabilities: list[float | None], count: int = COUNT, seed: int | None = None) -> list[int]:
-    """Indexes of the probes: the closest candidate on each side of each threshold, then random ones;
-    never a candidate whose probability is None (one that proves nothing: see Run.tells)."""
+def select(probabilities: list[float | None], count: int = COUNT, seed: int | None = None,
+           prefer: set[int] | None = None) -> list[int]:
+    """Indexes of the probes: the closest candidate on each side of each threshold, then random ones,
+    those in ``prefer`` first; never a candidate whose probability is None (one that proves nothing:
+    see Run.tells)."""
     rng = random.Random(secrets.randbits(64) if seed is None else seed)
     chosen: list[int] = []
     for threshold in (contract.MAYBE_ABOVE, contract.DECLINED_ABOVE):
@@ -68,5 +70,6 @@ def select(probabilities: list[float | None], count: int = COUNT, seed: int | No
                 chosen.append(min(side, key=lambda i: abs(probabilities[i] - threshold)))
     rest = [i for i, p in enumerate(probabilities) if p is not None and i not in chosen]
     rng.shuffle(rest)
+    rest.sort(key=lambda i: i not in (prefer or ()))  # stable: shuffled within each kind
     chosen += rest[: max(0, count - len(chosen))]
     return chosen[:count]

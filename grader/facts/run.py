@@ -49,8 +49,13 @@ PORT_TAKEN = "Address already in use"
 MODEL_TIMEOUT = 120.0
 #: How far the grader moves the margin of the model it serves the service with (either way, drawn at
 #: each grading: see grader.children.served_model), and the seconds the move may take.
-SHIFT_RANGE = (0.5, 1.0)
+#: A service that guesses the shift passes when its guess falls within the tolerance over the slope
+#: of the answers it is held to (0.0051 / 0.25 at best, either way): about 0.04 of the 3 the range
+#: measures both ways, 1.4 % per grading (4 % with a range of 0.5 to 1: red-team round 31).
+SHIFT_RANGE = (0.5, 2.0)
 SERVED_MODEL_TIMEOUT = 60.0
+#: The least slope p(1 - p) of a moved answer that changes fast with the shift (from 0.15 to 0.85).
+SENSITIVE_SLOPE = 0.1275
 #: How far apart the shifts of two model folders are drawn (while the range has room: a few folders):
 #: a version whose shift came within a few hundredths of the graded model's gave a service that
 #: learnt it from that version the graded model's answers (sentinel_version passed in 1 draw of 30).
@@ -694,16 +699,19 @@ class Run:
         predictions = self.model_facts.get(self.answered_with) or self.model_facts.get("predictions")
         return predictions[index] if predictions else None
 
-    def follow(self, given: list[float | None], tolerance: float) -> None:
-        """Expect an early-stopped model's answers up to its best iteration when the service's answers to
-        the known applicants (``given``, in order) match those more often than every tree's: both are the
-        model's (predict_proba stops there, Booster.predict does not; an honest service may do either)."""
+    def follow(self, given: list[tuple[int, float | None]], tolerance: float) -> None:
+        """Expect an early-stopped model's answers up to its best iteration when the service's answers
+        (``given``: applicant index and answer, the known applicants and the hidden probes) match those
+        more often than every tree's: both are the model's (predict_proba stops there, Booster.predict does
+        not; an honest service may do either). On the known applicants alone the two tied for a model
+        whose faces differ only on some applicants, and a service using predict_proba lost the probes
+        (red-team round 31: 92/100 in 3 gradings of 3)."""
         if not self.model_facts.get("predictions_best"):
             return
 
         def matches(key: str) -> int:
             self.answered_with = key
-            return sum(1 for i, p in enumerate(given)
+            return sum(1 for i, p in given
                        if p is not None and (e := self.expected(i)) is not None and abs(p - e) <= tolerance)
 
         if matches("predictions_best") <= matches("predictions"):
@@ -746,15 +754,32 @@ class Run:
         shift = self.served_shift
         return not shift or abs(moved_probability(saved, shift) - saved) > 2 * probes.TOLERANCE
 
+    def sensitive(self, saved: Any) -> bool:
+        """Whether the moved answer for the saved model's ``saved`` changes fast with the shift (from 0.15
+        to 0.85): a service guessing the shift must guess it within 0.04 there, and within 0.11 where the
+        moved answers lie beyond 0.9 (red-team round 31: a model telling applicants apart only there, and a
+        fixed guess, passed the probes in 6 gradings of 30)."""
+        if not self.tells(saved) or not self.served_shift:
+            return False
+        moved = moved_probability(saved, self.served_shift)
+        return moved * (1 - moved) >= SENSITIVE_SLOPE
+
+    def _faces(self, index: int, test: Callable[[Any], bool]) -> bool:
+        """Whether ``test`` holds for applicant ``index``'s answer in each way the service may be held to
+        (every tree, and up to an early-stopped model's best iteration: :meth:`follow`)."""
+        faces = [key for key in ("predictions", "predictions_best") if self.model_facts.get(key)]
+        return all(test(self.model_facts[key][index]) for key in faces)
+
     @cached_property
     def probe_indexes(self) -> list[int]:
         """Indexes (into the candidates) of the hidden probes, chosen around the thresholds among the
-        answers that show the move (:meth:`tells`)."""
+        answers that show the move either way (:meth:`tells`), those that change fast with it first
+        (:meth:`sensitive`)."""
         if not self.model_facts.get("predictions"):
-            return list(range(12))
-        known = len(self.known)
-        return probes.select([self.expected(known + i) if self.tells(self.saved(known + i)) else None
-                              for i in range(len(self.candidates))])
+            return list(range(probes.COUNT))
+        known = range(len(self.known), len(self.known) + len(self.candidates))
+        return probes.select([self.expected(i) if self._faces(i, self.tells) else None for i in known],
+                             prefer={n for n, i in enumerate(known) if self._faces(i, self.sensitive)})
 
     # -- bento --------------------------------------------------------------------------------
 

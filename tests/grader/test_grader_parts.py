@@ -160,6 +160,9 @@ def test_probes_are_never_answers_that_prove_nothing() -> None:
         chosen = probes.select(probabilities, count=12, seed=seed)
         assert len(set(chosen)) == 12 and all(probabilities[i] is not None for i in chosen)
     assert probes.select([None] * 50, count=12, seed=1) == []
+    # Those that change fast with the move first (Run.sensitive): a guess of it must be closer there.
+    prefer = {4, 8, 88, 92}
+    assert set(probes.select(probabilities, count=12, seed=3, prefer=prefer)) >= prefer
 
 
 @pytest.mark.parametrize(("log", "fix"), [
