@@ -102,13 +102,19 @@ def need_expected(run: Run, check) -> None:
         check.fail(why)
 
 
+#: The least slope p(1 - p) of a known applicant's moved answer that shows the move: a guess of the move
+#: must be within the tolerance over it (0.26 here; a constant of 0.9926 passed answers of 0.978 moved
+#: by 0.63 to 2, slope 0.007: red-team round 32). The course model's sample keeps 0.036 or more.
+KNOWN_SLOPE = 0.02
+
+
 def need_telling(run: Run, check, names: list[str]) -> None:
     """Fail as not checked when the saved model's answers to all of these known applicants are so near 0
     or 1 that the served copy's move hardly changes them (:meth:`Run.tells`): a rule written into the
     service gives them whatever the move (red-team round 31: a model at -30 on exactly the public
     applicants got the sample and golden points without the service predicting)."""
     indexes = [list(run.known).index(name) for name in names]
-    if run.served_shift and not any(run.tells(run.saved(i)) for i in indexes):
+    if run.served_shift and not any(run.sensitive(run.saved(i), KNOWN_SLOPE) for i in indexes):
         answers = ", ".join(f"{run.saved(i):.4f}" for i in indexes)
         check.fail(f"not checked: your saved model gives {answers} here, so near 0 or 1 that the copy the "
                    f"grader served, its margin moved by {run.served_shift:+.2f}, gives nearly the same: "
@@ -158,8 +164,10 @@ def alike_answers(run: Run) -> str:
     levels = len({math.floor(p / (2 * TOLERANCE)) for p in hidden})
     deciles = statistics.quantiles(hidden, n=10) if len(hidden) >= 2 else [0.0, 0.0]
     low, high = deciles[0], deciles[-1]
-    told = sum(1 for p in hidden if run.tells(p))
-    fast = sum(1 for p in hidden if run.sensitive(p)) if run.served_shift else MIN_SENSITIVE
+    # Counted among the applicants that may be probes (both ways an early-stopped model answers).
+    indexes = range(len(run.known), len(run.known) + len(hidden))
+    told = sum(1 for i in indexes if run.probe_ready(i))
+    fast = sum(1 for i in indexes if run.probe_sensitive(i)) if run.served_shift else MIN_SENSITIVE
     if high - low >= MIN_SPREAD and levels >= MIN_LEVELS and told >= MIN_TOLD and fast >= MIN_SENSITIVE:
         return ""
     if high - low < MIN_SPREAD:

@@ -754,7 +754,7 @@ class Run:
         shift = self.served_shift
         return not shift or abs(moved_probability(saved, shift) - saved) > 2 * probes.TOLERANCE
 
-    def sensitive(self, saved: Any) -> bool:
+    def sensitive(self, saved: Any, slope: float | None = None) -> bool:
         """Whether the moved answer for the saved model's ``saved`` changes fast with the shift (from 0.15
         to 0.85): a service guessing the shift must guess it within 0.04 there, and within 0.11 where the
         moved answers lie beyond 0.9 (red-team round 31: a model telling applicants apart only there, and a
@@ -762,13 +762,23 @@ class Run:
         if not self.tells(saved) or not self.served_shift:
             return False
         moved = moved_probability(saved, self.served_shift)
-        return moved * (1 - moved) >= SENSITIVE_SLOPE
+        return moved * (1 - moved) >= (SENSITIVE_SLOPE if slope is None else slope)
 
     def _faces(self, index: int, test: Callable[[Any], bool]) -> bool:
         """Whether ``test`` holds for applicant ``index``'s answer in each way the service may be held to
         (every tree, and up to an early-stopped model's best iteration: :meth:`follow`)."""
         faces = [key for key in ("predictions", "predictions_best") if self.model_facts.get(key)]
         return all(test(self.model_facts[key][index]) for key in faces)
+
+    def probe_ready(self, index: int) -> bool:
+        """Whether applicant ``index`` may be a hidden probe: its answers show the move both ways."""
+        return self._faces(index, self.tells)
+
+    def probe_sensitive(self, index: int) -> bool:
+        """Whether applicant ``index`` is a probe of the first choice: its moved answers lie from 0.15 to
+        0.85 both ways (a two-faced model kept its informative answers out of the probes, and a constant
+        answer passed every probe of the other face in 8 gradings of 22: red-team round 32)."""
+        return self.probe_ready(index) and self._faces(index, self.sensitive)
 
     @cached_property
     def probe_indexes(self) -> list[int]:
@@ -778,8 +788,8 @@ class Run:
         if not self.model_facts.get("predictions"):
             return list(range(probes.COUNT))
         known = range(len(self.known), len(self.known) + len(self.candidates))
-        return probes.select([self.expected(i) if self._faces(i, self.tells) else None for i in known],
-                             prefer={n for n, i in enumerate(known) if self._faces(i, self.sensitive)})
+        return probes.select([self.expected(i) if self.probe_ready(i) else None for i in known],
+                             prefer={n for n, i in enumerate(known) if self.probe_sensitive(i)})
 
     # -- bento --------------------------------------------------------------------------------
 
