@@ -380,10 +380,13 @@ def live_hidden_probes(run: Run, check, answers) -> None:
     wrong = [w for n, a in enumerate(probs) if (w := wrong_probe(run, a, n))]
     check.part(f"{len(probs)} probes", not wrong)
     if wrong:  # one reason, without the probe's inputs or the expected value
-        first, _, rest = wrong[0].partition(", but your saved model")
+        # "As saved" only when every wrong answer is: a constant answer can fall on one saved answer.
+        as_saved = [w for w in wrong if "is what it gives as saved" in w]
+        example = next((w for w in wrong if w not in as_saved), wrong[0])
+        first, _, rest = example.partition(", but your saved model")
         generic = (" Every answer must come from your saved model and its DictVectorizer: no hard-coded or "
                    "cached answers." if rest else "")
-        if "is what it gives as saved" in rest:
+        if len(as_saved) == len(wrong):
             generic = (" They are what your model gives as saved, not what the copy of it the grader served "
                        "(its margin moved) gives: every answer must come from the model the service loads "
                        "from the store, not from a copy of it or a rule written into the service.")
