@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 
 from bentokit import bento, contract
-from grader.checks.live import TIMEOUT, Answer, problem
+from grader.checks.live import TIMEOUT, Answer, known_problem
 from grader.declare import BENTO, CONTAINER, LIVE, Checks
 from grader.facts.run import Run
 
@@ -55,6 +55,5 @@ def container_image(run: Run, check) -> None:
                    f"the container does not publish {', '.join(missing) or 'an OpenAPI document'}: the image "
                    f"must run the service your bentofile names (service: \"service:CreditRiskClassifier\").")
         answer = Answer.post(facts.url + contract.CLASSIFY_PATH, contract.wrap(contract.SAMPLE_APPLICANT))
-        sample = list(run.known).index("sample")
-        why = problem(answer, run.expected(sample), run, run.saved(sample))  # the image has the moved model
+        why = known_problem(run, answer, "sample")  # the moved answer: the image has the served copy
         check.part("answers the sample applicant like your model", not why, why)

@@ -110,9 +110,9 @@ KNOWN_SLOPE = 0.02
 
 def need_telling(run: Run, check, names: list[str]) -> None:
     """Fail as not checked when the saved model's answers to all of these known applicants are so near 0
-    or 1 that the served copy's move hardly changes them (:meth:`Run.tells`): a rule written into the
-    service gives them whatever the move (red-team round 31: a model at -30 on exactly the public
-    applicants got the sample and golden points without the service predicting)."""
+    or 1 that the served copy's move hardly changes them (:meth:`Run.sensitive` at KNOWN_SLOPE): a rule
+    written into the service gives them whatever the move (red-team round 31: a model at -30 on exactly
+    the public applicants got the sample and golden points without the service predicting)."""
     indexes = [list(run.known).index(name) for name in names]
     if run.served_shift and not any(run.sensitive(run.saved(i), KNOWN_SLOPE) for i in indexes):
         answers = ", ".join(f"{run.saved(i):.4f}" for i in indexes)
@@ -146,8 +146,9 @@ def alike_answers(run: Run) -> str:
     setting the public sample applicant apart it passed a spread taken over the public applicants (so
     the applicants drawn at grading time are taken); with one more tree on one field (records) instead, a
     service answering `0.12 if records == "no" else 0.70` passed every check, 100/100, never loading it.
-    At least MIN_TOLD answers must show the served copy's move, the hidden probes being drawn among them
-    (:meth:`Run.tells`: one near 0 or 1 hardly moves), and a model that gives no probability (NaN,
+    At least MIN_TOLD answers must show the served copy's move, MIN_SENSITIVE of them from 0.15 to 0.85,
+    the hidden probes being drawn among them (:meth:`Run.probe_ready`, :meth:`Run.probe_sensitive`: one
+    near 0 or 1 hardly moves), and a model that gives no probability (NaN,
     infinity) for a hidden applicant proves nothing either (red-team round 29: a model at +-8 by records
     with leaves of +-1e39 giving NaN to a few applicants, which turned this off)."""
     # The answers the service is held to (Run.follow: an early-stopped model's up to its best iteration,
@@ -300,8 +301,13 @@ def expected_probe(run: Run, n: int) -> float | None:
 
 def wrong_known(run: Run, answers: dict[str, Any], name: str) -> str:
     """Why the service's answer to the known applicant ``name`` is wrong (``''`` when it is right)."""
+    return known_problem(run, answers["known"][name], name)
+
+
+def known_problem(run: Run, answer: Answer, name: str) -> str:
+    """Why ``answer`` to the known applicant ``name`` is wrong (``''`` when it is right)."""
     index = list(run.known).index(name)
-    return problem(answers["known"][name], run.expected(index), run, run.saved(index))
+    return problem(answer, run.expected(index), run, run.saved(index))
 
 
 def wrong_probe(run: Run, answer: Answer, n: int) -> str:

@@ -9,7 +9,8 @@ of the folder the model reader resolved: a service computing its model's answers
 formula written in, a copy of the model's file) answers what the saved model gives, and a model that is
 itself a formula no longer lets such a service pass (red-team round 25, 100/100). Folders, not the tags
 their ``model.yaml`` gives, name the models (BentoML reads a name in capitals as lower case: round 26);
-and each version has a shift of its own (a second version, moved alike, gave the shift away: round 26).
+and each folder has a shift of its own (a second version, moved alike, gave the shift away: round 26;
+the grader now copies only the folder the service's tag resolves to).
 
 Runs in the learner's sandbox, before the server starts: it reads files learner code wrote (XGBoost's
 own parser reads them, never a pickle) and writes the moved model in place of the file. Each model is

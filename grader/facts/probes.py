@@ -14,9 +14,9 @@ from typing import Any
 
 from bentokit import contract
 
-#: Fraction of fields a candidate re-draws from its golden starting point.
 #: How far a service's probability may be from the one the grader expects (the live checks').
 TOLERANCE = 0.0051
+#: Fraction of fields a candidate re-draws from its golden starting point.
 REDRAW = 0.5
 
 
@@ -61,14 +61,14 @@ def select(probabilities: list[float | None], count: int = COUNT, seed: int | No
     see Run.tells)."""
     rng = random.Random(secrets.randbits(64) if seed is None else seed)
     chosen: list[int] = []
+    found = [(i, p) for i, p in enumerate(probabilities) if p is not None]
     for threshold in (contract.MAYBE_ABOVE, contract.DECLINED_ABOVE):
-        found = [(i, p) for i, p in enumerate(probabilities) if p is not None]
         above = [i for i, p in found if threshold < p <= threshold + 0.1]
         below = [i for i, p in found if threshold - 0.1 <= p <= threshold]
         for side in (above, below):
             if side:
                 chosen.append(min(side, key=lambda i: abs(probabilities[i] - threshold)))
-    rest = [i for i, p in enumerate(probabilities) if p is not None and i not in chosen]
+    rest = [i for i, _ in found if i not in chosen]
     rng.shuffle(rest)
     rest.sort(key=lambda i: i not in (prefer or ()))  # stable: shuffled within each kind
     chosen += rest[: max(0, count - len(chosen))]

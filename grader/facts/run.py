@@ -33,7 +33,7 @@ from bentokit import builder, containers, contract, lazy_bentoml, package_index,
 from bentokit.data import default_source
 from grader import hints
 from grader.children import Child, ChildResult, kill_group, read_to_end
-from grader.children.served_model import model_folders, moved_probability
+from grader.children.served_model import moved_probability
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
 from grader.facts import bentofile, files, probes, source, store
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
@@ -56,23 +56,14 @@ SHIFT_RANGE = (0.5, 2.0)
 SERVED_MODEL_TIMEOUT = 60.0
 #: The least slope p(1 - p) of a moved answer that changes fast with the shift (from 0.15 to 0.85).
 SENSITIVE_SLOPE = 0.1275
-#: How far apart the shifts of two model folders are drawn (while the range has room: a few folders):
-#: a version whose shift came within a few hundredths of the graded model's gave a service that
-#: learnt it from that version the graded model's answers (sentinel_version passed in 1 draw of 30).
-SHIFT_GAP = 0.2
 
 
-def draw_shifts(keys: list[str]) -> dict[str, float]:
-    """A shift for each model folder, drawn in SHIFT_RANGE either way, at least SHIFT_GAP from the others
-    while a hundred draws find room."""
-    draw, shifts = secrets.SystemRandom(), {}
-    for key in keys:
-        for _ in range(100):
-            shift = draw.uniform(*SHIFT_RANGE) * draw.choice((-1, 1))
-            if all(abs(shift - other) >= SHIFT_GAP for other in shifts.values()):
-                break
-        shifts[key] = shift
-    return shifts
+def draw_shift() -> float:
+    """The shift of the served model's margin: drawn in SHIFT_RANGE, either way, at each grading."""
+    draw = secrets.SystemRandom()
+    return draw.uniform(*SHIFT_RANGE) * draw.choice((-1, 1))
+
+
 #: What the copy of the submission learner code runs on leaves out (models reach it through the store).
 COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-results", "*.bentomodel")
 
@@ -471,10 +462,8 @@ class Run:
         # server, a train run's leftovers) could take a fixed name first, as a link the copy would follow.
         home = Path(tempfile.mkdtemp(prefix="bentoml-served-", dir=self.sandbox.room))
         (home / "models").mkdir()
-        self._copy_served(home)
-        # A shift of its own for each folder (one only, today: see _copy_served): one moved alike would
-        # give the shift away to a service that predicts with another version it knows (red-team round 26).
-        shifts = draw_shifts(model_folders(home))
+        folder = self._copy_served(home)  # the one folder the service's tag resolves to (round 26 on)
+        shifts = {folder: draw_shift()} if folder else {}
         child = Child("grader.children.served_model", {"home": str(home), "shifts": shifts},
                       cwd=self.sandbox.folder, timeout=SERVED_MODEL_TIMEOUT, **self.learner())
         self._mover = (home, shifts, child)

@@ -124,11 +124,9 @@ def test_the_model_reader_names_the_folder_it_really_read(reference_home, tmp_pa
     assert found["predictions"] and found["folder"] is None, found
 
 
-def test_the_shifts_of_a_few_folders_are_far_apart() -> None:
-    """A version whose shift came within a few hundredths of the graded model's gave it away."""
-    from grader.facts.run import SHIFT_GAP, SHIFT_RANGE, draw_shifts
+def test_the_shift_is_drawn_either_way_within_its_range() -> None:
+    from grader.facts.run import SHIFT_RANGE, draw_shift
 
-    for _ in range(200):
-        shifts = list(draw_shifts(["a/1", "a/2", "a/3", "b/1"]).values())
-        assert all(SHIFT_RANGE[0] <= abs(s) <= SHIFT_RANGE[1] for s in shifts)
-        assert all(abs(s - t) >= SHIFT_GAP for i, s in enumerate(shifts) for t in shifts[:i])
+    shifts = [draw_shift() for _ in range(400)]
+    assert all(SHIFT_RANGE[0] <= abs(s) <= SHIFT_RANGE[1] for s in shifts)
+    assert min(shifts) < 0 < max(shifts)
