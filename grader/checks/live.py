@@ -114,10 +114,10 @@ def need_telling(run: Run, check, names: list[str]) -> None:
     written into the service gives them whatever the move (red-team round 31: a model at -30 on exactly
     the public applicants got the sample and golden points without the service predicting)."""
     indexes = [list(run.known).index(name) for name in names]
-    if run.served_shift and not any(run.sensitive(run.saved(i), KNOWN_SLOPE) for i in indexes):
+    if run.served_move and not any(run.sensitive(run.saved(i), KNOWN_SLOPE) for i in indexes):
         answers = ", ".join(f"{run.saved(i):.4f}" for i in indexes)
         check.fail(f"not checked: your saved model gives {answers} here, so near 0 or 1 that the copy the "
-                   f"grader served, its margin moved by {run.served_shift:+.2f}, gives nearly the same: "
+                   f"grader served, its margin {run.served_move}, gives nearly the same: "
                    f"these answers cannot show that the service uses the model. Save the model the course "
                    f"trains (02_train_and_save.ipynb).")
 
@@ -131,12 +131,20 @@ MIN_SPREAD = 0.1
 #: course model gives 64 or more (40 draws); a rule of a few values, written into a service, gives a few.
 MIN_LEVELS = 20
 #: The fewest hidden applicants whose answers show the served copy's move (Run.tells), among which the
-#: hidden probes are drawn. The course model gives 126 or more of 160 (40 draws, the smallest move), one
-#: trained for 10000 rounds (the homework's slower model, its answers nearer 0 or 1) 34 or more (300).
+#: hidden probes are drawn. The course model gives 106 or more of 160, one trained for 10000 rounds (the
+#: homework's slower model, its answers nearer 0 or 1) 27 or more (60 draws of the applicants, 18 moves
+#: each, the ranges' corners among them; a move keeps the answers near its fixed point, margin
+#: shift / (1 - scale), as they are).
 MIN_TOLD = 20
-#: The fewest hidden applicants whose moved answers change fast with the move (Run.sensitive), the probes'
-#: first choice. The course model gives 43 or more, the 10000-round model 12 or more (30 draws, 6 shifts).
-MIN_SENSITIVE = 4
+#: How well the two hidden applicants that pin the served copy's move down best must do it
+#: (:attr:`Run.probe_pair`: their margins' distance times the slopes of their moved answers; both are
+#: probes). A service guessing the move then passes at most about 0.7 % of gradings (0.35 % at twice
+#: this floor: a grid of guesses and of two-margin models against the ranges the move is drawn from, the
+#: forger's best). The course
+#: model's best pair gives 0.057 or more (40 draws), the 10000-round model's 0.048 or more, a model
+#: learning from shuffled labels (AUC 0.5) 0.0053 or more, under the floor in 3 of 2700 (150 draws of the
+#: applicants, 18 moves each, the ranges' corners among them). A shift alone was guessed in 2.6 %.
+MIN_PAIR_STRENGTH = 0.008
 
 
 def alike_answers(run: Run) -> str:
@@ -146,11 +154,13 @@ def alike_answers(run: Run) -> str:
     setting the public sample applicant apart it passed a spread taken over the public applicants (so
     the applicants drawn at grading time are taken); with one more tree on one field (records) instead, a
     service answering `0.12 if records == "no" else 0.70` passed every check, 100/100, never loading it.
-    At least MIN_TOLD answers must show the served copy's move, MIN_SENSITIVE of them from 0.15 to 0.85,
-    the hidden probes being drawn among them (:meth:`Run.probe_ready`, :meth:`Run.probe_sensitive`: one
-    near 0 or 1 hardly moves), and a model that gives no probability (NaN,
-    infinity) for a hidden applicant proves nothing either (red-team round 29: a model at +-8 by records
-    with leaves of +-1e39 giving NaN to a few applicants, which turned this off)."""
+    At least MIN_TOLD answers must show the served copy's move, the hidden probes being drawn among them
+    (:meth:`Run.probe_ready`: one near 0 or 1 hardly moves), and two of them, always probes, must pin the
+    move down (:attr:`Run.probe_pair`, MIN_PAIR_STRENGTH: answers of one margin let one guessed number
+    pass them all; a two-faced model informative only where its other face was saturated let a constant
+    answer pass every probe in 8 gradings of 22, red-team round 32). A model that gives no probability
+    (NaN, infinity) for a hidden applicant proves nothing either (red-team round 29: a model at +-8 by
+    records with leaves of +-1e39 giving NaN to a few applicants, which turned this off)."""
     # The answers the service is held to (Run.follow: an early-stopped model's up to its best iteration,
     # when the service's follow those): every tree's told applicants apart while the service was held to
     # a first tree of +-12, which no move changes, and no hidden probe was left (red-team round 30).
@@ -168,8 +178,9 @@ def alike_answers(run: Run) -> str:
     # Counted among the applicants that may be probes (both ways an early-stopped model answers).
     indexes = range(len(run.known), len(run.known) + len(hidden))
     told = sum(1 for i in indexes if run.probe_ready(i))
-    fast = sum(1 for i in indexes if run.probe_sensitive(i)) if run.served_shift else MIN_SENSITIVE
-    if high - low >= MIN_SPREAD and levels >= MIN_LEVELS and told >= MIN_TOLD and fast >= MIN_SENSITIVE:
+    strength = run.probe_pair[0] if run.served_move else MIN_PAIR_STRENGTH  # nothing moved: no guess
+    if (high - low >= MIN_SPREAD and levels >= MIN_LEVELS and told >= MIN_TOLD
+            and strength >= MIN_PAIR_STRENGTH):
         return ""
     if high - low < MIN_SPREAD:
         what = f"eight in ten of the grader's hidden applicants get {low:.3f} to {high:.3f}"
@@ -178,12 +189,13 @@ def alike_answers(run: Run) -> str:
                 f"in steps of {2 * TOLERANCE:.2f}")
     elif told < MIN_TOLD:
         what = (f"{len(hidden) - told} of the grader's {len(hidden)} hidden applicants get answers so near 0 "
-                f"or 1 that the copy the grader served, its margin moved by {run.served_shift:+.2f}, gives "
+                f"or 1 that the copy the grader served, its margin {run.served_move}, gives "
                 f"them nearly the same")
     else:
-        what = (f"only {fast} of the grader's {len(hidden)} hidden applicants get answers from 0.15 to 0.85 "
-                f"from the copy the grader served, its margin moved by {run.served_shift:+.2f}: answers "
-                f"nearer 0 or 1 change too little with the move to show that the service uses it")
+        what = (f"the answers of the copy the grader served, its margin {run.served_move}, to the grader's "
+                f"{len(hidden)} hidden applicants lie so near 0 or 1, or so close together, that one guess "
+                f"of the move would answer them all (no two of them pin it down: {strength:.4f}, under "
+                f"{MIN_PAIR_STRENGTH})")
     return (f"your saved model hardly tells applicants apart ({what}): answers computed from it cannot be "
             f"told from a rule of a few values written into the service. {fix}")
 
@@ -198,13 +210,13 @@ def expects_flat_body(answer: Answer) -> bool:
 
 def problem(answer: Answer, expected: float | None, run: Run, saved: float | None = None) -> str:
     """Why ``answer`` is not the decision for ``expected``, or ``''``; ``saved``: what the learner's model
-    gives as saved, when the grader serves a copy of it moved (:attr:`Run.served_shift`)."""
+    gives as saved, when the grader serves a copy of it moved (:attr:`Run.served_move`)."""
     if answer.code != 200:
         extra = ""
         if answer.code == 400 and expects_flat_body(answer):
             extra = " The service expects a flat body: " + hints.WRAPPED
         elif answer.code == 404 and "is not found in BentoML store" in answer.text and run.served.moving:
-            served = ", ".join(run.served.shifts) or "none"
+            served = ", ".join(run.served.moves) or "none"
             extra = (f" The grader serves your service only the model folder its model reference's tag "
                      f"({run.source.model_tag}) resolves to in your store ({served}): predict with the model "
                      f"that reference loads.")
@@ -231,8 +243,8 @@ def problem(answer: Answer, expected: float | None, run: Run, saved: float | Non
         fix = "use the model and DictVectorizer from the store for every request (no hard-coded answers)."
         if saved is None or saved == expected:
             return f"{given}, but your saved model gives {expected:.4f}: {fix}"
-        moved = (f"the grader serves your service with a copy of your model whose margin it moves (by "
-                 f"{run.served_shift:+.2f} this time), so that only answers computed with the model the "
+        moved = (f"the grader serves your service with a copy of your model whose margin it moves (this "
+                 f"time {run.served_move}), so that only answers computed with the model the "
                  f"service loads from the store are right")
         if abs(answer.probability - saved) <= TOLERANCE:
             return (f"{given}, but your saved model, as the grader served it, gives {expected:.4f}; "
@@ -348,9 +360,9 @@ def live_sample(run: Run, check, answers) -> None:
     need_telling(run, check, ["sample"])
     why = constant_answers(run, answers) or wrong_known(run, answers, "sample")
     check.part("sample applicant", not why, why)
-    if run.served_shift:
-        check.note(f"the grader served your service a copy of your model with its margin moved by "
-                   f"{run.served_shift:+.2f} (drawn at each grading): the answers checked are that copy's")
+    if run.served_move:
+        check.note(f"the grader served your service a copy of your model with its margin "
+                   f"{run.served_move} (drawn at each grading): the answers checked are that copy's")
 
 
 @graded(points=4)

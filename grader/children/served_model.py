@@ -1,22 +1,24 @@
 """Child process: move every XGBoost model of the store the grader serves the service from.
 
-Run as ``python -m grader.children.served_model IN OUT``; IN holds ``{"home": BENTOML_HOME, "shifts":
-{"name/version": d, ...}}``, a model folder of that store (a copy of the learner's, the server's alone)
-and a shift for each. Each model saved with ``bentoml.xgboost`` gets its ``d`` added to its margin, by its
-base score: each probability ``p`` it gives becomes ``sigmoid(logit(p) + d)``, its ranking unchanged. The
-grader draws every ``d`` at each grading, and compares the service's answers with the moved probabilities
-of the folder the model reader resolved: a service computing its model's answers by other means (a
-formula written in, a copy of the model's file) answers what the saved model gives, and a model that is
-itself a formula no longer lets such a service pass (red-team round 25, 100/100). Folders, not the tags
-their ``model.yaml`` gives, name the models (BentoML reads a name in capitals as lower case: round 26);
-and each folder has a shift of its own (a second version, moved alike, gave the shift away: round 26;
-the grader now copies only the folder the service's tag resolves to).
+Run as ``python -m grader.children.served_model IN OUT``; IN holds ``{"home": BENTOML_HOME, "moves":
+{"name/version": [s, d], ...}}``, a model folder of that store (a copy of the learner's, the server's
+alone) and a move for each. Each model saved with ``bentoml.xgboost`` gets its margin ``m`` moved to
+``s * m + d`` (every leaf scaled by ``s``, the base score moved): each probability ``p`` it gives becomes
+``sigmoid(s * logit(p) + d)``, its ranking unchanged. The grader draws every move at each grading, and
+compares the service's answers with the moved probabilities of the folder the model reader resolved: a
+service computing its model's answers by other means (a formula written in, a copy of the model's file)
+answers what the saved model gives, and a model that is itself a formula no longer lets such a service
+pass (red-team round 25, 100/100). A service guessing a shift alone passed in about 1.4 % of gradings,
+which a learner resubmitting on Gradescope could win; with a scale too it must guess two numbers. Folders,
+not the tags their ``model.yaml`` gives, name the models (BentoML reads a name in capitals as lower case:
+round 26); and each folder has a move of its own (a second version, moved alike, gave the move away: round
+26; the grader now copies only the folder the service's tag resolves to).
 
 Runs in the learner's sandbox, before the server starts: it reads files learner code wrote (XGBoost's
 own parser reads them, never a pickle) and writes the moved model in place of the file. Each model is
-checked after the move, on random features: its margin moved by ``d`` and its prediction is the
+checked after the move, on random features: its margin moved to ``s * m + d`` and its prediction is the
 sigmoid of its margin, else it is left as saved and named in ``refused`` with the reason.
-Writes ``{"shifted": [folder, ...], "refused": {folder: why}}`` to OUT.
+Writes ``{"moved": [folder, ...], "refused": {folder: why}}`` to OUT.
 """
 
 from __future__ import annotations
@@ -27,15 +29,27 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from bentokit.private import XGBOOST_MODEL_FILE
 from grader.children import write_output
 
-#: How far the moved margin may be from ``d`` (the base score is kept as float32).
+#: How far the moved margin may be from ``s * m + d``: absolutely, and relatively (the leaves and the base
+#: score are kept as float32, and a margin sums hundreds of them).
 MARGIN_TOLERANCE = 1e-4
+MARGIN_RTOL = 1e-5
+
+
+class Move(NamedTuple):
+    """How the served copy's margin ``m`` is moved: to ``scale * m + shift`` (``scale`` > 0)."""
+
+    scale: float
+    shift: float
+
+    def __str__(self) -> str:
+        return f"scaled by {self.scale:.2f} and moved by {self.shift:+.2f}"
 
 
 def sigmoid(x: float) -> float:
@@ -46,17 +60,29 @@ def logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def moved_probability(probability: float, shift: float) -> float:
-    """What a model that gives ``probability`` gives once its margin is moved by ``shift`` (a
+def moved_probability(probability: float, move: Move) -> float:
+    """What a model that gives ``probability`` gives once its margin is moved by ``move`` (a
     probability of 0 or 1, float32's saturation, stays so)."""
     if not 0.0 < probability < 1.0:
         return probability
-    return sigmoid(logit(probability) + shift)
+    return sigmoid(move.scale * logit(probability) + move.shift)
 
 
-def moved(booster: Any, shift: float) -> Any:
-    """A copy of ``booster`` whose margins are all ``shift`` larger (raises ValueError when its base
-    score is not one probability, as a binary:logistic model's is)."""
+def trees(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trees of a model's JSON (gbtree or dart); ValueError for a booster of no trees."""
+    booster = raw["learner"]["gradient_booster"]
+    kind = booster.get("name")
+    if kind == "gbtree":
+        return booster["model"]["trees"]
+    if kind == "dart":
+        return booster["gbtree"]["model"]["trees"]
+    raise ValueError(f"its booster is {kind}, not trees (gbtree)")
+
+
+def moved(booster: Any, move: Move) -> Any:
+    """A copy of ``booster`` whose margins ``m`` are all ``move.scale * m + move.shift``: every leaf
+    scaled, the base score moved (raises ValueError when its base score is not one probability, as a
+    binary:logistic model's is)."""
     import xgboost as xgb
 
     raw = json.loads(booster.save_raw("json"))
@@ -65,13 +91,21 @@ def moved(booster: Any, shift: float) -> Any:
     values = json.loads(text) if text.startswith("[") else [float(text)]
     if len(values) != 1 or not 0.0 < float(values[0]) < 1.0:
         raise ValueError(f"its base score {text} is not one probability (a binary:logistic model's is)")
-    params["base_score"] = f"[{sigmoid(logit(float(values[0])) + shift):.9E}]"
+    params["base_score"] = f"[{sigmoid(move.scale * logit(float(values[0])) + move.shift):.9E}]"
+    for tree in trees(raw):
+        if int(tree.get("tree_param", {}).get("size_leaf_vector", 1) or 1) != 1:
+            raise ValueError("its trees have vector leaves (one output per tree is needed)")
+        conditions = tree["split_conditions"]
+        for node, left in enumerate(tree["left_children"]):
+            if left == -1:  # a leaf: its split condition is its value
+                conditions[node] *= move.scale
+        tree["base_weights"] = [w * move.scale for w in tree["base_weights"]]
     return xgb.Booster(model_file=bytearray(json.dumps(raw).encode()))
 
 
-def check_moved(before: Any, after: Any, shift: float) -> None:
-    """Raise ValueError unless ``after`` gives every random applicant ``before``'s margin plus ``shift``,
-    and a probability that is the sigmoid of that margin."""
+def check_moved(before: Any, after: Any, move: Move) -> None:
+    """Raise ValueError unless ``after`` gives every random applicant ``before``'s margin moved by
+    ``move``, and a probability that is the sigmoid of that margin."""
     import numpy as np
     import xgboost as xgb
 
@@ -82,21 +116,21 @@ def check_moved(before: Any, after: Any, shift: float) -> None:
     if old.shape != (len(features),) or new.shape != old.shape:
         raise ValueError(f"it gives {old.shape[1:] or 'one'} outputs per applicant, not one probability")
     objective = json.loads(before.save_config())["learner"]["objective"]["name"]
-    if not np.allclose(new - old, shift, atol=MARGIN_TOLERANCE, rtol=0):
-        raise ValueError(f"its base score does not move its margin (objective {objective})")
+    if not np.allclose(new, move.scale * old + move.shift, atol=MARGIN_TOLERANCE, rtol=MARGIN_RTOL):
+        raise ValueError(f"its leaves and base score do not move its margin (objective {objective})")
     if not np.allclose(probabilities, 1.0 / (1.0 + np.exp(-new)), atol=1e-5, rtol=0):
         raise ValueError(f"its prediction is not the sigmoid of its margin (objective {objective}, not "
                          f"binary:logistic)")
 
 
-def move_file(path: Path, shift: float) -> None:
-    """Move the model in ``path`` by ``shift``, written in place of the file (a link is replaced, never
+def move_file(path: Path, move: Move) -> None:
+    """Move the model in ``path`` by ``move``, written in place of the file (a link is replaced, never
     followed), or raise ValueError / XGBoostError."""
     import xgboost as xgb
 
     before = xgb.Booster(model_file=str(path))
-    after = moved(before, shift)
-    check_moved(before, after, shift)
+    after = moved(before, move)
+    check_moved(before, after, move)
     # A new file of its own (a name the store's copy could hold already, as a link, would be written
     # through); XGBoost picks the format by the extension.
     fd, tmp = tempfile.mkstemp(prefix=".moved-", suffix=".ubj", dir=path.parent)
@@ -118,12 +152,12 @@ def model_folders(home: Path) -> list[str]:
     return sorted(found)
 
 
-def move_store(home: Path, shifts: dict[str, float]) -> dict[str, Any]:
+def move_store(home: Path, moves: dict[str, Move]) -> dict[str, Any]:
     """Move the ``bentoml.xgboost`` model of each folder ``name/version`` of the store ``home`` by its
-    shift; which were moved and why the others were not."""
-    shifted: list[str] = []
+    move; which were moved and why the others were not."""
+    done: list[str] = []
     refused: dict[str, str] = {}
-    for key, shift in shifts.items():
+    for key, move in moves.items():
         folder = home / "models" / key
         try:
             if folder.is_symlink() or folder.parent.is_symlink():
@@ -132,12 +166,12 @@ def move_store(home: Path, shifts: dict[str, float]) -> dict[str, Any]:
             module = info.get("module") if isinstance(info, dict) else None
             if module != "bentoml.xgboost":
                 raise ValueError(f"it was saved with {module}, not bentoml.xgboost")
-            move_file(folder / XGBOOST_MODEL_FILE, float(shift))
+            move_file(folder / XGBOOST_MODEL_FILE, Move(*map(float, move)))
         except Exception as err:  # noqa: BLE001 - XGBoost's own errors too: the model stays as saved
             refused[key] = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
             continue
-        shifted.append(key)
-    return {"shifted": shifted, "refused": refused}
+        done.append(key)
+    return {"moved": done, "refused": refused}
 
 
 def main(in_path: str, out_path: str) -> None:
@@ -146,7 +180,7 @@ def main(in_path: str, out_path: str) -> None:
     sys.modules.setdefault("sklearn", None)
     with open(in_path) as fh:
         request = json.load(fh)
-    write_output(out_path, move_store(Path(request["home"]), request["shifts"]))
+    write_output(out_path, move_store(Path(request["home"]), request["moves"]))
 
 
 if __name__ == "__main__":

@@ -55,10 +55,11 @@ COUNT = 12
 
 
 def select(probabilities: list[float | None], count: int = COUNT, seed: int | None = None,
-           prefer: set[int] | None = None) -> list[int]:
-    """Indexes of the probes: the closest candidate on each side of each threshold, then random ones,
-    those in ``prefer`` first; never a candidate whose probability is None (one that proves nothing:
-    see Run.tells)."""
+           prefer: set[int] | None = None, pair: list[int] | None = None) -> list[int]:
+    """Indexes of the probes: the closest candidate on each side of each threshold, those of ``pair``
+    (the two that pin the served copy's move down best: see Run.probe_pair), then random ones, those in
+    ``prefer`` first; never a candidate whose probability is None (one that proves nothing: see
+    Run.tells)."""
     rng = random.Random(secrets.randbits(64) if seed is None else seed)
     chosen: list[int] = []
     found = [(i, p) for i, p in enumerate(probabilities) if p is not None]
@@ -68,6 +69,7 @@ def select(probabilities: list[float | None], count: int = COUNT, seed: int | No
         for side in (above, below):
             if side:
                 chosen.append(min(side, key=lambda i: abs(probabilities[i] - threshold)))
+    chosen += [i for i in dict.fromkeys(pair or ()) if i not in chosen and probabilities[i] is not None]
     rest = [i for i, _ in found if i not in chosen]
     rng.shuffle(rest)
     rest.sort(key=lambda i: i not in (prefer or ()))  # stable: shuffled within each kind

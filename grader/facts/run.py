@@ -33,7 +33,7 @@ from bentokit import builder, containers, contract, lazy_bentoml, package_index,
 from bentokit.data import default_source
 from grader import hints
 from grader.children import Child, ChildResult, kill_group, read_to_end
-from grader.children.served_model import moved_probability
+from grader.children.served_model import Move, logit, moved_probability
 from grader.declare import BENTO, CONTAINER, IMPORT, LIVE, MODEL
 from grader.facts import bentofile, files, probes, source, store
 from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
@@ -47,21 +47,27 @@ PORT_ATTEMPTS = 3
 PORT_TAKEN = "Address already in use"
 #: Seconds the model reader has to read the store and predict.
 MODEL_TIMEOUT = 120.0
-#: How far the grader moves the margin of the model it serves the service with (either way, drawn at
-#: each grading: see grader.children.served_model), and the seconds the move may take.
-#: A service that guesses the shift passes when its guess falls within the tolerance over the slope
-#: of the answers it is held to (0.0051 / 0.25 at best, either way): about 0.04 of the 3 the range
-#: measures both ways, 1.4 % per grading (4 % with a range of 0.5 to 1: red-team round 31).
+#: How far the grader moves the margin m of the model it serves the service with, to scale * m + shift
+#: (drawn at each grading: see grader.children.served_model): the shift either way, the scale log-uniform;
+#: and the seconds the move may take. A service guessing a shift alone passed when its guess fell within
+#: the tolerance over the slope of the answers it was held to: 2.6 % of gradings at best, for a model
+#: whose answers that change fast with the move share one margin. It must now guess two numbers, held
+#: by two probes apart in margin (grader.checks.live.MIN_PAIR_STRENGTH): about 0.7 % at best. A wider
+#: scale range gains little (0.5 to 1.33 against 0.6 to 1.33: the same with one pair of margins 1 apart)
+#: and leaves an honest model trained for 10000 rounds fewer answers that show the move.
 SHIFT_RANGE = (0.5, 2.0)
+SCALE_RANGE = (0.6, 1.33)
 SERVED_MODEL_TIMEOUT = 60.0
-#: The least slope p(1 - p) of a moved answer that changes fast with the shift (from 0.15 to 0.85).
+#: The least slope p(1 - p) of a moved answer that changes fast with the move (from 0.15 to 0.85).
 SENSITIVE_SLOPE = 0.1275
 
 
-def draw_shift() -> float:
-    """The shift of the served model's margin: drawn in SHIFT_RANGE, either way, at each grading."""
+def draw_move() -> Move:
+    """The move of the served model's margin, drawn at each grading: a scale in SCALE_RANGE (log-uniform)
+    and a shift in SHIFT_RANGE, either way."""
     draw = secrets.SystemRandom()
-    return draw.uniform(*SHIFT_RANGE) * draw.choice((-1, 1))
+    scale = math.exp(draw.uniform(*map(math.log, SCALE_RANGE)))
+    return Move(scale, draw.uniform(*SHIFT_RANGE) * draw.choice((-1, 1)))
 
 
 #: What the copy of the submission learner code runs on leaves out (models reach it through the store).
@@ -71,12 +77,12 @@ COPY_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".venv", "grader-re
 @dataclass
 class ServedModels:
     """The model folders (``name/version``) of the store the grader's own servers serve (and a
-    ``--container`` image is built with): each moved by its shift, or refused (why); ``moving``: the
+    ``--container`` image is built with): each moved by its move, or refused (why); ``moving``: the
     grader serves such a store (not with ``--url``)."""
 
     moving: bool = False
-    shifts: dict[str, float] = field(default_factory=dict)
-    shifted: set[str] = field(default_factory=set)
+    moves: dict[str, Move] = field(default_factory=dict)
+    moved: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
 
 
@@ -306,7 +312,7 @@ class Run:
         self._server_error = ""
         #: What the model mover did to the copy of the store the grader serves (:attr:`served_home`).
         self.served = ServedModels()
-        self._mover: tuple[Path, dict[str, float], Child] | None = None
+        self._mover: tuple[Path, dict[str, Move], Child] | None = None
         #: Which of the model facts' answers the service is held to (:meth:`follow`).
         self.answered_with = "predictions"
         #: The helpers this run started, in order (the summary lists them).
@@ -439,7 +445,7 @@ class Run:
             return self.home
         if self._mover is None:
             self._start_mover()
-        home, shifts, child = self._mover
+        home, moves, child = self._mover
         found = child.result()
         data = found.data if found.ok else None
         if data is None:  # perhaps half done: served as saved, every model named
@@ -447,10 +453,10 @@ class Run:
             procs.remove_tree(home / "models")
             (home / "models").mkdir()
             self._copy_served(home)
-            self.served = ServedModels(True, shifts, refused={key: why for key in shifts})
+            self.served = ServedModels(True, moves, refused={key: why for key in moves})
         else:
-            shifted = set(data.get("shifted") or ()) & set(shifts)
-            self.served = ServedModels(True, shifts, shifted, dict(data.get("refused") or {}))
+            done = set(data.get("moved") or ()) & set(moves)
+            self.served = ServedModels(True, moves, done, dict(data.get("refused") or {}))
         return home
 
     def _start_mover(self) -> None:
@@ -463,10 +469,10 @@ class Run:
         home = Path(tempfile.mkdtemp(prefix="bentoml-served-", dir=self.sandbox.room))
         (home / "models").mkdir()
         folder = self._copy_served(home)  # the one folder the service's tag resolves to (round 26 on)
-        shifts = {folder: draw_shift()} if folder else {}
-        child = Child("grader.children.served_model", {"home": str(home), "shifts": shifts},
+        moves = {folder: draw_move()} if folder else {}
+        child = Child("grader.children.served_model", {"home": str(home), "moves": moves},
                       cwd=self.sandbox.folder, timeout=SERVED_MODEL_TIMEOUT, **self.learner())
-        self._mover = (home, shifts, child)
+        self._mover = (home, moves, child)
         self.helpers.append("served model mover")
 
     def _start_model_reader(self, gated: bool = False) -> None:
@@ -551,9 +557,9 @@ class Run:
     def _copy_served(self, home: Path) -> str | None:
         """Copy into the store ``home``, handed to the sandbox's user, only the model folder the service's
         tag resolves to (with a ``latest`` file naming it); that folder, or None when there is none.
-        Every other version of the learner's store was served too, each moved by a shift of its own: a
+        Every other version of the learner's store was served too, each moved by a move of its own: a
         service predicting once with each of dozens of sentinel versions it saved beside its model could
-        hope one was moved by nearly the graded model's shift, and answer with a formula moved alike."""
+        hope one was moved by nearly the graded model's move, and answer with a formula moved alike."""
         models = bentoml_home() / "models"
         folder = store.served_folder(models, self.source.model_tag)
         if folder is not None:
@@ -709,18 +715,18 @@ class Run:
             self.answered_with = "predictions_best"
 
     @property
-    def served_shift(self) -> float:
-        """How far the grader moved the margin of the model the service asks for (the folder the model
-        reader resolved its tag to), in the copy it serves (0.0: served as saved)."""
+    def served_move(self) -> Move | None:
+        """How the grader moved the margin of the model the service asks for (the folder the model reader
+        resolved its tag to), in the copy it serves (None: served as saved)."""
         folder = self.model_facts.get("folder")
-        return self.served.shifts[folder] if folder in self.served.shifted else 0.0
+        return self.served.moves[folder] if folder in self.served.moved else None
 
     @property
     def served_refusal(self) -> str:
         """Why the model the service asks for is served as saved although the grader serves the service
         itself (``''`` when it was moved, or the grader serves none)."""
         folder = self.model_facts.get("folder")
-        if not self.served.moving or folder in self.served.shifted:
+        if not self.served.moving or folder in self.served.moved:
             return ""
         return self.served.refused.get(folder) or (
             "it is not the model folder the grader serves: only the one your model reference's tag "
@@ -728,10 +734,10 @@ class Run:
 
     def expected(self, index: int) -> float | None:
         """The P(default) the service should answer applicant ``index``: the learner's own model's, moved
-        as the copy the grader serves it with (:attr:`served_shift`)."""
+        as the copy the grader serves it with (:attr:`served_move`)."""
         found = self.saved(index)
-        shift = self.served_shift
-        return moved_probability(found, shift) if shift and isinstance(found, int | float) else found
+        move = self.served_move
+        return moved_probability(found, move) if move and isinstance(found, int | float) else found
 
     def tells(self, saved: Any) -> bool:
         """Whether the saved model's answer ``saved`` shows the move of the copy the grader serves: it moves
@@ -740,17 +746,17 @@ class Run:
         round 29: a model saturated at +-8 but for a rare region, 100/100 in 5 gradings of 6)."""
         if not isinstance(saved, int | float) or not math.isfinite(saved):
             return False
-        shift = self.served_shift
-        return not shift or abs(moved_probability(saved, shift) - saved) > 2 * probes.TOLERANCE
+        move = self.served_move
+        return not move or abs(moved_probability(saved, move) - saved) > 2 * probes.TOLERANCE
 
     def sensitive(self, saved: Any, slope: float | None = None) -> bool:
-        """Whether the moved answer for the saved model's ``saved`` changes fast with the shift (from 0.15
-        to 0.85): a service guessing the shift must guess it within 0.04 there, and within 0.11 where the
+        """Whether the moved answer for the saved model's ``saved`` changes fast with the move (from 0.15
+        to 0.85): a service guessing the move must guess it within 0.04 there, and within 0.11 where the
         moved answers lie beyond 0.9 (red-team round 31: a model telling applicants apart only there, and a
         fixed guess, passed the probes in 6 gradings of 30)."""
-        if not self.tells(saved) or not self.served_shift:
+        if not self.tells(saved) or not self.served_move:
             return False
-        moved = moved_probability(saved, self.served_shift)
+        moved = moved_probability(saved, self.served_move)
         return moved * (1 - moved) >= (SENSITIVE_SLOPE if slope is None else slope)
 
     def _faces(self, index: int, test: Callable[[Any], bool]) -> bool:
@@ -770,15 +776,45 @@ class Run:
         return self.probe_ready(index) and self._faces(index, self.sensitive)
 
     @cached_property
+    def probe_pair(self) -> tuple[float, tuple[int, int] | None]:
+        """The two hidden applicants whose answers pin the move down best, and how well: the least, over
+        the ways the service may be held to (:meth:`_faces`), of ``|m_i - m_j| * q_i * q_j``, their saved
+        margins ``m`` and the slopes ``q = p(1 - p)`` of their moved answers ``p``. A guess of the move
+        answers both within the tolerance only in a region of about ``4 * TOLERANCE**2 / strength`` of
+        the (scale, shift) plane: two answers far apart in margin, and changing fast with the move, leave
+        a guess little room. (0.0, None) when nothing is moved, or no two answers show the move."""
+        move = self.served_move
+        faces = [self.model_facts[key] for key in ("predictions", "predictions_best")
+                 if self.model_facts.get(key)]
+        if not move or not faces:
+            return 0.0, None
+        start = len(self.known)
+        ready = [i for i in range(start, min(map(len, faces))) if self.probe_ready(i)]
+
+        def point(p: float) -> tuple[float, float]:
+            moved = moved_probability(p, move)
+            return logit(p), moved * (1 - moved)
+
+        points = [[point(face[i]) for i in ready] for face in faces]
+        best: tuple[float, tuple[int, int] | None] = (0.0, None)
+        for a in range(len(ready)):
+            for b in range(a + 1, len(ready)):
+                strength = min(abs(f[a][0] - f[b][0]) * f[a][1] * f[b][1] for f in points)
+                if strength > best[0]:
+                    best = (strength, (ready[a], ready[b]))
+        return best
+
+    @cached_property
     def probe_indexes(self) -> list[int]:
         """Indexes (into the candidates) of the hidden probes, chosen around the thresholds among the
-        answers that show the move either way (:meth:`tells`), those that change fast with it first
-        (:meth:`sensitive`)."""
+        answers that show the move either way (:meth:`tells`), the pair that pins the move down best
+        always (:attr:`probe_pair`), those that change fast with it first (:meth:`sensitive`)."""
         if not self.model_facts.get("predictions"):
             return list(range(probes.COUNT))
         known = range(len(self.known), len(self.known) + len(self.candidates))
+        pair = [i - len(self.known) for i in self.probe_pair[1] or ()]
         return probes.select([self.expected(i) if self.probe_ready(i) else None for i in known],
-                             prefer={n for n, i in enumerate(known) if self.probe_sensitive(i)})
+                             prefer={n for n, i in enumerate(known) if self.probe_sensitive(i)}, pair=pair)
 
     # -- bento --------------------------------------------------------------------------------
 

@@ -96,7 +96,7 @@ def test_a_service_computing_its_model_by_other_means_fails_in_its_container_too
     assert graded.failed == set(fails), graded.explain(graded.failed)
     for check_id, hint in fails.items():
         assert hint in graded.checks[check_id]["output"], graded.explain({check_id})
-    assert "with its margin moved by" in graded.checks["live_sample"]["output"]
+    assert "with its margin scaled by" in graded.checks["live_sample"]["output"]
     assert left_behind() == ([], [])
 
 

@@ -165,6 +165,45 @@ def test_probes_are_never_answers_that_prove_nothing() -> None:
     assert set(probes.select(probabilities, count=12, seed=3, prefer=prefer)) >= prefer
 
 
+@pytest.mark.parametrize(("scale", "shift", "passes"), [(1.0, 0.6, True), (1.33, -2.0, False)])
+def test_two_probes_must_pin_the_move_down(scale, shift, passes) -> None:
+    """The hidden answers must hold two, always probes, whose saved margins lie apart and whose moved
+    answers change fast with the move (Run.probe_pair): else one guess of the move answers them all. A
+    weak model's margins from -1.6 to -0.4 do, moved by +0.6; scaled by 1.33 and moved by -2 every answer
+    lies near 0 (best pair 0.0013), though it still shows the move, spreads wide and takes 24 values."""
+    from grader.checks.live import MIN_PAIR_STRENGTH, alike_answers
+    from grader.children.served_model import Move, sigmoid
+    from grader.facts.run import Options, Run, ServedModels
+
+    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
+    try:
+        margins = [-1.6 + 1.2 * i / 159 for i in range(160)]
+        folder = f"{contract.MODEL_NAME}/v1"
+        run.__dict__["model_facts"] = {"folder": folder,
+                                       "predictions": [0.3] * len(run.known) + [sigmoid(m) for m in margins]}
+        run.served = ServedModels(True, {folder: Move(scale, shift)}, {folder})
+        strength, pair = run.probe_pair
+        assert (strength >= MIN_PAIR_STRENGTH) == passes and pair is not None
+        assert {i - len(run.known) for i in pair} <= set(run.probe_indexes)  # both are probes
+        why = alike_answers(run)
+        assert (why == "") == passes, why
+        assert passes or "one guess of the move would answer them all" in why and "Save the model" in why
+        run.served = ServedModels(True)  # nothing moved: nothing to guess
+        assert alike_answers(run) == ""
+    finally:
+        run.close()
+
+
+def test_the_probes_always_hold_the_pair_given() -> None:
+    """The two answers that pin the move down best (Run.probe_pair) are always probes, never one that
+    proves nothing."""
+    probabilities = [None if i % 7 == 0 else i / 200 for i in range(200)]
+    for seed in range(20):
+        chosen = probes.select(probabilities, count=12, seed=seed, prefer=set(range(40, 160)), pair=[3, 190])
+        assert {3, 190} <= set(chosen) and len(set(chosen)) == 12
+    assert 0 not in probes.select(probabilities, count=12, seed=1, pair=[0, 5])
+
+
 @pytest.mark.parametrize(("log", "fix"), [
     ("KeyError: 'DictVectorizer'", "lower-case d"),
     ("ValueError: data did not contain feature names, but the following fields are expected",

@@ -17,7 +17,7 @@ import yaml
 
 from bentokit import contract, training
 from bentokit.private import XGBOOST_MODEL_FILE
-from grader.children.served_model import model_folders, move_store, moved_probability
+from grader.children.served_model import Move, model_folders, move_store, moved_probability
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,8 +40,8 @@ def test_the_model_file_is_bentomls() -> None:
     assert bentoml_xgboost.MODEL_FILENAME == XGBOOST_MODEL_FILE
 
 
-@pytest.mark.parametrize("shift", [0.73, -0.5])
-def test_a_course_model_answers_moved_by_the_shift(reference_home, tmp_path, shift) -> None:
+@pytest.mark.parametrize("move", [Move(1.43, 0.73), Move(0.7, -0.5)])
+def test_a_course_model_answers_moved_by_the_move(reference_home, tmp_path, move) -> None:
     """Run as the grader runs it (its own process, scikit-learn kept out); every answer moves as
     :func:`moved_probability` says, and a link in place of the file is replaced, never written through."""
     home, folder = copied_store(reference_home, tmp_path / "home")
@@ -51,11 +51,11 @@ def test_a_course_model_answers_moved_by_the_shift(reference_home, tmp_path, shi
     saved_file.unlink()
     saved_file.symlink_to(outside)
     key = f"{contract.MODEL_NAME}/{folder.name}"
-    (tmp_path / "in.json").write_text(json.dumps({"home": str(home), "shifts": {key: shift}}))
+    (tmp_path / "in.json").write_text(json.dumps({"home": str(home), "moves": {key: move}}))
     subprocess.run([sys.executable, "-P", "-s", "-m", "grader.children.served_model",
                     str(tmp_path / "in.json"), str(tmp_path / "out.json")], cwd=ROOT, check=True, timeout=120)
     found = json.loads((tmp_path / "out.json").read_text())
-    assert found == {"shifted": [key], "refused": {}}
+    assert found == {"moved": [key], "refused": {}}
     saved = reference_home / "models" / contract.MODEL_NAME / folder.name
     assert not saved_file.is_symlink() and outside.read_bytes() == (saved / XGBOOST_MODEL_FILE).read_bytes()
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in saved.iterdir())  # no leftovers
@@ -63,7 +63,7 @@ def test_a_course_model_answers_moved_by_the_shift(reference_home, tmp_path, shi
     dv = pickle.loads((folder / "custom_objects.pkl").read_bytes())[contract.CUSTOM_OBJECT_KEY]
     before, after = answers(saved, dv), answers(folder, dv)
     assert np.abs(after - before).max() > 0.05  # it moved
-    assert np.allclose(after, [moved_probability(p, shift) for p in before], atol=1e-5, rtol=0)
+    assert np.allclose(after, [moved_probability(p, move) for p in before], atol=1e-5, rtol=0)
 
 
 def test_what_cannot_be_moved_is_left_as_saved_and_named(reference_home, tmp_path) -> None:
@@ -84,19 +84,20 @@ def test_what_cannot_be_moved_is_left_as_saved_and_named(reference_home, tmp_pat
     (home / "models" / "other_model" / "linked").symlink_to(folder, target_is_directory=True)
     course = f"{contract.MODEL_NAME}/{folder.name}"
     assert model_folders(home) == sorted([course, "other_model/v1", "other_model/junk"])
-    found = move_store(home, {key: 0.8 for key in [*model_folders(home), "other_model/linked"]})
-    assert found["shifted"] == []
+    found = move_store(home, {key: Move(1.2, 0.8) for key in [*model_folders(home), "other_model/linked"]})
+    assert found["moved"] == []
     assert set(found["refused"]) == {course, "other_model/v1", "other_model/junk", "other_model/linked"}
-    assert "base score" in found["refused"][course]
+    assert "base score" in found["refused"][course]  # a regression model's is no probability
     assert "bentoml.picklable_model, not bentoml.xgboost" in found["refused"]["other_model/v1"]
     assert "a link" in found["refused"]["other_model/linked"]
     assert (folder / XGBOOST_MODEL_FILE).read_bytes() == regression_bytes
 
 
 def test_moved_probability_keeps_the_ends_and_the_ranking() -> None:
-    assert moved_probability(0.0, 0.7) == 0.0 and moved_probability(1.0, -0.7) == 1.0
-    assert moved_probability(0.5, 0.0) == pytest.approx(0.5)
-    ladder = [moved_probability(p, -0.6) for p in (0.01, 0.2, 0.5, 0.8, 0.99)]
+    assert moved_probability(0.0, Move(1.3, 0.7)) == 0.0 and moved_probability(1.0, Move(0.8, -0.7)) == 1.0
+    assert moved_probability(0.5, Move(1.4, 0.0)) == pytest.approx(0.5)
+    assert moved_probability(0.2, Move(2.0, 0.0)) == pytest.approx(1 / 17)  # odds 1:4 squared
+    ladder = [moved_probability(p, Move(0.7, -0.6)) for p in (0.01, 0.2, 0.5, 0.8, 0.99)]
     assert ladder == sorted(ladder) and ladder[2] < 0.5
 
 
@@ -124,9 +125,11 @@ def test_the_model_reader_names_the_folder_it_really_read(reference_home, tmp_pa
     assert found["predictions"] and found["folder"] is None, found
 
 
-def test_the_shift_is_drawn_either_way_within_its_range() -> None:
-    from grader.facts.run import SHIFT_RANGE, draw_shift
+def test_the_move_is_drawn_within_its_ranges_the_shift_either_way() -> None:
+    from grader.facts.run import SCALE_RANGE, SHIFT_RANGE, draw_move
 
-    shifts = [draw_shift() for _ in range(400)]
-    assert all(SHIFT_RANGE[0] <= abs(s) <= SHIFT_RANGE[1] for s in shifts)
-    assert min(shifts) < 0 < max(shifts)
+    moves = [draw_move() for _ in range(400)]
+    assert all(SHIFT_RANGE[0] <= abs(m.shift) <= SHIFT_RANGE[1] for m in moves)
+    assert min(m.shift for m in moves) < 0 < max(m.shift for m in moves)
+    assert all(SCALE_RANGE[0] <= m.scale <= SCALE_RANGE[1] for m in moves)
+    assert min(m.scale for m in moves) < 1 < max(m.scale for m in moves)
