@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bentokit import bento as kit_bento
 from bentokit import contract
-from grader.checks.live import Answer, problem
+from grader.checks.live import Answer, need_moved, problem
 from grader.declare import MODEL, Checks
 from grader.facts import compose
 from grader.facts.run import Run
@@ -124,6 +124,7 @@ def compose_live(run: Run, check, composed_source, composed) -> None:
     if run.expected(0) is None:
         check.fail("not checked: your saved model could not predict, so the right answers are unknown "
                    "(see the model store checks).")
+    need_moved(run, check)
     url = live.url + contract.CLASSIFY_PATH
     crashed = False
     for index, (name, applicant) in enumerate(run.known.items()):

@@ -56,4 +56,7 @@ def container_image(run: Run, check) -> None:
                    f"must run the service your bentofile names (service: \"service:CreditRiskClassifier\").")
         answer = Answer.post(facts.url + contract.CLASSIFY_PATH, contract.wrap(contract.SAMPLE_APPLICANT))
         why = known_problem(run, answer, "sample")  # the moved answer: the image has the served copy
+        if run.served_refusal:  # answered as saved: a copy of the model, or a rule, would do (round 33)
+            why = (f"not checked: the image holds your model as saved, which the grader could not move: "
+                   f"{run.served_refusal}.")
         check.part("answers the sample applicant like your model", not why, why)

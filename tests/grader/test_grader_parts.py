@@ -194,6 +194,46 @@ def test_two_probes_must_pin_the_move_down(scale, shift, passes) -> None:
         run.close()
 
 
+def test_every_hidden_applicant_is_asked_in_a_random_order() -> None:
+    """The requests a service sees must say nothing of the move: every hidden applicant is asked, in a
+    random order, and the probes are chosen among them afterwards (the probes alone, the threshold ones
+    first, let a service read the move from which applicants came: red-team round 33)."""
+    import http.server
+    import json
+    import threading
+
+    from grader.checks.live import ask_candidates
+    from grader.facts.run import Options, Run
+
+    seen: list[dict] = []
+
+    class Service(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            out = json.dumps({"probability": 0.3, "status": "MAYBE"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Service)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
+    try:  # no model is read: nothing of the move can shape what is sent
+        found = ask_candidates(run, f"http://127.0.0.1:{server.server_port}{contract.CLASSIFY_PATH}")
+        order = [run.candidates.index(body[contract.CLASSIFY_ARG]) for body in seen]
+    finally:
+        server.shutdown()
+        server.server_close()
+        run.close()
+    assert sorted(order) == list(range(len(run.candidates))) and order != sorted(order)
+    assert sorted(found) == sorted(order) and all(a.probability == 0.3 for a in found.values())
+
+
 def test_the_probes_always_hold_the_pair_given() -> None:
     """The two answers that pin the move down best (Run.probe_pair) are always probes, never one that
     proves nothing."""
