@@ -416,7 +416,10 @@ def live_golden(run: Run, check, answers) -> None:
         if name == "sample":
             continue
         why = wrong_known(run, answers, name)
-        check.part(name, not why, why)
+        # An answer the move hardly changes (near 0 or 1) is right as saved too: it earns nothing, else a
+        # service predicting with a copy of the model kept a share (red-team round 33: 0.8 of 4).
+        told = run.tells(run.saved(list(run.known).index(name)))
+        check.part(name, not why, why, weight=1.0 if told else 0.0)
 
 
 @graded(points=8, hidden=True)

@@ -194,6 +194,39 @@ def test_two_probes_must_pin_the_move_down(scale, shift, passes) -> None:
         run.close()
 
 
+def test_a_golden_answer_the_move_hardly_changes_earns_nothing() -> None:
+    """A golden applicant whose saved answer is so near 0 that the move leaves it within the tolerance is
+    answered right as saved: its part earns nothing, or a service predicting with a copy of the model kept
+    a share of the golden points (red-team round 33: 0.8 of 4)."""
+    from grader.checks.live import Answer, live_golden
+    from grader.children.served_model import Move, sigmoid
+    from grader.facts.run import LiveTarget, Options, Run, ServedModels
+    from grader.plugin import Check
+
+    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
+    try:
+        names = list(run.known)
+        saved = {name: 0.2 + 0.1 * n for n, name in enumerate(names)}
+        saved[names[-1]] = 0.0005  # moved by +0.8: 0.0011, within the tolerance of 0.0005
+        hidden = [sigmoid(-3 + 6 * i / 159) for i in range(160)]
+        folder = f"{contract.MODEL_NAME}/v1"
+        run.__dict__["model_facts"] = {"folder": folder, "predictions": [*saved.values(), *hidden]}
+        run.__dict__["live"] = LiveTarget(url="http://127.0.0.1:9")  # never asked: the answers are given
+        run.served = ServedModels(True, {folder: Move(1.0, 0.8)}, {folder})
+        as_saved = {name: Answer(200, {"probability": p, "status": contract.status_for(p)}, "")
+                    for name, p in saved.items()}  # a service predicting with a copy of the saved model
+        check = Check()
+        with pytest.raises(pytest.fail.Exception):
+            live_golden(run, check, {"known": as_saved, "probes": []})
+            check.finish()
+        check.finished = True
+        parts = {p.label: p for p in check.parts}
+        assert parts[names[-1]].ok and parts[names[-1]].weight == 0  # right as saved, and worth nothing
+        assert check.share == 0
+    finally:
+        run.close()
+
+
 def test_every_hidden_applicant_is_asked_in_a_random_order() -> None:
     """The requests a service sees must say nothing of the move: every hidden applicant is asked, in a
     random order, and the probes are chosen among them afterwards (the probes alone, the threshold ones
