@@ -304,7 +304,7 @@ def answers(run: Run) -> dict[str, Any]:
     given = [*enumerate(a.probability for a in known.values()),
              *((len(known) + i, a.probability) for i, a in hidden.items())]
     run.follow(given, TOLERANCE)  # which of an early-stopped model's answers the service gives
-    return {"known": known, "probes": [hidden[i] for i in run.probe_indexes]}
+    return {"known": known, "hidden": hidden, "probes": [hidden[i] for i in run.probe_indexes]}
 
 
 SAMPLE_TITLE = "sample applicant answered by your model"
@@ -541,8 +541,13 @@ def live_batch(run: Run, check, answers) -> None:
     url = need_live(run, check) + contract.CLASSIFY_BATCH_PATH
     need_answering(run, answers, check)
     names = list(run.known)
-    applicants = [run.known[n] for n in names] + [run.candidates[i] for i in run.probe_indexes]
-    singles = [answers["known"][n] for n in names] + list(answers["probes"])
+    # Hidden applicants drawn apart from the probes: the probes, chosen by the moved answers, would tell
+    # the service the move, which a composed or containerised service of the same learner code graded
+    # later could use.
+    asked = sorted(answers["hidden"])
+    hidden = secrets.SystemRandom().sample(asked, min(probes.COUNT, len(asked)))
+    applicants = [run.known[n] for n in names] + [run.candidates[i] for i in hidden]
+    singles = [answers["known"][n] for n in names] + [answers["hidden"][i] for i in hidden]
     batch = Answer.post(url, contract.wrap_batch(applicants))
     ok = batch.code == 200 and isinstance(batch.body, list) and len(batch.body) == len(applicants)
     check.part("one decision per applicant", ok, weight=1,

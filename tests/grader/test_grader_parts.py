@@ -227,6 +227,59 @@ def test_a_golden_answer_the_move_hardly_changes_earns_nothing() -> None:
         run.close()
 
 
+def test_the_batch_check_never_sends_the_probes() -> None:
+    """/classify_batch gets hidden applicants drawn apart from the probes: the probes, chosen by the moved
+    answers, would tell the service the move, for a composed or containerised service graded later."""
+    import http.server
+    import json
+    import threading
+
+    from grader.checks.live import Answer, live_batch
+    from grader.children.served_model import Move, sigmoid
+    from grader.facts.run import LiveTarget, Options, Run, ServedModels
+    from grader.plugin import Check
+
+    batches: list[list[dict]] = []
+
+    class Service(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            applicants = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            batches.append(applicants[contract.CLASSIFY_BATCH_ARG])
+            out = json.dumps([{"probability": 0.3, "status": "MAYBE"}] * len(batches[-1])).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Service)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
+    try:
+        folder = f"{contract.MODEL_NAME}/v1"
+        known = [0.2 + 0.1 * n for n in range(len(run.known))]
+        run.__dict__["model_facts"] = {"folder": folder,
+                                       "predictions": known + [sigmoid(-3 + 6 * i / 159) for i in range(160)]}
+        run.__dict__["live"] = LiveTarget(url=f"http://127.0.0.1:{server.server_port}")
+        run.served = ServedModels(True, {folder: Move(1.0, 0.8)}, {folder})
+        answer = Answer(200, {"probability": 0.3, "status": "MAYBE"}, "")
+        given = {"known": {name: Answer(200, {"probability": p, "status": contract.status_for(p)}, "")
+                           for name, p in zip(run.known, known, strict=True)},
+                 "hidden": dict.fromkeys(range(160), answer)}
+        given["probes"] = [answer] * len(run.probe_indexes)
+        check = Check()
+        live_batch(run, check, given)  # its parts may fail (answers differ): what was sent is the point
+        sent = [run.candidates.index(a) for a in batches[0][len(run.known):]]
+        assert len(sent) == len(run.probe_indexes) and set(sent) != set(run.probe_indexes)
+    finally:
+        server.shutdown()
+        server.server_close()
+        run.close()
+
+
 def test_every_hidden_applicant_is_asked_in_a_random_order() -> None:
     """The requests a service sees must say nothing of the move: every hidden applicant is asked, in a
     random order, and the probes are chosen among them afterwards (the probes alone, the threshold ones
