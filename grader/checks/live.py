@@ -151,12 +151,11 @@ MIN_LEVELS = 20
 MIN_TOLD = 20
 #: How well the two hidden applicants that pin the served copy's move down best must do it
 #: (:attr:`Run.probe_pair`: their margins' distance times the slopes of their moved answers; both are
-#: probes). A service guessing the move then passes at most about 0.7 % of gradings (0.35 % at twice
-#: this floor: a grid of guesses and of two-margin models against the ranges the move is drawn from, the
-#: forger's best). The course
-#: model's best pair gives 0.057 or more (40 draws), the 10000-round model's 0.048 or more, a model
-#: learning from shuffled labels (AUC 0.5) 0.0053 or more, under the floor in 3 of 2700 (150 draws of the
-#: applicants, 18 moves each, the ranges' corners among them). A shift alone was guessed in 2.6 %.
+#: probes). A service guessing the move then passes at most about 0.9 % of gradings (the forger's best on
+#: a grid of guesses and of two-margin models, against the moves the grader draws). The course model's
+#: best pair gives 0.057 or more (40 draws), the 10000-round model's 0.048 or more, a model learning
+#: from shuffled labels (AUC 0.5) 0.0053 or more, under the floor in 3 of 2100 (150 draws of the
+#: applicants, 14 moves each, the ranges' corners among them). A shift alone was guessed in 2.6 %.
 MIN_PAIR_STRENGTH = 0.008
 
 

@@ -52,11 +52,16 @@ MODEL_TIMEOUT = 120.0
 #: and the seconds the move may take. A service guessing a shift alone passed when its guess fell within
 #: the tolerance over the slope of the answers it was held to: 2.6 % of gradings at best, for a model
 #: whose answers that change fast with the move share one margin. It must now guess two numbers, held
-#: by two probes apart in margin (grader.checks.live.MIN_PAIR_STRENGTH): about 0.7 % at best. A wider
+#: by two probes apart in margin (grader.checks.live.MIN_PAIR_STRENGTH): about 0.9 % at best. A wider
 #: scale range gains little (0.5 to 1.33 against 0.6 to 1.33: the same with one pair of margins 1 apart)
 #: and leaves an honest model trained for 10000 rounds fewer answers that show the move.
 SHIFT_RANGE = (0.5, 2.0)
 SCALE_RANGE = (0.6, 1.33)
+#: The least margin of the move's fixed point, shift / (1 - scale), where an answer stays as saved: an
+#: honest service's sample answer there could not show the move, and its sample check failed as not
+#: checked (red-team round 34: 0.1 % of gradings). Answers beyond it (0.018 from 0 or 1) hardly move
+#: anyway; the draws left out (a quarter) raise the guessing lottery from 0.7 % to 0.9 %.
+FIXED_POINT_BEYOND = 4.0
 SERVED_MODEL_TIMEOUT = 60.0
 #: The least slope p(1 - p) of a moved answer that changes fast with the move (from 0.15 to 0.85).
 SENSITIVE_SLOPE = 0.1275
@@ -64,10 +69,13 @@ SENSITIVE_SLOPE = 0.1275
 
 def draw_move() -> Move:
     """The move of the served model's margin, drawn at each grading: a scale in SCALE_RANGE (log-uniform)
-    and a shift in SHIFT_RANGE, either way."""
+    and a shift in SHIFT_RANGE, either way, whose fixed point lies FIXED_POINT_BEYOND or further out."""
     draw = secrets.SystemRandom()
-    scale = math.exp(draw.uniform(*map(math.log, SCALE_RANGE)))
-    return Move(scale, draw.uniform(*SHIFT_RANGE) * draw.choice((-1, 1)))
+    while True:
+        scale = math.exp(draw.uniform(*map(math.log, SCALE_RANGE)))
+        shift = draw.uniform(*SHIFT_RANGE) * draw.choice((-1, 1))
+        if abs(shift) >= FIXED_POINT_BEYOND * abs(1 - scale):
+            return Move(scale, shift)
 
 
 #: What the copy of the submission learner code runs on leaves out (models reach it through the store).

@@ -126,10 +126,12 @@ def test_the_model_reader_names_the_folder_it_really_read(reference_home, tmp_pa
 
 
 def test_the_move_is_drawn_within_its_ranges_the_shift_either_way() -> None:
-    from grader.facts.run import SCALE_RANGE, SHIFT_RANGE, draw_move
+    from grader.facts.run import FIXED_POINT_BEYOND, SCALE_RANGE, SHIFT_RANGE, draw_move
 
     moves = [draw_move() for _ in range(400)]
     assert all(SHIFT_RANGE[0] <= abs(m.shift) <= SHIFT_RANGE[1] for m in moves)
     assert min(m.shift for m in moves) < 0 < max(m.shift for m in moves)
     assert all(SCALE_RANGE[0] <= m.scale <= SCALE_RANGE[1] for m in moves)
     assert min(m.scale for m in moves) < 1 < max(m.scale for m in moves)
+    # No fixed point (shift / (1 - scale)) among the margins an answer shows the move at.
+    assert all(abs(m.shift) >= FIXED_POINT_BEYOND * abs(1 - m.scale) for m in moves)
