@@ -280,6 +280,30 @@ def test_the_batch_check_never_sends_the_probes() -> None:
         run.close()
 
 
+def test_an_answer_as_saved_is_named_so_even_where_the_move_mirrors_it() -> None:
+    """A moved answer can fall on one minus the saved one (0.3867 saved, 0.6133 moved): a service
+    answering as saved is told so, not that it subtracted from 1 (a CI run saw one probe of 12 so); a
+    service answering one minus the moved answer is still told that."""
+    from grader.checks.live import Answer, problem
+    from grader.children.served_model import Move
+    from grader.facts.run import Options, Run, ServedModels
+
+    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
+    try:
+        folder = f"{contract.MODEL_NAME}/v1"
+        run.__dict__["model_facts"] = {"folder": folder, "predictions": [0.3867]}
+        run.served = ServedModels(True, {folder: Move(1.0, 0.92)}, {folder})
+        def said(p: float, saved: float, moved: float) -> str:
+            return problem(Answer(200, {"probability": p, "status": contract.status_for(p)}, ""), moved, run,
+                           saved)
+
+        assert "is what it gives as saved" in said(0.3867, 0.3867, 0.6133)  # mirrored
+        assert "one minus" in said(0.55, 0.3, 0.45)
+        assert said(0.6133, 0.3867, 0.6133) == ""
+    finally:
+        run.close()
+
+
 def test_every_hidden_applicant_is_asked_in_a_random_order() -> None:
     """The requests a service sees must say nothing of the move: every hidden applicant is asked, in a
     random order, and the probes are chosen among them afterwards (the probes alone, the threshold ones
