@@ -165,6 +165,67 @@ def test_probes_are_never_answers_that_prove_nothing() -> None:
     assert set(probes.select(probabilities, count=12, seed=3, prefer=prefer)) >= prefer
 
 
+@contextlib.contextmanager
+def moved_run(predictions: list[float] | None = None, move: tuple[float, float] = (1.0, 0.8)):
+    """A grading run of ``solutions/`` that starts nothing, whose model gives ``predictions`` (the known
+    applicants, then the hidden ones) and is served moved by ``move`` (scale, shift)."""
+    from grader.children.served_model import Move
+    from grader.facts.run import Options, Run, ServedModels
+
+    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
+    try:
+        if predictions is not None:
+            folder = f"{contract.MODEL_NAME}/v1"
+            run.__dict__["model_facts"] = {"folder": folder, "predictions": predictions}
+            run.served = ServedModels(True, {folder: Move(*move)}, {folder})
+        yield run
+    finally:
+        run.close()
+
+
+@contextlib.contextmanager
+def recording_service(answer):
+    """A service on a free loopback port that records each JSON body posted to it and answers
+    ``answer(body)``; yields its base URL and the bodies."""
+    import http.server
+    import json
+    import threading
+
+    seen: list = []
+
+    class Service(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            out = json.dumps(answer(seen[-1])).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Service)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def sigmoids(margins) -> list[float]:
+    from grader.children.served_model import sigmoid
+
+    return [sigmoid(m) for m in margins]
+
+
+#: Hidden answers spread wide (margins -3 to 3): they tell applicants apart under any move.
+SPREAD = [-3 + 6 * i / 159 for i in range(160)]
+DECISION = {"probability": 0.3, "status": "MAYBE"}
+
+
 @pytest.mark.parametrize(("scale", "shift", "passes"), [(1.0, 0.6, True), (1.33, -2.0, False)])
 def test_two_probes_must_pin_the_move_down(scale, shift, passes) -> None:
     """The hidden answers must hold two, always probes, whose saved margins lie apart and whose moved
@@ -172,16 +233,10 @@ def test_two_probes_must_pin_the_move_down(scale, shift, passes) -> None:
     weak model's margins from -1.6 to -0.4 do, moved by +0.6; scaled by 1.33 and moved by -2 every answer
     lies near 0 (best pair 0.0013), though it still shows the move, spreads wide and takes 24 values."""
     from grader.checks.live import MIN_PAIR_STRENGTH, alike_answers
-    from grader.children.served_model import Move, sigmoid
-    from grader.facts.run import Options, Run, ServedModels
+    from grader.facts.run import ServedModels
 
-    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
-    try:
-        margins = [-1.6 + 1.2 * i / 159 for i in range(160)]
-        folder = f"{contract.MODEL_NAME}/v1"
-        run.__dict__["model_facts"] = {"folder": folder,
-                                       "predictions": [0.3] * len(run.known) + [sigmoid(m) for m in margins]}
-        run.served = ServedModels(True, {folder: Move(scale, shift)}, {folder})
+    known = [0.3] * len(contract.GOLDEN_APPLICANTS)
+    with moved_run(known + sigmoids(-1.6 + 1.2 * i / 159 for i in range(160)), (scale, shift)) as run:
         strength, pair = run.probe_pair
         assert (strength >= MIN_PAIR_STRENGTH) == passes and pair is not None
         assert {i - len(run.known) for i in pair} <= set(run.probe_indexes)  # both are probes
@@ -190,8 +245,6 @@ def test_two_probes_must_pin_the_move_down(scale, shift, passes) -> None:
         assert passes or "one guess of the move would answer them all" in why and "Save the model" in why
         run.served = ServedModels(True)  # nothing moved: nothing to guess
         assert alike_answers(run) == ""
-    finally:
-        run.close()
 
 
 def test_a_golden_answer_the_move_hardly_changes_earns_nothing() -> None:
@@ -199,20 +252,15 @@ def test_a_golden_answer_the_move_hardly_changes_earns_nothing() -> None:
     answered right as saved: its part earns nothing, or a service predicting with a copy of the model kept
     a share of the golden points (red-team round 33: 0.8 of 4)."""
     from grader.checks.live import Answer, live_golden
-    from grader.children.served_model import Move, sigmoid
-    from grader.facts.run import LiveTarget, Options, Run, ServedModels
+    from grader.facts.run import LiveTarget
     from grader.plugin import Check
 
-    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
-    try:
-        names = list(run.known)
-        saved = {name: 0.2 + 0.1 * n for n, name in enumerate(names)}
-        saved[names[-1]] = 0.0005  # moved by +0.8: 0.0011, within the tolerance of 0.0005
-        hidden = [sigmoid(-3 + 6 * i / 159) for i in range(160)]
-        folder = f"{contract.MODEL_NAME}/v1"
-        run.__dict__["model_facts"] = {"folder": folder, "predictions": [*saved.values(), *hidden]}
+    names = ["sample", *(n for n in contract.GOLDEN_APPLICANTS if n != "sample")]
+    saved = {name: 0.2 + 0.1 * n for n, name in enumerate(names)}
+    saved[names[-1]] = 0.0005  # moved by +0.8: 0.0011, within the tolerance of 0.0005
+    with moved_run([*saved.values(), *sigmoids(SPREAD)]) as run:
+        assert list(run.known) == names
         run.__dict__["live"] = LiveTarget(url="http://127.0.0.1:9")  # never asked: the answers are given
-        run.served = ServedModels(True, {folder: Move(1.0, 0.8)}, {folder})
         as_saved = {name: Answer(200, {"probability": p, "status": contract.status_for(p)}, "")
                     for name, p in saved.items()}  # a service predicting with a copy of the saved model
         check = Check()
@@ -223,61 +271,26 @@ def test_a_golden_answer_the_move_hardly_changes_earns_nothing() -> None:
         parts = {p.label: p for p in check.parts}
         assert parts[names[-1]].ok and parts[names[-1]].weight == 0  # right as saved, and worth nothing
         assert check.share == 0
-    finally:
-        run.close()
 
 
 def test_the_batch_check_never_sends_the_probes() -> None:
     """/classify_batch gets hidden applicants drawn apart from the probes: the probes, chosen by the moved
     answers, would tell the service the move, for a composed or containerised service graded later."""
-    import http.server
-    import json
-    import threading
-
     from grader.checks.live import Answer, live_batch
-    from grader.children.served_model import Move, sigmoid
-    from grader.facts.run import LiveTarget, Options, Run, ServedModels
+    from grader.facts.run import LiveTarget
     from grader.plugin import Check
 
-    batches: list[list[dict]] = []
-
-    class Service(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            applicants = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            batches.append(applicants[contract.CLASSIFY_BATCH_ARG])
-            out = json.dumps([{"probability": 0.3, "status": "MAYBE"}] * len(batches[-1])).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Service)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
-    try:
-        folder = f"{contract.MODEL_NAME}/v1"
-        known = [0.2 + 0.1 * n for n in range(len(run.known))]
-        run.__dict__["model_facts"] = {"folder": folder,
-                                       "predictions": known + [sigmoid(-3 + 6 * i / 159) for i in range(160)]}
-        run.__dict__["live"] = LiveTarget(url=f"http://127.0.0.1:{server.server_port}")
-        run.served = ServedModels(True, {folder: Move(1.0, 0.8)}, {folder})
-        answer = Answer(200, {"probability": 0.3, "status": "MAYBE"}, "")
+    known = [0.2 + 0.1 * n for n in range(len(contract.GOLDEN_APPLICANTS))]
+    with (recording_service(lambda body: [DECISION] * len(body[contract.CLASSIFY_BATCH_ARG])) as (url, seen),
+          moved_run(known + sigmoids(SPREAD)) as run):
+        run.__dict__["live"] = LiveTarget(url=url)
+        answer = Answer(200, DECISION, "")
         given = {"known": {name: Answer(200, {"probability": p, "status": contract.status_for(p)}, "")
                            for name, p in zip(run.known, known, strict=True)},
-                 "hidden": dict.fromkeys(range(160), answer)}
-        given["probes"] = [answer] * len(run.probe_indexes)
-        check = Check()
-        live_batch(run, check, given)  # its parts may fail (answers differ): what was sent is the point
-        sent = [run.candidates.index(a) for a in batches[0][len(run.known):]]
+                 "hidden": dict.fromkeys(range(160), answer), "probes": [answer] * len(run.probe_indexes)}
+        live_batch(run, Check(), given)  # its parts may fail (answers differ): what was sent is the point
+        sent = [run.candidates.index(a) for a in seen[0][contract.CLASSIFY_BATCH_ARG][len(run.known):]]
         assert len(sent) == len(run.probe_indexes) and set(sent) != set(run.probe_indexes)
-    finally:
-        server.shutdown()
-        server.server_close()
-        run.close()
 
 
 def test_an_answer_as_saved_is_named_so_even_where_the_move_mirrors_it() -> None:
@@ -285,14 +298,8 @@ def test_an_answer_as_saved_is_named_so_even_where_the_move_mirrors_it() -> None
     answering as saved is told so, not that it subtracted from 1 (a CI run saw one probe of 12 so); a
     service answering one minus the moved answer is still told that."""
     from grader.checks.live import Answer, problem
-    from grader.children.served_model import Move
-    from grader.facts.run import Options, Run, ServedModels
 
-    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
-    try:
-        folder = f"{contract.MODEL_NAME}/v1"
-        run.__dict__["model_facts"] = {"folder": folder, "predictions": [0.3867]}
-        run.served = ServedModels(True, {folder: Move(1.0, 0.92)}, {folder})
+    with moved_run([0.3867], (1.0, 0.92)) as run:
         def said(p: float, saved: float, moved: float) -> str:
             return problem(Answer(200, {"probability": p, "status": contract.status_for(p)}, ""), moved, run,
                            saved)
@@ -300,46 +307,18 @@ def test_an_answer_as_saved_is_named_so_even_where_the_move_mirrors_it() -> None
         assert "is what it gives as saved" in said(0.3867, 0.3867, 0.6133)  # mirrored
         assert "one minus" in said(0.55, 0.3, 0.45)
         assert said(0.6133, 0.3867, 0.6133) == ""
-    finally:
-        run.close()
 
 
 def test_every_hidden_applicant_is_asked_in_a_random_order() -> None:
     """The requests a service sees must say nothing of the move: every hidden applicant is asked, in a
     random order, and the probes are chosen among them afterwards (the probes alone, the threshold ones
     first, let a service read the move from which applicants came: red-team round 33)."""
-    import http.server
-    import json
-    import threading
-
     from grader.checks.live import ask_candidates
-    from grader.facts.run import Options, Run
 
-    seen: list[dict] = []
-
-    class Service(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            out = json.dumps({"probability": 0.3, "status": "MAYBE"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Service)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    run = Run(Options(submission=ROOT / "solutions", needs=frozenset(), confine="off"))
-    try:  # no model is read: nothing of the move can shape what is sent
-        found = ask_candidates(run, f"http://127.0.0.1:{server.server_port}{contract.CLASSIFY_PATH}")
+    # No model is read: nothing of the move can shape what is sent.
+    with recording_service(lambda body: DECISION) as (url, seen), moved_run() as run:
+        found = ask_candidates(run, url + contract.CLASSIFY_PATH)
         order = [run.candidates.index(body[contract.CLASSIFY_ARG]) for body in seen]
-    finally:
-        server.shutdown()
-        server.server_close()
-        run.close()
     assert sorted(order) == list(range(len(run.candidates))) and order != sorted(order)
     assert sorted(found) == sorted(order) and all(a.probability == 0.3 for a in found.values())
 
