@@ -40,6 +40,15 @@ from grader.facts.container import STARTUP_FAILED, ContainerFacts, ContainerRun
 from grader.facts.quality import Quality, auc, cached_holdout
 
 SERVICE_TARGET = f"service:{contract.SERVICE_CLASS}"
+#: BentoML's configuration of the server the grader starts for the learner's service (it reads
+#: ``BENTOML_CONFIG_OPTIONS`` over the service's own): no access log and no tracing of the contract's
+#: routes. The live checks send some 180 requests: their access-log lines pushed the traceback of a
+#: crash on a request out of the log tail the hints read, and the two cost the server 2.5 ms of CPU a
+#: request on a slow machine (0.4 s a grading). Nothing graded reads either; a service named otherwise
+#: than the contract's class is served as configured.
+SERVED_CONFIG = " ".join(f"services.{contract.SERVICE_CLASS}.{option}" for option in (
+    "logging.access.enabled=false",
+    f'tracing.excluded_urls=["{contract.CLASSIFY_PATH}","{contract.CLASSIFY_BATCH_PATH}"]'))
 #: A bento's tag as BentoML writes it: ``name:version``, with no path in either.
 TAG = re.compile(r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 #: How many ports the server is started on when another process takes its port before it binds it.
@@ -431,7 +440,8 @@ class Run:
     def _start_server(self) -> None:
         try:
             self._server = server.start(SERVICE_TARGET, self.workdir, log_path=self._tmp / "server.log",
-                                        sandbox=self.sandbox, env={"BENTOML_HOME": str(self.served_home)})
+                                        sandbox=self.sandbox, env={"BENTOML_HOME": str(self.served_home),
+                                                                 "BENTOML_CONFIG_OPTIONS": SERVED_CONFIG})
         except OSError as err:  # no port to give it: every one tried was taken (EADDRINUSE)
             if err.errno != errno.EADDRINUSE:
                 raise

@@ -135,3 +135,38 @@ def test_the_move_is_drawn_within_its_ranges_the_shift_either_way() -> None:
     assert min(m.scale for m in moves) < 1 < max(m.scale for m in moves)
     # No fixed point (shift / (1 - scale)) among the margins an answer shows the move at.
     assert all(abs(m.shift) >= FIXED_POINT_BEYOND * abs(1 - m.scale) for m in moves)
+
+
+# Reads BentoML's resolved configuration in a child process (the configuration is process-wide).
+EXCLUDED_URLS = """
+from service import CreditRiskClassifier
+from bentokit import private
+print(private.tracing_excluded_urls(CreditRiskClassifier))
+"""
+
+
+@pytest.mark.server
+def test_the_grader_serves_the_service_without_access_log_or_tracing_of_its_routes(reference_home) -> None:
+    """The live checks' 180 requests left no room for a crash's traceback in the log tail the hints read
+    (and cost the server a third more CPU): the grader's server logs no access line and traces neither
+    route; the service as the learner serves it does both."""
+    import requests
+
+    from bentokit import server
+    from grader.facts.run import SERVED_CONFIG, SERVICE_TARGET
+
+    env = {"BENTOML_HOME": str(reference_home), "BENTOML_CONFIG_OPTIONS": SERVED_CONFIG}
+    with server.serving(SERVICE_TARGET, ROOT / "solutions", env=env, timeout=120) as running:
+        for path, body in ((contract.CLASSIFY_PATH, contract.wrap(contract.SAMPLE_APPLICANT)),
+                           (contract.CLASSIFY_BATCH_PATH, contract.wrap_batch([contract.SAMPLE_APPLICANT]))):
+            requests.post(running.url + path, json=body, timeout=30).raise_for_status()
+        log = running.log_path.read_text(errors="replace")
+    logged = [line for line in log.splitlines() if "/classify" in line and "config override" not in line]
+    assert logged == [], log
+    routes = [contract.CLASSIFY_PATH, contract.CLASSIFY_BATCH_PATH]
+    for options, excluded in ((SERVED_CONFIG, routes), ("", [])):
+        done = subprocess.run([sys.executable, "-c", EXCLUDED_URLS], cwd=ROOT / "solutions",
+                              env={**os.environ, "BENTOML_CONFIG_OPTIONS": options, "PYTHONPATH": str(ROOT)},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip().splitlines()[-1] == str(sorted(excluded))
