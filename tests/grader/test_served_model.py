@@ -148,8 +148,8 @@ print(private.tracing_excluded_urls(CreditRiskClassifier))
 @pytest.mark.server
 def test_the_grader_serves_the_service_without_access_log_or_tracing_of_its_routes(reference_home) -> None:
     """The live checks' 180 requests left no room for a crash's traceback in the log tail the hints read
-    (and cost the server a third more CPU): the grader's server logs no access line and traces neither
-    route; the service as the learner serves it does both."""
+    (and cost the server half as much CPU again): the grader's server logs no access line and traces
+    neither route (the service as configured traces both: read both ways)."""
     import requests
 
     from bentokit import server
