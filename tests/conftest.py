@@ -8,9 +8,13 @@ and the tests that need the real file are skipped.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 #: This process's throw-away folder, removed when its session ends (each xdist worker has its own,
@@ -45,6 +49,17 @@ from bentokit import contract, data, server, training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TARGET = "solutions.service:CreditRiskClassifier"
+
+
+def tracing_excluded_urls(module: str, cwd: Path, env: Mapping[str, str]) -> list[str]:
+    """The URLs BentoML's tracing skips for ``module``'s CreditRiskClassifier under ``env`` (its
+    ``BENTOML_CONFIG_OPTIONS``), read in a child process: the configuration is process-wide."""
+    code = (f"from {module} import {contract.SERVICE_CLASS}\nfrom bentokit import private\n"
+            f"print(private.tracing_excluded_urls({contract.SERVICE_CLASS}))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=dict(env), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

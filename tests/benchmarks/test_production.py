@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -15,7 +14,7 @@ import yaml
 from benchmarks import inprocess, targets
 from benchmarks.production import service as production
 from bentokit import contract, server
-from tests.conftest import ROOT
+from tests.conftest import ROOT, tracing_excluded_urls
 
 PRODUCTION_TARGET = "benchmarks.production.service:CreditRiskClassifier"
 #: Switches tracing back on for every route, through configuration only (what the docs tell operators).
@@ -137,24 +136,13 @@ def test_production_service_over_http(saved_model, expected):
     assert "Traceback" not in log and "[ERROR]" not in log, log
 
 
-# Reads BentoML's resolved configuration in a child process (the configuration is process-wide).
-EXCLUDED_URLS = textwrap.dedent("""
-    from benchmarks.production.service import CreditRiskClassifier
-    from bentokit import private
-    print(private.tracing_excluded_urls(CreditRiskClassifier))
-""")
-
-
 @pytest.mark.parametrize(("options", "excluded"), [
     ("", sorted(production.HOT_ROUTES)),
     (TRACING_ON, []),
 ])
 def test_tracing_is_switched_back_on_by_configuration(saved_model, options, excluded):
     env = server.kit_env({"BENTOML_CONFIG_OPTIONS": options})
-    done = subprocess.run([sys.executable, "-c", EXCLUDED_URLS], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == str(excluded)
+    assert tracing_excluded_urls("benchmarks.production.service", ROOT, env) == excluded
 
 
 def test_week5_2025_peer_answers_like_the_model(saved_model, expected):

@@ -184,24 +184,23 @@ def moved_run(predictions: list[float] | None = None, move: tuple[float, float] 
 
 
 @contextlib.contextmanager
-def recording_service(answer):
-    """A service on a free loopback port that records each JSON body posted to it and answers
-    ``answer(body)``; yields its base URL and the bodies."""
+def loopback_service(respond):
+    """A service on a free loopback port that answers each POST to ``path`` with body ``raw`` by
+    ``respond(path, raw)``: its status, its JSON bytes and how many seconds to wait first; yields its
+    base URL."""
     import http.server
-    import json
     import threading
-
-    seen: list = []
 
     class Service(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            out = json.dumps(answer(seen[-1])).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
+            status, out, delay = respond(self.path, self.rfile.read(int(self.headers["Content-Length"])))
+            time.sleep(delay)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
 
         def log_message(self, *args) -> None:
             pass
@@ -209,10 +208,26 @@ def recording_service(answer):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Service)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", seen
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def recording_service(answer):
+    """A :func:`loopback_service` that records each JSON body posted to it and answers ``answer(body)``;
+    yields its base URL and the bodies."""
+    import json
+
+    seen: list = []
+
+    def respond(path: str, raw: bytes) -> tuple[int, bytes, float]:
+        seen.append(json.loads(raw))
+        return 200, json.dumps(answer(seen[-1])).encode(), 0.0
+
+    with loopback_service(respond) as url:
+        yield url, seen
 
 
 def sigmoids(margins) -> list[float]:
@@ -837,9 +852,6 @@ def test_the_lock_checks_user_is_listed_while_it_runs_learner_code(tmp_path) -> 
 def test_an_answer_nested_too_deep_is_no_json_and_one_too_large_is_none(monkeypatch) -> None:
     """A 400 whose detail nested 100 000 lists deep raised RecursionError in the grader (its own error, a
     "please report it" for the instructor); an answer of any size was read whole into its memory."""
-    import http.server
-    import threading
-
     from grader.checks import live
     from grader.checks.live import MAX_ANSWER, Answer
 
@@ -847,26 +859,7 @@ def test_an_answer_nested_too_deep_is_no_json_and_one_too_large_is_none(monkeypa
 
     bodies = {"/deep": b"[" * 100_000 + b"]" * 100_000, "/big": b" " * (MAX_ANSWER + 10) + b"{}",
               "/slow": b"{}"}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
-            self.rfile.read(int(self.headers["Content-Length"]))
-            body = bodies[self.path]
-            if self.path == "/slow":
-                time.sleep(1.5)
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # /slow: the client gave up
-                self.send_response(400)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    with loopback_service(lambda path, raw: (400, bodies[path], 1.5 if path == "/slow" else 0.0)) as url:
         deep = Answer.post(url + "/deep", {})
         assert deep.code == 400 and deep.body is None
         big = Answer.post(url + "/big", {})
@@ -875,6 +868,3 @@ def test_an_answer_nested_too_deep_is_no_json_and_one_too_large_is_none(monkeypa
         monkeypatch.setattr(live, "TIMEOUT", 0.5)  # a request the service does not answer in time
         slow = Answer.post(url + "/slow", {})
         assert slow.code == 0 and Answer.timeouts == 1  # counted: a class run grades the learner again
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

@@ -18,8 +18,7 @@ import yaml
 from bentokit import contract, training
 from bentokit.private import XGBOOST_MODEL_FILE
 from grader.children.served_model import Move, model_folders, move_store, moved_probability
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, tracing_excluded_urls
 
 
 def copied_store(reference_home: Path, dest: Path) -> tuple[Path, Path]:
@@ -137,14 +136,6 @@ def test_the_move_is_drawn_within_its_ranges_the_shift_either_way() -> None:
     assert all(abs(m.shift) >= FIXED_POINT_BEYOND * abs(1 - m.scale) for m in moves)
 
 
-# Reads BentoML's resolved configuration in a child process (the configuration is process-wide).
-EXCLUDED_URLS = """
-from service import CreditRiskClassifier
-from bentokit import private
-print(private.tracing_excluded_urls(CreditRiskClassifier))
-"""
-
-
 @pytest.mark.server
 def test_the_grader_serves_the_service_without_access_log_or_tracing_of_its_routes(reference_home) -> None:
     """The live checks' 180 requests left no room for a crash's traceback in the log tail the hints read
@@ -165,8 +156,5 @@ def test_the_grader_serves_the_service_without_access_log_or_tracing_of_its_rout
     assert logged == [], log
     routes = [contract.CLASSIFY_PATH, contract.CLASSIFY_BATCH_PATH]
     for options, excluded in ((SERVED_CONFIG, routes), ("", [])):
-        done = subprocess.run([sys.executable, "-c", EXCLUDED_URLS], cwd=ROOT / "solutions",
-                              env={**os.environ, "BENTOML_CONFIG_OPTIONS": options, "PYTHONPATH": str(ROOT)},
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert done.stdout.strip().splitlines()[-1] == str(sorted(excluded))
+        env = {**os.environ, "BENTOML_CONFIG_OPTIONS": options, "PYTHONPATH": str(ROOT)}
+        assert tracing_excluded_urls("service", ROOT / "solutions", env) == sorted(excluded)
