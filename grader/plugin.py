@@ -292,8 +292,9 @@ def run(request: pytest.FixtureRequest) -> Iterator:
         report.machine_problem = grading.machine_problem
         report.port_taken = grading.port_taken
         from grader.checks.live import Answer  # the check module, loaded by now when live checks ran
+        from grader.children import Child
 
-        report.timed_out = grading.timed_out or Answer.timeouts > 0
+        report.timed_out = grading.timed_out or Answer.timeouts > 0 or Child.timeouts > 0
         grading.close()
 
 

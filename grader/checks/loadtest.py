@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from bentokit import contract, procs
-from grader.children import kill_group
+from grader.children import Child, kill_group
 from grader.declare import LIVE, Checks
 from grader.facts.run import Run
 
@@ -58,6 +58,8 @@ def locust_run(run: Run, check) -> None:
             with contextlib.suppress(subprocess.TimeoutExpired):  # the group is killed below either way
                 process.wait(timeout=LIMIT)
             timed_out = process.poll() is None
+            if timed_out:
+                Child.count_over_time()
             kill_group(process)
         log_tail = "(its log could not be read)"
         with contextlib.suppress(OSError):  # a log swapped for a link is not shown

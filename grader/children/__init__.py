@@ -22,7 +22,7 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from bentokit import procs
 
@@ -73,6 +73,17 @@ class Child:
     #: ``"gate_fd"`` in IN): it can do its slow start-up (imports) before its input is ready.
     gate: bool = False
     process: subprocess.Popen | None = field(default=None, init=False)
+    #: How many of this process's learner-code processes went over their time limit (an answer, a
+    #: result, a build or a load test: see :meth:`count_over_time`). A class run grades such a learner
+    #: again, alone: a classmate's code graded beside it may have kept the cores busy (red-team round
+    #: 34: 120 busy processes of one learner's import cut an honest classmate from 100 to 28, kept).
+    timeouts: ClassVar[int] = 0
+
+    @classmethod
+    def count_over_time(cls) -> None:
+        """Count a learner-code process (this class's, or another the grader waited for with a time
+        limit: the build, locust) that went over its time limit."""
+        cls.timeouts += 1
 
     def __post_init__(self) -> None:
         # In the sandbox's room: learner code can rename nothing there (see procs.Sandbox).
@@ -147,6 +158,7 @@ class Child:
         self._pipe = None
         if chunk is None:
             self.pipe_timed_out = True
+            self.count_over_time()
             return None
         with contextlib.suppress(ValueError, RecursionError):  # learner code's process wrote it
             found = json.loads(b"".join(chunks))
@@ -172,6 +184,8 @@ class Child:
             self.process.wait(timeout=remaining)
         except subprocess.TimeoutExpired:
             timed_out = True
+            if timeout != 0:  # a wait of 0 s is the grader's way to stop a child: no limit passed
+                self.count_over_time()
         kill_group(self.process)
         self._in.unlink(missing_ok=True)
         self._result = ChildResult(self._read(self._out), self.process.returncode, timed_out,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.cohort.runner import LOG_TAIL
-from grader.report import HIDDEN_VISIBILITY, markdown_cell, markdown_code_block, markdown_inline
+from grader.report import HIDDEN_VISIBILITY, markdown_cell, markdown_code_block, markdown_inline, printable
 
 KIT_ROOT = Path(__file__).resolve().parents[2]
 #: What the bundle ships of the kit: enough to ``pip install`` it and run ``python -m grader``.
@@ -51,7 +51,12 @@ def _header(record: Record, possible: float) -> list[str]:
 
 
 def gradescope_from_record(record: Record, possible: float | None = None) -> dict[str, Any]:
-    """Gradescope's ``results.json``: markdown output, every check a test, the real maximum even on error."""
+    """Gradescope's ``results.json``: a Markdown header, every check a test, the real maximum even on error.
+
+    A check's output is plain text (Gradescope shows it in a ``<pre>``): it quotes learner code's
+    errors and server log, whose headings, links and images were drawn as Markdown where learner and
+    staff read it ("counted as passed", an image fetched from the learner's server: red-team round 34),
+    and the hints' own ``10**400`` and ``**params`` were read as emphasis."""
     possible = possible or record["max_score"]
     tests = [{
         "name": f"{c['group']}: {c['title']}",
@@ -59,12 +64,12 @@ def gradescope_from_record(record: Record, possible: float | None = None) -> dic
         "score": c["score"],
         "max_score": c["max_score"],
         "status": "passed" if c["passed"] else "failed",
-        "output": c["output"] if not c["passed"] else (c["output"] if c["output"] != "passed" else ""),
-        "output_format": "md",
+        "output": printable(c["output"]) if not c["passed"] or c["output"] != "passed" else "",
+        "output_format": "text",
         "visibility": HIDDEN_VISIBILITY if c.get("hidden") else "visible",
     } for i, c in enumerate(record["checks"])]
     data = {"score": record["total"], "output": "\n\n".join(_header(record, possible)), "output_format": "md",
-            "test_output_format": "md", "visibility": "visible", "stdout_visibility": "visible",
+            "test_output_format": "text", "visibility": "visible", "stdout_visibility": "visible",
             "execution_time": round(record["seconds"], 1), "tests": tests}
     if possible:
         data["max_score"] = possible

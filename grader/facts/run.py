@@ -200,6 +200,8 @@ class Build:
         with contextlib.suppress(Exception):
             self.process.wait(timeout=max(1.0, timeout))
         timed_out = self.process.poll() is None
+        if timed_out:
+            Child.count_over_time()
         self.close()
         try:
             text = self.read_log(self.log_path)

@@ -258,13 +258,15 @@ def test_prairielearn_results_from_a_stored_record(graded_class):
     assert sum(t["max_points"] for t in data["tests"]) == 100
 
 
-def test_gradescope_results_of_a_stored_record_are_markdown_with_the_real_maximum(graded_class):
+def test_gradescope_results_of_a_stored_record_have_the_real_maximum(graded_class):
+    """A Markdown header; each check's output plain text (it quotes learner code: see the stats tests)."""
     out, _ = graded_class
     stored = records(out)
     for name, record in stored.items():
         data = json.loads((out / "learners" / record["id"] / "results.json").read_text())
         assert data["max_score"] == 100 and data["score"] == record["total"], name
-        assert data["output_format"] == "md" and all(t["output_format"] == "md" for t in data["tests"])
+        assert data["output_format"] == "md" and data["test_output_format"] == "text"
+        assert all(t["output_format"] == "text" for t in data["tests"])
 
 
 def test_a_gradescope_group_is_due_at_its_members_earliest_date(tmp_path) -> None:

@@ -274,6 +274,10 @@ def test_a_hint_shows_no_link_image_or_html_of_the_learners_choosing():
         assert "![" not in row and "](" not in row.replace("\\](", "") and "<img" not in row, row
         assert r"!\[100/100\](http://example.com/p.png) &lt;img src=x>" in row, row
         assert r"\[here\](http://x) `a \| [b]` \| x" in row, row  # the code span as written
+    # On Gradescope a check's output is plain text, shown as written: its Markdown (a heading saying
+    # "counted as passed", an image fetched from the learner's server) was drawn (red-team round 34).
+    test = platforms.gradescope_from_record(records[0], 100)["tests"][0]
+    assert test["output_format"] == "text" and test["output"] == forged
 
 
 def test_learner_text_stays_on_its_line_in_every_markdown_page(tmp_path):

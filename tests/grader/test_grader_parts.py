@@ -502,6 +502,28 @@ def test_a_piped_answer_tells_an_ended_pipe_from_a_time_limit(tmp_path, closes) 
     assert child.process.poll() is not None
 
 
+def test_a_child_over_its_time_limit_is_counted_and_one_stopped_on_purpose_is_not(tmp_path,
+                                                                                monkeypatch) -> None:
+    """A class run grades a learner again, alone, when one of their learner-code processes went over
+    its time limit: 120 busy processes of a classmate's import cut an honest learner from 100 to 28,
+    and the 28 was kept, since only the server's readiness counted (red-team round 34)."""
+    from grader.children import Child
+
+    monkeypatch.setattr(Child, "timeouts", 0)
+    (tmp_path / "pipe_child.py").write_text(PIPE_CHILD)
+
+    def child(closes: bool) -> Child:
+        return Child("pipe_child", {"close": closes}, cwd=tmp_path, timeout=60, pipe_answer=True,
+                     env={"PYTHONPATH": str(tmp_path)})
+
+    stopped = child(closes=True)
+    assert stopped.piped_answer(timeout=10) is None  # its pipe ended: no time limit
+    assert stopped.result(timeout=0).timed_out and Child.timeouts == 0  # stopped on purpose
+    slow = child(closes=False)
+    assert slow.piped_answer(timeout=0.5) is None and Child.timeouts == 1  # the answer's limit passed
+    assert slow.result(timeout=0.5).timed_out and Child.timeouts == 2  # and the result's
+
+
 DEEP_ANSWER_CHILD = """
 import json, os, sys
 request = json.loads(open(sys.argv[1]).read())
