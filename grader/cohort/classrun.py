@@ -241,8 +241,10 @@ def to_grade_alone(outcomes: Iterable[Outcome]) -> set[str]:
     over a limit that keeps the gradings beside it whole (``Outcome.disturbed_others``; another
     learner's code can push a server over it, by connecting to it), whose grading ran meanwhile (their
     servers and requests may have failed for its sake), whose service found its port taken, and whose
-    service was not ready or did not answer in time (a classmate's code may have kept the cores or the
-    server busy: a flood of requests to it cost an honest learner the whole live group)."""
+    code went over a time limit: its service not ready or not answering in time, its import, model
+    reading, build or load test not done in time (a classmate's code may have kept the cores or the
+    server busy: a flood of requests to it cost an honest learner the whole live group, and 120 busy
+    processes another learner's import and model limits)."""
     outcomes = list(outcomes)
     spans = [o.window for o in outcomes if o.disturbed_others]
     return {o.learner_id for o in outcomes
@@ -382,9 +384,9 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                 batch, first_pass = [], False
                 if again:
                     say(f"{len(again)} to grade again, one at a time, a minute apart: a grading went over "
-                        f"the open files limit, or found its service's port taken (code of a learner graded "
-                        f"beside it may have held the machine's ports, or connections to a classmate's "
-                        f"server)")
+                        f"the open files limit or a time limit, or found its service's port taken (code of a "
+                        f"learner graded beside it may have kept the cores busy, or held the machine's ports "
+                        f"or connections to a classmate's server)")
                 for sub in (s for s in chosen if s.learner_id in again):
                     fetched = _fetch(sub, workroot, late.deadline)
                     if isinstance(fetched, Outcome):  # the first grade stands; the line says why not again
