@@ -33,10 +33,12 @@ import requests
 from bentokit import lazy_bentoml, procs
 from bentokit.procs import Sandbox, kit_env
 
-__all__ = ["HOST", "MAX_SERVER_TMPDIR", "RunningServer", "ServerError", "free_port", "kit_env", "launch",
-           "serving", "start", "wait_url_ready"]
+__all__ = ["HOST", "MAX_SERVER_TMPDIR", "NOT_READY", "RunningServer", "ServerError", "free_port", "kit_env",
+           "launch", "serving", "start", "wait_url_ready"]
 
 HOST = "127.0.0.1"
+#: What a readiness time limit's error says after the server's name (the grader tells a time limit by it).
+NOT_READY = " was not ready after "
 
 
 class ServerError(RuntimeError):
@@ -120,7 +122,7 @@ def wait_url_ready(
                                       f"from it (orphaned workers), not a running server.\n{log_tail()}")
                 return time.monotonic() - started
         time.sleep(0.1)  # a poll interval, not a wait for readiness
-    raise ServerError(f"{what} was not ready after {timeout:.0f} s.\n{log_tail()}")
+    raise ServerError(f"{what}{NOT_READY}{timeout:.0f} s.\n{log_tail()}")
 
 
 @dataclass

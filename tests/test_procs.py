@@ -544,6 +544,20 @@ def test_a_200_counts_only_if_the_server_is_still_alive_after_it(tmp_path):
         procs.kill_tree(answering, grace=0)
 
 
+def test_a_readiness_time_limit_is_told_apart_from_an_exit() -> None:
+    """The grader flags a grading whose server or container was not ready in time (a class run grades
+    that learner again, alone) by ``NOT_READY`` in the error: an exit is the learner's own."""
+    from bentokit import server
+
+    url = f"http://127.0.0.1:{server.free_port()}"  # nothing listens there
+    with pytest.raises(server.ServerError) as waited:
+        server.wait_url_ready(url, 0.3, what="the container c1")
+    assert server.NOT_READY in str(waited.value).splitlines()[0]
+    with pytest.raises(server.ServerError) as exited:
+        server.wait_url_ready(url, 5, lambda: "the container c1 exited with code 1")
+    assert server.NOT_READY not in str(exited.value)
+
+
 def test_a_stranger_on_the_port_is_a_problem(tmp_path):
     from bentokit import server
 

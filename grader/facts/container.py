@@ -42,6 +42,8 @@ class ContainerFacts:
     error: str = ""
     #: The grader refused to build the image (its Dockerfile): ``error`` says why and what to keep to.
     refused: bool = False
+    #: The container was not ready within its time limit (a class run grades such a learner again, alone).
+    timed_out: bool = False
 
 
 class ContainerRun:
@@ -122,8 +124,10 @@ class ContainerRun:
         except server.ServerError as err:
             # The hints read a long tail: a second worker's output and the shutdown can follow the
             # traceback that names the fix (with_log shows only the last lines of it).
-            facts.error = hints.with_log(f"the container did not become ready: {str(err).splitlines()[0]}",
+            first = str(err).splitlines()[0]
+            facts.error = hints.with_log(f"the container did not become ready: {first}",
                                          self.log_tail(DIAGNOSED_LINES))
+            facts.timed_out = server.NOT_READY in first
             return facts
         facts.url = self.container.url
         return facts

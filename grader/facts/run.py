@@ -929,8 +929,10 @@ class Run:
                                   error=f"no image: the bento was not built (see the built bento checks). "
                                         f"{facts.error.splitlines()[0] if facts.error else ''}")
         remaining = max(1.0, self.options.image_timeout - (time.monotonic() - self.started))
-        return self._container.start(facts.tag, self.inspecting.home, remaining, self.options.ready_timeout,
-                                     served=self.served_home / "models")
+        started = self._container.start(facts.tag, self.inspecting.home, remaining,
+                                        self.options.ready_timeout, served=self.served_home / "models")
+        self.timed_out = self.timed_out or started.timed_out
+        return started
 
     @cached_property
     def live(self) -> LiveTarget:
@@ -977,7 +979,7 @@ class Run:
                     continue
                 first = str(err).splitlines()[0]
                 self.port_taken = PORT_TAKEN in log
-                self.timed_out = " was not ready after " in first
+                self.timed_out = server.NOT_READY in first
                 return LiveTarget(error=hints.with_log(f"the service did not start: {first}", log))
         problem = self.serving_problem()
         if problem:

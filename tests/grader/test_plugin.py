@@ -174,3 +174,34 @@ def test_checks_of_the_built_bento_run_last_and_report_in_place(toy: pytest.Pyte
     titles = ["imports", "waits for the build", "waits for the server",
               "waits for the image, which waits for the build"]
     assert [t["name"] for t in tests] == [f"pipeline: {title}" for title in titles]
+
+
+def test_a_time_limit_passed_flags_its_grading_only(toy: pytest.Pytester) -> None:
+    """A learner-code process over its time limit flags the grading (a class run grades that learner
+    again, alone); the count starts again with each grading, so one pytest session's earlier grading
+    does not flag the next (the counters are class attributes)."""
+    toy.makepyfile(test_toy='''
+        import os
+
+        from grader.children import Child
+        from grader.declare import Checks
+
+        graded = Checks(group="toy artifact", exercise="toy")
+
+
+        @graded(points=1)
+        def over_time(run, check):
+            """a learner-code process over its time limit, when asked to be"""
+            if os.environ.get("TOY_OVER_TIME"):
+                Child.count_over_time()
+    ''')
+    from grader.children import Child  # imported here, so pytester's module snapshot keeps its class
+
+    (toy.path / "submission").mkdir()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TOY_OVER_TIME", "1")
+        _, summary = grade(toy, "--submission", "submission")
+    assert summary["timed_out"] is True
+    assert Child.timeouts == 1
+    _, summary = grade(toy, "--submission", "submission")  # the same process: pytester runs in-process
+    assert summary["timed_out"] is False
