@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from grader.declare import catalogue
-from tests.grader.conftest import ROOT, copy_solutions, grade
+from tests.grader.conftest import ROOT, case_home, copy_solutions, grade, make_broken
 
 pytestmark = pytest.mark.server
 COMPOSE = [s for s in catalogue() if s.exercise == "compose"]
@@ -48,3 +48,26 @@ def test_shipped_exercise_points_to_its_todo(reference_home, tmp_path) -> None:
     graded = grade(submission, reference_home, tmp_path / "results", "--exercise", "compose")
     assert {"compose_depends", "compose_resources", "compose_live"} <= graded.failed
     assert "TODO(3)" in graded.checks["compose_live"]["output"]
+
+
+def test_a_composed_rule_beside_a_saturated_model_earns_no_live_points(tmp_path) -> None:
+    """The composition's live check holds the answers to what the service's live checks do: a model
+    answering only near 0 or 1, which the served copy's move hardly changes, and a composed service
+    computing that rule (the broken case saturated_model's, never loading the model) passed it."""
+    submission, case = make_broken("saturated_model", tmp_path / "submission")
+    home = case_home(case, submission, tmp_path / "home", tmp_path / "unused")
+    composed = submission / "composed_service.py"
+    text = (ROOT / "solutions" / "composed_service.py").read_text()
+    for old, new in [
+        ("        return decide(probabilities[0])\n",
+         "        return decide(probability(credit_application.records))  # never the model\n"),
+        ("        return [decide(p) for p in probabilities]\n",
+         "        return [decide(probability(a.records)) for a in credit_applications]\n"),
+        ("import bentoml\n", "import bentoml\nfrom rule import probability\n"),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    composed.write_text(text)
+    graded = grade(submission, home, tmp_path / "results", "--checks", "compose_live")
+    output = graded.checks["compose_live"]["output"]
+    assert graded.failed == {"compose_live"} and "Save the model the course trains" in output, output
