@@ -134,6 +134,26 @@ def test_an_image_that_crashes_on_start_fails_with_its_hint(engine, reference_ho
     assert "startup failed" in check["output"] and "bentoml.xgboost.load_model" in check["output"]
     assert "live_ready" in graded.failed
     assert graded.seconds < 240, "a crash must be detected, not waited out"
+    assert graded.summary["timed_out"] is False  # the learner's own: not graded again in a class run
+    assert left_behind() == ([], [])
+
+
+def test_a_container_not_ready_in_time_is_graded_again_alone_in_a_class_run(engine, reference_home, tmp_path,
+                                                                           left_behind) -> None:
+    """As for a served service: a container not ready within its time limit sets the summary's
+    ``timed_out``, so a class run grades that learner again, alone (a classmate's code may have kept the
+    cores busy); a container that exits (the crash above) is the learner's own."""
+    submission = copy_solutions(tmp_path / "submission")
+    service = submission / "service.py"
+    old = "    def _probabilities("
+    assert old in service.read_text()
+    service.write_text(service.read_text().replace(
+        old, "    def __is_ready__(self) -> bool:\n        return False  # never ready\n\n" + old, 1))
+    graded = grade(submission, reference_home, tmp_path / "results", "--container", "--ready-timeout", "15",
+                   "--group", GROUP)
+    output = graded.checks["container_image"]["output"]
+    assert "was not ready after 15 s" in output, output
+    assert graded.summary["timed_out"] is True
     assert left_behind() == ([], [])
 
 
