@@ -92,6 +92,12 @@ ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
                "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 #: Where a sandbox user can leave files outside its folder; cleaned by :meth:`Sandbox.cleanup`.
 SHARED_TMP = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"), Path("/run/lock"))
+#: Where confined sandboxes' rooms are made (:meth:`Sandbox.in_room`): root's, in folders no one else
+#: can write to. Tools look for their configuration in every folder above their working one (uv:
+#: ``uv.toml``, ``pyproject.toml``): with rooms in /tmp, a ``/tmp/uv.toml`` of a classmate's code, or of
+#: any local user, gave every build an index of theirs, whose package ran code that sent the
+#: classmate's files away (red-team round 35).
+ROOMS = Path("/var/lib/bentokit/rooms")
 
 Root = int | psutil.Process | subprocess.Popen
 
@@ -758,11 +764,36 @@ def reap_idle_sandboxes() -> list[str]:
 
 def lock_dir() -> Path:
     """:data:`LOCK_DIR`, made if missing and checked: root's, not writable by others."""
-    LOCK_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
-    st = os.lstat(LOCK_DIR)
+    return _roots_folder(LOCK_DIR, 0o755)
+
+
+def rooms_dir() -> Path:
+    """:data:`ROOMS`, made if missing and checked: root's, and neither it nor a folder above it writable
+    by others (sandbox users pass through it to their rooms, and list nothing)."""
+    for above in reversed(ROOMS.parents):
+        st = os.lstat(above) if above.exists() else None
+        if st is not None and (not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022):
+            raise SandboxError(f"{above} must be a folder owned by root that others cannot write to: "
+                               f"sandboxes are made under {ROOMS}.")
+    return _roots_folder(ROOMS, 0o711)
+
+
+def private_tmp() -> Path:
+    """A folder of this user's own for the kit's own work, away from /tmp (``~/.cache/bentokit/tmp``,
+    mode 700): a tool started there reads no configuration another user put in a folder above it (see
+    :data:`ROOMS`)."""
+    folder = Path.home() / ".cache" / "bentokit" / "tmp"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder
+
+
+def _roots_folder(path: Path, mode: int) -> Path:
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
-        raise SandboxError(f"{LOCK_DIR} must be a folder owned by root that others cannot write to.")
-    return LOCK_DIR
+        raise SandboxError(f"{path} must be a folder owned by root that others cannot write to.")
+    return path
 
 
 def read_tail(path: str | os.PathLike, limit: int = 1 << 20, owner: int | None = None) -> bytes:
@@ -884,8 +915,8 @@ class Sandbox:
                 **kwargs: Any) -> Sandbox:
         """A confined sandbox of the existing ``user`` in a new room (root's, mode 711) holding its
         folder (the user's, mode 700). Root only. ``kwargs`` go to the constructor."""
-        # Default /tmp, not the caller's TMPDIR: root's may be a folder the sandbox user cannot enter.
-        room = Path(tempfile.mkdtemp(prefix=f"{user}-", dir=workroot or SHARED_TMP[0]))
+        # Default ROOMS, not the caller's TMPDIR: root's may be a folder the sandbox user cannot enter.
+        room = Path(tempfile.mkdtemp(prefix=f"{user}-", dir=workroot or rooms_dir()))
         room.chmod(0o711)
         folder = room / "home"
         folder.mkdir(mode=0o700)
@@ -902,9 +933,11 @@ class Sandbox:
         """The allow-listed environment for learner code: ``ENV_ALLOWED`` variables that are set, HOME
         and TMPDIR = the sandbox's folder, its user, usage tracking off, the marker, then ``extra``."""
         env = allowed_environ(self.keep_env)
+        # UV_NO_CONFIG: `bentoml build` locks with uv, which reads a uv.toml or pyproject.toml in any
+        # folder above its working one, and /etc/uv: the index is the bentofile's (see ROOMS).
         env.update({"HOME": str(self.folder), "TMPDIR": str(self.folder), "USER": self.user,
                     "LOGNAME": self.user, "BENTOML_DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1",
-                    MARKER: self.marker})
+                    "UV_NO_CONFIG": "1", MARKER: self.marker})
         env.update(extra)
         return env
 
@@ -1038,7 +1071,7 @@ def _clean_shared_tmp(uid: int, keep: Path | None = None) -> list[str]:
     descriptions."""
     removed = []
     room_prefix = f"{pwd.getpwuid(uid).pw_name}-"
-    for folder in SHARED_TMP:
+    for folder in (*SHARED_TMP, ROOMS):
         for entry in _shared_entries(folder):
             with contextlib.suppress(OSError):
                 if ((entry.stat(follow_symlinks=False).st_uid == uid or _room_of(entry, uid, room_prefix))

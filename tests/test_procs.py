@@ -205,7 +205,7 @@ def test_unconfined_sandbox_cleans_up_by_marker_and_allow_lists_the_environment(
         assert env["HOME"] == env["TMPDIR"] == str(sandbox.folder)
         assert env["BENTOML_HOME"] == str(tmp_path / "home") and env["BENTOML_DO_NOT_TRACK"] == "true"
         assert set(env) <= {*procs.ENV_ALLOWED, "HOME", "TMPDIR", "USER", "LOGNAME", "BENTOML_DO_NOT_TRACK",
-                            "PYTHONUNBUFFERED", procs.MARKER, "BENTOML_HOME", "PARENT_RUN"}
+                            "PYTHONUNBUFFERED", "UV_NO_CONFIG", procs.MARKER, "BENTOML_HOME", "PARENT_RUN"}
         assert env["PARENT_RUN"] == "parent-marker"  # kept because asked for
         # run() kills its tree and whatever carries its spawn marker: this daemon clears that one
         # The shell exits only once the daemon is `sleep` (bounded wait): a fork still on its way there
@@ -855,3 +855,41 @@ def test_process_scans_hold_while_another_thread_lists_processes() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert errors == []
+
+
+#: A uv configuration as an attacker plants it: an index of theirs, whose package's build runs their code.
+PLANTED_UV = '[pip]\nextra-index-url = ["http://127.0.0.1:9/simple"]\n'
+
+
+@root_only
+def test_no_uv_configuration_above_a_sandbox_reaches_its_builds() -> None:
+    """`bentoml build` locks with uv, which reads a uv.toml in any folder above its working one: with
+    rooms in /tmp, a /tmp/uv.toml of a classmate's code, or of any local user, gave every build an
+    index whose package ran code that sent the learner's files away (red-team round 35)."""
+    uv = Path(sys.executable).with_name("uv")
+    with procs.Sandbox.acquire(confine=True) as box:
+        for above in box.folder.parents:  # nobody else can put a file there
+            st = above.stat()
+            assert st.st_uid == 0 and not st.st_mode & 0o022, f"{above}: {oct(st.st_mode)}"
+        (box.room / "uv.toml").write_text(PLANTED_UV)  # the test plays the attacker, as root
+        (box.folder / "requirements.in").write_text("six\n")
+        box.give(box.folder / "requirements.in")
+
+        def settings(env: dict[str, str]) -> str:
+            shown = subprocess.run([uv, "pip", "compile", "--show-settings", "requirements.in"],
+                                   cwd=box.folder, env=env, capture_output=True, text=True, timeout=60,
+                                   **box.popen_ids())
+            assert shown.returncode == 0, shown.stderr
+            return shown.stdout
+
+        assert "127.0.0.1:9" not in settings(box.env())
+        assert "127.0.0.1:9" in settings({k: v for k, v in box.env().items() if k != "UV_NO_CONFIG"})
+
+
+def test_the_kits_own_work_folder_has_no_folder_above_it_that_others_can_write() -> None:
+    """Where root computes the homework key (a `bentoml build` and a server of its own): in /tmp, a
+    learner's homework.py had put a uv.toml there whose index ran its code as root (red-team round 35)."""
+    folder = procs.private_tmp()
+    for path in (folder, *folder.parents):
+        st = path.stat()
+        assert st.st_uid in (0, os.getuid()) and not st.st_mode & 0o022, f"{path}: {oct(st.st_mode)}"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bentokit import procs
 from grader.children import Child
 from grader.declare import Checks
 from grader.facts.run import Run
@@ -34,9 +35,11 @@ def cached_key(results: Path) -> dict[str, Any]:
         stored = json.loads(path.read_text())
         if stored.get("fingerprint") == fingerprint:
             return stored["key"]
-    with tempfile.TemporaryDirectory(prefix="homework-key-home-") as home:
+    # Root's own build and server, away from /tmp and any uv configuration: a learner's homework.py,
+    # run before, put a /tmp/uv.toml whose index ran its code as root in this build (red-team round 35).
+    with tempfile.TemporaryDirectory(prefix="homework-key-home-", dir=procs.private_tmp()) as home:
         result = Child("grader.homework.key", fingerprint, cwd=Path(home), timeout=KEY_TIMEOUT,
-                       env={"BENTOML_HOME": home}).result()
+                       env={"BENTOML_HOME": home, "TMPDIR": home, "UV_NO_CONFIG": "1"}).result()
     if not result.ok:
         raise RuntimeError(f"computing the homework key failed:\n{result.log_tail}")
     results.mkdir(parents=True, exist_ok=True)
