@@ -507,6 +507,17 @@ def user_shared_memory(uid: int, pids: Iterable[int] = ()) -> int:
     return total
 
 
+def oom_kills() -> int | None:
+    """How many processes the kernel's out-of-memory killer has ended since boot, on the whole machine
+    (``oom_kill`` of /proc/vmstat, Linux 4.13+); None where it is not told."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/vmstat").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "oom_kill":
+                return int(value)
+    return None
+
+
 def remove_user_ipc(uid: int) -> list[str]:
     """Remove the System V shared memory segments, semaphores and message queues of user ``uid``: they
     outlive every process (``kernel.shm_rmid_forced`` is 0 by default), so a grading's learner code

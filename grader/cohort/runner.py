@@ -79,6 +79,9 @@ class Outcome:
     #: Its service was not ready in time, or a request got no answer in time (another learner's code
     #: may have kept the cores or the server busy): the same.
     timed_out: bool = False
+    #: The machine's out-of-memory killer ended a process while it ran (learner code beside it may have
+    #: taken the memory, in a way no limit saw): the same.
+    out_of_memory: bool = False
     #: When the grader ran (``time.monotonic()``), to tell which gradings ran beside which.
     window: tuple[float, float] = (0.0, 0.0)
 
@@ -93,6 +96,8 @@ class Run:
     seconds: float = 0.0
     #: It went over the open files limit (see ``Outcome.disturbed_others``).
     disturbed_others: bool = False
+    #: The machine's out-of-memory killer ended a process meanwhile (see ``Outcome.out_of_memory``).
+    out_of_memory: bool = False
 
 
 #: Seconds between two looks at a grading's time, memory and open files: a burst of sockets that takes
@@ -163,6 +168,7 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
     """
     started = time.monotonic() - spent
     run = Run(returncode=None)
+    kills = procs.oom_kills()
     with open(log_path, "wb") as log:
         process = procs.spawn(command, cwd=cwd, env=env, stdout=log)
     try:
@@ -197,6 +203,9 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
         with contextlib.suppress(procs.ProcsError):
             procs.kill_tree(process, grace=1.0)
         _clean_after(command)
+    # Machine-wide: a grading beside it may have taken the memory (red-team round 35: a classmate's
+    # memfd, which no limit counted, had the killer end an honest learner's server and grader).
+    run.out_of_memory = kills is not None and (procs.oom_kills() or 0) > kills
     run.returncode = process.returncode
     run.seconds = time.monotonic() - started
     return run
@@ -247,6 +256,7 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
                      spent=time.monotonic() - started)
     outcome.window = (began, time.monotonic())
     outcome.disturbed_others = run.disturbed_others
+    outcome.out_of_memory = run.out_of_memory
     outcome.peak_rss_mb = run.peak_rss_mb
     outcome.seconds = time.monotonic() - started
     outcome.log = cleaner(log_path.read_text(errors="replace"))

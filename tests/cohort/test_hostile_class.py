@@ -8,12 +8,18 @@ perfect score into any report it can find. The class folder is given as a relati
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import signal
+import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 
 from bentokit import procs
+from grader.cohort import runner
 from tests.cohort.conftest import ROOT, cohort, gradebook_rows, make_submission
 from tests.grader.conftest import graded_specs, points
 from tests.grader.test_hostile import DAEMONS, FORGER, START_FORGER, insert_after_future
@@ -122,3 +128,50 @@ def test_memory_held_by_learner_code_that_left_the_tree_counts_against_the_limit
                                 cwd=tmp_path, env={}, log_path=tmp_path / "log.txt",
                                 limits=runner.Limits(seconds=60, memory_mb=200))
         assert "over the limit of 200 MiB" in run.error, (run.error, (tmp_path / "log.txt").read_text())
+
+
+def oom_kill_in_a_memory_cgroup(tmp_path) -> None:
+    """Have the kernel's out-of-memory killer end a process of the test's own, in a memory cgroup of
+    32 MiB (cgroup v1 or v2); skip where no memory cgroup can be made."""
+    v1, v2 = Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")
+    name = f"bentokit-test-{secrets.token_hex(4)}"
+    subtree = v2 / "cgroup.subtree_control"
+    if (v1 / "memory.limit_in_bytes").is_file():
+        group, limits = v1 / name, {"memory.limit_in_bytes": str(32 << 20)}
+    elif subtree.is_file() and "memory" in subtree.read_text().split():
+        group, limits = v2 / name, {"memory.max": str(32 << 20), "memory.swap.max": "0"}
+    else:
+        pytest.skip("no memory cgroup to make here")
+    try:
+        group.mkdir()
+    except OSError as err:
+        pytest.skip(f"no memory cgroup to make here: {err}")
+    try:
+        for key, value in limits.items():
+            (group / key).write_text(value)
+        hog = subprocess.Popen([sys.executable, "-c", "input(); x = b'x' * (256 << 20)"],
+                               stdin=subprocess.PIPE, text=True)
+        (group / "cgroup.procs").write_text(str(hog.pid))
+        hog.communicate("go\n", timeout=60)
+        assert hog.returncode == -signal.SIGKILL
+    finally:
+        group.rmdir()
+
+
+def test_a_grading_during_which_the_machine_ran_out_of_memory_is_graded_again_alone(tmp_path) -> None:
+    """A classmate's code held memory no limit counted (a memfd it closed, still mapped): the kernel's
+    out-of-memory killer ended an honest learner's server and grader beside it (red-team round 35)."""
+    def grading(during=lambda: None) -> runner.Run:
+        command = [sys.executable, "-c", "import sys, time; sys.stdin.close(); time.sleep(3)"]
+        worker = threading.Thread(target=during)
+        worker.start()
+        try:
+            return runner.run_grader(command, cwd=tmp_path, env={}, log_path=tmp_path / "log.txt",
+                                     limits=runner.Limits(seconds=60))
+        finally:
+            worker.join()
+
+    if procs.oom_kills() is None:
+        pytest.skip("this kernel does not count its out-of-memory kills")
+    assert grading(lambda: oom_kill_in_a_memory_cgroup(tmp_path)).out_of_memory
+    assert not grading().out_of_memory
