@@ -79,6 +79,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"Warning: {len(done.stood)} learner(s) could not be graded, for a reason that says nothing of "
               f"their work (their lines above); their stored results stand: {names}. Run again when their "
               f"sources can be reached.", file=sys.stderr)
+    if done.clashed:
+        print(f"Warning: {len(done.clashed)} learner(s) not graded, their id being a stored learner's of "
+              f"another name (their lines above): {', '.join(done.clashed)}. Rename them in the class list.",
+              file=sys.stderr)
     if done.interrupted:
         print("Interrupted: every finished grading is stored; run the same command again to grade the rest.",
               file=sys.stderr)

@@ -183,6 +183,20 @@ class ClassRun:
     seconds: float = 0.0
     paths: dict[str, Path] = field(default_factory=dict)
     warning: str = ""  #: see :func:`deadline_warning`
+    #: learners (names) not graded because their id is a stored learner's of another name (see
+    #: :func:`clashes_with_stored`)
+    clashed: list[str] = field(default_factory=list)
+
+
+def clashes_with_stored(subs: Iterable[Submission], stored: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The learners of ``subs`` whose id is that of a stored learner of another name, and that name.
+
+    An id is a slug and 24 bits of a hash of the name: a learner who names their own folder can find a
+    name with a classmate's id in a minute, and a later run's list (late submissions) replaced the
+    classmate's stored 100 with the namer's 9 (red-team round 35). Such a learner is not graded; the
+    stored result stands."""
+    return {s.learner: stored[s.learner_id]["learner"] for s in subs
+            if s.learner_id in stored and stored[s.learner_id].get("learner") != s.learner}
 
 
 def select(subs: list[Submission], only: Iterable[str]) -> list[Submission]:
@@ -308,6 +322,12 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
         policy = class_policy(out, deadline, late_penalty, say)
         late = policy or LatePolicy()
         stored = store.load(out)
+        clashes = clashes_with_stored(chosen, stored)
+        for name, other in clashes.items():
+            say(f"  {printable(name)}: not graded: their id is that of {printable(other)}, whose stored "
+                f"result stands; rename one of them in the class list")
+        result.clashed = sorted(clashes)
+        chosen = [s for s in chosen if s.learner not in clashes]
         workroot.mkdir(parents=True, exist_ok=True)
         pool = ThreadPoolExecutor(max_workers=max(1, jobs))
         futures: dict[Future, Submission] = {}

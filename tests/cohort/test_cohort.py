@@ -356,3 +356,27 @@ def test_a_class_run_refuses_to_start_when_the_package_index_cannot_be_reached(o
     assert "cannot reach the Python package index" in done.stderr and "no one was graded" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert not list(out.glob("learners/*/record.json"))
+
+
+#: A name found (in a minute of hashing) whose id is alice's: a learner who names their own folder.
+ALICES_ID_TWIN = "alice;[=[(~"
+
+
+def test_a_learner_whose_id_is_a_stored_classmates_is_not_graded_over_them(tmp_path) -> None:
+    """A later run's list (late work) held a name with alice's id: its grade replaced her stored one,
+    under its own name, and she left the gradebook (red-team round 35)."""
+    assert submissions.learner_id(ALICES_ID_TWIN) == submissions.learner_id("alice")
+    on_time, late, out = tmp_path / "on_time", tmp_path / "late", tmp_path / "out"
+    for folder in (on_time / "alice", late / ALICES_ID_TWIN):
+        folder.mkdir(parents=True)
+        (folder / "service.py").write_text(f"print({folder.name!r})\n")  # another digest: "changed"
+    on_time.chmod(0o700)
+    late.chmod(0o700)
+    done = cohort("grade", on_time, "--out", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    before = records(out)
+    done = cohort("grade", late, "--out", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{ALICES_ID_TWIN}: not graded: their id is that of alice" in done.stdout, done.stdout
+    assert "Rename them in the class list" in done.stderr
+    assert records(out) == before and list(gradebook_rows(out)) == ["alice"]
