@@ -800,7 +800,10 @@ def private_tmp() -> Path:
 
 
 def _roots_folder(path: Path, mode: int) -> Path:
-    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=mode, parents=True, exist_ok=True)
+    except OSError as err:
+        raise SandboxError(f"{path} could not be made ({err.strerror}): confined gradings need it.") from err
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
         raise SandboxError(f"{path} must be a folder owned by root that others cannot write to.")
