@@ -25,7 +25,7 @@ from typing import Any
 from bentokit import package_index, procs
 from grader.cohort import gradebook, runner, similarity, store
 from grader.cohort.runner import Limits, Outcome
-from grader.cohort.submissions import Fetched, Submission, SubmissionError
+from grader.cohort.submissions import Fetched, Submission, SubmissionError, with_stored_ids
 from grader.report import printable
 
 #: The grader's full marks without ``--container``: what a grading that could not finish is scored out of.
@@ -314,14 +314,15 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
     started = time.monotonic()
     result = ClassRun()
     args = list(grader_args)
-    chosen = select(subs, only)
     named = bool(list(only))
     stop = threading.Event()
     with store.locked(out):
+        stored = store.load(out)
+        subs = with_stored_ids(subs, stored)
+        chosen = select(subs, only)
         refuse_open_folders(subs)  # before anything is fetched or stored
         policy = class_policy(out, deadline, late_penalty, say)
         late = policy or LatePolicy()
-        stored = store.load(out)
         clashes = clashes_with_stored(chosen, stored)
         for name, other in clashes.items():
             say(f"  {printable(name)}: not graded: their id is that of {printable(other)}, whose stored "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import os
 import re
@@ -47,13 +48,28 @@ FILE_URL = re.compile(r"^file:", re.IGNORECASE)
 REMOTE_PROTOCOLS = "https:http:ssh:git"
 
 
+#: Hex digits of the name's hash in a learner's id: 16 (64 bits). With 6 (24 bits), a learner who names
+#: their own folder found a name with a classmate's id in a minute (red-team round 35). A class's stored
+#: learners keep the id they were stored under (:func:`with_stored_ids`).
+ID_HASH_DIGITS = 16
+
+
 def learner_id(name: str) -> str:
-    """A stable, file-name-safe id: the name's slug and a short hash of the exact name.
+    """A stable, file-name-safe id: the name's slug and a hash of the exact name.
 
     "Jo Smith" and "Jo_Smith" share a slug but never an id, so their folders never collide.
     """
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:40] or "learner"
-    return f"{slug}-{hashlib.sha256(name.encode(errors='surrogateescape')).hexdigest()[:6]}"
+    digest = hashlib.sha256(name.encode(errors="surrogateescape")).hexdigest()
+    return f"{slug}-{digest[:ID_HASH_DIGITS]}"
+
+
+def with_stored_ids(subs: list[Submission], stored: dict[str, dict]) -> list[Submission]:
+    """``subs``, each learner stored under an id of another form (an older, shorter hash) taking that id
+    (matched by their exact name): their stored result, folder and gradebook row stay theirs."""
+    by_name = {record.get("learner"): learner for learner, record in stored.items()}
+    return [dataclasses.replace(s, stored_id=by_name[s.learner])
+            if by_name.get(s.learner, s.learner_id) != s.learner_id else s for s in subs]
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,8 @@ class Submission:
     #: repository is the learner's string, pasted: ``/srv/course/solutions.git`` (or ``file://...``)
     #: graded the course's solutions as theirs. A folder path is the instructor's own listing.
     within: str = ""
+    #: The id the learner's stored result has, when not :func:`learner_id`'s (see :func:`with_stored_ids`).
+    stored_id: str = ""
 
     @property
     def is_git(self) -> bool:
@@ -118,7 +136,7 @@ class Submission:
 
     @property
     def learner_id(self) -> str:
-        return learner_id(self.learner)
+        return self.stored_id or learner_id(self.learner)
 
 
 @dataclass

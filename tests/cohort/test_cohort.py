@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -358,25 +359,58 @@ def test_a_class_run_refuses_to_start_when_the_package_index_cannot_be_reached(o
     assert not list(out.glob("learners/*/record.json"))
 
 
-#: A name found (in a minute of hashing) whose id is alice's: a learner who names their own folder.
-ALICES_ID_TWIN = "alice;[=[(~"
+#: A name found in a minute of hashing whose id, with the 6 hex digits ids used to have, was alice's.
+ALICES_OLD_ID_TWIN = "alice;[=[(~"
 
 
-def test_a_learner_whose_id_is_a_stored_classmates_is_not_graded_over_them(tmp_path) -> None:
-    """A later run's list (late work) held a name with alice's id: its grade replaced her stored one,
-    under its own name, and she left the gradebook (red-team round 35)."""
-    assert submissions.learner_id(ALICES_ID_TWIN) == submissions.learner_id("alice")
+def old_id(name: str) -> str:
+    """A learner's id as stored before ids had 16 hex digits."""
+    return submissions.learner_id(name)[:6 - submissions.ID_HASH_DIGITS]  # slug-xxxxxx
+
+
+def test_a_name_chosen_for_a_classmates_id_gets_an_id_of_its_own(tmp_path) -> None:
+    """With 6 hex digits, a later run's list (late work) held a name with alice's id: its 9 replaced her
+    stored 100, under its own name, and she left the gradebook (red-team round 35)."""
+    assert old_id(ALICES_OLD_ID_TWIN) == old_id("alice")
+    assert submissions.learner_id(ALICES_OLD_ID_TWIN) != submissions.learner_id("alice")
     on_time, late, out = tmp_path / "on_time", tmp_path / "late", tmp_path / "out"
-    for folder in (on_time / "alice", late / ALICES_ID_TWIN):
+    for folder in (on_time / "alice", late / ALICES_OLD_ID_TWIN):
         folder.mkdir(parents=True)
-        (folder / "service.py").write_text(f"print({folder.name!r})\n")  # another digest: "changed"
+        (folder / "service.py").write_text(f"print({folder.name!r})\n")
     on_time.chmod(0o700)
     late.chmod(0o700)
     done = cohort("grade", on_time, "--out", out)
     assert done.returncode == 0, done.stdout + done.stderr
-    before = records(out)
+    alice = records(out)["alice"]
     done = cohort("grade", late, "--out", out)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"{ALICES_ID_TWIN}: not graded: their id is that of alice" in done.stdout, done.stdout
-    assert "Rename them in the class list" in done.stderr
-    assert records(out) == before and list(gradebook_rows(out)) == ["alice"]
+    assert records(out)["alice"] == alice
+    assert sorted(gradebook_rows(out)) == sorted(["alice", ALICES_OLD_ID_TWIN])
+
+
+def test_a_learner_stored_under_an_old_id_keeps_it(tmp_path) -> None:
+    """A term's results stored before ids had 16 hex digits: each learner keeps their id, folder and row
+    (matched by their exact name), and an unchanged submission is not graded again."""
+    learners, out = tmp_path / "class", tmp_path / "out"
+    (learners / "alice").mkdir(parents=True)
+    (learners / "alice" / "service.py").write_text("print('alice')\n")
+    learners.chmod(0o700)
+    assert cohort("grade", learners, "--out", out).returncode == 0
+    new, old = submissions.learner_id("alice"), old_id("alice")  # as an older kit stored it:
+    (out / "learners" / new).rename(out / "learners" / old)
+    record = json.loads((out / "learners" / old / "record.json").read_text())
+    (out / "learners" / old / "record.json").write_text(json.dumps({**record, "id": old}))
+    done = cohort("grade", learners, "--out", out)
+    assert done.returncode == 0 and "0 to grade (1 unchanged results kept)" in done.stdout, done.stdout
+    assert sorted(p.name for p in (out / "learners").iterdir()) == [old]
+    done = cohort("grade", learners, "--out", out, "--force")
+    assert done.returncode == 0 and sorted(p.name for p in (out / "learners").iterdir()) == [old]
+    assert list(gradebook_rows(out)) == ["alice"]
+
+
+def test_a_learner_whose_id_is_a_stored_classmates_is_not_graded_over_them() -> None:
+    """Should two names ever share an id, the stored learner's result stands."""
+    stored = {"alice-0123456789abcdef": {"learner": "alice"}}
+    twin = submissions.Submission("alice!", "/nowhere", stored_id="alice-0123456789abcdef")
+    honest = submissions.Submission("alice", "/nowhere", stored_id="alice-0123456789abcdef")
+    assert classrun.clashes_with_stored([twin, honest], stored) == {"alice!": "alice"}
