@@ -191,10 +191,11 @@ class ClassRun:
 def clashes_with_stored(subs: Iterable[Submission], stored: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The learners of ``subs`` whose id is that of a stored learner of another name, and that name.
 
-    An id is a slug and 24 bits of a hash of the name: a learner who names their own folder can find a
-    name with a classmate's id in a minute, and a later run's list (late submissions) replaced the
-    classmate's stored 100 with the namer's 9 (red-team round 35). Such a learner is not graded; the
-    stored result stands."""
+    With 24 bits of a hash in an id, a learner who names their own folder found a name with a classmate's
+    id in a minute, and a later run's list (late submissions) replaced the classmate's stored 100 with
+    the namer's 9 (red-team round 35). Ids have 64 bits now, and stored ones of 24 stay theirs (see
+    ``submissions.with_stored_ids``); should two names still share one, the stored result stands and
+    the other learner is not graded."""
     return {s.learner: stored[s.learner_id]["learner"] for s in subs
             if s.learner_id in stored and stored[s.learner_id].get("learner") != s.learner}
 
