@@ -259,13 +259,15 @@ def to_grade_alone(outcomes: Iterable[Outcome]) -> set[str]:
     code went over a time limit: its service not ready or not answering in time, its import, model
     reading, build or load test not done in time (a classmate's code may have kept the cores or the
     server busy: a flood of requests to it cost an honest learner the whole live group, and 120 busy
-    processes another learner's import and model limits), and during whose grading the machine's
+    processes another learner's import and model limits), during whose grading the machine's
     out-of-memory killer ended a process (a classmate's code took the memory: an honest learner's
-    server, or grader, was ended)."""
+    server, or grader, was ended), and whose grading was stopped at its time or memory limit (a
+    classmate's code sent an honest learner's server one request of 60 MB, which took it past 4 GiB:
+    red-team round 36)."""
     outcomes = list(outcomes)
     spans = [o.window for o in outcomes if o.disturbed_others]
     return {o.learner_id for o in outcomes
-            if o.disturbed_others or o.port_taken or o.timed_out or o.out_of_memory
+            if o.disturbed_others or o.port_taken or o.timed_out or o.out_of_memory or o.over_limit
             or any(o.window[0] < end and start < o.window[1] for start, end in spans)}
 
 
@@ -408,10 +410,10 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                 batch, first_pass = [], False
                 if again:
                     say(f"{len(again)} to grade again, one at a time, a minute apart: a grading went over "
-                        f"the open files limit or a time limit, found its service's port taken, or ran while "
-                        f"the machine ran out of memory (code of a learner graded beside it may have kept "
-                        f"the cores or the memory, or held the machine's ports or connections to a "
-                        f"classmate's server)")
+                        f"the open files, memory or a time limit, found its service's port taken, or ran "
+                        f"while the machine ran out of memory (code of a learner graded beside it may have "
+                        f"kept the cores or the memory, sent a classmate's server requests, or held the "
+                        f"machine's ports)")
                 for sub in (s for s in chosen if s.learner_id in again):
                     fetched = _fetch(sub, workroot, late.deadline)
                     if isinstance(fetched, Outcome):  # the first grade stands; the line says why not again

@@ -82,6 +82,9 @@ class Outcome:
     #: The machine's out-of-memory killer ended a process while it ran (learner code beside it may have
     #: taken the memory, in a way no limit saw): the same.
     out_of_memory: bool = False
+    #: It was stopped at its time or memory limit (learner code beside it may have sent its server a
+    #: request that took gigabytes, or kept the cores): the same.
+    over_limit: bool = False
     #: When the grader ran (``time.monotonic()``), to tell which gradings ran beside which.
     window: tuple[float, float] = (0.0, 0.0)
 
@@ -98,6 +101,8 @@ class Run:
     disturbed_others: bool = False
     #: The machine's out-of-memory killer ended a process meanwhile (see ``Outcome.out_of_memory``).
     out_of_memory: bool = False
+    #: It was stopped at its time or memory limit (see ``Outcome.over_limit``).
+    over_limit: bool = False
 
 
 #: Seconds between two looks at a grading's time, memory and open files: a burst of sockets that takes
@@ -182,10 +187,12 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
                 break
             if time.monotonic() - started > limits.seconds:
                 run.error = f"grading took longer than the limit of {limits.seconds:.0f} s"
+                run.over_limit = True
                 break
             if run.peak_rss_mb > limits.memory_mb:
                 run.error = (f"the submission used {run.peak_rss_mb:.0f} MiB, over the limit of "
                              f"{limits.memory_mb:.0f} MiB")
+                run.over_limit = True
                 break
             if usage.open_files > limits.open_files:
                 run.error = (f"the submission's processes held {usage.open_files} open files and sockets at "
@@ -257,6 +264,7 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
     outcome.window = (began, time.monotonic())
     outcome.disturbed_others = run.disturbed_others
     outcome.out_of_memory = run.out_of_memory
+    outcome.over_limit = run.over_limit
     outcome.peak_rss_mb = run.peak_rss_mb
     outcome.seconds = time.monotonic() - started
     outcome.log = cleaner(log_path.read_text(errors="replace"))
