@@ -248,12 +248,11 @@ def check(request: pytest.FixtureRequest) -> Check:
 def run(request: pytest.FixtureRequest) -> Iterator:
     """The grading run: starts the helpers (and, when a selected check needs them, the build and the
     server), and stops them all at the end."""
-    from grader.checks.live import Answer
     from grader.children import Child
     from grader.facts.files import TooLarge
     from grader.facts.run import ConfinementError, Options, Run
 
-    Answer.timeouts = Child.timeouts = 0  # counted per grading: a pytest session may grade more than once
+    Child.timeouts = 0  # counted per grading: a pytest session may grade more than once
     opt = request.config.getoption
     needs = frozenset().union(*(s.needs for i in request.session.items if (s := spec(i)) is not None))
     try:
@@ -294,7 +293,7 @@ def run(request: pytest.FixtureRequest) -> Iterator:
         report.helpers = grading.helpers
         report.machine_problem = grading.machine_problem
         report.port_taken = grading.port_taken
-        report.timed_out = grading.timed_out or Answer.timeouts > 0 or Child.timeouts > 0
+        report.timed_out = Child.timeouts > 0
         grading.close()
 
 

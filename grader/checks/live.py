@@ -9,13 +9,14 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import requests
 
 from bentokit import contract
 from grader import hints
+from grader.children import Child
 from grader.declare import IMPORT, LIVE, MODEL, Checks
 from grader.facts import probes
 from grader.facts.run import Run
@@ -37,15 +38,13 @@ class Answer:
     code: int
     body: Any
     text: str
-    #: How many requests of this grading got no answer in time (a class run grades the learner again,
-    #: alone: another learner's code may have kept the cores or the server busy).
-    timeouts: ClassVar[int] = 0
 
     @classmethod
     def post(cls, url: str, payload: Any, session: requests.Session | None = None) -> Answer:
         """POST ``payload`` as JSON (on ``session``'s connections when given); an answer larger than
         MAX_ANSWER or slower than TIMEOUT in all is none, and a body nested past what Python's parser
-        takes is no JSON (it raised RecursionError, which ended the check as the grader's own error)."""
+        takes is no JSON (it raised RecursionError, which ended the check as the grader's own error). No
+        answer in time counts as a time limit passed (``Child.count_over_time``)."""
         started = time.monotonic()
         try:
             with (session or requests).post(url, json=payload, timeout=TIMEOUT, stream=True) as response:
@@ -53,11 +52,12 @@ class Answer:
                 for chunk in response.iter_content(1 << 16):
                     data += chunk
                     if len(data) > MAX_ANSWER or time.monotonic() - started > TIMEOUT:
-                        Answer.timeouts += len(data) <= MAX_ANSWER
+                        if len(data) <= MAX_ANSWER:
+                            Child.count_over_time()
                         return cls(0, None, f"no answer: over {MAX_ANSWER >> 20} MiB, or still coming after "
                                             f"{TIMEOUT} s")
         except requests.Timeout as err:
-            Answer.timeouts += 1
+            Child.count_over_time()
             return cls(0, None, f"no answer: {type(err).__name__}")
         except requests.RequestException as err:
             return cls(0, None, f"no answer: {type(err).__name__}")
@@ -291,7 +291,7 @@ def ask_candidates(run: Run, url: str) -> dict[int, Answer]:
                         Answer(0, None, f"not sent: the grader's {len(order)} hidden applicants took over "
                                         f"{CANDIDATES_TIMEOUT:.0f} s"))
     if time.monotonic() >= deadline:  # as slow as requests without an answer: a class run grades again
-        Answer.timeouts += 1
+        Child.count_over_time()
     return found
 
 

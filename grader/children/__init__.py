@@ -73,16 +73,16 @@ class Child:
     #: ``"gate_fd"`` in IN): it can do its slow start-up (imports) before its input is ready.
     gate: bool = False
     process: subprocess.Popen | None = field(default=None, init=False)
-    #: How many of this process's learner-code processes went over their time limit (an answer, a
-    #: result, a build or a load test: see :meth:`count_over_time`). A class run grades such a learner
-    #: again, alone: a classmate's code graded beside it may have kept the cores busy (red-team round
-    #: 34: 120 busy processes of one learner's import cut an honest classmate from 100 to 28, kept).
+    #: How many time limits learner code passed in this grading (see :meth:`count_over_time`; the
+    #: plugin sets it to 0 as a grading starts). A class run grades such a learner again, alone: a
+    #: classmate's code graded beside it may have kept the cores or the server busy (red-team round 34:
+    #: 120 busy processes of one learner's import cut an honest classmate from 100 to 28, kept).
     timeouts: ClassVar[int] = 0
 
     @classmethod
     def count_over_time(cls) -> None:
-        """Count a learner-code process (this class's, or another the grader waited for with a time
-        limit: the build, locust) that went over its time limit."""
+        """Count a time limit learner code passed: a child's answer or result (this class's), the build,
+        locust, the server's or the container's readiness, a request to the service."""
         cls.timeouts += 1
 
     def __post_init__(self) -> None:

@@ -42,8 +42,6 @@ class ContainerFacts:
     error: str = ""
     #: The grader refused to build the image (its Dockerfile): ``error`` says why and what to keep to.
     refused: bool = False
-    #: The container was not ready within its time limit (a class run grades such a learner again, alone).
-    timed_out: bool = False
 
 
 class ContainerRun:
@@ -127,7 +125,8 @@ class ContainerRun:
             first = str(err).splitlines()[0]
             facts.error = hints.with_log(f"the container did not become ready: {first}",
                                          self.log_tail(DIAGNOSED_LINES))
-            facts.timed_out = server.NOT_READY in first
+            if server.NOT_READY in first:  # a time limit passed, as for a served service
+                Child.count_over_time()
             return facts
         facts.url = self.container.url
         return facts

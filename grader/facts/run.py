@@ -325,9 +325,6 @@ class Run:
         #: The service's port was taken on its last start: in a class run, code of another learner
         #: graded meanwhile may have held it (the run then grades this learner again, alone).
         self.port_taken = False
-        #: The service was not ready within the time limit: in a class run, code of another learner
-        #: graded meanwhile may have kept the cores or the server busy (graded again, alone).
-        self.timed_out = False
         self._server_error = ""
         #: What the model mover did to the copy of the store the grader serves (:attr:`served_home`).
         self.served = ServedModels()
@@ -929,10 +926,8 @@ class Run:
                                   error=f"no image: the bento was not built (see the built bento checks). "
                                         f"{facts.error.splitlines()[0] if facts.error else ''}")
         remaining = max(1.0, self.options.image_timeout - (time.monotonic() - self.started))
-        started = self._container.start(facts.tag, self.inspecting.home, remaining,
-                                        self.options.ready_timeout, served=self.served_home / "models")
-        self.timed_out = self.timed_out or started.timed_out
-        return started
+        return self._container.start(facts.tag, self.inspecting.home, remaining, self.options.ready_timeout,
+                                     served=self.served_home / "models")
 
     @cached_property
     def live(self) -> LiveTarget:
@@ -979,7 +974,8 @@ class Run:
                     continue
                 first = str(err).splitlines()[0]
                 self.port_taken = PORT_TAKEN in log
-                self.timed_out = server.NOT_READY in first
+                if server.NOT_READY in first:
+                    Child.count_over_time()
                 return LiveTarget(error=hints.with_log(f"the service did not start: {first}", log))
         problem = self.serving_problem()
         if problem:
