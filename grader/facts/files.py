@@ -9,11 +9,12 @@ cannot, and quote it in the learner's feedback. Links inside the submission are 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 #: The most a submission's files may hold, and how many there may be. A course submission is a few MB;
@@ -151,12 +152,16 @@ def check_archive(path: Path) -> None:
 
 
 def copy_tree(source: Path, target: Path,
-              ignore: Callable[[str, list[str]], set[str]] | None = None, links: bool = True) -> list[str]:
+              ignore: Callable[[str, list[str]], set[str]] | None = None, links: bool = True,
+              owners: Collection[int] | None = None) -> list[str]:
     """Copy a learner's folder as root without reading anything through a link: links are copied as
     links, then those that lead out of the copy are removed (:func:`drop_links_out`); anything neither
     a file, a folder nor a link (a FIFO would hang the copy) is left out. Notes say what was left out.
     ``links=False`` leaves every link out (a model store holds none, and root writes into it).
-    Raises :class:`TooLarge` before copying anything when the files exceed the limits."""
+    A file is read only if it is, once open, a regular file and no link (:func:`copy_file`), and with
+    ``owners`` (learner code's users, when it may still write the folder) only a file one of them owns.
+    Raises :class:`TooLarge` before copying anything when the files exceed the limits, and OSError
+    when a file fails those checks (without its name, which a swapped folder makes another user's)."""
     check_size(source, ignore)
     notes: list[str] = []
 
@@ -173,5 +178,34 @@ def copy_tree(source: Path, target: Path,
                 notes.append(f"{shown} is not a file or a folder: left out")
         return skip
 
-    shutil.copytree(source, target, ignore=ignored, symlinks=True, dirs_exist_ok=True)
+    try:
+        shutil.copytree(source, target, ignore=ignored, symlinks=True, dirs_exist_ok=True,
+                        copy_function=lambda src, dst: copy_file(src, dst, owners))
+    except shutil.Error as err:  # not its text: through a folder swapped for a link, it names others' files
+        raise OSError(f"{len(err.args[0]) if err.args else 1} of its files could not be copied: each must be "
+                      f"a regular file of learner code's, never a link (something changed them while they "
+                      f"were copied)") from None
     return notes + drop_links_out(target)
+
+
+def copy_file(source: str, target: str, owners: Collection[int] | None = None) -> str:
+    """Copy the regular file ``source`` to ``target`` (its mode and times too), or raise OSError. The
+    file is opened without following a link and checked once open: learner code still running can
+    swap a file it listed for a link to one of root's after the listing, and a path checked before it
+    is opened is read through that link (red-team round 37: root's files, and the grader's own
+    environment through /proc/self/environ, copied into the learner's image). A folder swapped so
+    leads to files of other users, which ``owners`` refuses."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if owners is not None and st.st_uid not in owners:
+            raise PermissionError(errno.EACCES, "not a file of learner code's users")
+        with open(fd, "rb", closefd=False) as reader, open(target, "wb") as writer:
+            shutil.copyfileobj(reader, writer)
+        os.chmod(target, stat.S_IMODE(st.st_mode) & 0o777)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        os.close(fd)
+    return target

@@ -678,6 +678,74 @@ def test_the_image_is_built_from_a_copy_of_the_bento_without_links_out(tmp_path)
         ContainerRun(None, False, tmp_path / "logs2")._stage("elsewhere:v2", home, tmp_path / "logs2")
 
 
+def _swap_after_listing(name: str, target: Path):
+    """An ``ignore`` for ``files.copy_tree`` that, once the copy has listed the top folder (its second
+    listing: the first is the size check's), turns its entry ``name`` into a link to ``target``: what
+    learner code still running did between the listing and the copy of each file (red-team round 37)."""
+    listings = []
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        path = Path(folder) / name
+        listings.append(folder)
+        if name in names and not path.is_symlink() and listings.count(folder) == 2:
+            if path.is_dir():
+                for child in path.iterdir():
+                    child.unlink()
+                path.rmdir()
+            else:
+                path.unlink()
+            path.symlink_to(target)
+        return set()
+    return ignore
+
+
+def test_a_file_swapped_for_a_link_while_it_is_copied_is_never_read_through_it(tmp_path) -> None:
+    """The copy lists a regular file, learner code turns it into a link to root's file, and the copy
+    opens it: it is refused, not read through the link (before: the secret was copied)."""
+    from grader.facts import files
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    source = tmp_path / "bento"
+    source.mkdir()
+    (source / "a.txt").write_text("mine")
+    (source / "b.txt").write_text("mine too")
+    with pytest.raises(OSError, match="could not be copied") as raised:
+        files.copy_tree(source, tmp_path / "copy", _swap_after_listing("a.txt", secret))
+    assert "secret" not in str(raised.value)
+    copied = tmp_path / "copy" / "a.txt"
+    assert not copied.exists() or "TOPSECRET" not in copied.read_text()
+    # Nothing swapped: copied as before, contents, mode and times.
+    (source / "a.txt").unlink()
+    (source / "a.txt").write_text("mine")
+    (source / "a.txt").chmod(0o640)
+    files.copy_tree(source, tmp_path / "copy2")
+    assert (tmp_path / "copy2" / "a.txt").read_text() == "mine"
+    assert (tmp_path / "copy2" / "a.txt").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "copy2" / "a.txt").stat().st_mtime_ns == (source / "a.txt").stat().st_mtime_ns
+
+
+def test_a_folder_swapped_for_a_link_copies_no_file_of_another_user(tmp_path) -> None:
+    """A folder listed, then swapped for a link to a folder of root's: the copy walks into it (Python's
+    copy follows the folder's link), and ``owners`` refuses every file that is not learner code's."""
+    from grader.facts import files
+
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "id_rsa").write_text("TOPSECRET")
+    source = tmp_path / "bento"
+    (source / "src").mkdir(parents=True)
+    (source / "src" / "x.py").write_text("x = 1")
+    mine = {os.getuid() + 1}  # learner code's users: not this process's, whose files these are
+    with pytest.raises(OSError, match="could not be copied") as raised:
+        files.copy_tree(source, tmp_path / "copy", _swap_after_listing("src", private), owners=mine)
+    assert "id_rsa" not in str(raised.value)
+    assert not (tmp_path / "copy" / "src" / "id_rsa").exists()
+    # The owner's own files are copied.
+    files.copy_tree(private, tmp_path / "copy2", owners={os.getuid()})
+    assert (tmp_path / "copy2" / "id_rsa").read_text() == "TOPSECRET"
+
+
 def test_the_grading_benchmark_says_how_fast_the_machine_is() -> None:
     """Gradings timed on machines of different speed can be compared by this line's two figures."""
     from grader.bench import machine_reference
