@@ -14,6 +14,7 @@ import contextlib
 import shutil
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +68,10 @@ class ContainerRun:
         self._build: Child | None = None
 
     def start(self, bento_tag: str, home: Path, build_timeout: float, ready_timeout: float,
-              served: Path | None = None) -> ContainerFacts:
+              served: Path | None = None, owners: Collection[int] | None = None) -> ContainerFacts:
         """Build the image of ``bento_tag`` from the store ``home``, its model folders replaced by those of
-        ``served`` (the grader's moved copy, see Run.served_home), run it and wait for ``/readyz``."""
+        ``served`` (the grader's moved copy, see Run.served_home), run it and wait for ``/readyz``.
+        ``owners``: learner code's users, whose files alone are copied from those stores (as root)."""
         facts = ContainerFacts(engine=self.engine.describe())
         tag = f"{IMAGE_REPOSITORY}:{bento_tag.split(':')[-1]}"
         self.image = tag  # removed at close even when the build fails half-way
@@ -77,7 +79,7 @@ class ContainerRun:
         box = self._builder_box() if self.rootless else None
         log = (box.folder if box else self.log_dir) / "containerize.log"
         try:
-            staged = self._stage(bento_tag, home, box.room if box else self.log_dir, served)
+            staged = self._stage(bento_tag, home, box.room if box else self.log_dir, served, owners)
         except (OSError, shutil.Error) as err:  # a file learner code made unreadable, say
             facts.error = f"the bento {bento_tag} could not be copied for the image build: {err}"
             return facts
@@ -138,7 +140,8 @@ class ContainerRun:
         self._room = box.room  # removed at close, never released: a classmate's build may be running
         return box
 
-    def _stage(self, bento_tag: str, home: Path, into: Path, served: Path | None = None) -> Path:
+    def _stage(self, bento_tag: str, home: Path, into: Path, served: Path | None = None,
+               owners: Collection[int] | None = None) -> Path:
         """A BentoML home in ``into`` holding a copy of the bento and the models, without the links that
         lead out of them. ``bentoml containerize`` copies the bento and models into its build context
         following links, as the grader's user (root) or the builder: learner code, which can write the
@@ -149,9 +152,9 @@ class ContainerRun:
         if files.escapes(source, home):  # its folder swapped for a link out of the store
             raise OSError(f"its folder is a link out of the store ({source.resolve()}): not copied")
         staged = into / "containerize-home"
-        files.copy_tree(source, staged / "bentos" / name / version)
+        files.copy_tree(source, staged / "bentos" / name / version, owners=owners)
         if (home / "models").is_dir():
-            files.copy_tree(home / "models", staged / "models")
+            files.copy_tree(home / "models", staged / "models", owners=owners)
         for model in sorted(served.glob("*/*")) if served is not None else []:
             if model.is_dir() and not model.is_symlink():
                 target = staged / "models" / model.relative_to(served)
@@ -159,7 +162,7 @@ class ContainerRun:
                     target.unlink()
                 elif target.is_dir():
                     shutil.rmtree(target)
-                files.copy_tree(model, target)
+                files.copy_tree(model, target, owners=owners)
         return staged
 
     def _exited(self):

@@ -926,8 +926,16 @@ class Run:
                                   error=f"no image: the bento was not built (see the built bento checks). "
                                         f"{facts.error.splitlines()[0] if facts.error else ''}")
         remaining = max(1.0, self.options.image_timeout - (time.monotonic() - self.started))
+        served = self.served_home / "models"  # once the mover is done
+        # Root copies the bento and the models out of stores learner code can write: nothing of it may
+        # run meanwhile (red-team round 37: a daemon of service.py's import, which had dropped the
+        # run's marker, swapped files for links while they were copied), and only its users' files
+        # are copied (files.copy_file).
+        boxes = [box for box in (self.sandbox, self.inspecting.sandbox) if box.confined]
+        for box in boxes:
+            procs.kill_user(box.uid)
         return self._container.start(facts.tag, self.inspecting.home, remaining, self.options.ready_timeout,
-                                     served=self.served_home / "models")
+                                     served=served, owners={box.uid for box in boxes} if boxes else None)
 
     @cached_property
     def live(self) -> LiveTarget:
