@@ -38,6 +38,8 @@ WRAPPED = (f'the contract wraps the applicant: POST {contract.CLASSIFY_PATH} wit
            f'def classify(self, {contract.CLASSIFY_ARG}: CreditApplication) -> CreditDecision '
            f'(not @bentoml.api(input_spec=...) with **params, which takes a flat body).')
 
+#: What a process or thread that could not start for want of process slots says (EAGAIN).
+NO_PROCESS_SLOTS = re.compile(r"Resource temporarily unavailable|can't start new thread")
 #: (pattern in a log or error text, the fix).
 TRAPS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"unexpected keyword argument 'runners'|to_runner|bentoml\.io"),
@@ -60,6 +62,10 @@ TRAPS: list[tuple[re.Pattern[str], str]] = [
      "a package is missing: install scikit-learn, xgboost and pydantic (pinned) in this environment."),
     (re.compile(r"Model module .* mismatch|is not a .* model|bentoml\.(sklearn|pickle)\b"),
      "the model was saved with bentoml.xgboost: load it with bentoml.xgboost.load_model(self.model_ref)."),
+    (NO_PROCESS_SLOTS,
+     "a process could not start: the machine had no process slots left (a service of yours that starts "
+     "many threads or processes, or another container graded at the same time). Start only what the "
+     "service needs, and grade again."),
 ]
 
 

@@ -294,6 +294,7 @@ def run(request: pytest.FixtureRequest) -> Iterator:
         report.machine_problem = grading.machine_problem
         report.port_taken = grading.port_taken
         report.timed_out = Child.timeouts > 0
+        report.short_of_processes = grading.short_of_processes()
         grading.close()
 
 

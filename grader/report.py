@@ -93,6 +93,9 @@ class Report:
     port_taken: bool = False
     #: The service was not ready in time, or a request got no answer in time: the same.
     timed_out: bool = False
+    #: A process of the image's build or container could not start for want of process slots
+    #: (Run.short_of_processes): the same.
+    short_of_processes: bool = False
 
     @property
     def score(self) -> float:
@@ -151,6 +154,7 @@ class Report:
             "machine_problem": self.machine_problem,
             "port_taken": self.port_taken,
             "timed_out": self.timed_out,
+            "short_of_processes": self.short_of_processes,
             "groups": {g: {"score": round(sum(c.score for c in cs), 2),
                            "max_score": round(sum(c.max_score for c in cs), 2)}
                        for g, cs in self.by_group().items()},

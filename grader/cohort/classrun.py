@@ -263,11 +263,13 @@ def to_grade_alone(outcomes: Iterable[Outcome]) -> set[str]:
     out-of-memory killer ended a process (a classmate's code took the memory: an honest learner's
     server, or grader, was ended), and whose grading was stopped at its time or memory limit (a
     classmate's code sent an honest learner's server one request of 60 MB, which took it past 4 GiB:
-    red-team round 36)."""
+    red-team round 36), and whose image's build or container could not start a process for want of
+    slots (a classmate's container held them all: round 37)."""
     outcomes = list(outcomes)
     spans = [o.window for o in outcomes if o.disturbed_others]
     return {o.learner_id for o in outcomes
             if o.disturbed_others or o.port_taken or o.timed_out or o.out_of_memory or o.over_limit
+            or o.short_of_processes
             or any(o.window[0] < end and start < o.window[1] for start, end in spans)}
 
 

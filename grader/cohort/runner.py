@@ -79,6 +79,9 @@ class Outcome:
     #: Its service was not ready in time, or a request got no answer in time (another learner's code
     #: may have kept the cores or the server busy): the same.
     timed_out: bool = False
+    #: A process of its image's build or container could not start for want of process slots (every
+    #: learner's container counts against the builder user's: a classmate's may have held them): the same.
+    short_of_processes: bool = False
     #: The machine's out-of-memory killer ended a process while it ran (learner code beside it may have
     #: taken the memory, in a way no limit saw): the same.
     out_of_memory: bool = False
@@ -281,6 +284,7 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
             else:
                 outcome.port_taken = summary.get("port_taken") is True
                 outcome.timed_out = summary.get("timed_out") is True
+                outcome.short_of_processes = summary.get("short_of_processes") is True
                 outcome.score, outcome.max_score = summary["score"], summary["max_score"]
                 outcome.checks = [{**c, "output": cleaner(c["output"])} for c in summary["checks"]]
     return outcome

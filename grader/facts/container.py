@@ -66,12 +66,31 @@ class ContainerRun:
         #: Named in advance: a grading interrupted while the engine starts it still removes it.
         self.name = f"bentokit-grader-{uuid.uuid4().hex[:10]}"
         self._build: Child | None = None
+        #: The errors :meth:`start` gave (see :meth:`short_of_processes`).
+        self._said: list[str] = []
 
     def start(self, bento_tag: str, home: Path, build_timeout: float, ready_timeout: float,
               served: Path | None = None, owners: Collection[int] | None = None) -> ContainerFacts:
         """Build the image of ``bento_tag`` from the store ``home``, its model folders replaced by those of
         ``served`` (the grader's moved copy, see Run.served_home), run it and wait for ``/readyz``.
         ``owners``: learner code's users, whose files alone are copied from those stores (as root)."""
+        facts = self._start(bento_tag, home, build_timeout, ready_timeout, served, owners)
+        if facts.error:
+            self._said.append(facts.error)
+        return facts
+
+    def short_of_processes(self) -> bool:
+        """Whether a process of the image's build or of the container could not start for want of
+        process slots. Every learner's image is built and run by the builder user, in its one user
+        namespace, and runs as BentoML's ``bentoml`` user there: their processes count against the same
+        limit. A classmate's container that held them all (4094 threads) made an honest learner's image
+        build and container fail, 110 -> 63, and the score was kept (red-team round 37): a class run
+        grades such a learner again, alone."""
+        said = (*self._said, self.log_tail(DIAGNOSED_LINES))
+        return any(hints.NO_PROCESS_SLOTS.search(text) for text in said)
+
+    def _start(self, bento_tag: str, home: Path, build_timeout: float, ready_timeout: float,
+               served: Path | None, owners: Collection[int] | None) -> ContainerFacts:
         facts = ContainerFacts(engine=self.engine.describe())
         tag = f"{IMAGE_REPOSITORY}:{bento_tag.split(':')[-1]}"
         self.image = tag  # removed at close even when the build fails half-way

@@ -1017,6 +1017,12 @@ class Run:
 
     # -- end ----------------------------------------------------------------------------------
 
+    def short_of_processes(self) -> bool:
+        """A process of the image's build or of the container could not start for want of process slots
+        (:meth:`ContainerRun.short_of_processes`; asked before :meth:`close`): a class run grades the
+        learner again, alone."""
+        return self._container is not None and self._container.short_of_processes()
+
     def close(self) -> None:
         """Stop the server (all its workers' groups) and every child; remove temporary files."""
         if self._server is not None:

@@ -341,9 +341,10 @@ def test_who_is_graded_again_alone() -> None:
                 outcome("before", 0, 10), outcome("after", 20, 30), outcome("port", 50, 60, port_taken=True),
                 outcome("slow", 70, 80, timed_out=True), outcome("unfetched", 0, 0),
                 outcome("short of memory", 90, 100, out_of_memory=True),
-                outcome("stopped at a limit", 110, 120, over_limit=True)]
+                outcome("stopped at a limit", 110, 120, over_limit=True),
+                outcome("no process slots", 130, 140, short_of_processes=True)]
     assert classrun.to_grade_alone(outcomes) == {"hog", "beside", "port", "slow", "short of memory",
-                                                  "stopped at a limit"}
+                                                  "stopped at a limit", "no process slots"}
 
 
 def test_a_class_run_refuses_to_start_when_the_package_index_cannot_be_reached(offline, tmp_path):

@@ -135,6 +135,30 @@ def test_an_image_that_crashes_on_start_fails_with_its_hint(engine, reference_ho
     assert "live_ready" in graded.failed
     assert graded.seconds < 240, "a crash must be detected, not waited out"
     assert graded.summary["timed_out"] is False  # the learner's own: not graded again in a class run
+    assert graded.summary["short_of_processes"] is False
+    assert left_behind() == ([], [])
+
+
+def test_a_container_that_cannot_start_a_process_is_graded_again_alone_in_a_class_run(
+        engine, reference_home, tmp_path, left_behind) -> None:
+    """Every learner's container runs as the same user of the builder's namespace and shares its
+    process limit: a classmate's container that held every slot made an honest learner's container
+    fail (red-team round 37). A process that cannot start for want of slots sets the summary's
+    ``short_of_processes`` (a class run grades that learner again, alone) and the check says why. Here
+    the service itself, in its container only, lowers its limit and forks: a real EAGAIN."""
+    submission = copy_solutions(tmp_path / "submission")
+    service = submission / "service.py"
+    service.write_text(service.read_text() + (
+        "\nimport os as _os\nimport resource as _resource\n\n"
+        "if _os.environ.get('BENTOML_CONTAINERIZED'):  # in the image only: a fork with no slot left\n"
+        "    _resource.setrlimit(_resource.RLIMIT_NPROC, (1, 1))\n"
+        "    _os.fork()\n"))
+    graded = grade(submission, reference_home, tmp_path / "results", "--container", "--ready-timeout", "90",
+                   "--group", GROUP)
+    output = graded.checks["container_image"]["output"]
+    assert "Resource temporarily unavailable" in output and "no process slots left" in output, output
+    assert graded.summary["short_of_processes"] is True
+    assert graded.summary["timed_out"] is False
     assert left_behind() == ([], [])
 
 
