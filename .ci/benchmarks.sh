@@ -6,11 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENTOML_DO_NOT_TRACK=true
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "==> installing wrk (Debian package)"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk >/dev/null
-fi
+bash .ci/wrk.sh
 [ -x .venv/bin/python ] || ./kit setup
 PY=.venv/bin/python
 
