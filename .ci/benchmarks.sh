@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENTOML_DO_NOT_TRACK=true
 
-bash .ci/wrk.sh
+bash .ci/system-tools.sh wrk
 [ -x .venv/bin/python ] || ./kit setup
 PY=.venv/bin/python
 

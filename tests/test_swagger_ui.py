@@ -1,7 +1,7 @@
 """The Swagger UI at ``/``, in a real headless browser: both APIs are listed, and "Try it out" on
 ``/classify`` starts from the course's sample applicant and gets HTTP 200 when sent from the page.
 
-The browser is the system's Chromium (Debian's ``chromium``; ``.ci/run`` installs it), driven by
+The browser is the system's Chromium (Debian's ``chromium``; ``.ci/system-tools.sh`` installs it), driven by
 Playwright through ``executable_path`` (Playwright's own browser builds are never downloaded).
 Set ``BENTOKIT_UPDATE_SCREENSHOT=1`` to refresh ``docs/swagger-try-it-out.png``, shown in notebook 3.
 """
