@@ -181,6 +181,34 @@ def test_tree_rss_counts_a_child_in_its_own_session(tmp_path):
             time.sleep(0.02)
         assert psutil.Process(process.pid).memory_info().rss < 40 * 2**20
         assert procs.tree_rss_mb(process) > 80
+        # The same through a table the polls share: read once within its age, again after it.
+        table = procs.ProcessTable(max_age=60)
+        first = table.rows()
+        assert procs.tree_usage(process, table=table).rss_mb > 80
+        assert table.rows() is first
+        table.max_age = 0
+        assert table.rows() is not first
+        assert procs.tree_usage(process, table=table).rss_mb > 80
+    finally:
+        procs.kill_tree(process, grace=0)
+
+
+def test_a_shared_table_sees_a_process_started_after_it_was_read_at_its_next_reading(tmp_path):
+    table = procs.ProcessTable(max_age=60)
+    table.rows()
+    child = "import time; time.sleep(300)"
+    script = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); "
+              "time.sleep(300)")
+    process = procs.spawn([sys.executable, "-c", script], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while len(psutil.Process(process.pid).children()) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        stale = procs.tree_usage(process, table=table)  # the root counts; its child is not read yet
+        table.max_age = 0
+        fresh = procs.tree_usage(process, table=table)
+        assert fresh.rss_mb > stale.rss_mb + 3 and fresh.open_files > stale.open_files
     finally:
         procs.kill_tree(process, grace=0)
 

@@ -111,6 +111,8 @@ class Run:
 #: Seconds between two looks at a grading's time, memory and open files: a burst of sockets that takes
 #: the machine's ports is seen within it (binding thousands of sockets takes longer).
 POLL = 0.25
+#: The process table the polls of the gradings running at once share (one reading per POLL for all).
+TABLE = procs.ProcessTable(max_age=POLL)
 #: Seconds a stopped grading gets to clean up after itself (its server, its sandbox) before SIGKILL.
 GRACE = 10.0
 
@@ -183,7 +185,7 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
         while process.poll() is None:
             # Read at every poll: a user of its own comes and goes (the lock check's).
             learner_uids = _confined_uids(command)
-            usage = procs.tree_usage(process, learner_uids or ())
+            usage = procs.tree_usage(process, learner_uids or (), table=TABLE)
             run.peak_rss_mb = max(run.peak_rss_mb, usage.rss_mb)
             if stop is not None and stop.is_set():
                 run.error = "stopped"
