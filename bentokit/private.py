@@ -128,6 +128,31 @@ def supervisor_control_kept_private() -> None:
     bentoml_circus.create_standalone_arbiter = create_standalone_arbiter
 
 
+def build_without_package_lock() -> None:
+    """From now on, in this process, ``bentoml build`` of a service that declares no image writes the
+    bentofile's packages into the bento as listed, without locking them (``uv pip compile``).
+
+    For the grader's builds only: it locks the same lines itself, beside the build, and only when its
+    lock asks what the build's would (``grader.facts.bentofile.LockInput.complete``); a build that
+    goes into an image keeps its lock, which the image installs. Private because the lock is a
+    bentofile option (``python.lock_packages``) with no command-line switch, and the grader builds the
+    learner's bentofile as written: BentoML turns the bentofile into an image in
+    ``populate_image_from_build_config``, which the build looks up when it runs. A service's own
+    ``image=`` keeps its lock (the grader's does not read it).
+    """
+    import attrs
+    from _bentoml_sdk import images
+
+    populate = images.populate_image_from_build_config
+
+    def unlocked(image: Any, build_config: Any, build_ctx: str) -> Any:
+        declared = image is not None
+        found = populate(image, build_config, build_ctx)
+        return found if found is None or declared else attrs.evolve(found, lock_python_packages=False)
+
+    images.populate_image_from_build_config = unlocked
+
+
 def containerfile(bento_tag: str, backend: str) -> str:
     """The Dockerfile ``bentoml containerize BENTO_TAG --backend BACKEND`` builds, as BentoML writes it
     (from the store of ``BENTOML_HOME``).

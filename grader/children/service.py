@@ -1,15 +1,16 @@
 """Child process: import the learner's ``service.py`` and describe the BentoML services it defines.
 
-Run as ``python -m grader.children.service IN OUT [--build]``; IN holds ``{"folder": SUBMISSION}``
-and, optionally, ``"model"``: the model reader's request (:mod:`grader.children.model`). Never
-imported by the grader itself. In this order, in one process (each step would otherwise import
-BentoML, XGBoost and scikit-learn in a process of its own):
+Run as ``python -m grader.children.service IN OUT [--build [--unlocked]]``; IN holds
+``{"folder": SUBMISSION}`` and, optionally, ``"model"``: the model reader's request
+(:mod:`grader.children.model`). Never imported by the grader itself. In this order, in one process
+(each step would otherwise import BentoML, XGBoost and scikit-learn in a process of its own):
 
 1. with ``"model"``: the model reader's facts, written to the pipe ``"answer_fd"`` and closed before
    any learner module is importable (the working directory is not the submission yet);
 2. service.py imported from SUBMISSION, and the JSON facts written to OUT;
 3. with ``--build``: ``bentoml build`` of SUBMISSION (BentoML's own command line, its output on
-   stdout), which finds service.py imported already.
+   stdout), which finds service.py imported already; with ``--unlocked``, without its packages' lock,
+   which the grader does itself (:func:`bentokit.private.build_without_package_lock`).
 """
 
 from __future__ import annotations
@@ -87,10 +88,14 @@ def inspect(out_path: str, folder: str) -> bool:
     return True
 
 
-def build(folder: str) -> int:
+def build(folder: str, unlocked: bool = False) -> int:
     """``bentoml build FOLDER --output tag`` through BentoML's own console entry point; its exit code."""
     from importlib.metadata import entry_points
 
+    if unlocked:
+        from bentokit.private import build_without_package_lock
+
+        build_without_package_lock()
     (command,) = entry_points(group="console_scripts", name="bentoml")
     sys.stdout.flush()
     try:
@@ -114,7 +119,7 @@ def main(in_path: str, out_path: str, args: list[str]) -> int:
     os.chdir(folder)
     if not inspect(out_path, folder) or "--build" not in args:
         return 0
-    return build(folder)
+    return build(folder, unlocked="--unlocked" in args)
 
 
 if __name__ == "__main__":

@@ -318,6 +318,8 @@ class Run:
         self._container: ContainerRun | None = None
         self._build: Build | None = None
         self._lock: package_index.Lock | None = None
+        #: The bento build skips its packages' lock: the grader's own lock asks the same (_start_inspector).
+        self._build_unlocked = False
         self.engine_error = ""
         #: Why this grading is no verdict on the work: a step failed for the machine's sake (it cannot
         #: reach the package index), not the submission's; '' when none did.
@@ -407,6 +409,11 @@ class Run:
 
     def _start_inspector(self, with_model: bool = False) -> None:
         builds_here = self.building and self.source.parsed
+        # The build runs in learner code's process, which can fake its end: the grader locks the
+        # bentofile's packages itself, meanwhile, as the build does first (see _built_bento). When that
+        # lock asks what the build's would, the build skips its own (not for an image: it installs them).
+        locked = bentofile.lock_input(self.submission / "bentofile.yaml") if builds_here else None
+        self._build_unlocked = bool(locked and locked.complete and self._container is None)
         if self.source.parsed:
             place = self._inspector_place()
             request: dict[str, Any] = {"folder": str(place.workdir)}
@@ -416,7 +423,8 @@ class Run:
             # turns to the submission (after reading the model).
             self._service_child = Child("grader.children.service", request, cwd=place.sandbox.folder,
                                         timeout=self.options.import_timeout,
-                                        args=["--build"] if builds_here else [],
+                                        args=(["--build"] if builds_here else [])
+                                        + (["--unlocked"] if self._build_unlocked else []),
                                         answers_early=builds_here or with_model, pipe_answer=with_model,
                                         **place.learner())
             self._model_in_inspector = with_model
@@ -428,12 +436,11 @@ class Run:
             place = self.inspecting
             self._build = Build(place.home, self._service_child.process, self._service_child.log_path,
                                 place.sandbox.read_text)
-            self.helpers.append("bento build")
-            # The build runs in learner code's process, which can fake its end: the grader locks the
-            # bentofile's packages itself, meanwhile, as the build does first (see _built_bento).
-            if found := bentofile.lock_input(self.submission / "bentofile.yaml"):
+            self.helpers.append("bento build (its packages' lock: the grader's)" if self._build_unlocked
+                                else "bento build")
+            if locked:
                 # A pass of the same lines and indexes in the last hour stands (a class shares one bentofile).
-                self._lock = package_index.Lock(found.requirements, found.index_args, keep=True)
+                self._lock = package_index.Lock(locked.requirements, locked.index_args, keep=True)
                 self.helpers.append("lock check (passed earlier: kept)" if self._lock.kept else "lock check")
 
     def _start_server(self) -> None:
@@ -864,10 +871,17 @@ class Run:
         if lock is not None and not lock.failure() and lock.undecided:
             lock = self._lock_as_learner_code(lock)
         if lock is not None and lock.failure():
-            if unreachable := package_index.unreachable():  # the machine's network: no verdict either way
+            unreachable = package_index.unreachable()
+            if unreachable:  # the machine's network, not the bentofile: no verdict on the work
                 self.machine_problem = package_index.described(unreachable)
-            else:
-                fixes = "".join(f"\nLikely fix: {fix}" for fix in hints.diagnose(lock.said()))
+            said = f"{package_index.LOCK_FAILED}\n{lock.said()}"  # what a build whose lock failed prints
+            found = [hints.index_unreachable(unreachable)] if unreachable else hints.diagnose(said)
+            fixes = "".join(f"\nLikely fix: {fix}" for fix in found)
+            if self._build_unlocked:  # the grader's lock stood in for the build's
+                return BentoFacts(error=(
+                    f"`bentoml build` cannot lock the bentofile's packages, which every build does "
+                    f"before it writes a bento ({package_index.LOCK_FAILED}):{fixes}\n{lock.said()}"))
+            if not unreachable:  # (the build's own lock passed, reaching the index: no verdict then)
                 return BentoFacts(error=(
                     f"`bentoml build` printed the bento tag {tag}, yet the bentofile's packages cannot be "
                     f"locked, which every build does before it writes a bento:{fixes}\n{lock.said()}"))

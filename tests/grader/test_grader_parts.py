@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import subprocess
+import sys
 import textwrap
 import time
 from importlib import metadata as importlib_metadata
@@ -847,6 +849,66 @@ def test_the_grader_locks_what_a_build_locks(bentofile_yaml, requirements_txt, l
         (tmp_path / "requirements.txt").write_bytes(requirements_txt)
     found = bentofile.lock_input(tmp_path / "bentofile.yaml")
     assert (found and (found.requirements, found.index_args)) == locked
+
+
+@pytest.mark.parametrize(("python_yaml", "complete"), [
+    (None, True),  # the reference's bentofile
+    ('python:\n  packages: ["sklearn"]\n  index_url: "https://pypi.org/simple"\n  no_index: false\n', True),
+    ('python:\n  packages: ["sklearn", "--extra-index-url https://example.org/simple"]\n', True),
+    ('python:\n  packages: ["sklearn"]\ndocker:\n  python_version: "3.12"\n', True),
+    ('python:\n  packages: ["sklearn"]\n  pip_args: "--pre"\n', False),
+    ('python:\n  packages: ["sklearn"]\n  trusted_host: ["example.org"]\n', False),
+    ('python:\n  packages: ["sklearn", "six @ https://example.org/six.whl"]\n', False),
+    ('python:\n  packages: ["sklearn", "./local"]\n', False),
+    ('python:\n  packages: ["sklearn", "-r other.txt"]\n', False),
+    ('python:\n  packages: ["sklearn", "--prefer-binary"]\n', False),
+    ('python:\n  packages: ["six==1.16.0 --hash=sha256:abc"]\n', False),
+], ids=["reference", "indexes", "an index line", "another Python", "pip_args", "trusted_host", "a URL",
+        "a path", "a nested file", "another option", "hashes"])
+def test_the_build_leaves_its_lock_to_the_grader_only_where_the_graders_asks_the_same(
+        python_yaml, complete, tmp_path, monkeypatch) -> None:
+    """The grader's builds skip their packages' lock when the grader's own asks exactly what it would:
+    anything the grader leaves out, or a platform BentoML locks another one for, keeps the build's."""
+    text = (ROOT / "solutions" / "bentofile.yaml").read_text() if python_yaml is None else python_yaml
+    (tmp_path / "bentofile.yaml").write_text(text)
+    assert bentofile.lock_input(tmp_path / "bentofile.yaml").complete is complete
+    monkeypatch.setattr("platform.system", lambda: "Darwin")  # BentoML then locks for Linux
+    assert not bentofile.lock_input(tmp_path / "bentofile.yaml").complete
+
+
+TINY_SERVICE = """\
+import bentoml
+
+@bentoml.service{image}
+class Tiny:
+    @bentoml.api
+    def ping(self) -> str:
+        return "pong"
+"""
+
+
+@pytest.mark.parametrize(("unlocked", "image", "locks"), [
+    (True, "", False), (False, "", True),
+    (True, '(image=bentoml.images.Image(python_version="3.11").python_packages("six==1.16.0"))', True),
+], ids=["unlocked", "as written", "a service's own image"])
+def test_an_unlocked_build_writes_the_packages_as_listed_and_a_declared_image_keeps_its_lock(
+        unlocked, image, locks, tmp_path) -> None:
+    """The inspector's build (grader.children.service.build) with ``unlocked``: the bento lists the
+    bentofile's lines and BentoML's pin, and no dependency of theirs (a lock lists each, pinned)."""
+    folder, home = tmp_path / "project", tmp_path / "home"
+    folder.mkdir()
+    (folder / "service.py").write_text(TINY_SERVICE.format(image=image))
+    (folder / "bentofile.yaml").write_text('service: "service:Tiny"\npython:\n  packages: ["six==1.16.0"]\n')
+    script = ("import sys; from grader.children.service import build; "
+              f"sys.exit(build({str(folder)!r}, unlocked={unlocked}))")
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=300)  # in the project, as the inspector builds
+    assert done.returncode == 0, done.stdout + done.stderr
+    (requirements,) = home.glob("bentos/tiny/*/env/python/requirements.txt")
+    lines = requirements.read_text().splitlines()
+    assert "six==1.16.0" in lines and f"bentoml=={importlib_metadata.version('bentoml')}" in lines
+    assert any(line.startswith("anyio==") for line in lines) is locks  # one of BentoML's dependencies
 
 
 @pytest.mark.parametrize(("docker_and_more", "found"), [
