@@ -22,6 +22,13 @@ def printable(text: str) -> str:
     return CONTROL.sub("", text)
 
 
+def one_line(text: str) -> str:
+    """Learner text as part of one line of the instructor's terminal: :func:`printable`, its line breaks
+    and tabs shown as ``\\n`` and ``\\t``. A file name holding line breaks, quoted in an error, printed
+    lines of its own that read as the class run's ("  classmate: 0 points (131 s, new)")."""
+    return printable(text).replace("\n", "\\n").replace("\t", "\\t")
+
+
 def markdown_cell(text: str) -> str:
     """Learner text as one cell of a Markdown table: no "|" or line break that would end the cell, and
     no link, image, emphasis or HTML outside code spans (``![](http://...)`` in a hint would show, or

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from grader import arguments
 from grader.cohort import classrun, platforms, runner, similarity, submissions
+from grader.report import one_line
 
 
 def _limits(args: argparse.Namespace) -> runner.Limits:
@@ -75,14 +76,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if done.warning:
         print(f"Warning: {done.warning}", file=sys.stderr)
     if done.stood:
-        names = ", ".join(sorted(done.stood))
+        names = ", ".join(one_line(name) for name in sorted(done.stood))
         print(f"Warning: {len(done.stood)} learner(s) could not be graded, for a reason that says nothing of "
               f"their work (their lines above); their stored results stand: {names}. Run again when their "
               f"sources can be reached.", file=sys.stderr)
     if done.clashed:
+        names = ", ".join(map(one_line, done.clashed))
         print(f"Warning: {len(done.clashed)} learner(s) not graded, their id being a stored learner's of "
-              f"another name (their lines above): {', '.join(done.clashed)}. Rename them in the class list.",
-              file=sys.stderr)
+              f"another name (their lines above): {names}. Rename them in the class list.", file=sys.stderr)
     if done.interrupted:
         print("Interrupted: every finished grading is stored; run the same command again to grade the rest.",
               file=sys.stderr)

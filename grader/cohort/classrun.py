@@ -26,7 +26,7 @@ from bentokit import package_index, procs
 from grader.cohort import gradebook, runner, similarity, store
 from grader.cohort.runner import Limits, Outcome
 from grader.cohort.submissions import Fetched, Submission, SubmissionError, with_stored_ids
-from grader.report import printable
+from grader.report import one_line, printable
 
 #: The grader's full marks without ``--container``: what a grading that could not finish is scored out of.
 DEFAULT_MAX = 100.0
@@ -228,7 +228,7 @@ def _stands(stored: dict[str, dict[str, Any]], outcome: Outcome, result: ClassRu
     result.kept.append(outcome.learner_id)
     result.stood.append(outcome.learner)
     when = datetime.fromisoformat(old["graded_at"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    say(f"  {printable(outcome.learner)}: {printable(outcome.error)}; their stored result, graded {when}, "
+    say(f"  {one_line(outcome.learner)}: {one_line(outcome.error)}; their stored result, graded {when}, "
         "stands")
     return True
 
@@ -330,7 +330,7 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
         late = policy or LatePolicy()
         clashes = clashes_with_stored(chosen, stored)
         for name, other in clashes.items():
-            say(f"  {printable(name)}: not graded: their id is that of {printable(other)}, whose stored "
+            say(f"  {one_line(name)}: not graded: their id is that of {one_line(other)}, whose stored "
                 f"result stands; rename one of them in the class list")
         result.clashed = sorted(clashes)
         chosen = [s for s in chosen if s.learner not in clashes]
@@ -349,7 +349,7 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     save_outcome(out, fetched, sub, late)
                     result.graded.append(sub.learner_id)
                     result.reasons[sub.learner_id] = "could not be fetched"
-                    say(f"  {printable(sub.learner)}: {printable(fetched.error)}")
+                    say(f"  {one_line(sub.learner)}: {one_line(fetched.error)}")
                     continue
                 old = stored.get(sub.learner_id)
                 reason = ("--force" if force else "named with --only" if named else
@@ -399,9 +399,9 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     save_outcome(out, outcome, sub, late)
                     if sub.learner_id not in result.graded:
                         result.graded.append(sub.learner_id)
-                    status = (f"error: {printable(outcome.error)}" if outcome.error
+                    status = (f"error: {one_line(outcome.error)}" if outcome.error
                               else f"{outcome.score:g} points")
-                    say(f"  {printable(sub.learner)}: {status} "
+                    say(f"  {one_line(sub.learner)}: {status} "
                         f"({outcome.seconds:.0f} s, {result.reasons[sub.learner_id]})")
                     if task is not None:
                         progress.advance(task)
@@ -419,7 +419,7 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                 for sub in (s for s in chosen if s.learner_id in again):
                     fetched = _fetch(sub, workroot, late.deadline)
                     if isinstance(fetched, Outcome):  # the first grade stands; the line says why not again
-                        say(f"  {printable(sub.learner)}: not graded again: {printable(fetched.error)}")
+                        say(f"  {one_line(sub.learner)}: not graded again: {one_line(fetched.error)}")
                         continue
                     result.reasons[sub.learner_id] = "graded again, alone"
                     batch.append(fetched)

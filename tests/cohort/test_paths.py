@@ -247,6 +247,32 @@ def test_a_learners_folder_names_are_printed_and_stored_as_text(tmp_path) -> Non
         procs.remove_tree(learner)
 
 
+def test_a_file_name_with_line_breaks_prints_no_line_of_its_own(tmp_path) -> None:
+    """An error quoting a learner's file name goes on one line of the instructor's terminal: a name
+    holding line breaks printed lines that read as the class run's own (red-team round 38: a classmate
+    at 0 points, the culprit at 100)."""
+    from grader.report import one_line
+
+    assert one_line("a\n  b\tc\x1b[2J") == "a\\n  b\\tc[2J"
+    learner = tmp_path / "class" / "mallory"
+    learner.mkdir(parents=True)
+    (learner / "service.py").write_text("print('hello')\n")
+    deep = learner / "x\n  zoe: 100 points (9 s, new)\n  mallory: 100 points (9 s, new)\n"
+    for _ in range(files.MAX_DEPTH + 1):
+        deep = deep / "a"
+    deep.mkdir(parents=True)
+    (tmp_path / "class").chmod(0o700)
+    try:
+        done = subprocess.run([sys.executable, "-m", "grader.cohort", "grade", str(tmp_path / "class"),
+                               "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300, env={**os.environ, "COLUMNS": "1000"})  # rich wraps no line
+        lines = (done.stdout + done.stderr).splitlines()
+        assert done.returncode == 0 and any("nest more than" in line for line in lines), lines
+        assert not [line for line in lines if line.lstrip().startswith(("zoe:", "mallory: 100"))], lines
+    finally:
+        procs.remove_tree(learner)
+
+
 def fetched_from(origin: Path, work: Path) -> submissions.Fetched:
     """``origin`` as a class run has fetched it (its copy in ``work``)."""
     root = work / "submission"
