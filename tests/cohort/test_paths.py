@@ -247,6 +247,21 @@ def test_a_learners_folder_names_are_printed_and_stored_as_text(tmp_path) -> Non
         procs.remove_tree(learner)
 
 
+@pytest.mark.parametrize("store", submissions.STORE_DIRS)
+def test_a_model_store_past_the_size_limit_is_refused_before_it_is_read(store, tmp_path) -> None:
+    """The copy leaves the model stores out (they are copied with the models, later), but the digest
+    that tells a changed submission reads every byte: a sparse 15 TB file in ``model_store/`` was
+    hashed for hours before anyone was graded (red-team round 38). Refused by its size, unread."""
+    learner = tmp_path / "mallory"
+    (learner / store).mkdir(parents=True)
+    (learner / "service.py").write_text("print('hello')\n")
+    with open(learner / store / "blob", "wb") as fh:
+        fh.truncate(files.MAX_BYTES + 1)  # sparse: no disk used
+    found = runner.fetch_or_outcome(submissions.Submission("mallory", str(learner)), tmp_path / "work")
+    assert isinstance(found, runner.Outcome) and not found.no_verdict, found
+    assert f"more than {files.MAX_BYTES // 2**20} MB" in found.error and f"{store}/blob" in found.error
+
+
 def test_a_file_name_with_line_breaks_prints_no_line_of_its_own(tmp_path) -> None:
     """An error quoting a learner's file name goes on one line of the instructor's terminal: a name
     holding line breaks printed lines that read as the class run's own (red-team round 38: a classmate
