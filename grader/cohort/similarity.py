@@ -31,6 +31,9 @@ from grader.report import markdown_inline
 THRESHOLD = 0.9
 #: The most tokens of a learner's own lines compared (the reference solution has 267).
 MAX_TOKENS = 2000
+#: The most characters of a service.py whose tokens are compared (the reference has 4 400). Tokenizing
+#: is pure Python: a 30 MB string constant took two minutes at every rebuild (red-team round 38).
+MAX_SOURCE = 100_000
 #: The seconds of exact pair scores a rebuild of the summary spends before it estimates the rest.
 BUDGET_SECONDS = 60.0
 #: Pairs shown in the summary (every pair is in similarity.json).
@@ -103,6 +106,18 @@ def own_tokens(source: str, starter: str = "") -> list[str]:
     return tokens
 
 
+def _read(path: Path) -> tuple[str, str]:
+    """A stored service.py's first ``MAX_SOURCE`` characters, and what makes two files identical: their
+    :func:`canonical_digest`, or for a file past the cap its bytes' (parsing it could take its size in
+    memory many times over)."""
+    with open(path, errors="replace") as fh:
+        text = fh.read(MAX_SOURCE + 1)
+    if len(text) <= MAX_SOURCE:
+        return text, canonical_digest(text)
+    with open(path, "rb") as fh:
+        return text[:MAX_SOURCE], "bytes:" + hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def _groups(keyed: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
     shared = [(k, sorted(v)) for k, v in keyed.items() if len(v) > 1]
     return sorted(shared, key=lambda kv: (-len(kv[1]), kv[1]))
@@ -114,15 +129,13 @@ def compare(out: Path, records: list[dict[str, Any]], threshold: float = THRESHO
     ``budget`` seconds of exact scores, the pairs left are scored by an upper bound (``estimated``)."""
     base = starter.read_text() if starter and starter.is_file() else ""
     label = {r["id"]: r["learner"] for r in records}
-    sources = {}
+    sources, by_tree = {}, defaultdict(list)
     for record in records:
         path = learner_dir(out, record["id"]) / "service.py"
         if path.is_file():
-            sources[record["id"]] = path.read_text(errors="replace")
+            sources[record["id"]], key = _read(path)
+            by_tree[key].append(label[record["id"]])
     report = Report(threshold, compared=len(sources))
-    by_tree: dict[str, list[str]] = defaultdict(list)
-    for rid, text in sources.items():
-        by_tree[canonical_digest(text)].append(label[rid])
     report.identical = [members for _, members in _groups(by_tree)]
     tokens = {rid: own_tokens(text, base)[:MAX_TOKENS] for rid, text in sources.items()}
     ratios = []

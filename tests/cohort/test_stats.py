@@ -122,6 +122,27 @@ def test_similarity_is_bounded_in_time_on_repeated_tokens(tmp_path):
     assert similarity.as_json(report)["estimated_pairs"] == 3
 
 
+def test_similarity_reads_a_padded_service_py_only_up_to_its_cap(tmp_path, monkeypatch):
+    """A service.py padded with a string constant of 30 MB took two minutes of pure-Python tokenizing at
+    every class run's end (red-team round 38). Only the first MAX_SOURCE characters are tokenized; past
+    the cap, a file is identical only to the same bytes."""
+    seen = []
+    tokens = similarity.own_tokens
+    monkeypatch.setattr(similarity, "own_tokens",
+                        lambda text, base: seen.append(len(text)) or tokens(text, base))
+    pad = '\n_PAD = """' + "a\n" * similarity.MAX_SOURCE + '"""\n'
+    records = []
+    for name, text in (("ann", SERVICE + pad), ("bob", SERVICE + pad), ("cat", SERVICE + pad + "x = 1\n"),
+                       ("dan", SERVICE)):
+        rec = record(name, 0, [])
+        store.write_atomic(store.learner_dir(tmp_path, rec["id"]) / "service.py", text)
+        records.append(rec)
+    report = similarity.compare(tmp_path, records, threshold=0.9)
+    assert max(seen) == similarity.MAX_SOURCE and len(seen) == 4
+    assert report.identical == [["ann", "bob"]]  # the same bytes; cat's differ past the cap
+    assert ("ann", "cat", 1.0) in report.pairs  # their tokens, up to the cap, are the same
+
+
 def test_learner_ids_are_unique_and_stable():
     assert submissions.learner_id("Jo Smith") != submissions.learner_id("Jo_Smith")
     assert submissions.learner_id("Jo Smith") == submissions.learner_id("Jo Smith")
