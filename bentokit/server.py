@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-import requests
 
-from bentokit import lazy_bentoml, procs
+from bentokit import bounded_http, lazy_bentoml, procs
 from bentokit.procs import Sandbox, kit_env
 
 __all__ = ["HOST", "MAX_SERVER_TMPDIR", "NOT_READY", "RunningServer", "ServerError", "free_port", "kit_env",
@@ -114,13 +113,12 @@ def wait_url_ready(
         reason = exited()
         if reason:
             raise ServerError(f"{reason} before it was ready.\n{log_tail()}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{url}{path}", timeout=2).status_code == 200:
-                reason = exited()
-                if reason:
-                    raise ServerError(f"{reason}, yet {url}{path} answered 200: what answers is left over "
-                                      f"from it (orphaned workers), not a running server.\n{log_tail()}")
-                return time.monotonic() - started
+        if bounded_http.status(f"{url}{path}", timeout=2) == 200:  # the whole answer within 2 s
+            reason = exited()
+            if reason:
+                raise ServerError(f"{reason}, yet {url}{path} answered 200: what answers is left over "
+                                  f"from it (orphaned workers), not a running server.\n{log_tail()}")
+            return time.monotonic() - started
         time.sleep(0.1)  # a poll interval, not a wait for readiness
     raise ServerError(f"{what}{NOT_READY}{timeout:.0f} s.\n{log_tail()}")
 

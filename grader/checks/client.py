@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import requests
 
 from bentokit import contract
+from grader.checks.live import Answer
 from grader.children import Child
 from grader.declare import LIVE, Checks
 from grader.facts.run import Run
@@ -50,8 +50,7 @@ def client_answers(client_calls: dict[str, Any], check) -> None:
     for name, applicant in client_calls["applicants"].items():
         if name == INVALID:
             continue
-        direct = requests.post(f"{client_calls['url']}{contract.CLASSIFY_PATH}",
-                               json=contract.wrap(applicant), timeout=30).json()
+        direct = Answer.post(f"{client_calls['url']}{contract.CLASSIFY_PATH}", contract.wrap(applicant)).body
         got = answers[name]
         why = got.get("raised") or ("" if got.get("answer") == direct else f"returned {got.get('answer')!r}")
         if why:

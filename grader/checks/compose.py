@@ -14,7 +14,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from bentokit import bento as kit_bento
-from bentokit import contract
+from bentokit import bounded_http, contract
 from grader.checks.live import Answer, need_expected, need_moved, need_telling, problem
 from grader.declare import MODEL, Checks
 from grader.facts import compose
@@ -134,16 +134,17 @@ def compose_live(run: Run, check, composed_source, composed) -> None:
         crashed = crashed or answer.code >= 500
         check.part(name, not why, why.split(" The service crashed")[0] if answer.code >= 500 else why,
                    weight=1.0 if run.tells(run.saved(index)) else 0.0)  # as the golden check weighs them
-    batch = requests.post(live.url + contract.CLASSIFY_BATCH_PATH,
-                          json=contract.wrap_batch(list(run.known.values())), timeout=30)
-    decided = batch.json() if batch.ok else None
+    batch = Answer.post(live.url + contract.CLASSIFY_BATCH_PATH,
+                        contract.wrap_batch(list(run.known.values())))
+    answered = 200 <= batch.code < 400
+    decided = batch.body if answered else None
     same = isinstance(decided, list) and len(decided) == len(run.known) and all(
         not problem(Answer(200, d, str(d)), run.expected(i), run)
         for i, d in enumerate(decided))
     check.part("classify_batch", same,
-               f"/classify_batch gave HTTP {batch.status_code}: {batch.text[:160]}; it should answer a list "
+               f"/classify_batch gave HTTP {batch.code}: {batch.text[:160]}; it should answer a list "
                f"of decisions, one per application, in order.")
-    if crashed or not batch.ok:
+    if crashed or not answered:
         errors = [line.strip() for line in composed.server_log(200).splitlines() if ERROR_LINE.match(line)]
         distinct = list(dict.fromkeys(errors))[:3] or ["see its log"]
         check.note("The service crashed on a valid request: " + "; ".join(distinct))
@@ -157,7 +158,7 @@ def compose_metrics(run: Run, check, composed_source, composed) -> None:
     if not live.url:
         check.fail("not checked: the composed service is not running (see the live check).")
     try:
-        text = requests.get(live.url + "/metrics", timeout=10).text
+        text = bounded_http.request("GET", live.url + "/metrics", timeout=10)[1].decode(errors="replace")
         families = {f.name: f for f in text_string_to_metric_families(text)}
     except (requests.RequestException, ValueError) as err:
         check.fail(f"/metrics could not be read: {type(err).__name__}: {err}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import requests
 
-from bentokit import bento, contract
+from bentokit import bento, bounded_http, contract
 from grader.checks.live import TIMEOUT, Answer, known_problem
 from grader.declare import BENTO, CONTAINER, LIVE, Checks
 from grader.facts.run import Run
@@ -20,9 +22,9 @@ READY_HINT = ("the container must become ready on its own: the model is packed i
 def served_routes(url: str) -> set[str] | None:
     """The API routes the running service publishes in its OpenAPI document."""
     try:
-        response = requests.get(url + "/docs.json", timeout=TIMEOUT)
-        return set(response.json().get("paths", {})) if response.status_code == 200 else None
-    except (requests.RequestException, ValueError, AttributeError):
+        response, body = bounded_http.request("GET", url + "/docs.json", timeout=TIMEOUT)
+        return set(json.loads(body).get("paths", {})) if response.status_code == 200 else None
+    except (requests.RequestException, ValueError, AttributeError, RecursionError):
         return None
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from bentokit import contract
+from bentokit import bounded_http, contract
 from grader import hints
 from grader.children import Child
 from grader.declare import IMPORT, LIVE, MODEL, Checks
@@ -45,27 +45,23 @@ class Answer:
         MAX_ANSWER or slower than TIMEOUT in all is none, and a body nested past what Python's parser
         takes is no JSON (it raised RecursionError, which ended the check as the grader's own error). No
         answer in time counts as a time limit passed (``Child.count_over_time``)."""
-        started = time.monotonic()
         try:
-            with (session or requests).post(url, json=payload, timeout=TIMEOUT, stream=True) as response:
-                data = bytearray()
-                for chunk in response.iter_content(1 << 16):
-                    data += chunk
-                    if len(data) > MAX_ANSWER or time.monotonic() - started > TIMEOUT:
-                        if len(data) <= MAX_ANSWER:
-                            Child.count_over_time()
-                        return cls(0, None, f"no answer: over {MAX_ANSWER >> 20} MiB, or still coming after "
-                                            f"{TIMEOUT} s")
-        except requests.Timeout as err:
+            response, data = bounded_http.request("POST", url, json=payload, timeout=TIMEOUT,
+                                                  max_bytes=MAX_ANSWER, session=session)
+        except bounded_http.LargeAnswer:
+            return cls(0, None, f"no answer: over {MAX_ANSWER >> 20} MiB")
+        except requests.Timeout as err:  # a read that waited TIMEOUT, or the whole answer past it
             Child.count_over_time()
-            return cls(0, None, f"no answer: {type(err).__name__}")
+            slow = isinstance(err, bounded_http.SlowAnswer)
+            return cls(0, None, f"no answer: still coming after {TIMEOUT} s" if slow
+                       else f"no answer: {type(err).__name__}")
         except requests.RequestException as err:
             return cls(0, None, f"no answer: {type(err).__name__}")
         try:
-            body = json.loads(bytes(data))
+            body = json.loads(data)
         except (ValueError, RecursionError):
             body = None
-        return cls(response.status_code, body, bytes(data[:1200]).decode("utf-8", errors="replace")[:300])
+        return cls(response.status_code, body, data[:1200].decode("utf-8", errors="replace")[:300])
 
     @property
     def probability(self) -> float | None:
@@ -384,8 +380,8 @@ def live_infra(run: Run, check) -> None:
     url = need_live(run, check)
     for path in ("/livez", "/readyz", "/metrics"):
         try:
-            response = requests.get(url + path, timeout=TIMEOUT)
-            ok = response.status_code == 200 and (path != "/metrics" or "bentoml_" in response.text)
+            response, body = bounded_http.request("GET", url + path, timeout=TIMEOUT)
+            ok = response.status_code == 200 and (path != "/metrics" or b"bentoml_" in body)
             got = f"HTTP {response.status_code}"
         except requests.RequestException as err:
             ok, got = False, type(err).__name__

@@ -187,22 +187,28 @@ def moved_run(predictions: list[float] | None = None, move: tuple[float, float] 
 
 @contextlib.contextmanager
 def loopback_service(respond):
-    """A service on a free loopback port that answers each POST to ``path`` with body ``raw`` by
-    ``respond(path, raw)``: its status, its JSON bytes and how many seconds to wait first; yields its
-    base URL."""
+    """A service on a free loopback port that answers each POST (or GET) to ``path`` with body ``raw`` by
+    ``respond(path, raw)``: its status, its JSON bytes, how many seconds to wait first and, optionally,
+    how many to wait before each byte of the body; yields its base URL."""
     import http.server
     import threading
 
     class Service(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            status, out, delay = respond(self.path, self.rfile.read(int(self.headers["Content-Length"])))
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, out, delay, *drip = respond(self.path, raw)
             time.sleep(delay)
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up waiting
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
-                self.wfile.write(out)
+                for i in range(0, len(out), 1 if drip else len(out) or 1):
+                    self.wfile.write(out[i:i + 1] if drip else out)
+                    self.wfile.flush()
+                    time.sleep(drip[0] if drip else 0)
+
+        do_GET = do_POST  # noqa: N815 - http.server's name
 
         def log_message(self, *args) -> None:
             pass
@@ -1021,3 +1027,24 @@ def test_an_answer_nested_too_deep_is_no_json_and_one_too_large_is_none(monkeypa
         monkeypatch.setattr(live, "TIMEOUT", 0.5)  # a request the service does not answer in time
         slow = Answer.post(url + "/slow", {})
         assert slow.code == 0 and Child.timeouts == 1  # counted: a class run grades the learner again
+
+
+def test_an_answer_that_drips_counts_as_none_once_its_time_is_up(monkeypatch) -> None:
+    """A service that sends its body a byte at a time, each read well within the socket's timeout, held
+    the grader for as long as it liked (red-team round 38, ``--url``): the answer's time counts in all,
+    and readiness too (``/readyz`` answering 200, slowly, is not ready in time)."""
+    from bentokit import server
+    from grader.checks import live
+    from grader.checks.live import Answer
+    from grader.children import Child
+
+    monkeypatch.setattr(Child, "timeouts", 0)
+    monkeypatch.setattr(live, "TIMEOUT", 0.5)
+    body = b'{"probability": 0.5, "status": "MAYBE"}'
+    with loopback_service(lambda path, raw: (200, body, 0.0, 0.1 if path != "/fast" else 0)) as url:
+        assert Answer.post(url + "/fast", {}).body == {"probability": 0.5, "status": "MAYBE"}
+        dripped = Answer.post(url + "/classify", {})  # 4 s of body, 0.1 s a byte
+        assert dripped.code == 0 and dripped.text == "no answer: still coming after 0.5 s", dripped.text
+        assert Child.timeouts == 1
+        with pytest.raises(server.ServerError, match="not ready"):
+            server.wait_url_ready(url, timeout=1.0)
