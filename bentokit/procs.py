@@ -98,6 +98,9 @@ SHARED_TMP = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"), Path("/run/lock"
 #: any local user, gave every build an index of theirs, whose package ran code that sent the
 #: classmate's files away (red-team round 35).
 ROOMS = Path("/var/lib/bentokit/rooms")
+#: In a room several gradings' sandboxes share the user of (:meth:`Sandbox.in_shared_room`): the lock
+#: file its grader holds while it uses the room.
+HELD = ".held"
 
 Root = int | psutil.Process | subprocess.Popen
 
@@ -963,6 +966,35 @@ class Sandbox:
         os.chown(folder, uid, gid)
         return cls(folder=folder, uid=uid, gid=gid, user=user, confined=True, room=room, **kwargs)
 
+    @classmethod
+    def in_shared_room(cls, user: str, uid: int, gid: int,
+                       workroot: str | os.PathLike | None = None) -> Sandbox:
+        """:meth:`in_room` for a user several gradings share at once (the image builder), whose rooms its
+        slot's clean-up cannot tell apart: the room holds a lock its caller keeps until
+        :meth:`leave_room`. Rooms of ``user`` whose lock no one holds (their grader was killed) go first."""
+        where = Path(workroot or rooms_dir())
+        _remove_abandoned_rooms(where, f"{user}-")
+        box = cls.in_room(user, uid, gid, workroot)
+        try:
+            # Locked before it has its name: another grading's clean-up never finds it unheld.
+            making = box.room / f"{HELD}.new"
+            fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(making, box.room / HELD)
+        except BaseException:
+            remove_tree(box.room)
+            raise
+        box._lock_fd = fd
+        return box
+
+    def leave_room(self) -> None:
+        """Remove a shared room (:meth:`in_shared_room`) and let go of its lock, leaving the user's
+        processes alone: another grading's may be running. Idempotent."""
+        remove_tree(self.room)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     def __enter__(self) -> Sandbox:
         return self
 
@@ -1132,6 +1164,28 @@ def _shared_entries(folder: str | Path, depth: int = 3) -> Iterator[os.DirEntry]
                 st = entry.stat(follow_symlinks=False)
                 if depth > 1 and stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and st.st_mode & stat.S_IWOTH:
                     yield from _shared_entries(entry.path, depth - 1)
+
+
+def _remove_abandoned_rooms(where: Path, prefix: str) -> None:
+    """Remove the shared rooms (:meth:`Sandbox.in_shared_room`) in ``where`` whose names start with
+    ``prefix`` and whose lock no one holds: the kernel let go of it when their grader died."""
+    for entry in _shared_entries(where, depth=1):
+        if not entry.name.startswith(prefix):
+            continue
+        try:
+            fd = os.open(os.path.join(entry.path, HELD), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:  # not a shared room, or one still being made
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: in use
+            os.close(fd)
+            continue
+        try:
+            if os.fstat(fd).st_uid == 0 and entry.stat(follow_symlinks=False).st_uid == 0:
+                remove_tree(entry.path)
+        finally:
+            os.close(fd)
 
 
 def _room_of(entry: os.DirEntry, uid: int, prefix: str) -> bool:

@@ -485,6 +485,52 @@ def test_the_room_of_a_killed_holder_is_removed_when_its_slot_is_reaped():
     assert not Path(room).exists(), reaped
 
 
+#: A grader that makes a shared room as ``sys.argv[1]`` (uid, gid) in ``sys.argv[4]``, prints it, and then
+#: either dies without leaving it (``die``) or holds it until its stdin ends.
+SHARED_ROOM_HOLDER = """
+import os, sys
+from bentokit import procs
+box = procs.Sandbox.in_shared_room(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+print(box.room, flush=True)
+os._exit(0) if sys.argv[5] == "die" else sys.stdin.read()
+"""
+
+
+def test_a_shared_room_goes_once_its_grader_is_gone_never_while_it_lives(tmp_path):
+    """The image builder's rooms (one per grading, the user shared by all gradings at once): a grading
+    killed mid-build left its room, with the bento and models it had copied, for good."""
+    import pwd
+
+    me = pwd.getpwuid(os.getuid())
+    args = [sys.executable, "-c", SHARED_ROOM_HOLDER, me.pw_name, str(me.pw_uid), str(me.pw_gid),
+            str(tmp_path)]
+    living = subprocess.Popen([*args, "hold"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              cwd=ROOT)
+    try:
+        held = Path(living.stdout.readline().strip())
+        dead = Path(subprocess.run([*args, "die"], capture_output=True, text=True, timeout=60, check=True,
+                                   cwd=ROOT).stdout.strip())
+        being_made = tmp_path / f"{me.pw_name}-making"  # no lock file yet: never taken for abandoned
+        being_made.mkdir()
+        others = tmp_path / "someone-else-1"
+        others.mkdir()
+        (others / procs.HELD).touch()
+        assert dead.is_dir() and (dead / procs.HELD).exists()
+
+        box = procs.Sandbox.in_shared_room(me.pw_name, me.pw_uid, me.pw_gid, tmp_path)
+        assert not dead.exists()
+        assert held.is_dir() and being_made.is_dir() and others.is_dir()
+        assert box.folder == box.room / "home" and (box.room / procs.HELD).exists()
+        box.leave_room()
+        box.leave_room()  # idempotent
+        assert not box.room.exists()
+    finally:
+        living.communicate("", timeout=30)
+    assert held.is_dir()  # its grader ended without leaving it: the next one removes it
+    procs.Sandbox.in_shared_room(me.pw_name, me.pw_uid, me.pw_gid, tmp_path).leave_room()
+    assert not held.exists()
+
+
 def test_opening_up_a_folder_to_remove_it_never_follows_a_link(tmp_path):
     """The retry of a failed removal gives the folder mode 700, but through a descriptor: a name that
     is a link by then (learner code swapped it) leaves the link's target as it was."""

@@ -59,8 +59,8 @@ class ContainerRun:
         self.log_dir = log_dir
         #: Where a failed build's log is kept for the learner (the results folder: ``log_dir`` goes).
         self.kept_log = kept_log
-        #: Rootless: the build's folder (root's, mode 711) and its sandbox, the builder user's.
-        self._room: Path | None = None
+        #: Rootless: the build's sandbox, the builder user's, in a room (root's, mode 711) of its own.
+        self._room: procs.Sandbox | None = None
         self.image: str | None = None
         self.container: containers.RunningContainer | None = None
         #: Named in advance: a grading interrupted while the engine starts it still removes it.
@@ -155,8 +155,8 @@ class ContainerRun:
     def _builder_box(self) -> procs.Sandbox:
         """The build's sandbox: the builder user, in a room of this run's (see procs.Sandbox), its folder
         there the build's TMPDIR (its HOME, with its podman's store, is the builder's: ``builder.env``)."""
-        box = procs.Sandbox.in_room(self.rootless.name, self.rootless.uid, self.rootless.gid)
-        self._room = box.room  # removed at close, never released: a classmate's build may be running
+        box = procs.Sandbox.in_shared_room(self.rootless.name, self.rootless.uid, self.rootless.gid)
+        self._room = box  # left at close, never released: a classmate's build may be running
         return box
 
     def _stage(self, bento_tag: str, home: Path, into: Path, served: Path | None = None,
@@ -226,7 +226,7 @@ class ContainerRun:
                     break
         self.image = None
         if self._room is not None:  # never the builder's processes: a classmate's build may be running
-            procs.remove_tree(self._room)
+            self._room.leave_room()
             self._room = None
 
     def _image_exists(self) -> bool:
