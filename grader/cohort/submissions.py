@@ -336,8 +336,7 @@ def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[l
             notes += [f"{store}/models/{note}" for note in copied]
             notes.append(f"model store copied from {store}/")
     deadline = time.monotonic() + timeout  # for all imports: they run before the grading's own limit
-    exports = [e for e in sorted(fetched.origin.rglob("*.bentomodel"))
-               if not set(e.relative_to(fetched.origin).parts) & set(NOISE)]
+    exports = _exports(fetched.origin)
     if len(exports) > MAX_EXPORTS:
         notes.append(f"{len(exports)} .bentomodel files: only the first {MAX_EXPORTS} imported "
                      f"(a submission needs one)")
@@ -374,9 +373,17 @@ def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[l
                 notes += files.copy_tree(Path(fresh) / "models", home / "models", links=False)
     if not imported and not notes:
         notes.append("no model found: ship the model as a .bentomodel file (bentoml models export)")
-    for exported in fetched.root.rglob("*.bentomodel"):
-        exported.unlink()
+    for exported in _exports(fetched.root):
+        if not exported.is_dir() or exported.is_symlink():
+            exported.unlink()
     return stored_models(home), notes
+
+
+def _exports(root: Path) -> list[Path]:
+    """The ``.bentomodel`` entries under ``root``, sorted, never looked for in :data:`NOISE` folders (an
+    rglob walked a committed ``.venv`` of a million files, which the size limits do not count)."""
+    return sorted(Path(folder, name) for folder, dirs, names in files.walk(root, _noise)
+                  for name in dirs + names if name.endswith(".bentomodel"))
 
 
 @dataclass
