@@ -76,7 +76,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if done.warning:
         print(f"Warning: {done.warning}", file=sys.stderr)
     if done.stood:
-        names = ", ".join(one_line(name) for name in sorted(done.stood))
+        names = ", ".join(map(one_line, sorted(done.stood)))
         print(f"Warning: {len(done.stood)} learner(s) could not be graded, for a reason that says nothing of "
               f"their work (their lines above); their stored results stand: {names}. Run again when their "
               f"sources can be reached.", file=sys.stderr)
