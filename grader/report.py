@@ -98,7 +98,8 @@ class Report:
     machine_problem: str = ""
     #: The service's port was taken (Run.port_taken): a class run grades the learner again, alone.
     port_taken: bool = False
-    #: The service was not ready in time, or a request got no answer in time: the same.
+    #: The service was not ready in time, or a request got no answer in time or a busy one (HTTP 429,
+    #: 503, 504): the same.
     timed_out: bool = False
     #: A process of the image's build or container could not start for want of process slots
     #: (Run.short_of_processes): the same.

@@ -76,8 +76,8 @@ class Outcome:
     #: Its service's port was taken (another learner's code graded meanwhile may hold it): it is graded
     #: again, alone. Never stored.
     port_taken: bool = False
-    #: Its service was not ready in time, or a request got no answer in time (another learner's code
-    #: may have kept the cores or the server busy): the same.
+    #: Its service was not ready in time, or a request got no answer in time or a busy one (HTTP 429, 503,
+    #: 504; another learner's code may have kept the cores or the server busy): the same.
     timed_out: bool = False
     #: A process of its image's build or container could not start for want of process slots (every
     #: learner's container counts against the builder user's: a classmate's may have held them): the same.

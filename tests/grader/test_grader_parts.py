@@ -16,6 +16,7 @@ import pytest
 
 from bentokit import contract, procs
 from grader import hints
+from grader.checks.live import BUSY
 from grader.facts import bentofile, probes
 from grader.facts import source as ast_facts
 
@@ -1027,6 +1028,22 @@ def test_an_answer_nested_too_deep_is_no_json_and_one_too_large_is_none(monkeypa
         monkeypatch.setattr(live, "TIMEOUT", 0.5)  # a request the service does not answer in time
         slow = Answer.post(url + "/slow", {})
         assert slow.code == 0 and Child.timeouts == 1  # counted: a class run grades the learner again
+
+
+@pytest.mark.parametrize("status", sorted(BUSY))
+def test_a_busy_answer_counts_as_a_time_limit_passed_and_an_error_does_not(monkeypatch, status) -> None:
+    """A classmate's daemon flooded every other user's server: BentoML answered an honest learner's batch
+    requests at once with 503 ("process is overloaded"), a wrong answer of theirs that the class run kept
+    (red-team round 39, 100 -> 96). Counted, the class run grades the learner again, alone."""
+    from grader.checks.live import Answer
+    from grader.children import Child
+
+    monkeypatch.setattr(Child, "timeouts", 0)
+    answer = b'{"error": "x"}'
+    with loopback_service(lambda path, raw: (status if path == "/busy" else 500, answer, 0.0)) as url:
+        assert Answer.post(url + "/error", {}).code == 500 and Child.timeouts == 0
+        busy = Answer.post(url + "/busy", {})
+        assert busy.code == status and busy.body == {"error": "x"} and Child.timeouts == 1
 
 
 def test_an_answer_that_drips_counts_as_none_once_its_time_is_up(monkeypatch) -> None:
