@@ -125,7 +125,7 @@ def test_similarity_is_bounded_in_time_on_repeated_tokens(tmp_path):
 def test_similarity_reads_a_padded_service_py_only_up_to_its_cap(tmp_path, monkeypatch):
     """A service.py padded with a string constant of 30 MB took two minutes of pure-Python tokenizing at
     every class run's end (red-team round 38). Only the first MAX_SOURCE characters are tokenized; past
-    the cap, a file is identical only to the same bytes."""
+    the cap, a file is identical only to the same code."""
     seen = []
     tokens = similarity.own_tokens
     monkeypatch.setattr(similarity, "own_tokens",
@@ -139,8 +139,28 @@ def test_similarity_reads_a_padded_service_py_only_up_to_its_cap(tmp_path, monke
         records.append(rec)
     report = similarity.compare(tmp_path, records, threshold=0.9)
     assert max(seen) == similarity.MAX_SOURCE and len(seen) == 4
-    assert report.identical == [["ann", "bob"]]  # the same bytes; cat's differ past the cap
+    assert report.identical == [["ann", "bob"]]  # the same code; cat's differs past the cap
     assert ("ann", "cat", 1.0) in report.pairs  # their tokens, up to the cap, are the same
+
+
+def test_code_put_before_a_copy_neither_hides_it_nor_goes_unlisted(tmp_path):
+    """100 KB of comments before a verbatim copy took it past the characters compared (only comments
+    were left, and no pair scored); 700 lines of junk code, under that cap, past the tokens compared
+    (red-team round 39). Comment lines are dropped before the cap, and a file longer than what is
+    compared is listed by name."""
+    junk = "_n = 1\n" * 700
+    sources = {"ann": SERVICE, "bob": "# my own notes\n" * 7000 + SERVICE, "cat": junk + SERVICE}
+    records = []
+    for name, text in sources.items():
+        rec = record(name, 0, [])
+        store.write_atomic(store.learner_dir(tmp_path, rec["id"]) / "service.py", text)
+        records.append(rec)
+    report = similarity.compare(tmp_path, records, threshold=0.9)
+    assert report.identical == [["ann", "bob"]] and ("ann", "bob", 1.0) in report.pairs
+    assert [name for name, _, _ in report.in_part] == ["cat"] and report.in_part[0][2] > similarity.MAX_TOKENS
+    text = "\n".join(similarity.markdown(report))
+    assert "**Compared in part only**" in text and "- cat: " in text
+    assert similarity.as_json(report)["compared_in_part"][0]["learner"] == "cat"
 
 
 def test_learner_ids_are_unique_and_stable():
