@@ -256,7 +256,8 @@ def to_grade_alone(outcomes: Iterable[Outcome]) -> set[str]:
     over a limit that keeps the gradings beside it whole (``Outcome.disturbed_others``; another
     learner's code can push a server over it, by connecting to it), whose grading ran meanwhile (their
     servers and requests may have failed for its sake), whose service found its port taken, and whose
-    code went over a time limit: its service not ready or not answering in time, its import, model
+    code went over a time limit: its service not ready, not answering in time or answering it is too
+    busy (HTTP 429, 503, 504), its import, model
     reading, build or load test not done in time (a classmate's code may have kept the cores or the
     server busy: a flood of requests to it cost an honest learner the whole live group, and 120 busy
     processes another learner's import and model limits), during whose grading the machine's
@@ -412,7 +413,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                 batch, first_pass = [], False
                 if again:
                     say(f"{len(again)} to grade again, one at a time, a minute apart: a grading went over "
-                        f"the open files, memory or a time limit, found its service's port taken, or ran "
+                        f"the open files, memory or a time limit, found its service too busy to answer or "
+                        f"its port taken, or ran "
                         f"while the machine ran out of memory (code of a learner graded beside it may have "
                         f"kept the cores or the memory, sent a classmate's server requests, or held the "
                         f"machine's ports)")
