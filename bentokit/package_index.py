@@ -94,6 +94,8 @@ class Lock:
         self.undecided = ""
         #: uv's own words, once :meth:`failure` has run.
         self.stderr = ""
+        #: :meth:`failure` stopped it at its time limit (the machine busy, or the index silent).
+        self.timed_out = False
         self.process: subprocess.Popen | None = None
         self._failure: str | None = None
         self._home = ""
@@ -142,6 +144,7 @@ class Lock:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 procs.kill_tree(self.process, grace=0)
+                self.timed_out = True
                 return f"uv found no answer from the package index in {timeout:.0f} s"
             self._messages.seek(max(0, self._messages.seek(0, 2) - MESSAGES_KEPT))
             self.stderr = err = self._messages.read().decode(errors="replace")

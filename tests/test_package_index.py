@@ -110,3 +110,13 @@ def test_a_kept_pass_stands_for_the_same_lines_for_an_hour_and_a_failure_is_neve
     package_index.Lock(["kitpkg==1.0"], args, keep=True).failure()
     kept.chmod(0o666)  # a pass another user could have written is never trusted
     assert not package_index.Lock(["kitpkg==1.0"], args, keep=True).kept
+
+
+def test_a_lock_stopped_at_its_time_limit_says_so() -> None:
+    """A classmate's code that keeps the cores made the grader's own lock of an honest bentofile time
+    out (red-team round 39): the grading counts it as a time limit passed, so a class run grades the
+    learner again, alone. A lock that ends in time is no time limit passed."""
+    slow = package_index.Lock(["pydantic"])
+    assert "no answer from the package index in 0 s" in slow.failure(timeout=0.001) and slow.timed_out
+    done = package_index.Lock(["pydantic"])
+    assert done.failure() == "" and not done.timed_out

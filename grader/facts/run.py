@@ -871,6 +871,8 @@ class Run:
         if lock is not None and not lock.failure() and lock.undecided:
             lock = self._lock_as_learner_code(lock)
         if lock is not None and lock.failure():
+            if lock.timed_out:  # a classmate's code may have kept the cores: a class run grades again
+                Child.count_over_time()
             unreachable = package_index.unreachable()
             if unreachable:  # the machine's network, not the bentofile: no verdict on the work
                 self.machine_problem = package_index.described(unreachable)
