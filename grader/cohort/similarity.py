@@ -38,7 +38,7 @@ MAX_SOURCE = 100_000
 #: The most characters of a stored service.py read: dropping its blank and comment lines is quick, so
 #: comments put before a copy no longer push the copy past what is compared (round 39: 100 KB of them
 #: hid a verbatim copy). A file past the caps is compared in part and listed (:attr:`Report.in_part`).
-MAX_READ = 8 << 20
+MAX_READ = 4 << 20
 #: The seconds of exact pair scores a rebuild of the summary spends before it estimates the rest.
 BUDGET_SECONDS = 60.0
 #: Pairs shown in the summary (every pair is in similarity.json).
@@ -60,9 +60,9 @@ class Report:
     estimated: int = 0
     same_tag: list[tuple[str, list[str]]] = field(default_factory=list)
     same_model_files: list[tuple[str, list[str]]] = field(default_factory=list)
-    #: Learners whose service.py is longer than what is compared (characters of code, or tokens of their
-    #: own), with its size: code put before a copy hides it from the scores, not from this list.
-    in_part: list[tuple[str, int, int]] = field(default_factory=list)  #: learner, characters, own tokens
+    #: Learners whose service.py is longer than what is compared (characters read or of code, or tokens of
+    #: their own), with its size: code put before a copy hides it from the scores, not from this list.
+    in_part: list[tuple[str, int, int]] = field(default_factory=list)  #: learner, bytes, own tokens
 
 
 class _Canonical(ast.NodeTransformer):
@@ -116,23 +116,23 @@ def own_tokens(source: str, starter: str = "") -> list[str]:
 
 def code_lines(text: str) -> str:
     """``text`` without its blank and comment-only lines."""
-    return "\n".join(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    return "".join(line for line in io.StringIO(text) if line.strip() and not line.lstrip().startswith("#"))
 
 
-def _read(path: Path) -> tuple[str, str, int]:
+def _read(path: Path) -> tuple[str, str, bool]:
     """A stored service.py's code (:func:`code_lines`) up to ``MAX_SOURCE`` characters; what makes two
-    files identical: the code's :func:`canonical_digest`, or past the caps its text's digest (parsing it
-    could take its size in memory many times over), or past ``MAX_READ`` the file's bytes'; and the
-    characters of code read."""
+    files identical: the code's :func:`canonical_digest`, or past the caps its code's digest (parsing it
+    could take its size in memory many times over), or past ``MAX_READ`` the file's bytes'; and whether
+    the file was past a cap."""
     with open(path, errors="replace") as fh:
         text = fh.read(MAX_READ + 1)
     code = code_lines(text[:MAX_READ])
     if len(text) <= MAX_READ and len(code) <= MAX_SOURCE:
-        return code, canonical_digest(code), len(code)
+        return code, canonical_digest(code), False
     if len(text) <= MAX_READ:
-        return code[:MAX_SOURCE], "code:" + hashlib.sha256(code.encode()).hexdigest(), len(code)
+        return code[:MAX_SOURCE], "code:" + hashlib.sha256(code.encode()).hexdigest(), True
     with open(path, "rb") as fh:
-        return code[:MAX_SOURCE], "bytes:" + hashlib.file_digest(fh, "sha256").hexdigest(), len(code)
+        return code[:MAX_SOURCE], "bytes:" + hashlib.file_digest(fh, "sha256").hexdigest(), True
 
 
 def _groups(keyed: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
@@ -146,17 +146,18 @@ def compare(out: Path, records: list[dict[str, Any]], threshold: float = THRESHO
     ``budget`` seconds of exact scores, the pairs left are scored by an upper bound (``estimated``)."""
     base = starter.read_text() if starter and starter.is_file() else ""
     label = {r["id"]: r["learner"] for r in records}
-    sources, sizes, by_tree = {}, {}, defaultdict(list)
+    sources, past_cap, sizes, by_tree = {}, {}, {}, defaultdict(list)
     for record in records:
         path = learner_dir(out, record["id"]) / "service.py"
         if path.is_file():
-            sources[record["id"]], key, sizes[record["id"]] = _read(path)
+            sources[record["id"]], key, past_cap[record["id"]] = _read(path)
+            sizes[record["id"]] = path.stat().st_size
             by_tree[key].append(label[record["id"]])
     report = Report(threshold, compared=len(sources))
     report.identical = [members for _, members in _groups(by_tree)]
     tokens = {rid: own_tokens(text, base) for rid, text in sources.items()}
     report.in_part = sorted((label[rid], sizes[rid], len(tokens[rid])) for rid in tokens
-                            if sizes[rid] > MAX_SOURCE or len(tokens[rid]) > MAX_TOKENS)
+                            if past_cap[rid] or len(tokens[rid]) > MAX_TOKENS)
     tokens = {rid: own[:MAX_TOKENS] for rid, own in tokens.items()}
     ratios = []
     matcher = difflib.SequenceMatcher(None, autojunk=False)
@@ -207,7 +208,7 @@ def markdown(report: Report) -> list[str]:
         lines += ["", f"**Compared in part only** (the first {MAX_SOURCE:,} characters of code and "
                       f"{MAX_TOKENS:,} tokens of the learner's own lines are compared): code put before a "
                       f"copy hides it from the scores above, so read these files:", ""]
-        lines += [f"- {_names([name])}: {size:,} characters of code, {own:,} tokens of their own"
+        lines += [f"- {_names([name])}: {size / 1000:,.0f} KB, {own:,} tokens of their own"
                   for name, size, own in report.in_part]
     lines += ["", "**Near-identical pairs** (not within one group above):", ""]
     group = {name: i for i, members in enumerate(report.identical) for name in members}
@@ -238,5 +239,4 @@ def as_json(report: Report) -> dict[str, Any]:
             "pairs": [{"a": a, "b": b, "similarity": s} for a, b, s in report.pairs],
             "same_tag": [{"tag": t, "learners": m} for t, m in report.same_tag],
             "same_model_files": [{"sha256": d, "learners": m} for d, m in report.same_model_files],
-            "compared_in_part": [{"learner": n, "characters": c, "own_tokens": t}
-                                 for n, c, t in report.in_part]}
+            "compared_in_part": [{"learner": n, "bytes": b, "own_tokens": t} for n, b, t in report.in_part]}

@@ -143,13 +143,15 @@ def test_similarity_reads_a_padded_service_py_only_up_to_its_cap(tmp_path, monke
     assert ("ann", "cat", 1.0) in report.pairs  # their tokens, up to the cap, are the same
 
 
-def test_code_put_before_a_copy_neither_hides_it_nor_goes_unlisted(tmp_path):
+def test_code_put_before_a_copy_neither_hides_it_nor_goes_unlisted(tmp_path, monkeypatch):
     """100 KB of comments before a verbatim copy took it past the characters compared (only comments
     were left, and no pair scored); 700 lines of junk code, under that cap, past the tokens compared
     (red-team round 39). Comment lines are dropped before the cap, and a file longer than what is
-    compared is listed by name."""
+    compared, or than what is read, is listed by name."""
+    monkeypatch.setattr(similarity, "MAX_READ", 200_000)
     junk = "_n = 1\n" * 700
-    sources = {"ann": SERVICE, "bob": "# my own notes\n" * 7000 + SERVICE, "cat": junk + SERVICE}
+    sources = {"ann": SERVICE, "bob": "# my own notes\n" * 7000 + SERVICE, "cat": junk + SERVICE,
+               "dan": "#\n" * 100_001 + SERVICE}
     records = []
     for name, text in sources.items():
         rec = record(name, 0, [])
@@ -157,10 +159,11 @@ def test_code_put_before_a_copy_neither_hides_it_nor_goes_unlisted(tmp_path):
         records.append(rec)
     report = similarity.compare(tmp_path, records, threshold=0.9)
     assert report.identical == [["ann", "bob"]] and ("ann", "bob", 1.0) in report.pairs
-    assert [name for name, _, _ in report.in_part] == ["cat"] and report.in_part[0][2] > similarity.MAX_TOKENS
+    assert [name for name, _, _ in report.in_part] == ["cat", "dan"]
+    assert report.in_part[0][2] > similarity.MAX_TOKENS and report.in_part[1][1] > similarity.MAX_READ
     text = "\n".join(similarity.markdown(report))
-    assert "**Compared in part only**" in text and "- cat: " in text
-    assert similarity.as_json(report)["compared_in_part"][0]["learner"] == "cat"
+    assert "**Compared in part only**" in text and "- cat: " in text and "- dan: " in text
+    assert [e["learner"] for e in similarity.as_json(report)["compared_in_part"]] == ["cat", "dan"]
 
 
 def test_learner_ids_are_unique_and_stable():
