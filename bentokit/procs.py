@@ -988,8 +988,9 @@ class Sandbox:
         return box
 
     def leave_room(self) -> None:
-        """Remove a shared room (:meth:`in_shared_room`) and let go of its lock, leaving the user's
-        processes alone: another grading's may be running. Idempotent."""
+        """Remove the room and let go of its lock (a slot's, or a shared room's: :meth:`in_shared_room`),
+        leaving the user's processes alone (:meth:`release` kills them first; in a shared room, another
+        grading's may be running). Idempotent."""
         remove_tree(self.room)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -1128,10 +1129,7 @@ class Sandbox:
             return self.cleanup()
         finally:
             self._released = True
-            remove_tree(self.room)
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+            self.leave_room()
             with _lock, contextlib.suppress(ValueError):
                 _sandboxes.remove(self)
 

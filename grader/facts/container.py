@@ -60,7 +60,7 @@ class ContainerRun:
         #: Where a failed build's log is kept for the learner (the results folder: ``log_dir`` goes).
         self.kept_log = kept_log
         #: Rootless: the build's sandbox, the builder user's, in a room (root's, mode 711) of its own.
-        self._room: procs.Sandbox | None = None
+        self._box: procs.Sandbox | None = None
         self.image: str | None = None
         self.container: containers.RunningContainer | None = None
         #: Named in advance: a grading interrupted while the engine starts it still removes it.
@@ -156,7 +156,7 @@ class ContainerRun:
         """The build's sandbox: the builder user, in a room of this run's (see procs.Sandbox), its folder
         there the build's TMPDIR (its HOME, with its podman's store, is the builder's: ``builder.env``)."""
         box = procs.Sandbox.in_shared_room(self.rootless.name, self.rootless.uid, self.rootless.gid)
-        self._room = box  # left at close, never released: a classmate's build may be running
+        self._box = box  # left at close, never released: a classmate's build may be running
         return box
 
     def _stage(self, bento_tag: str, home: Path, into: Path, served: Path | None = None,
@@ -225,9 +225,9 @@ class ContainerRun:
                 if not self._image_exists():
                     break
         self.image = None
-        if self._room is not None:  # never the builder's processes: a classmate's build may be running
-            self._room.leave_room()
-            self._room = None
+        if self._box is not None:  # never the builder's processes: a classmate's build may be running
+            self._box.leave_room()
+            self._box = None
 
     def _image_exists(self) -> bool:
         try:
