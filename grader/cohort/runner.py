@@ -70,8 +70,9 @@ class Outcome:
     #: stored result of the learner stands instead (see ``classrun.run_class``). Never stored.
     no_verdict: bool = False
     #: The grading went over a limit that keeps the gradings beside it whole (open files: the machine's
-    #: ports): it and those that ran meanwhile are graded again, alone (``classrun.run_class``). Never
-    #: stored. (Connections from another learner's code count against the server that accepts them.)
+    #: ports; entries in /dev/shm: the time the run's readings take): it and those that ran meanwhile are
+    #: graded again, alone (``classrun.run_class``). Never stored. (Connections from another learner's
+    #: code count against the server that accepts them.)
     disturbed_others: bool = False
     #: Its service's port was taken (another learner's code graded meanwhile may hold it): it is graded
     #: again, alone. Never stored.
@@ -100,7 +101,7 @@ class Run:
     error: str = ""
     peak_rss_mb: float = 0.0
     seconds: float = 0.0
-    #: It went over the open files limit (see ``Outcome.disturbed_others``).
+    #: It went over the open files or /dev/shm entries limit (see ``Outcome.disturbed_others``).
     disturbed_others: bool = False
     #: The machine's out-of-memory killer ended a process meanwhile (see ``Outcome.out_of_memory``).
     out_of_memory: bool = False
@@ -202,6 +203,12 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
             if usage.open_files > limits.open_files:
                 run.error = (f"the submission's processes held {usage.open_files} open files and sockets at "
                              f"once, over the limit of {limits.open_files} (a service needs a few dozen)")
+                run.disturbed_others = True
+                break
+            if usage.shared_flood:
+                run.error = (f"the submission's processes kept more than {procs.SHARED_ENTRIES_READ} files "
+                             f"and folders in /dev/shm (a service keeps a handful): reading them slowed "
+                             f"the limits of every grading beside it")
                 run.disturbed_others = True
                 break
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -176,3 +176,55 @@ def test_a_grading_during_which_the_machine_ran_out_of_memory_is_graded_again_al
         pytest.skip("this kernel does not count its out-of-memory kills")
     assert grading(lambda: oom_kill_in_a_memory_cgroup(tmp_path)).out_of_memory
     assert not grading().out_of_memory
+
+
+#: A stand-in for a grading whose learner code (as the user ``argv[1]``) makes ``argv[3]`` folders under
+#: ``argv[2]`` in /dev/shm, open to every user when ``argv[4]`` is "open"; then it waits ``argv[5]`` s.
+SHM_GRADING = r'''
+import json, pathlib, subprocess, sys, time
+uid, top, count, how = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+results = pathlib.Path(sys.argv[sys.argv.index("--results") + 1])
+record = {"user": "x", "uid": uid, "confined": True, "marker": "x", "others": []}
+(results / "sandbox.json").write_text(json.dumps(record))
+flood = """
+import os, sys
+os.mkdir(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    path = os.path.join(sys.argv[1], str(i))
+    os.mkdir(path)
+    if sys.argv[3] == "open":
+        os.chmod(path, 0o777)
+"""
+subprocess.run([sys.executable, "-c", flood, top, count, how], user=uid, cwd="/", env={}, check=True)
+time.sleep(float(sys.argv[5]))
+'''
+
+
+def test_folders_flooding_dev_shm_stop_their_grading_never_the_one_beside(tmp_path, monkeypatch) -> None:
+    """A learner's 100 000 folders in /dev/shm, open to all, made each reading of a grading's memory there
+    take 1.8 s, and the class run read for every grading at every poll: the limits of the gradings beside
+    it came seconds late (red-team round 39). A reading now stops at SHARED_ENTRIES_READ entries: the
+    grading whose users own the most of them is stopped and the ones beside it graded again; a grading
+    reading past another's folders goes on."""
+    monkeypatch.setattr(procs, "SHARED_ENTRIES_READ", 300)  # a thousand folders make the flood
+    flood = Path("/dev/shm") / f"kit-test-{secrets.token_hex(4)}"
+
+    def grading(uid: int, top: Path, folders: int, seconds: float) -> runner.Run:
+        results = tmp_path / f"results-{top.name}"
+        results.mkdir()
+        command = [sys.executable, "-c", SHM_GRADING, str(uid), str(top), str(folders), "open", str(seconds),
+                   "--results", str(results)]
+        return runner.run_grader(command, cwd=tmp_path, env={}, log_path=tmp_path / f"{top.name}.txt",
+                                 limits=runner.Limits(seconds=60))
+
+    try:
+        with procs.Sandbox.acquire(check=False) as box, procs.Sandbox.acquire(check=False) as other:
+            flooded = grading(other.uid, flood, 1000, 30)
+            assert "more than 300 files and folders in /dev/shm" in flooded.error, \
+                (flooded.error, (tmp_path / f"{flood.name}.txt").read_text())
+            assert flooded.disturbed_others and flooded.seconds < 30
+            # Its folders are still there: a grading beside them reads past them, and goes on.
+            beside = grading(box.uid, flood.with_name(flood.name + "-beside"), 0, 1)
+            assert beside.error == "" and beside.returncode == 0 and not beside.disturbed_others, beside
+    finally:
+        subprocess.run(["rm", "-rf", str(flood), f"{flood}-beside"], check=False)
