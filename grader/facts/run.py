@@ -224,9 +224,10 @@ class Build:
         name, version = tag.split(":", 1)
         return self.home / "bentos" / name / version
 
-    def bento(self, tag: str, sandbox: procs.Sandbox) -> BentoFacts:
+    def bento(self, tag: str, sandbox: procs.Sandbox, source_size: int = 0) -> BentoFacts:
         """The bento ``tag`` as built, in the sandbox's store (learner code can write it: read as the
-        learner could)."""
+        learner could). Its service.py is read up to a byte past ``source_size``, the submission's (a
+        service.py over the 1 MiB read by default, packed unchanged, compared unequal to itself)."""
         path = self.path(tag)
         try:
             manifest = sandbox.read_text(path / "bento.yaml")
@@ -235,7 +236,7 @@ class Build:
                                     f"read: {err.strerror}.")
         packed = None
         with contextlib.suppress(OSError):
-            packed = sandbox.read_bytes(path / "src" / "service.py")
+            packed = sandbox.read_bytes(path / "src" / "service.py", max(1 << 20, source_size + 1))
         return bento_facts(tag, manifest, packed)
 
     def close(self) -> None:
@@ -887,7 +888,7 @@ class Run:
                 return BentoFacts(error=(
                     f"`bentoml build` printed the bento tag {tag}, yet the bentofile's packages cannot be "
                     f"locked, which every build does before it writes a bento:{fixes}\n{lock.said()}"))
-        return self._build.bento(tag, place.sandbox)
+        return self._build.bento(tag, place.sandbox, len(self.source.raw or b""))
 
     def _lock_as_learner_code(self, undecided: package_index.Lock) -> package_index.Lock | None:
         """The lock a package that comes only as source left undecided, done again building it, as the

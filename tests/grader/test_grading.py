@@ -110,6 +110,18 @@ def test_a_bento_built_from_other_code_earns_nothing(reference_home, tmp_path) -
         assert graded.checks[check_id]["output"].startswith("not checked"), graded.explain({check_id})
 
 
+def test_a_service_py_over_a_mebibyte_is_its_own_bento(reference_home, tmp_path) -> None:
+    """The packed copy was read up to 1 MiB only: a longer service.py, packed unchanged, was "not built
+    from this service.py", and the built bento group lost every point."""
+    submission = copy_solutions(tmp_path / "submission")
+    service = submission / "service.py"
+    service.write_text(service.read_text() + "# a learner's long notes\n" * 50_000)
+    assert service.stat().st_size > 1 << 20
+    graded = grade(submission, reference_home, tmp_path / "results", "--build", "--group", "built bento")
+    assert graded.summary["score"] == graded.summary["max_score"] == points(graded_specs(), "built bento"), \
+        graded.explain(graded.failed)
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_broken_submission(name: str, reference_home, tmp_path) -> None:
     submission, case = make_broken(name, tmp_path / "submission")
