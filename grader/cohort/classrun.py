@@ -264,13 +264,14 @@ def to_grade_alone(outcomes: Iterable[Outcome]) -> set[str]:
     out-of-memory killer ended a process (a classmate's code took the memory: an honest learner's
     server, or grader, was ended), and whose grading was stopped at its time or memory limit (a
     classmate's code sent an honest learner's server one request of 60 MB, which took it past 4 GiB:
-    red-team round 36), and whose image's build or container could not start a process for want of
-    slots (a classmate's container held them all: round 37)."""
+    red-team round 36), whose image's build or container could not start a process for want of
+    slots (a classmate's container held them all: round 37), and during whose grading a file system
+    it writes ran short of space or files (a classmate's daemon took the whole disk: round 40)."""
     outcomes = list(outcomes)
     spans = [o.window for o in outcomes if o.disturbed_others]
     return {o.learner_id for o in outcomes
             if o.disturbed_others or o.port_taken or o.timed_out or o.out_of_memory or o.over_limit
-            or o.short_of_processes
+            or o.short_of_processes or o.short_of_disk
             or any(o.window[0] < end and start < o.window[1] for start, end in spans)}
 
 
@@ -414,10 +415,9 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                 if again:
                     say(f"{len(again)} to grade again, one at a time, a minute apart: a grading went over "
                         f"the open files, memory or a time limit, found its service too busy to answer or "
-                        f"its port taken, or ran "
-                        f"while the machine ran out of memory (code of a learner graded beside it may have "
-                        f"kept the cores or the memory, sent a classmate's server requests, or held the "
-                        f"machine's ports)")
+                        f"its port taken, or ran while the machine ran out of memory or disk (code of a "
+                        f"learner graded beside it may have kept the cores, the memory or the disk, sent a "
+                        f"classmate's server requests, or held the machine's ports)")
                 for sub in (s for s in chosen if s.learner_id in again):
                     fetched = _fetch(sub, workroot, late.deadline)
                     if isinstance(fetched, Outcome):  # the first grade stands; the line says why not again

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -86,6 +87,10 @@ class Outcome:
     #: The machine's out-of-memory killer ended a process while it ran (learner code beside it may have
     #: taken the memory, in a way no limit saw): the same.
     out_of_memory: bool = False
+    #: A file system it writes (its work folder, the sandboxes' rooms, /tmp, /var/tmp) ran short of free
+    #: space or files while it ran (learner code beside it may have taken them, in a way no limit saw):
+    #: the same.
+    short_of_disk: bool = False
     #: It was stopped at its time or memory limit (learner code beside it may have sent its server a
     #: request that took gigabytes, or kept the cores): the same.
     over_limit: bool = False
@@ -107,6 +112,8 @@ class Run:
     out_of_memory: bool = False
     #: It was stopped at its time or memory limit (see ``Outcome.over_limit``).
     over_limit: bool = False
+    #: A file system it writes ran short meanwhile (see ``Outcome.short_of_disk``): what it found.
+    short_of_disk: str = ""
 
 
 #: Seconds between two looks at a grading's time, memory and open files: a burst of sockets that takes
@@ -116,6 +123,29 @@ POLL = 0.25
 TABLE = procs.ProcessTable(max_age=POLL)
 #: Seconds a stopped grading gets to clean up after itself (its server, its sandbox) before SIGKILL.
 GRACE = 10.0
+#: The free space and files below which a file system a grading writes counts as full for its sake. A
+#: classmate's daemon took all of the disk with ``fallocate`` in under a second (no memory, CPU, files or
+#: processes: no limit saw it), and an honest learner's import and build failed for want of space, 100 ->
+#: 82 (red-team round 40). A grading of the course's service writes some 100 MB.
+MIN_FREE_BYTES = 512 << 20
+MIN_FREE_FILES = 20_000
+
+
+def short_of_disk(paths: Iterable[str | os.PathLike]) -> str:
+    """What is short on the file systems of ``paths`` (each once): free space or files (inodes) below
+    MIN_FREE_BYTES or MIN_FREE_FILES for users other than root; "" when nothing is."""
+    seen = set()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if (device := os.stat(path).st_dev) in seen:
+                continue
+            seen.add(device)
+            st = os.statvfs(path)
+            if st.f_bavail * st.f_frsize < MIN_FREE_BYTES:
+                return f"{st.f_bavail * st.f_frsize >> 20} MiB free on the file system of {path}"
+            if st.f_files and st.f_favail < MIN_FREE_FILES:
+                return f"{st.f_favail} files free on the file system of {path}"
+    return ""
 
 
 def _recorded_sandbox(command: list[str]) -> dict[str, Any]:
@@ -180,6 +210,7 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
     started = time.monotonic() - spent
     run = Run(returncode=None)
     kills = procs.oom_kills()
+    written = [cwd, procs.ROOMS, *procs.SHARED_TMP[:2]]  # /dev/shm is memory: its limit counts it
     with open(log_path, "wb") as log:
         process = procs.spawn(command, cwd=cwd, env=env, stdout=log)
     try:
@@ -188,6 +219,7 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
             learner_uids = _confined_uids(command)
             usage = procs.tree_usage(process, learner_uids or (), table=TABLE)
             run.peak_rss_mb = max(run.peak_rss_mb, usage.rss_mb)
+            run.short_of_disk = run.short_of_disk or short_of_disk(written)
             if stop is not None and stop.is_set():
                 run.error = "stopped"
                 break
@@ -276,6 +308,7 @@ def grade_fetched(fetched: Fetched, work: Path, limits: Limits = Limits(),
     outcome.window = (began, time.monotonic())
     outcome.disturbed_others = run.disturbed_others
     outcome.out_of_memory = run.out_of_memory
+    outcome.short_of_disk = bool(run.short_of_disk)
     outcome.over_limit = run.over_limit
     outcome.peak_rss_mb = run.peak_rss_mb
     outcome.seconds = time.monotonic() - started

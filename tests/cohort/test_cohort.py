@@ -342,9 +342,10 @@ def test_who_is_graded_again_alone() -> None:
                 outcome("slow", 70, 80, timed_out=True), outcome("unfetched", 0, 0),
                 outcome("short of memory", 90, 100, out_of_memory=True),
                 outcome("stopped at a limit", 110, 120, over_limit=True),
-                outcome("no process slots", 130, 140, short_of_processes=True)]
+                outcome("no process slots", 130, 140, short_of_processes=True),
+                outcome("short of disk", 150, 160, short_of_disk=True)]
     assert classrun.to_grade_alone(outcomes) == {"hog", "beside", "port", "slow", "short of memory",
-                                                  "stopped at a limit", "no process slots"}
+                                                  "stopped at a limit", "no process slots", "short of disk"}
 
 
 def test_a_class_run_refuses_to_start_when_the_package_index_cannot_be_reached(offline, tmp_path):

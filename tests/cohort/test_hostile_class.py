@@ -228,3 +228,40 @@ def test_folders_flooding_dev_shm_stop_their_grading_never_the_one_beside(tmp_pa
             assert beside.error == "" and beside.returncode == 0 and not beside.disturbed_others, beside
     finally:
         subprocess.run(["rm", "-rf", str(flood), f"{flood}-beside"], check=False)
+
+
+#: A stand-in for a grading whose learner code, as user ``argv[1]``, takes ``argv[3]`` bytes of the disk
+#: holding ``argv[2]`` with ``fallocate`` (no memory, CPU, open files or processes), then waits.
+DISK_GRADING = r'''
+import os, subprocess, sys, time
+uid, path, size = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+take = ("import os, sys\nfd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o600)\n"
+        "os.posix_fallocate(fd, 0, int(sys.argv[2]))")
+subprocess.run([sys.executable, "-c", take, path, size], user=uid, cwd="/", env={}, check=True)
+time.sleep(1)
+'''
+
+
+def test_a_grading_while_a_file_system_it_writes_runs_short_is_graded_again_alone(tmp_path, monkeypatch):
+    """A classmate's daemon took the whole disk with fallocate, which no limit saw: an honest learner's
+    import and build failed, and the class run kept 82 of 100 (red-team round 40). The gradings that ran
+    while a file system they write was short of space or files are graded again, alone."""
+    free = os.statvfs(tmp_path)
+    monkeypatch.setattr(runner, "MIN_FREE_BYTES", free.f_bavail * free.f_frsize - (1 << 30))
+    assert runner.short_of_disk([tmp_path, "/tmp"]) == ""
+    with procs.Sandbox.acquire(check=False) as box:
+        taken = box.folder / "ballast"
+        command = [sys.executable, "-c", DISK_GRADING, str(box.uid), str(taken), str(2 << 30)]
+        run = runner.run_grader(command, cwd=box.folder, env={}, log_path=tmp_path / "log.txt",
+                                limits=runner.Limits(seconds=60))
+        assert run.error == "" and run.returncode == 0, (tmp_path / "log.txt").read_text()
+        assert "MiB free on the file system of" in run.short_of_disk, run
+        taken.unlink()
+    files = os.statvfs(tmp_path).f_favail
+    monkeypatch.setattr(runner, "MIN_FREE_FILES", files - 20_000)
+    assert runner.short_of_disk([tmp_path]) == ""
+    many = tmp_path / "many"
+    many.mkdir()
+    for n in range(40_000):
+        (many / str(n)).touch()
+    assert "files free on the file system of" in runner.short_of_disk([tmp_path])
