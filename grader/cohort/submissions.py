@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -294,9 +296,64 @@ def fetch(sub: Submission, target: Path, deadline: datetime | None = None, timeo
     folder = find_service_folder(target)
     if folder != target:
         notes.append(f"graded the service in {folder.relative_to(target).as_posix()}/")
+    return Fetched(sub, target, origin, folder, digest(origin), commit, submitted, service_code(folder),
+                   notes)
+
+
+#: The most modules of the learner's own that :func:`service_code` joins to service.py, and the most
+#: bytes it reads of each (the similarity report reads 4 MB of the whole).
+MAX_MODULES = 10
+MAX_MODULE_BYTES = 1 << 20
+FUTURE = re.compile(r"^from __future__ import [^\n]*$", re.MULTILINE)
+
+
+def _own_imports(code: bytes) -> list[str]:
+    """The top-level names of the modules ``code`` imports (relative imports: the names they import
+    from the module's own folder); none when it does not parse."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the parser's limits: learner input
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level and not node.module:  # from . import impl
+                names += [alias.name for alias in node.names]
+            elif node.module:
+                names.append(node.module.split(".")[0])
+    return names
+
+
+def service_code(folder: Path) -> str | None:
+    """The code the graded service runs that the learner wrote, as the similarity report compares it:
+    service.py, after the modules of the submission's folder it imports (and those import, each once,
+    in the order first imported), each under a comment naming it. A classmate's service.py cut in two,
+    its pydantic models and rules moved to an ``impl.py`` that it imports, compared as service.py alone
+    went unseen (red-team round 40). Just service.py when it imports none; None without one."""
     service = folder / "service.py"
-    source_text = service.read_bytes().decode(errors="replace") if service.is_file() else None
-    return Fetched(sub, target, origin, folder, digest(origin), commit, submitted, source_text, notes)
+    if not service.is_file():
+        return None
+    code = service.read_bytes()
+    modules: dict[str, bytes] = {}
+    waiting = _own_imports(code)
+    while waiting and len(modules) < MAX_MODULES:
+        name = waiting.pop(0)
+        path = next((p for p in (folder / f"{name}.py", folder / name / "__init__.py")
+                     if name.isidentifier() and name not in modules and p.is_file()
+                     and not p.is_symlink() and not files.escapes(p, folder)), None)
+        if path is not None and path != service:
+            with contextlib.suppress(OSError), open(path, "rb") as fh:
+                modules[name] = fh.read(MAX_MODULE_BYTES)
+                waiting += _own_imports(modules[name])
+    if not modules:
+        return code.decode(errors="replace")
+    # Joined, a module's `from __future__` import mid-file would not parse: the report's syntax trees
+    # (which tell renamed copies) are read without them.
+    parts = [(f"{name}.py", text) for name, text in reversed(modules.items())] + [("service.py", code)]
+    return "".join(f"# ---- {name} ----\n{FUTURE.sub('', text.decode(errors='replace'))}\n"
+                   for name, text in parts)
 
 
 def _model_files_digest(version_dir: Path) -> str:

@@ -106,6 +106,32 @@ def test_similarity_sees_through_renames_and_comments_and_scores_near_copies(tmp
     assert "| ann | cat |" in text and "- ann, bob" in text
 
 
+def test_a_copy_cut_into_modules_it_imports_is_compared_whole(tmp_path):
+    """A classmate's service.py cut in two at the class, its imports, models and rules moved to an
+    impl.py that service.py imports: only service.py was compared, and the copy went unseen (red-team
+    round 40). The code compared is service.py after the modules of its folder it imports."""
+    cut = SERVICE.index("@bentoml.service")
+    names = ", ".join(re.findall(r"^(?:class|def) (\w+)", SERVICE[:cut], re.MULTILINE))
+    split = tmp_path / "split"
+    split.mkdir()
+    (split / "impl.py").write_text(SERVICE[:cut])
+    (split / "service.py").write_text(f"import bentoml\nfrom impl import {names}\n\n\n{SERVICE[cut:]}")
+    (split / "train.py").write_text("import impl\n")  # not imported by the service: not compared
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    (whole / "service.py").write_text(SERVICE)
+    code = submissions.service_code(split)
+    assert code.index("# ---- impl.py ----") < code.index("# ---- service.py ----") and "train.py" not in code
+    assert submissions.service_code(whole) == SERVICE  # one module: service.py as it is
+    records = []
+    for name, folder in (("ann", whole), ("cut", split)):
+        records.append(record(name, 0, []))
+        store.write_atomic(store.learner_dir(tmp_path / "out", records[-1]["id"]) / "service.py",
+                           submissions.service_code(folder))
+    report = similarity.compare(tmp_path / "out", records, threshold=0.9)
+    assert [p[:2] for p in report.pairs] == [("ann", "cut")], report
+
+
 def test_similarity_is_bounded_in_time_on_repeated_tokens(tmp_path):
     """Two files of 2000 repeated lines kept difflib's exact score busy for 231 s (its cost grows with
     the cube of the repetition), and the summary is rebuilt at the end of every class run. Each
