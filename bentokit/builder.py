@@ -36,6 +36,12 @@ NAME = "bentokit-builder"
 HOME = Path("/var/lib/bentokit-builder")
 #: Subordinate ids for the user's containers (the image's ``bentoml`` user is one of them).
 ID_COUNT = 65536
+#: Free space on the file system of the builder's store below which a build begins by removing the layer
+#: cache (every untagged image). A learner's ``setup_script`` took all of the disk with ``fallocate`` in
+#: a layer of its own, made before the bento's files are copied: removing the learner's image keeps the
+#: layers below those files as the next build's cache, so that one stayed, and every later grading on
+#: the machine failed for want of space (red-team round 40).
+MIN_FREE_FOR_CACHE = 8 << 30
 _TIMEOUT = 300.0
 
 
@@ -93,7 +99,8 @@ def one_build_at_a_time(engine: Engine, home: Path = HOME) -> Iterator[list[str]
     yields the working containers it removed first. A build killed half-way (a time limit, an
     interrupted grading) leaves buildah's working containers in the store (podman 4.3, one per step
     begun), and each holds a layer on disk: with the lock held, no build is running, so every one there
-    is a leftover. Unused volumes go too. Run as the builder user (the lock file is its own)."""
+    is a leftover. Unused volumes go too, and with less than :data:`MIN_FREE_FOR_CACHE` free on the
+    store's disk, the layer cache. Run as the builder user (the lock file is its own)."""
     if os.geteuid() == 0:
         raise BuilderError("the build lock is taken as the builder user, not as root")
     with open(home / "run" / "build.lock", "a") as lock:
@@ -106,6 +113,8 @@ def one_build_at_a_time(engine: Engine, home: Path = HOME) -> Iterator[list[str]
         # And volumes no container uses (the grader makes none; a container removed without its
         # anonymous volumes left them): each holds disk and one of podman's locks.
         _run(engine.command("volume", "prune", "--force"), "removing unused volumes")
+        if shutil.disk_usage(home).free < MIN_FREE_FOR_CACHE:
+            _run(engine.command("image", "prune", "--force"), "removing the layer cache (the disk is short)")
         yield leftovers
 
 

@@ -77,3 +77,64 @@ def test_a_killed_build_leaves_nothing_the_next_build_keeps(engine, rootless) ->
         assert "bentokit-test-unused" not in seen["volumes"]  # no volume no container uses stays either
     finally:
         procs.remove_tree(context)
+
+
+#: Run as the builder user: a build whose own step leaves a layer, its image removed as the grader removes
+#: a learner's (the layers below kept as the cache); then the next build's lock, with ``argv[2]`` bytes as
+#: the free space below which it removes the cache.
+LEFT_LAYER = '''
+import json, shutil, subprocess, sys
+from bentokit import builder, containers
+
+engine = containers.Engine("podman", shutil.which("podman"), "")
+context, floor = sys.argv[1], int(sys.argv[2])
+
+def podman(*args):
+    done = subprocess.run(engine.command(*args), capture_output=True, text=True, timeout=300, check=True)
+    return done.stdout
+
+def present(image):
+    return image in podman("images", "--all", "--no-trunc", "--format", "{{.ID}}")
+
+tag = "localhost/bentokit-left-layer:test"
+with builder.one_build_at_a_time(engine):
+    podman("build", "-t", tag, context)
+    layer = podman("image", "inspect", "--format", "{{.Parent}}", tag).strip()
+    podman("rmi", "--no-prune", tag)
+    kept = present(layer)
+builder.MIN_FREE_FOR_CACHE = floor
+with builder.one_build_at_a_time(engine):
+    pass
+print(json.dumps({"kept": kept, "after": present(layer)}))
+'''
+
+
+def test_a_layer_a_learners_build_left_goes_when_the_disk_is_short(engine, rootless) -> None:
+    """A learner's setup_script took the disk with fallocate in a layer below the bento's files, which the
+    grader keeps as the next build's cache when it removes the learner's image: it stayed, and every later
+    grading failed for want of space (red-team round 40). With the disk short, a build begins by removing
+    the cache; with room to spare, the cache stays."""
+    if rootless is None:
+        pytest.skip("the grader builds as the builder user as root with podman only")
+    user = rootless
+    user.share_base_images(engine)
+    base = next(n for n in containers.image_names(user.engine(engine)) if dockerfile.BASE_IMAGE.fullmatch(n))
+    context = Path(tempfile.mkdtemp(prefix="bentokit-left-layer-", dir="/tmp"))
+    try:
+        context.chmod(0o755)
+        # A layer of its own (the ballast), then one more step: the image removed, the ballast's stays.
+        (context / "Dockerfile").write_text(
+            f"FROM {base}\nRUN head -c 1048576 /dev/zero > /ballast-{context.name}\nRUN echo done > /done\n")
+        (context / "script.py").write_text(LEFT_LAYER)
+        for name in ("Dockerfile", "script.py"):
+            (context / name).chmod(0o644)
+        env = {**user.env(), "PATH": os.environ["PATH"], "TMPDIR": "/var/tmp"}
+        for floor, stays in ((0, True), (1 << 62, False)):
+            command = [sys.executable, "-P", str(context / "script.py"), str(context), str(floor)]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env,
+                                  user=user.uid, group=user.gid, extra_groups=[])
+            assert done.returncode == 0, done.stderr
+            seen = json.loads(done.stdout.splitlines()[-1])
+            assert seen == {"kept": True, "after": stays}, (floor, seen)
+    finally:
+        procs.remove_tree(context)
