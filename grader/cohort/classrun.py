@@ -285,6 +285,16 @@ def refuse_without_index() -> None:
             f"again {package_index.WHERE_REACHABLE}.")
 
 
+def refuse_short_of_disk(workroot: Path) -> None:
+    """Raise RuntimeError when a file system the gradings write is short of space or files already:
+    each grading would be graded twice (see :func:`to_grade_alone`) and kept as the full disk left it."""
+    if short := runner.short_of_disk([workroot, procs.ROOMS, *procs.SHARED_TMP[:2]]):
+        raise RuntimeError(
+            f"{short}: a grading writes about 100 MB of copies, stores and bentos, and needs "
+            f"{runner.MIN_FREE_BYTES >> 20} MiB and {runner.MIN_FREE_FILES} files free. Free some first: "
+            f"no one was graded.")
+
+
 def refuse_open_folders(subs: list[Submission]) -> None:
     """As root, raise RuntimeError when other users can reach a learner's folder (checked before a run
     fetches or stores anything, even one with no one to grade): learner code runs as
@@ -364,6 +374,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     if not keep_work:
                         procs.remove_tree(workroot / sub.learner_id)
             result.kept += [s.learner_id for s in subs if s not in chosen and s.learner_id in stored]
+            if todo:
+                refuse_short_of_disk(workroot)
             if todo and "--build" in args:
                 refuse_without_index()
             say(f"{len(todo)} to grade ({len(result.kept)} unchanged results kept), {jobs} at a time "

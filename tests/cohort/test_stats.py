@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -275,6 +276,20 @@ def test_an_extension_rescores_the_kept_results_without_grading_again(tmp_path):
     assert kept["total"] == 22.0 and kept["late"]["label"] == "on time"
     row = (out / "gradebook.csv").read_text().splitlines()[1].split(",")
     assert row[:3] == ["ann", sub.learner_id, "22.0"]
+
+
+def test_a_class_run_refuses_to_start_on_a_disk_already_short(tmp_path, monkeypatch):
+    """Every grading that runs while a file system it writes is short is graded again, alone: on a disk
+    short before the run, each would be graded twice and kept as the full disk left it."""
+    learners = tmp_path / "class"
+    (learners / "ann").mkdir(parents=True)
+    (learners / "ann" / "service.py").write_text("x = 1\n")
+    free = os.statvfs(tmp_path)
+    monkeypatch.setattr(runner, "MIN_FREE_BYTES", free.f_bavail * free.f_frsize + (1 << 40))
+    with pytest.raises(RuntimeError, match="MiB free on the file system of .*no one was graded"):
+        classrun.run_class(submissions.from_folder(learners), tmp_path / "out", tmp_path / "work",
+                           say=lambda _: None)
+    assert not list((tmp_path / "out").glob("learners/*/record.json"))
 
 
 def test_a_deadline_that_makes_every_learner_late_is_questioned(tmp_path):
