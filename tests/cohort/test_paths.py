@@ -332,17 +332,20 @@ def test_exports_are_never_looked_for_in_environments_and_caches(tmp_path) -> No
     whole: a committed ``.venv`` nested 1100 deep failed the learner's model import (RecursionError)."""
     learner = tmp_path / "mallory"
     (learner / ".venv").mkdir(parents=True)
-    fd = os.open(learner / ".venv", os.O_RDONLY)
-    for _ in range(1100):  # by descriptor: the path outgrows what one call takes
-        os.mkdir("d", dir_fd=fd)
-        fd, parent = os.open("d", os.O_RDONLY, dir_fd=fd), fd
-        os.close(parent)
-    os.close(os.open(f"{contract.MODEL_NAME}.bentomodel", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
-    os.close(fd)
-    os.mkfifo(learner / f"{contract.MODEL_NAME}.bentomodel")
-    (tmp_path / "home").mkdir()
-    models, notes = submissions.import_models(fetched_from(learner, tmp_path / "work"), tmp_path / "home")
-    assert models == [] and notes == [f"{contract.MODEL_NAME}.bentomodel is not a file: left out"], notes
+    try:
+        fd = os.open(learner / ".venv", os.O_RDONLY)
+        for _ in range(1100):  # by descriptor: the path outgrows what one call takes
+            os.mkdir("d", dir_fd=fd)
+            fd, parent = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+            os.close(parent)
+        os.close(os.open(f"{contract.MODEL_NAME}.bentomodel", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+        os.close(fd)
+        os.mkfifo(learner / f"{contract.MODEL_NAME}.bentomodel")
+        (tmp_path / "home").mkdir()
+        models, notes = submissions.import_models(fetched_from(learner, tmp_path / "work"), tmp_path / "home")
+        assert models == [] and notes == [f"{contract.MODEL_NAME}.bentomodel is not a file: left out"], notes
+    finally:  # pytest's own removal of old test folders recurses, and failed a later session's end
+        procs.remove_tree(learner / ".venv")
 
 
 @pytest.mark.parametrize("link", ["latest", "store folder"])
