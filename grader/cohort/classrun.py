@@ -288,7 +288,7 @@ def refuse_without_index() -> None:
 def refuse_short_of_disk(workroot: Path) -> None:
     """Raise RuntimeError when a file system the gradings write is short of space or files already:
     each grading would be graded twice (see :func:`to_grade_alone`) and kept as the full disk left it."""
-    if short := runner.short_of_disk([workroot, procs.ROOMS, *procs.SHARED_TMP[:2]]):
+    if short := runner.short_of_disk(runner.written_by_grading(workroot)):
         raise RuntimeError(
             f"{short}: a grading writes about 100 MB of copies, stores and bentos, and needs "
             f"{runner.MIN_FREE_BYTES >> 20} MiB and {runner.MIN_FREE_FILES} files free. Free some first: "

@@ -131,6 +131,16 @@ MIN_FREE_BYTES = 512 << 20
 MIN_FREE_FILES = 20_000
 
 
+#: Of ``procs.SHARED_TMP``, the folders in memory: the memory limit counts what is written there.
+IN_MEMORY = (Path("/dev/shm"), Path("/run/lock"))
+
+
+def written_by_grading(workdir: str | os.PathLike) -> list[Path]:
+    """The file systems a grading in ``workdir`` writes on: its work folder, the sandboxes' rooms,
+    /tmp and /var/tmp. Not /dev/shm or /run/lock: they are memory, which the memory limit counts."""
+    return [Path(workdir), procs.ROOMS, *(p for p in procs.SHARED_TMP if p not in IN_MEMORY)]
+
+
 def short_of_disk(paths: Iterable[str | os.PathLike]) -> str:
     """What is short on the file systems of ``paths`` (each once): free space or files (inodes) below
     MIN_FREE_BYTES or MIN_FREE_FILES for users other than root; "" when nothing is."""
@@ -210,7 +220,7 @@ def run_grader(command: list[str], *, cwd: Path, env: dict[str, str], log_path: 
     started = time.monotonic() - spent
     run = Run(returncode=None)
     kills = procs.oom_kills()
-    written = [cwd, procs.ROOMS, *procs.SHARED_TMP[:2]]  # /dev/shm is memory: its limit counts it
+    written = written_by_grading(cwd)
     with open(log_path, "wb") as log:
         process = procs.spawn(command, cwd=cwd, env=env, stdout=log)
     try:

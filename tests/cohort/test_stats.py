@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bentokit import procs
 from grader.cohort import classrun, gradebook, runner, scrub, similarity, store, submissions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,6 +291,13 @@ def test_a_class_run_refuses_to_start_on_a_disk_already_short(tmp_path, monkeypa
         classrun.run_class(submissions.from_folder(learners), tmp_path / "out", tmp_path / "work",
                            say=lambda _: None)
     assert not list((tmp_path / "out").glob("learners/*/record.json"))
+
+
+def test_the_file_systems_watched_are_those_a_grading_writes_on_disk(tmp_path):
+    """Its work folder, the sandboxes' rooms, /tmp and /var/tmp; not /dev/shm, which is memory."""
+    watched = runner.written_by_grading(tmp_path)
+    assert {tmp_path, procs.ROOMS, Path("/tmp"), Path("/var/tmp")} <= set(watched)
+    assert Path("/dev/shm") not in watched
 
 
 def test_a_deadline_that_makes_every_learner_late_is_questioned(tmp_path):
