@@ -3,11 +3,14 @@ nothing a killed build, or a removed container, left there."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,37 @@ from bentokit import containers, dockerfile, procs
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.container]
+
+
+@contextlib.contextmanager
+def as_builder(engine, rootless, steps: str, script: str) -> Iterator[Callable[..., dict]]:
+    """A build context the builder user can read (a Dockerfile of the base image with ``steps`` after its
+    FROM line, and ``script``); yields a function that runs the script as that user, with the context
+    and its own arguments, and returns the JSON of its last line."""
+    if rootless is None:
+        pytest.skip("the grader builds as the builder user as root with podman only")
+    rootless.share_base_images(engine)
+    images = containers.image_names(rootless.engine(engine))
+    base = next(n for n in images if dockerfile.BASE_IMAGE.fullmatch(n))
+    context = Path(tempfile.mkdtemp(prefix="bentokit-builder-test-", dir="/tmp"))
+    try:
+        context.chmod(0o755)
+        (context / "Dockerfile").write_text(f"FROM {base}\n{steps}")
+        (context / "script.py").write_text(script)
+        for name in ("Dockerfile", "script.py"):
+            (context / name).chmod(0o644)
+        env = {**rootless.env(), "PATH": os.environ["PATH"], "TMPDIR": "/var/tmp"}
+
+        def run(*args: str, timeout: float) -> dict:
+            done = subprocess.run([sys.executable, "-P", str(context / "script.py"), str(context), *args],
+                                  capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env,
+                                  user=rootless.uid, group=rootless.gid, extra_groups=[])
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout.splitlines()[-1])
+
+        yield run
+    finally:
+        procs.remove_tree(context)
 
 #: Run as the builder user, as the image child runs: a build killed at its RUN step while it holds the
 #: build lock (so no other build's clean-up takes its leftovers first), then the next build's lock.
@@ -53,30 +87,12 @@ def test_a_killed_build_leaves_nothing_the_next_build_keeps(engine, rootless) ->
     """podman 4.3 leaves a killed build's working containers in the store (one per step begun, each
     holding a layer on disk); a grading's build is killed at its time limit or when the grading is
     interrupted. The next build, holding the build lock, removes them first."""
-    if rootless is None:
-        pytest.skip("the grader builds as the builder user as root with podman only")
-    user = rootless
-    user.share_base_images(engine)
-    base = next(n for n in containers.image_names(user.engine(engine)) if dockerfile.BASE_IMAGE.fullmatch(n))
-    context = Path(tempfile.mkdtemp(prefix="bentokit-killed-build-", dir="/tmp"))
-    try:
-        context.chmod(0o755)
-        (context / "Dockerfile").write_text(f"FROM {base}\nRUN sleep 300\n")
-        (context / "script.py").write_text(KILLED_BUILD)
-        for name in ("Dockerfile", "script.py"):
-            (context / name).chmod(0o644)
-        env = {**user.env(), "PATH": os.environ["PATH"], "TMPDIR": "/var/tmp"}
-        done = subprocess.run([sys.executable, "-P", str(context / "script.py"), str(context)],
-                              capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
-                              user=user.uid, group=user.gid, extra_groups=[])
-        assert done.returncode == 0, done.stderr
-        seen = json.loads(done.stdout.splitlines()[-1])
-        assert seen["left"], "the build never started its RUN step"
-        assert set(seen["left"]) <= set(seen["removed"])
-        assert not set(seen["after"]) & set(seen["left"])
-        assert "bentokit-test-unused" not in seen["volumes"]  # no volume no container uses stays either
-    finally:
-        procs.remove_tree(context)
+    with as_builder(engine, rootless, "RUN sleep 300\n", KILLED_BUILD) as run:
+        seen = run(timeout=300)
+    assert seen["left"], "the build never started its RUN step"
+    assert set(seen["left"]) <= set(seen["removed"])
+    assert not set(seen["after"]) & set(seen["left"])
+    assert "bentokit-test-unused" not in seen["volumes"]  # no volume no container uses stays either
 
 
 #: Run as the builder user: a build whose own step leaves a layer, its image removed as the grader removes
@@ -114,27 +130,9 @@ def test_a_layer_a_learners_build_left_goes_when_the_disk_is_short(engine, rootl
     grader keeps as the next build's cache when it removes the learner's image: it stayed, and every later
     grading failed for want of space (red-team round 40). With the disk short, a build begins by removing
     the cache; with room to spare, the cache stays."""
-    if rootless is None:
-        pytest.skip("the grader builds as the builder user as root with podman only")
-    user = rootless
-    user.share_base_images(engine)
-    base = next(n for n in containers.image_names(user.engine(engine)) if dockerfile.BASE_IMAGE.fullmatch(n))
-    context = Path(tempfile.mkdtemp(prefix="bentokit-left-layer-", dir="/tmp"))
-    try:
-        context.chmod(0o755)
-        # A layer of its own (the ballast), then one more step: the image removed, the ballast's stays.
-        (context / "Dockerfile").write_text(
-            f"FROM {base}\nRUN head -c 1048576 /dev/zero > /ballast-{context.name}\nRUN echo done > /done\n")
-        (context / "script.py").write_text(LEFT_LAYER)
-        for name in ("Dockerfile", "script.py"):
-            (context / name).chmod(0o644)
-        env = {**user.env(), "PATH": os.environ["PATH"], "TMPDIR": "/var/tmp"}
+    # A layer of its own (the ballast), then one more step: the image removed, the ballast's stays.
+    steps = f"RUN head -c 1048576 /dev/zero > /ballast-{secrets.token_hex(4)}\nRUN echo done > /done\n"
+    with as_builder(engine, rootless, steps, LEFT_LAYER) as run:
         for floor, stays in ((0, True), (1 << 62, False)):
-            command = [sys.executable, "-P", str(context / "script.py"), str(context), str(floor)]
-            done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env,
-                                  user=user.uid, group=user.gid, extra_groups=[])
-            assert done.returncode == 0, done.stderr
-            seen = json.loads(done.stdout.splitlines()[-1])
+            seen = run(str(floor), timeout=600)
             assert seen == {"kept": True, "after": stays}, (floor, seen)
-    finally:
-        procs.remove_tree(context)
