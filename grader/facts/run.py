@@ -224,10 +224,11 @@ class Build:
         name, version = tag.split(":", 1)
         return self.home / "bentos" / name / version
 
-    def bento(self, tag: str, sandbox: procs.Sandbox, source_size: int = 0) -> BentoFacts:
+    def bento(self, tag: str, sandbox: procs.Sandbox, source: bytes | None = None) -> BentoFacts:
         """The bento ``tag`` as built, in the sandbox's store (learner code can write it: read as the
-        learner could). Its service.py is read up to a byte past ``source_size``, the submission's (a
-        service.py over the 1 MiB read by default, packed unchanged, compared unequal to itself)."""
+        learner could). With ``source``, the submission's service.py, the packed service.py is read to
+        be compared with it: up to a byte past its size, however long (read up to 1 MiB, a service.py
+        over that, packed unchanged, once compared unequal to itself)."""
         path = self.path(tag)
         try:
             manifest = sandbox.read_text(path / "bento.yaml")
@@ -235,8 +236,9 @@ class Build:
             return BentoFacts(error=f"`bentoml build` printed the tag {tag}, but its bento.yaml could not be "
                                     f"read: {err.strerror}.")
         packed = None
-        with contextlib.suppress(OSError):
-            packed = sandbox.read_bytes(path / "src" / "service.py", max(1 << 20, source_size + 1))
+        if source is not None:
+            with contextlib.suppress(OSError):
+                packed = sandbox.read_bytes(path / "src" / "service.py", len(source) + 1)
         return bento_facts(tag, manifest, packed)
 
     def close(self) -> None:
@@ -888,7 +890,7 @@ class Run:
                 return BentoFacts(error=(
                     f"`bentoml build` printed the bento tag {tag}, yet the bentofile's packages cannot be "
                     f"locked, which every build does before it writes a bento:{fixes}\n{lock.said()}"))
-        return self._build.bento(tag, place.sandbox, len(self.source.raw or b""))
+        return self._build.bento(tag, place.sandbox, self.source.raw)
 
     def _lock_as_learner_code(self, undecided: package_index.Lock) -> package_index.Lock | None:
         """The lock a package that comes only as source left undecided, done again building it, as the
