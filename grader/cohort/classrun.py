@@ -159,13 +159,31 @@ def to_record(outcome: Outcome, sub: Submission, late: LatePolicy = LatePolicy()
     })
 
 
+class StoreFailed(RuntimeError):
+    """A learner's result could not be written into the results folder (its disk full, say)."""
+
+
+@contextlib.contextmanager
+def storing(out: Path, learner: str) -> Iterator[None]:
+    """Turn an OSError of storing ``learner``'s result into :class:`StoreFailed`, which says what to do."""
+    try:
+        yield
+    except OSError as err:
+        raise StoreFailed(
+            f"the result of {one_line(learner)} could not be stored in {out}: {err.strerror or err}"
+            f"{f' ({err.filename})' if err.filename else ''}. Every result stored before it is kept: make "
+            f"room there (space or files), then run the same command again to grade the rest.") from err
+
+
 def save_outcome(out: Path, outcome: Outcome, sub: Submission, late: LatePolicy) -> dict[str, Any]:
-    """Store one learner's result (log and service.py first, the record last); returns the record."""
+    """Store one learner's result (log and service.py first, the record last); returns the record.
+    Raises :class:`StoreFailed`."""
     record = to_record(outcome, sub, late)
     files: dict[str, str | bytes] = {"grader.log": outcome.log}
     if outcome.service_source is not None:
         files["service.py"] = outcome.service_source
-    store.save(out, record, files)
+    with storing(out, sub.learner):
+        store.save(out, record, files)
     return record
 
 
@@ -326,7 +344,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
     ``progress`` is a :class:`rich.progress.Progress` (or None); ``say`` prints a line as it is (learner
     text goes in it: no markup). A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the caller)
     stops the gradings in progress, keeps every stored result and still rebuilds the outputs
-    (``ClassRun.interrupted``).
+    (``ClassRun.interrupted``). A result that cannot be stored (the disk full) does the same, then
+    raises :class:`StoreFailed`.
     """
     started = time.monotonic()
     result = ClassRun()
@@ -406,7 +425,8 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     outcomes.append(outcome)
                     if _stands(stored, outcome, result, say):
                         if not first_pass and sub.learner_id in stored:  # this run's first grade goes
-                            store.save_record(out, stored[sub.learner_id])
+                            with storing(out, sub.learner):
+                                store.save_record(out, stored[sub.learner_id])
                         if task is not None:
                             progress.advance(task)
                         continue
@@ -439,17 +459,28 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
                     batch.append(fetched)
                 if batch and task is not None:
                     progress.update(task, total=len(todo) + len(batch))
-        except KeyboardInterrupt:
-            result.interrupted = True
+        except (KeyboardInterrupt, StoreFailed) as err:
+            result.interrupted = isinstance(err, KeyboardInterrupt)
+            failed = err if isinstance(err, StoreFailed) else None
             stop.set()
             for future in futures:
                 future.cancel()
+        else:
+            failed = None
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # the running gradings see ``stop`` and end
         result.seconds = time.monotonic() - started
         with interrupts_deferred() as came:  # a stop now waits for the outputs, a second or two
-            _rebuild(out, chosen, result, policy, threshold)
+            try:
+                _rebuild(out, chosen, result, policy, threshold)
+            except OSError as err:
+                if failed is None:
+                    raise
+                unbuilt = f"The class outputs were not rebuilt either: {err.strerror or err}."
+                failed.args = (f"{failed}\n{unbuilt}",)
         result.interrupted = result.interrupted or bool(came)
+    if failed is not None:  # the gradings stopped, the outputs rebuilt from what was stored
+        raise failed
     return result
 
 

@@ -294,6 +294,23 @@ def test_the_kits_own_error_in_a_grading_leaves_the_stored_result_standing(grade
     assert [line for line in said if "internal error" in line and "stands" in line]
 
 
+def test_a_result_that_cannot_be_stored_ends_the_run_with_what_to_do(graded_class, class_folder, tmp_path):
+    """A results disk out of space or files fails root's writes too: the run ended with a traceback. It
+    stops its gradings, keeps what was stored, rebuilds the outputs from it and says what to do."""
+    out = shutil.copytree(graded_class[0], tmp_path / "out")
+    before = records(out)
+    blocked = out / "learners" / before["dee"]["id"] / "grader.log"
+    blocked.unlink()
+    blocked.mkdir()  # the log cannot be written: a real OSError of the file system, as a full disk gives
+    done = cohort("grade", class_folder, "--out", out, "--only", "dee", "--force")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "error: the result of dee could not be stored in" in done.stderr
+    assert "run the same command again" in done.stderr
+    assert records(out) == before  # dee's stored result stands, and everyone else's
+    assert sorted(gradebook_rows(out)) == sorted(KINDS)  # rebuilt from what was stored
+
+
 def test_a_stop_while_the_outputs_are_rebuilt_waits_for_them(graded_class, class_folder, tmp_path,
                                                              monkeypatch):
     """Ctrl-C (or SIGTERM) as the gradebook is being written: the outputs are finished as one set, and the
