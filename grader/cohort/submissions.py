@@ -307,9 +307,35 @@ MAX_MODULE_BYTES = 1 << 20
 FUTURE = re.compile(r"^from __future__ import [^\n]*$", re.MULTILINE)
 
 
+def _module_files(dotted: str) -> list[str]:
+    """The files of the service's folder that importing ``dotted`` may run, as relative paths: the
+    packages above it (``a/__init__.py``), then it as a module (``a/b.py``) or a package."""
+    parts = dotted.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return []
+    above = ["/".join(parts[:i]) + "/__init__.py" for i in range(1, len(parts))]
+    return [*above, "/".join(parts) + ".py", "/".join(parts) + "/__init__.py"]
+
+
+#: Calls whose first argument, given as text, is the name of a module they import.
+IMPORTING_CALLS = frozenset({"import_module", "__import__"})
+
+
+def _imported_by_call(call: ast.Call) -> str:
+    """The module an ``import_module("x")`` or ``__import__("x")`` call names as text ('' for others)."""
+    called = getattr(call.func, "attr", getattr(call.func, "id", ""))
+    first = call.args[0] if call.args else None
+    if called in IMPORTING_CALLS and isinstance(first, ast.Constant) and isinstance(first.value, str):
+        return first.value
+    return ""
+
+
 def _own_imports(code: bytes) -> list[str]:
-    """The top-level names of the modules ``code`` imports (relative imports: the names they import
-    from the module's own folder); none when it does not parse."""
+    """What ``code`` may load from the service's folder, as paths relative to it (see
+    :func:`_module_files`); none when it does not parse. Imports, followed into packages (``from a
+    import b`` may import the submodule ``a.b``); a module named as text to ``importlib.import_module``
+    or ``__import__``; and any text that is a ``.py`` path, which loading by path names (``exec(open(
+    "impl.py").read())``, ``spec_from_file_location``). Relative imports are read from the folder."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # the parser's limits: learner input
@@ -317,21 +343,28 @@ def _own_imports(code: bytes) -> list[str]:
     names = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names += [alias.name.split(".")[0] for alias in node.names]
+            for alias in node.names:
+                names += _module_files(alias.name)
         elif isinstance(node, ast.ImportFrom):
-            if node.level and not node.module:  # from . import impl
-                names += [alias.name for alias in node.names]
-            elif node.module:
-                names.append(node.module.split(".")[0])
+            if node.module:
+                names += _module_files(node.module)
+            for alias in node.names:
+                names += _module_files(f"{node.module}.{alias.name}" if node.module else alias.name)
+        elif isinstance(node, ast.Call) and (named := _imported_by_call(node)):
+            names += _module_files(named.lstrip("."))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".py") \
+                and len(node.value) < 256:
+            names.append(node.value)
     return names
 
 
 def service_code(folder: Path) -> str | None:
     """The code the graded service runs that the learner wrote, as the similarity report compares it:
-    service.py, after the modules of the submission's folder it imports (and those import, each once,
-    in the order first imported), each under a comment naming it. A classmate's service.py cut in two,
-    its pydantic models and rules moved to an ``impl.py`` that it imports, compared as service.py alone
-    went unseen (red-team round 40). Just service.py when it imports none; None without one."""
+    service.py, after the files of the submission's folder it may load (see :func:`_own_imports`; and
+    those they load, each once, in the order first named), each under a comment naming it. A
+    classmate's service.py cut in two, its pydantic models and rules moved to an ``impl.py`` that it
+    imports, compared as service.py alone went unseen (red-team round 40). Just service.py when it loads
+    none; None without one."""
     service = folder / "service.py"
     if not service.is_file():
         return None
@@ -339,19 +372,19 @@ def service_code(folder: Path) -> str | None:
     modules: dict[str, bytes] = {}
     waiting = _own_imports(code)
     while waiting and len(modules) < MAX_MODULES:
-        name = waiting.pop(0)
-        path = next((p for p in (folder / f"{name}.py", folder / name / "__init__.py")
-                     if name.isidentifier() and name not in modules and p.is_file()
-                     and not p.is_symlink() and not files.escapes(p, folder)), None)
-        if path is not None and path != service:
-            with contextlib.suppress(OSError), open(path, "rb") as fh:
-                modules[name] = fh.read(MAX_MODULE_BYTES)
-                waiting += _own_imports(modules[name])
+        name = os.path.normpath(waiting.pop(0))
+        path = folder / name
+        if name in modules or path == service or not path.is_file() or path.is_symlink() \
+                or files.escapes(path, folder):
+            continue
+        with contextlib.suppress(OSError), open(path, "rb") as fh:
+            modules[name] = fh.read(MAX_MODULE_BYTES)
+            waiting += _own_imports(modules[name])
     if not modules:
         return code.decode(errors="replace")
     # Joined, a module's `from __future__` import mid-file would not parse: the report's syntax trees
     # (which tell renamed copies) are read without them.
-    parts = [(f"{name}.py", text) for name, text in reversed(modules.items())] + [("service.py", code)]
+    parts = [*reversed(modules.items()), ("service.py", code)]
     return "".join(f"# ---- {name} ----\n{FUTURE.sub('', text.decode(errors='replace'))}\n"
                    for name, text in parts)
 

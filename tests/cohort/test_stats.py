@@ -134,6 +134,28 @@ def test_a_copy_cut_into_modules_it_imports_is_compared_whole(tmp_path):
     assert [p[:2] for p in report.pairs] == [("ann", "cut")], report
 
 
+@pytest.mark.parametrize("loads", [
+    "from parts.rules import {names}",  # a package's submodule
+    "from parts import rules\n{names_from_rules}",  # a submodule imported by name from its package
+    "import importlib\nrules = importlib.import_module('parts.rules')\n{names_from_rules}",
+    "exec(open('parts/rules.py').read())",  # loaded by path
+])
+def test_a_copy_cut_into_a_package_or_loaded_by_name_is_compared_whole(loads, tmp_path):
+    """The half moved out of service.py is found however service.py loads it: from a package's submodule,
+    through importlib, or by its path (a module named `impl` only was followed before)."""
+    cut = SERVICE.index("@bentoml.service")
+    defined = re.findall(r"^(?:class|def) (\w+)", SERVICE[:cut], re.MULTILINE)
+    split = tmp_path / "split"
+    (split / "parts").mkdir(parents=True)
+    (split / "parts" / "__init__.py").write_text("")
+    (split / "parts" / "rules.py").write_text(SERVICE[:cut])
+    header = loads.format(names=", ".join(defined),
+                          names_from_rules="".join(f"{n} = rules.{n}\n" for n in defined))
+    (split / "service.py").write_text(f"import bentoml\n{header}\n\n\n{SERVICE[cut:]}")
+    code = submissions.service_code(split)
+    assert code.index("# ---- parts/rules.py ----") < code.index("# ---- service.py ----"), code[:300]
+
+
 def test_similarity_is_bounded_in_time_on_repeated_tokens(tmp_path):
     """Two files of 2000 repeated lines kept difflib's exact score busy for 231 s (its cost grows with
     the cube of the repetition), and the summary is rebuilt at the end of every class run. Each
