@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import time
@@ -29,20 +30,45 @@ def one_line(text: str) -> str:
     return printable(text).replace("\n", "\\n").replace("\t", "\\t")
 
 
+#: An underscore that can begin or end emphasis: not between two letters or digits (``Jo_Smith`` stays).
+EMPHASIS_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+
+
+def _markdown_text(text: str) -> str:
+    """Learner text outside code spans, every character Markdown acts on escaped: backslashes first (so
+    none escapes what follows it), "<" (every HTML tag and autolink), "[" and "]" (links, images), "*",
+    "~" and an underscore that is not inside a word (emphasis)."""
+    text = text.replace("\\", "\\\\").replace("<", "&lt;").replace("[", "\\[").replace("]", "\\]")
+    return EMPHASIS_UNDERSCORE.sub(r"\\_", text.replace("*", "\\*").replace("~", "\\~"))
+
+
 def markdown_cell(text: str) -> str:
     """Learner text as one cell of a Markdown table: no "|" or line break that would end the cell, and
     no link, image, emphasis or HTML outside code spans (``![](http://...)`` in a hint would show, or
-    fetch, what the learner chose where the instructor reads the class's summary). Code spans stay."""
-    parts = text.strip().split("`")
-    for i, part in enumerate(parts):
-        inside_code = i % 2 == 1 and i < len(parts) - 1  # a backtick left open starts no code span
-        if not inside_code:
-            # "<" opens every HTML tag and autolink; "[" every link and image; "*" and "~" emphasis (in
-            # GitHub's Markdown "_" inside a word emphasises nothing). The rest reads as written.
-            part = part.replace("<", "&lt;").replace("[", "\\[").replace("]", "\\]")
-            part = part.replace("*", "\\*").replace("~", "\\~")
-        parts[i] = part.replace("|", "\\|")
-    return "`".join(parts).replace("\n", "<br>")
+    fetch, what the learner chose where the instructor reads the class's summary). Code spans stay.
+
+    Written by hand (markdown-it parses, but does not escape all but code spans): a run of backticks
+    opens a code span only when a later run of the same length closes it, as in CommonMark. Splitting
+    at every backtick once read the text after an unclosed run of three as code, and left its
+    ``<a href>`` and ``<img>`` live (red-team round 41)."""
+    text = text.strip()
+    runs = list(re.finditer(r"`+", text))
+    by_length: dict[int, list[int]] = {}  # each run length's runs, in order (a lookup, not a scan)
+    for index, run in enumerate(runs):
+        by_length.setdefault(len(run[0]), []).append(index)
+    parts, done, i = [], 0, 0
+    while i < len(runs):
+        opening = runs[i]
+        same = by_length[len(opening[0])]
+        after = bisect.bisect_right(same, i)
+        if after == len(same):  # no run of its length after it: literal backticks
+            i += 1
+            continue
+        closing = same[after]
+        parts += [_markdown_text(text[done:opening.start()]), text[opening.start():runs[closing].end()]]
+        done, i = runs[closing].end(), closing + 1
+    parts.append(_markdown_text(text[done:]))
+    return "".join(parts).replace("|", "\\|").replace("\n", "<br>")
 
 
 def markdown_inline(text: str) -> str:

@@ -373,6 +373,31 @@ def test_a_name_that_is_a_formula_stays_text_in_the_gradebook():
     assert rows[2]["error"] == "'-" and rows[2]["total"] == "80"  # numbers stay numbers
 
 
+def drawn(line: str) -> list[str]:
+    """What a line of Markdown draws that learner text must not (HTML but the kit's line breaks, links,
+    images, emphasis), as CommonMark reads it: markdown-it-py, which comes with rich (BentoML's)."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parseInline(line)[0].children or []
+    kinds = {"html_inline", "link_open", "image", "em_open", "strong_open"}
+    return [t.type for t in tokens if t.type in kinds and t.content != "<br>"]
+
+
+#: Learner text that would draw HTML, links or emphasis: each unclosed run of backticks once hid what
+#: followed it from the escaping, as if it were code (red-team round 41).
+DRAWING = ["```[Score 100 / 100](https://example.com/f) <img src=https://example.com/b.png> **passed**`",
+           "`` ` `` <a href=x>y</a> ` _z_ ``` [w](v)", "\\`<b>b</b>` \\\\[x](y)", "``x` *a* `y``` <i>i</i>"]
+
+
+@pytest.mark.parametrize("text", DRAWING)
+def test_backticks_never_hide_markdown_from_the_escaping(text):
+    from grader.report import markdown_cell, markdown_inline
+
+    assert drawn(text)  # as written, it draws
+    for made in (markdown_cell(text), markdown_inline(text), f"| {markdown_cell(text)} | x |"):
+        assert drawn(made) == [], made
+
+
 def test_a_hint_shows_no_link_image_or_html_of_the_learners_choosing():
     """A learner who alone fails a check makes its commonest hint: their error text, in the instructor's
     summary and in their own feedback and Classroom summary. It is text: no image fetched, no link or
@@ -389,6 +414,7 @@ def test_a_hint_shows_no_link_image_or_html_of_the_learners_choosing():
         assert "![" not in row and "](" not in row.replace("\\](", "") and "<img" not in row, row
         assert r"!\[100/100\](http://example.com/p.png) &lt;img src=x>" in row, row
         assert r"\[here\](http://x) `a \| [b]` \| x" in row, row  # the code span as written
+        assert drawn(row) == [], row
     # On Gradescope a check's output is plain text, shown as written: its Markdown (a heading saying
     # "counted as passed", an image fetched from the learner's server) was drawn (red-team round 34).
     test = platforms.gradescope_from_record(records[0], 100)["tests"][0]
