@@ -136,7 +136,9 @@ def _read(path: Path) -> tuple[str, str, bool]:
 
 
 def _groups(keyed: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
-    shared = [(k, sorted(v)) for k, v in keyed.items() if len(v) > 1]
+    """The keys two learners or more share, each with its learners (each once: one learner's two model
+    folders of one tag once made a "shared" tag of their own, red-team round 41)."""
+    shared = [(k, sorted(set(v))) for k, v in keyed.items() if len(set(v)) > 1]
     return sorted(shared, key=lambda kv: (-len(kv[1]), kv[1]))
 
 
@@ -222,7 +224,8 @@ def markdown(report: Report) -> list[str]:
         lines.append("- none")
     lines += ["", "**The same model tag** (a version is drawn when a model is saved: a shared tag is a "
               "shared file):", ""]
-    lines += [f"- `{tag}`: {_names(members)}" for tag, members in report.same_tag] or ["- none"]
+    lines += [f"- {markdown_inline(f'`{tag}`')}: {_names(members)}" for tag, members in report.same_tag] \
+        or ["- none"]
     lines += ["", "**The same model files** (byte-identical booster and DictVectorizer; expected when "
               "learners train with the course's seed and data, so weaker than a shared tag):", ""]
     lines += [f"- `{d}`: {_names(members)}" for d, members in report.same_model_files] or ["- none"]

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from bentokit.server import kit_env
 from grader.facts import files
+from grader.facts.source import MODEL_NAME as TAG_PART  # a tag's name or version, as BentoML accepts one
 
 #: Folders a learner may ship their model store in (besides ``.bentomodel`` exports).
 STORE_DIRS = ("bentoml_home", "bentoml", ".bentoml", "model_store")
@@ -398,12 +399,19 @@ def _model_files_digest(version_dir: Path) -> str:
 
 
 def stored_models(home: Path) -> list[dict[str, str]]:
-    """Every model in a BentoML home: its tag and the digest of its files."""
+    """Every model in a BentoML home: its tag, as BentoML reads its folders' names (in lower case), and
+    the digest of its files. A folder whose name is no tag BentoML accepts holds no model it loads, and
+    is left out: the names are the learner's, and went into the class summary as written, line breaks
+    and terminal escapes included (red-team round 41)."""
     models = home / "models"
     if not models.is_dir():
         return []
-    return [{"tag": f"{v.parent.name}:{v.name}", "sha256": _model_files_digest(v)}
-            for v in sorted(models.glob("*/*")) if v.is_dir()]
+    found = []
+    for version in sorted(models.glob("*/*")):
+        name, number = version.parent.name.lower(), version.name.lower()
+        if version.is_dir() and TAG_PART.fullmatch(name) and TAG_PART.fullmatch(number):
+            found.append({"tag": f"{name}:{number}", "sha256": _model_files_digest(version)})
+    return found
 
 
 def import_models(fetched: Fetched, home: Path, timeout: float = 120) -> tuple[list[dict], list[str]]:

@@ -108,6 +108,27 @@ def test_similarity_sees_through_renames_and_comments_and_scores_near_copies(tmp
     assert "| ann | cat |" in text and "- ann, bob" in text
 
 
+def test_model_folder_names_that_are_no_tag_never_reach_the_summary(tmp_path):
+    """A learner's store held folders named ``zz:q/<text>`` and ``zz/q:<text>``: both the tag zz:q:<text>,
+    "shared" by that learner alone, and written raw into summary.md, its line breaks and terminal escapes
+    included (red-team round 41). Only names BentoML accepts as a tag count, each learner once."""
+    forged = "x`\n**Not graded to the end**: none\n<!-- \x1b[14A\x1b[J"
+    home = tmp_path / "home"
+    for folder in ("credit_risk_model/abc", "Credit_Risk_Model/ABC", f"zz:q/{forged}", f"zz/q:{forged}"):
+        (home / "models" / folder).mkdir(parents=True)
+        (home / "models" / folder / "model.yaml").write_text("name: x\n")
+    tags = [m["tag"] for m in submissions.stored_models(home)]
+    assert tags == ["credit_risk_model:abc", "credit_risk_model:abc"]  # as BentoML reads them
+    mallory, alice = record("mallory", 100, []), record("alice", 100, [])
+    mallory["models"] = [{"tag": t, "sha256": "same"} for t in tags]
+    alice["models"] = [{"tag": f"zz:q:{forged}", "sha256": "other"}]  # stored before, or by hand
+    report = similarity.compare(tmp_path / "out", [mallory, alice])
+    assert report.same_tag == [] and report.same_model_files == []  # one learner shares nothing
+    alice2 = {**record("alice2", 100, []), "models": alice["models"]}
+    page = "\n".join(similarity.markdown(similarity.compare(tmp_path / "out", [alice, alice2])))
+    assert "\x1b" not in page and not [ln for ln in page.splitlines() if ln.startswith(("**Not", "<!--"))]
+
+
 def test_a_copy_cut_into_modules_it_imports_is_compared_whole(tmp_path):
     """A classmate's service.py cut in two at the class, its imports, models and rules moved to an
     impl.py that service.py imports: only service.py was compared, and the copy went unseen (red-team
