@@ -55,7 +55,7 @@ def read(path: Path) -> Bentofile:
         return facts
     facts.exists = True
     try:
-        raw = yaml.safe_load(files.read_bytes(path, path.parent).decode(errors="replace"))
+        raw = files.load_yaml(files.read_bytes(path, path.parent).decode(errors="replace"))
     except files.OutsideSubmission as err:
         facts.error = str(err)
         return facts
@@ -182,7 +182,7 @@ def lock_input(path: Path) -> LockInput | None:
     make its lock easier than the build's: when even that fails, the build's failed too.
     """
     try:
-        raw = yaml.safe_load(files.read_bytes(path, path.parent))
+        raw = files.load_yaml(files.read_bytes(path, path.parent))
     except (OSError, ValueError, yaml.YAMLError, RecursionError):
         return None
     python = raw.get("python") if isinstance(raw, dict) else None
@@ -278,7 +278,7 @@ def missing_build_files(path: Path, env: Mapping[str, str] | None = None) -> lis
     which can print a tag and write a bento whatever the build would have said.
     """
     try:
-        raw = yaml.safe_load(files.read_bytes(path, path.parent))
+        raw = files.load_yaml(files.read_bytes(path, path.parent))
     except (OSError, ValueError, yaml.YAMLError, RecursionError):
         return []
     if not isinstance(raw, dict):

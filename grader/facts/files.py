@@ -16,6 +16,9 @@ import stat
 import tarfile
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 #: The most a submission's files may hold, and how many there may be. A course submission is a few MB;
 #: a sparse file takes no disk until it is copied (``truncate -s 1T``), and a copy would fill the
@@ -26,6 +29,58 @@ MAX_FILES = 20_000
 #: them: Python 3.11's walks and copies recurse once per level, and 1000 levels raised RecursionError,
 #: which ended a class run.
 MAX_DEPTH = 100
+
+
+#: The most nodes a YAML document of the learner's may hold once its aliases are expanded (the kit's
+#: bentofile has about 40; a bento.yaml a few hundred).
+MAX_YAML_NODES = 100_000
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """``yaml.safe_load`` of YAML the learner wrote, refusing (``yaml.YAMLError``) a document that holds
+    itself or whose aliases expand past :data:`MAX_YAML_NODES` nodes. A 566-byte bentofile of nested
+    aliases (``&a2 [*a1, *a1, ...]``) loads as shared references at once, but BentoML's check of it
+    turned each into text: 10^8 strings, in the grader's own process, as root (red-team round 41).
+
+    Written by hand around PyYAML's composer and constructor, which have no such limit."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _count_nodes(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _count_nodes(root: yaml.Node) -> int:
+    """The nodes of ``root`` with every alias expanded, counted without expanding any (each node's
+    count once, after its children's: the walk keeps its own stack, as documents nest deep)."""
+    counts: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in counts:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = [] if isinstance(node, yaml.ScalarNode) else node.value
+        if children_done:
+            open_nodes.discard(id(node))
+            counts[id(node)] = 1 + sum(counts[id(child)] for child in children)
+            if counts[id(node)] > MAX_YAML_NODES:
+                raise yaml.YAMLError(f"its aliases expand to more than {MAX_YAML_NODES:,} values: "
+                                     f"write the values out instead of repeating them by reference")
+            continue
+        if id(node) in open_nodes:
+            raise yaml.YAMLError("a value in it holds itself (an alias inside its own anchor)")
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack += [(child, False) for child in children if id(child) not in counts]
+    return counts[id(root)]
 
 
 class OutsideSubmission(ValueError):

@@ -164,7 +164,7 @@ class LiveTarget:
 def bento_facts(tag: str, manifest: str, service_source: bytes | None) -> BentoFacts:
     """A bento's facts from the text of its bento.yaml (and its packed service.py, if any)."""
     try:
-        found = yaml.safe_load(manifest)
+        found = files.load_yaml(manifest)
     except (yaml.YAMLError, RecursionError) as err:  # written by learner code: nested past PyYAML's depth
         return BentoFacts(error=f"the bento {tag} has a bento.yaml that is not valid YAML: {err}")
     if not isinstance(found, dict):

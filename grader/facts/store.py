@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from grader.facts import files
 from grader.facts.source import MODEL_NAME
 
 #: A tag's version as BentoML accepts one (``bentoml._internal.tag.tag_fmt``, at most 63 characters).
@@ -53,7 +54,7 @@ def _newest(folder: Path, versions: list[str]) -> str | None:
     for version in versions:
         text = _read(folder / version / "model.yaml")
         try:
-            when = (yaml.safe_load(text) or {}).get("creation_time") if text else None
+            when = (files.load_yaml(text) or {}).get("creation_time") if text else None
             if isinstance(when, str):
                 when = datetime.datetime.fromisoformat(when)
             if isinstance(when, datetime.datetime):
