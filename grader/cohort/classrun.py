@@ -80,9 +80,12 @@ class LatePolicy:
             return {}
         facts: dict[str, Any] = {"due": self.deadline.isoformat(), "late": False, "seconds": 0.0,
                                  "penalty_percent": 0.0}
-        if not submitted_at:
+        try:
+            late_by = (parse_time(submitted_at) - self.deadline).total_seconds() if submitted_at else None
+        except ValueError:  # a platform's time, or a record stored before times were checked
+            late_by = None
+        if late_by is None:
             return {**facts, "label": "at an unknown time (not checked against the deadline)"}
-        late_by = (parse_time(submitted_at) - self.deadline).total_seconds()
         if late_by <= 0:
             return {**facts, "label": "on time"}
         penalty = min(100.0, math.ceil(late_by / 86400) * self.penalty_per_day)

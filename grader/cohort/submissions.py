@@ -185,9 +185,15 @@ def from_csv(path: Path) -> list[Submission]:
         raise SubmissionError(f"{path} needs a header with the columns 'learner' and 'source'")
     out = []
     within = str(path.parent.resolve())
-    for row in rows:
+    for number, row in enumerate(rows, start=2):
         source = row["source"].strip()
         sub = Submission(row["learner"].strip(), source, (row.get("submitted_at") or "").strip(), within)
+        if sub.submitted_at:
+            try:
+                datetime.fromisoformat(sub.submitted_at)
+            except ValueError:
+                raise SubmissionError(f"{path}, line {number}: submitted_at {sub.submitted_at!r} is not an "
+                                      f"ISO 8601 time (such as 2026-03-01T18:00:00+01:00)") from None
         if not sub.is_remote and not FILE_URL.match(source) and not source.startswith("-") \
                 and not Path(source).is_absolute():
             sub = Submission(sub.learner, str((path.parent / source).resolve()), sub.submitted_at, within)
@@ -255,12 +261,23 @@ def _clone(sub: Submission, target: Path, deadline: datetime | None, timeout: fl
                     f"{later} later commit(s) not graded")
         _git(["checkout", "--quiet", "--detach", commit], target, timeout)
     commit = _git(["rev-parse", "HEAD"], target, timeout)
-    return commit, _git(["log", "-1", "--format=%cI", "HEAD"], target, timeout), note
+    # The commit's time as seconds, not as git prints it with its zone: a zone of +9959, which git
+    # accepts, printed a time no parser reads, and the class run ended storing it (red-team round 42).
+    return commit, utc_iso(_git(["log", "-1", "--format=%ct", "HEAD"], target, timeout)), note
+
+
+def utc_iso(seconds: float | str) -> str:
+    """A time in seconds since the epoch (the learner's: a commit's, a file's) as ISO 8601 in UTC; ""
+    when it is no such time (text, a year past 9999)."""
+    try:
+        return datetime.fromtimestamp(float(seconds), UTC).isoformat()
+    except (ValueError, OverflowError, OSError):
+        return ""
 
 
 def _newest_mtime(root: Path) -> str:
     times = [p.stat().st_mtime for p in _files(root)]
-    return datetime.fromtimestamp(max(times), UTC).isoformat() if times else ""
+    return utc_iso(max(times)) if times else ""
 
 
 def find_service_folder(root: Path) -> Path:

@@ -8,13 +8,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import bentoml
 import pytest
 
 from bentokit import contract, procs
-from grader.cohort import runner, submissions
+from grader.cohort import classrun, runner, submissions
 from grader.facts import files
 from tests.conftest import ROOT
 
@@ -81,6 +82,40 @@ def test_a_cloned_learners_links_out_of_the_repository_are_removed(tmp_path) -> 
     assert sorted(p.name for p in fetched.root.iterdir() if p.name != ".git") == ["service.py"], fetched.notes
     assert any("bentofile.yaml is a link to" in n for n in fetched.notes), fetched.notes
     assert fetched.folder == fetched.root
+
+
+def test_a_commit_time_in_a_zone_no_parser_reads_is_read_as_seconds(tmp_path) -> None:
+    """A committer zone of +9959, which git accepts, printed as a time that no parser reads: the class run
+    ended as it stored that learner, before their classmates were graded, at every run (red-team round
+    42). The commit's time is read in seconds since the epoch."""
+    repo = tmp_path / "mallory"
+    repo.mkdir()
+    (repo / "service.py").write_text("print('hello')\n")
+    git = ["git", "-c", "user.name=m", "-c", "user.email=m@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "first"]):
+        subprocess.run([*git, *args], cwd=repo, check=True)
+    tree = subprocess.run(["git", "write-tree"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    people = "author M <m@x> 1700000000 +0000\ncommitter M <m@x> 1700000000 +9959"
+    commit = f"tree {tree.strip()}\n{people}\n\nin\n"
+    made = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=repo, input=commit,
+                          capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["git", "reset", "-q", "--soft", made], cwd=repo, check=True)
+    printed = subprocess.run(["git", "log", "-1", "--format=%cI"], cwd=repo, capture_output=True, text=True)
+    assert printed.stdout.strip().endswith("+99:59")  # what was read before
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    fetched = submissions.fetch(submissions.Submission("mallory", f"file://{repo}"), tmp_path / "clone", due)
+    assert fetched.submitted_at == "2023-11-14T22:13:20+00:00"
+    assert classrun.LatePolicy(due).assess(fetched.submitted_at)["label"] == "on time"
+    # A time nobody can read (a record stored before) is not checked against the deadline; it never raises.
+    assert "unknown time" in classrun.LatePolicy(due).assess("2023-11-14T22:13:20+99:59")["label"]
+    assert submissions.utc_iso(1e15) == "" and submissions.utc_iso("x") == ""
+
+
+def test_a_class_list_time_that_cannot_be_read_is_an_error_at_once(tmp_path) -> None:
+    listing = tmp_path / "class.csv"
+    listing.write_text("learner,source,submitted_at\nann,a,2026-03-01T10:00:00+00:00\nbob,b,yesterday\n")
+    with pytest.raises(submissions.SubmissionError, match="line 3: submitted_at 'yesterday' is not an ISO"):
+        submissions.from_csv(listing)
 
 
 def sparse_submission(folder: Path) -> Path:
