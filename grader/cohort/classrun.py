@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bentokit import package_index, procs
-from grader.cohort import gradebook, runner, similarity, store
+from grader.cohort import gradebook, runner, similarity, store, submissions
 from grader.cohort.runner import Limits, Outcome
 from grader.cohort.submissions import Fetched, Submission, SubmissionError, with_stored_ids
 from grader.report import one_line, printable
@@ -466,6 +466,7 @@ def run_class(subs: list[Submission], out: Path, workroot: Path, *, jobs: int = 
             result.interrupted = isinstance(err, KeyboardInterrupt)
             failed = err if isinstance(err, StoreFailed) else None
             stop.set()
+            submissions.stop_clones()
             for future in futures:
                 future.cancel()
         else:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from bentokit import procs
 from bentokit.server import kit_env
 from grader.facts import files
 from grader.facts.source import MODEL_NAME as TAG_PART  # a tag's name or version, as BentoML accepts one
@@ -235,20 +237,52 @@ def _git(args: list[str], cwd: Path, timeout: float) -> str:
     return done.stdout.strip()
 
 
+#: The clones running now: in sessions of their own, the terminal's Ctrl-C no longer reaches them.
+_cloning: set[subprocess.Popen] = set()
+_cloning_lock = threading.Lock()
+
+
+def stop_clones() -> None:
+    """End every clone running now, with its ssh (a class run stopped with Ctrl-C)."""
+    with _cloning_lock:
+        running = list(_cloning)
+    for process in running:
+        with contextlib.suppress(procs.ProcsError):
+            procs.kill_tree(process, grace=0)
+
+
 def _clone(sub: Submission, target: Path, deadline: datetime | None, timeout: float) -> tuple[str, str, str]:
     """Clone ``sub`` (its last commit before ``deadline``); returns (commit, commit time, note)."""
     depth = [] if deadline else ["--depth", "1"]  # the deadline needs the history
     # A URL clones over the network's transports only; a path (refused above unless allowed) over
     # git's file transport only. No prompt for a password: a private repository fails, never waits.
     protocols = REMOTE_PROTOCOLS if sub.is_remote else "file"
-    env = {**os.environ, "GIT_ALLOW_PROTOCOL": protocols, "GIT_TERMINAL_PROMPT": "0"}
+    # Nor does ssh ask anything: it asked on the terminal (GIT_TERMINAL_PROMPT is git's own prompts
+    # only), and a learner's ssh server put its own text there, "Instructor (root) password:", and got
+    # what was typed (red-team round 42). The clone has no terminal (a session of its own, stdin
+    # closed), no askpass program, and ssh runs in batch mode unless the instructor set how git runs it.
+    env = {"GIT_ALLOW_PROTOCOL": protocols, "GIT_TERMINAL_PROMPT": "0", "SSH_ASKPASS_REQUIRE": "never"}
+    if not (os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH")):
+        env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
+    command = ["git", "clone", "--quiet", *depth, "--", sub.clone_source(), str(target)]
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        done = subprocess.run(["git", "clone", "--quiet", *depth, "--", sub.clone_source(), str(target)],
-                              capture_output=True, text=True, timeout=timeout, env=env)
-    except (OSError, subprocess.SubprocessError) as err:  # no git here; a host that does not answer
+        process = procs.spawn(command, cwd=target.parent, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    except OSError as err:  # no git here
         raise Unreachable(f"git clone {sub.source} failed: {err}") from None
-    if done.returncode:
-        raise Unreachable(f"git clone {sub.source} failed: {done.stderr.strip()}")
+    with _cloning_lock:
+        _cloning.add(process)
+    try:
+        _, said = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:  # a host that does not answer: its ssh, say, goes with the clone
+        procs.kill_tree(process, grace=0)
+        raise Unreachable(f"git clone {sub.source} did not finish within {timeout:.0f} s") from None
+    finally:
+        with _cloning_lock:
+            _cloning.discard(process)
+    if process.returncode:
+        raise Unreachable(f"git clone {sub.source} failed: {said.strip()}")
     note = ""
     if deadline:
         before = deadline.isoformat()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -116,6 +118,54 @@ def test_a_class_list_time_that_cannot_be_read_is_an_error_at_once(tmp_path) -> 
     listing.write_text("learner,source,submitted_at\nann,a,2026-03-01T10:00:00+00:00\nbob,b,yesterday\n")
     with pytest.raises(submissions.SubmissionError, match="line 3: submitted_at 'yesterday' is not an ISO"):
         submissions.from_csv(listing)
+
+
+#: Stands in for ssh, as git runs it for an ssh:// source: says how it was run and whether it could open
+#: the terminal, where the real one asks its questions (and a learner's server's own: round 42).
+FAKE_SSH = """#!/bin/sh
+{ echo "argv: $*"; echo "askpass: ${SSH_ASKPASS_REQUIRE:-unset}"
+  if (exec 3</dev/tty) 2>/dev/null; then echo "tty: open"; else echo "tty: none"; fi; } >> "$FAKE_SSH_LOG"
+exit 255
+"""
+
+#: Run in a terminal of its own (pty.fork): fetch an ssh:// source, as a class run does.
+FETCH_SSH = """
+import sys
+from pathlib import Path
+from grader.cohort import submissions
+open("/dev/tty").close()  # this process has the terminal
+try:
+    submissions.fetch(submissions.Submission("mallory", "ssh://git@127.0.0.1:9/x.git"), Path(sys.argv[1]))
+except submissions.Unreachable as err:
+    print("unreachable:", err)
+"""
+
+
+def test_an_ssh_source_is_cloned_with_no_terminal_to_prompt_on(tmp_path) -> None:
+    """ssh asked on the instructor's terminal (GIT_TERMINAL_PROMPT is git's own prompts only): a learner's
+    ssh server put "Instructor (root) password:" there, and got what was typed (red-team round 42). The
+    clone runs with no terminal, no askpass, and ssh in batch mode."""
+    fake = tmp_path / "bin" / "ssh"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_SSH)
+    fake.chmod(0o755)
+    log = tmp_path / "ssh.log"
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "FAKE_SSH_LOG": str(log)}
+    for name in ("GIT_SSH_COMMAND", "GIT_SSH", "SSH_ASKPASS_REQUIRE"):
+        env.pop(name, None)
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a session whose controlling terminal is the pty
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-c", FETCH_SSH, str(tmp_path / "clone")], env)
+    said = b""
+    with contextlib.suppress(OSError):  # EIO once the child has ended
+        while chunk := os.read(terminal, 4096):
+            said += chunk
+    os.waitpid(pid, 0)
+    os.close(terminal)
+    assert b"unreachable: git clone" in said, said
+    facts = log.read_text()
+    assert "BatchMode=yes" in facts and "askpass: never" in facts and "tty: none" in facts, facts
 
 
 def sparse_submission(folder: Path) -> Path:
