@@ -150,7 +150,7 @@ class Fetched:
 
     submission: Submission
     root: Path  #: the copy of the whole submission
-    origin: Path  #: where its model files are read from (the learner's folder, or the clone)
+    origin: Path  #: where its model files are read from (root's copy of the learner's folder, or the clone)
     folder: Path  #: the folder holding service.py that the grader grades (root or root/exercises)
     digest: str = ""
     commit: str = ""
@@ -341,10 +341,13 @@ def fetch(sub: Submission, target: Path, deadline: datetime | None = None, timeo
         source = Path(sub.source)
         if not source.is_dir():
             raise Unreachable(f"no submission folder at {source}")
-        files.check_size(source, _noise)
-        notes += files.copy_tree(source, target, IGNORED)
-        origin = source
-        submitted = sub.submitted_at or _newest_mtime(source)
+        files.check_size(source, _noise)  # its message names the largest file
+        # The learner's folder is read once, into a copy of root's that nothing else writes: they may have
+        # an account here and change it while it is read (see files.snapshot). Its models are read there.
+        origin = target.with_name(f"{target.name}-as-handed-in")
+        notes += files.snapshot(source, origin, _noise)
+        notes += files.copy_tree(origin, target, IGNORED)
+        submitted = sub.submitted_at or _newest_mtime(origin)
     folder = find_service_folder(target)
     if folder != target:
         notes.append(f"graded the service in {folder.relative_to(target).as_posix()}/")

@@ -243,6 +243,79 @@ def copy_tree(source: Path, target: Path,
     return notes + drop_links_out(target)
 
 
+def snapshot(source: Path, target: Path, ignore: Callable[[str, list[str]], set[str]] | None = None
+             ) -> list[str]:
+    """Copy a folder that its owner may be changing meanwhile (a learner with an account on the class's
+    machine, whose folder it is) as root, reading it once and by descriptors: a folder is entered only
+    if it is the folder that was listed, never a link put in its place (``os.fwalk``); a file is opened
+    relative to its folder's descriptor without following a link, and copied only while the limits
+    hold, counted as it is read. Everything else then reads this copy, which nothing else writes.
+
+    The copy by path followed a folder swapped for a link after its listing (root's held-out applicants
+    and a classmate's work copied into a learner's graded folder); a file grown after the size check was
+    copied whole (1.5 GiB past the 512 MB limit); and the copy, the digest and the model import each read
+    the live folder, so each could be given other files (red-team round 43). Links are copied as links,
+    then those that lead out of the copy are removed; anything else (a FIFO) is left out. Notes say what
+    was left out. Raises :class:`TooLarge`.
+
+    Written by hand around ``os.fwalk``: shutil's copies walk by path."""
+    notes: list[str] = []
+    total = count = 0
+    target.mkdir(parents=True, exist_ok=True)
+    for folder, dirs, names, dir_fd in os.fwalk(source, follow_symlinks=False):
+        where = Path(folder).relative_to(source)
+        skip = set(ignore(folder, dirs + names)) if ignore else set()
+        entered = []
+        for name in [n for n in dirs + names if n not in skip]:
+            count += 1
+            if count > MAX_FILES:
+                raise TooLarge(f"the submission holds more than {MAX_FILES} files, folders and links: leave "
+                               f"data sets, environments and large files out of it")
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode) and name in dirs:
+                    (target / where / name).mkdir(exist_ok=True)
+                    entered.append(name)
+                elif stat.S_ISLNK(st.st_mode):
+                    os.symlink(os.readlink(name, dir_fd=dir_fd), target / where / name)
+                elif stat.S_ISREG(st.st_mode):
+                    total += _copy_at(dir_fd, name, target / where / name, MAX_BYTES - total)
+                else:
+                    notes.append(f"{(where / name).as_posix()} is not a file or a folder: left out")
+            except FileNotFoundError:
+                continue  # gone since it was listed
+        if entered and len(where.parts) >= MAX_DEPTH:
+            raise TooLarge(f"the submission's folders nest more than {MAX_DEPTH} deep: hand in the service's "
+                           f"folder without such a tree")
+        dirs[:] = entered
+    return notes + drop_links_out(target)
+
+
+def _copy_at(dir_fd: int, name: str, target: Path, room: int) -> int:
+    """Copy the regular file ``name`` of the folder open as ``dir_fd`` (opened without following a link,
+    checked once open) to ``target``, its mode and times too; raise :class:`TooLarge` past ``room``
+    bytes. Returns the bytes copied; 0 for what is, once open, no regular file (not copied)."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return 0
+        copied = 0
+        with open(fd, "rb", closefd=False) as reader, open(target, "wb") as writer:
+            while block := reader.read(min(1 << 20, room - copied + 1)):
+                copied += len(block)
+                if copied > room:
+                    raise TooLarge(f"the submission holds more than {MAX_BYTES // 2**20} MB in files (it "
+                                   f"grew while it was copied, at {name}): leave data sets, environments "
+                                   f"and large files out of it")
+                writer.write(block)
+        os.chmod(target, stat.S_IMODE(st.st_mode) & 0o777)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return copied
+    finally:
+        os.close(fd)
+
+
 def copy_file(source: str, target: str, owners: Collection[int] | None = None) -> str:
     """Copy the regular file ``source`` to ``target`` (its mode and times too), or raise OSError. The
     file is opened without following a link and checked once open: learner code still running can

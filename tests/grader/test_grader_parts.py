@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -768,6 +769,66 @@ def test_a_folder_swapped_for_a_link_copies_no_file_of_another_user(tmp_path) ->
     # The owner's own files are copied.
     files.copy_tree(private, tmp_path / "copy2", owners={os.getuid()})
     assert (tmp_path / "copy2" / "id_rsa").read_text() == "TOPSECRET"
+
+
+def _at_first_listing(change):
+    """An ``ignore`` for ``files.snapshot`` that runs ``change`` once the top folder is listed, before
+    anything of it is copied: what a learner with an account on the machine does, told by inotify that
+    root opened their folder (red-team round 43)."""
+    done = []
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        if not done:
+            done.append(folder)
+            change()
+        return set()
+    return ignore
+
+
+def test_a_snapshot_never_reads_through_a_folder_or_file_swapped_for_a_link(tmp_path) -> None:
+    """A folder and a file, listed, then swapped for links to root's: the copy by path walked into the
+    folder's link (a classmate's work and root's held-out applicants in the learner's graded folder).
+    The snapshot copies the links as links, then removes them: they lead out."""
+    from grader.facts import files
+
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "id_rsa").write_text("TOPSECRET")
+    source = tmp_path / "ann"
+    (source / "src").mkdir(parents=True)
+    (source / "src" / "x.py").write_text("x = 1")
+    (source / "a.txt").write_text("mine")
+    (source / "b.txt").write_text("mine too")
+
+    def swap() -> None:
+        shutil.rmtree(source / "src")
+        (source / "src").symlink_to(private)
+        (source / "a.txt").unlink()
+        (source / "a.txt").symlink_to(private / "id_rsa")
+
+    notes = files.snapshot(source, tmp_path / "copy", _at_first_listing(swap))
+    copied = [p for p in (tmp_path / "copy").rglob("*") if p.is_file()]
+    assert [p.name for p in copied] == ["b.txt"] and "TOPSECRET" not in copied[0].read_text()
+    assert len([n for n in notes if "outside the submission: left out" in n]) == 2, notes
+
+
+def test_a_file_grown_while_it_is_snapshotted_is_copied_only_to_the_limit(tmp_path, monkeypatch) -> None:
+    """A sparse file grown after the size check was copied whole: 1.5 GiB past the 512 MB limit, and
+    16 TiB would fill the disk (red-team round 43). The snapshot counts what it reads."""
+    from grader.facts import files
+
+    monkeypatch.setattr(files, "MAX_BYTES", 1 << 20)  # the same code, a cheap file
+    source = tmp_path / "ann"
+    source.mkdir()
+    (source / "weights.bin").write_bytes(b"w")
+
+    def grow() -> None:
+        with open(source / "weights.bin", "r+b") as fh:
+            fh.truncate(1 << 30)  # sparse: no disk used
+
+    with pytest.raises(files.TooLarge, match="grew while it was copied"):
+        files.snapshot(source, tmp_path / "copy", _at_first_listing(grow))
+    assert (tmp_path / "copy" / "weights.bin").stat().st_size <= 1 << 20
 
 
 def test_the_grading_benchmark_says_how_fast_the_machine_is() -> None:
