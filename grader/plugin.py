@@ -270,6 +270,10 @@ def run(request: pytest.FixtureRequest) -> Iterator:
         request.config.stash[_DEADLINE] = time.monotonic() + time_limit(request.config)
     report = request.config.stash[REPORT]
     report.notes.append(grading.confinement)
+    if grading.shadowing:
+        report.notes.append(f"Left out of the copy that is imported, served and built: "
+                            f"{', '.join(grading.shadowing)} (Python imports it as `service` before "
+                            f"service.py, which is what is graded): remove it from your folder.")
     results = Path(request.config.getoption("--results"))  # made, private, at pytest_configure
 
     def record() -> None:

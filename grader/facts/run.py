@@ -311,6 +311,8 @@ class Run:
         self.workdir = self.sandbox.folder / "submission"
         self.home = self.sandbox.folder / "bentoml"
         self.source = source.read(self.submission / "service.py")
+        #: What the copies leave out, as Python would import it as ``service`` before service.py.
+        self.shadowing = source.shadowing(self.submission) if self.source.exists else []
         if self.submission.is_dir():
             files.check_size(self.submission, COPY_IGNORED)
         self._copy_submission(Place(self.sandbox, self.workdir, self.home))
@@ -557,9 +559,14 @@ class Run:
 
     def _copy_submission(self, place: Place) -> None:
         """Copy the submission (its size checked already) to ``place``, handed to its user, and make
-        its empty store (:meth:`_copy_models` fills it)."""
+        its empty store (:meth:`_copy_models` fills it). What would be imported as ``service`` instead of
+        service.py is left out (:attr:`shadowing`): the service that runs is the service.py graded."""
+        def ignored(folder: str, names: list[str]) -> set[str]:
+            top = set(self.shadowing) if Path(folder) == self.submission else set()
+            return set(COPY_IGNORED(folder, names)) | top
+
         if self.submission.is_dir():
-            shutil.copytree(self.submission, place.workdir, symlinks=True, ignore=COPY_IGNORED)
+            shutil.copytree(self.submission, place.workdir, symlinks=True, ignore=ignored)
         else:
             place.workdir.mkdir()
         (place.home / "models").mkdir(parents=True)

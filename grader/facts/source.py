@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -317,3 +318,15 @@ def read(path: Path) -> ServiceSource:
         facts.syntax_error = ("an expression in it nests too deeply for the grader to read it (hundreds of "
                               "levels): split it up")
     return facts
+
+
+def shadowing(folder: Path) -> list[str]:
+    """The entries of the service's folder that ``import service`` would load instead of service.py: a
+    package ``service`` (an ``__init__`` of any suffix) or an extension module (``service.*.so``), which
+    Python's path finder takes first. A classmate's service.py as ``service/__init__.py`` ran, was served
+    and built, while the grader read, compared and stored a decoy service.py (red-team round 43)."""
+    package = folder / "service"
+    names = ["service"] if any((package / f"__init__{suffix}").exists()
+                               for suffix in importlib.machinery.all_suffixes()) else []
+    return names + [f"service{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                    if (folder / f"service{suffix}").exists()]

@@ -122,6 +122,20 @@ def test_a_service_py_over_a_mebibyte_is_its_own_bento(reference_home, tmp_path)
         graded.explain(graded.failed)
 
 
+def test_a_service_package_beside_service_py_is_left_out_of_what_runs(reference_home, tmp_path) -> None:
+    """``import service`` loads a package ``service/`` before service.py: a classmate's code there was
+    imported, served and built while the grader read, compared and stored a decoy service.py (red-team
+    round 43). The copies leave the package out: the service.py graded is the one that runs."""
+    submission = copy_solutions(tmp_path / "submission")
+    service = submission / "service.py"
+    (submission / "service").mkdir()
+    (submission / "service" / "__init__.py").write_text(service.read_text())  # it passes every check
+    service.write_text(service.read_text().replace("    if probability > 0.5:", "    if probability > 0.6:"))
+    graded = grade(submission, reference_home, tmp_path / "results", "--group", "live endpoint")
+    assert graded.failed == {"live_status_thresholds"}, graded.explain(graded.failed)
+    assert "Left out of the copy that is imported, served and built: service (" in graded.stdout
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_broken_submission(name: str, reference_home, tmp_path) -> None:
     submission, case = make_broken(name, tmp_path / "submission")
