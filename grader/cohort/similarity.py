@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.cohort.store import learner_dir
+from grader.facts.source import parse_python
 from grader.report import markdown_inline
 
 THRESHOLD = 0.9
@@ -89,7 +90,7 @@ class _Canonical(ast.NodeTransformer):
 def canonical_digest(source: str) -> str:
     """SHA-256 of the normalized syntax tree, or of the whitespace-normalized text if it does not parse."""
     try:
-        tree = _Canonical().visit(ast.parse(source))
+        tree = _Canonical().visit(parse_python(source))
         text = ast.dump(tree, annotate_fields=False, include_attributes=False)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # the parser's limits: learner input
         text = " ".join(source.split())

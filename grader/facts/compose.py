@@ -52,7 +52,7 @@ def read(path: Path) -> ComposedSource:
     facts = ComposedSource(source=source.read(path))
     if not facts.source.parsed:
         return facts
-    tree = ast.parse(facts.source.raw, filename=str(path))
+    tree = source.parse_python(facts.source.raw, filename=str(path))
     aliases = source.aliases_of(tree)
     for node in ast.walk(tree):
         if not isinstance(node, ast.ClassDef) or node.name not in facts.source.services:

@@ -298,7 +298,7 @@ def read(path: Path) -> ServiceSource:
         facts.syntax_error = str(err)
         return facts
     try:  # bytes, as Python reads a module: UTF-8 unless a coding line says otherwise
-        tree = ast.parse(raw, filename=str(path))
+        tree = parse_python(raw, filename=str(path))
     except SyntaxError as err:
         facts.syntax_error = f"line {err.lineno}: {err.msg}"
         if "UTF-8" in err.msg or "decode" in err.msg or "codec" in err.msg:
@@ -318,6 +318,24 @@ def read(path: Path) -> ServiceSource:
         facts.syntax_error = ("an expression in it nests too deeply for the grader to read it (hundreds of "
                               "levels): split it up")
     return facts
+
+
+#: A dotted name of 50 parts (``import a.a.a...``, line continuations between them allowed): CPython's
+#: parser joins a dotted name part by part, in time and memory that grow with the square of its length,
+#: and a 121 KB service.py of one such line took 3.6 GiB of a class run's own process (red-team round
+#: 43). No module path has fifty parts. Possessive, and only from a word's start: no backtracking.
+LONG_DOTTED = re.compile(r"(?<![\w.])\w++(?:(?:[ \t\f]|\\\r?\n)*+\.(?:[ \t\f]|\\\r?\n)*+\w++){49}")
+
+
+def parse_python(code: str | bytes, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse`` of learner code, as root: a dotted name of 50 parts or more is refused first, with a
+    SyntaxError, as the parser's own limits end it (RecursionError, MemoryError, ValueError)."""
+    text = code.decode("utf-8", "replace") if isinstance(code, bytes) else code
+    if found := LONG_DOTTED.search(text):
+        line = text.count("\n", 0, found.start()) + 1
+        raise SyntaxError("a dotted name of 50 parts or more, which Python's parser reads in time and "
+                          "memory that grow with its square: shorten it", (filename, line, 1, None))
+    return ast.parse(code, filename=filename)
 
 
 def shadowing(folder: Path) -> list[str]:

@@ -63,7 +63,7 @@ def test_a_learners_links_out_of_the_submission_are_left_out_of_the_copy(tmp_pat
     left_out = "\n".join(prepared.notes)
     for name in ("bentofile.yaml", "env.txt"):
         assert f"{name} is a link to" in left_out and "outside the submission" in left_out, left_out
-    assert f"{contract.MODEL_NAME}/latest is a link: left out" in left_out, left_out  # a store: no link
+    assert f"{contract.MODEL_NAME}/latest is a link" in left_out, left_out  # a store: no link
     assert "pipe is not a file or a folder" in left_out
     everything = b"".join(p.read_bytes() for p in tmp_path.joinpath("work").rglob("*") if p.is_file())
     assert b"hunter2" not in everything and b"ghp_not_for_learners" not in everything

@@ -92,6 +92,21 @@ def test_a_service_py_nested_too_deep_to_read_is_a_finding(tmp_path, expression)
     assert len(similarity.canonical_digest(f"_ = {expression}\n")) == 64
 
 
+def test_a_dotted_name_of_thousands_of_parts_is_never_parsed(tmp_path) -> None:
+    """CPython's parser joins a dotted name part by part: ``import a.a.a...`` costs the square of its
+    length (121 KB, 3.6 GiB, in the class run's own process: red-team round 43). Every parse of learner
+    code as root refuses it first: the grader's source facts, the similarity report, the imports it
+    follows."""
+    from grader.cohort import similarity, submissions
+
+    code = "import " + ".".join(["a"] * 20_000) + "\nimport bentoml\n"
+    facts = facts_of(tmp_path, code)
+    assert not facts.parsed and "a dotted name of 50 parts or more" in facts.syntax_error
+    assert submissions.service_code(tmp_path) == code  # no import followed
+    assert similarity.canonical_digest(code) == similarity.canonical_digest(" ".join(code.split()))
+    assert facts_of(tmp_path, "import " + ".".join(["a"] * 49) + "\n").parsed  # below the bound
+
+
 def test_a_bentofile_nested_too_deep_to_read_is_a_finding(tmp_path) -> None:
     deep = write(tmp_path, 'service: "service:X"\nlabels: ' + "[" * 3000 + "]" * 3000 + "\n")
     assert not deep.valid and "nest hundreds of levels deep" in deep.error
