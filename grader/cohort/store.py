@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,13 +91,36 @@ def write_settings(out: Path, settings: dict[str, Any]) -> Path:
     return write_atomic(out / SETTINGS, json.dumps(settings, indent=2) + "\n")
 
 
+def refuse_others_folder(out: Path) -> None:
+    """As root, raise RuntimeError unless ``out`` and every folder above it are a folder of root's (or of
+    the instructor who ran sudo) that no other user can write to (a sticky one, as /tmp, aside: others
+    cannot move what is root's in it). A learner who made ``--out /tmp/results`` first had root truncate
+    a file of root's through a ``.lock`` link, and wrote themselves a record of 100 points, kept as
+    "unchanged" by every later run (red-team round 43)."""
+    trusted = {0} | ({int(os.environ["SUDO_UID"])} if os.environ.get("SUDO_UID", "").isdigit() else set())
+    for folder in [*reversed(out.parents), out]:
+        try:
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            continue  # made by root below
+        others_write = st.st_mode & 0o022 and not (st.st_mode & stat.S_ISVTX and folder != out)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in trusted or others_write:
+            raise RuntimeError(
+                f"{folder} must be a folder of root's that no other user can write to: as root, the class's "
+                f"results go only where no learner can have put or changed anything (choose another --out, "
+                f"such as one in root's home)")
+
+
 @contextlib.contextmanager
 def locked(out: Path) -> Iterator[None]:
     """Hold ``out``'s lock: two runs into one results folder would overwrite each other's records."""
+    if os.geteuid() == 0:
+        refuse_others_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:  # learner code (another user) must not list the class or read its records
         out.chmod(0o700)
-    with open(out / ".lock", "w") as fh:
+    fd = os.open(out / ".lock", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with open(fd, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

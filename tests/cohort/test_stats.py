@@ -336,6 +336,31 @@ def test_a_class_run_refuses_to_start_on_a_disk_already_short(tmp_path, monkeypa
     assert not list((tmp_path / "out").glob("learners/*/record.json"))
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root only: another user's folders are refused")
+def test_a_results_folder_another_user_could_write_is_refused_as_root(tmp_path):
+    """A learner made ``--out /tmp/results`` first: root truncated a file of root's through their
+    ``.lock`` link, and they wrote themselves a record of 100, kept as unchanged by later runs (red-team
+    round 43). As root, the results folder and those above it are root's, written by root alone."""
+    learners = tmp_path / "class"
+    (learners / "ann").mkdir(parents=True)
+    (learners / "ann" / "service.py").write_text("x = 1\n")
+    nobody = 65534
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, nobody, nobody)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # writable by anyone, not sticky: anyone can move root's folder away
+    for out in (theirs, theirs / "out", shared / "out"):
+        with pytest.raises(RuntimeError, match="must be a folder of root's that no other user can write to"):
+            classrun.run_class(submissions.from_folder(learners), out, tmp_path / "work", say=lambda _: None)
+        assert not (out / ".lock").exists() and not (out / "learners").exists()
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)  # as /tmp: others cannot move what is root's in it
+    store.refuse_others_folder(sticky / "out")
+
+
 def test_the_file_systems_watched_are_those_a_grading_writes_on_disk(tmp_path):
     """Its work folder, the sandboxes' rooms, /tmp and /var/tmp; not /dev/shm, which is memory."""
     watched = runner.written_by_grading(tmp_path)
