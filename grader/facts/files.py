@@ -246,49 +246,75 @@ def copy_tree(source: Path, target: Path,
 def snapshot(source: Path, target: Path, ignore: Callable[[str, list[str]], set[str]] | None = None
              ) -> list[str]:
     """Copy a folder that its owner may be changing meanwhile (a learner with an account on the class's
-    machine, whose folder it is) as root, reading it once and by descriptors: a folder is entered only
-    if it is the folder that was listed, never a link put in its place (``os.fwalk``); a file is opened
-    relative to its folder's descriptor without following a link, and copied only while the limits
-    hold, counted as it is read. Everything else then reads this copy, which nothing else writes.
+    machine, whose folder it is) as root, reading it once and by descriptors: each folder is opened
+    relative to the one above it, without following a link and without waiting (``O_NOFOLLOW``,
+    ``O_DIRECTORY``, ``O_NONBLOCK``), and entered only if it is the folder that was listed; each file is
+    opened the same way and checked once open, and copied only while the limits hold, counted as it is
+    read. Everything else then reads this copy, which nothing else writes.
 
     The copy by path followed a folder swapped for a link after its listing (root's held-out applicants
     and a classmate's work copied into a learner's graded folder); a file grown after the size check was
     copied whole (1.5 GiB past the 512 MB limit); and the copy, the digest and the model import each read
-    the live folder, so each could be given other files (red-team round 43). Links are copied as links,
-    then those that lead out of the copy are removed; anything else (a FIFO) is left out. Notes say what
-    was left out. Raises :class:`TooLarge`.
+    the live folder, so each could be given other files (red-team round 43). ``os.fwalk`` opens a folder
+    following a link before it checks it: one swapped for a link to a FIFO held the class run for good
+    (round 44). Links are copied as links, then those that lead out of the copy are removed; anything
+    else (a FIFO) is left out. Notes say what was left out. Raises :class:`TooLarge` (and OSError for a
+    ``source`` that is itself a link or no folder).
 
-    Written by hand around ``os.fwalk``: shutil's copies walk by path."""
+    Written by hand: shutil's copies walk by path, and ``os.fwalk`` as said."""
     notes: list[str] = []
-    total = count = 0
+    state = {"bytes": 0, "entries": 0}
     target.mkdir(parents=True, exist_ok=True)
-    for folder, dirs, names, dir_fd in os.fwalk(source, follow_symlinks=False):
-        where = Path(folder).relative_to(source)
-        skip = set(ignore(folder, dirs + names)) if ignore else set()
-        entered = []
-        for name in [n for n in dirs + names if n not in skip]:
-            count += 1
-            if count > MAX_FILES:
-                raise TooLarge(f"the submission holds more than {MAX_FILES} files, folders and links: leave "
-                               f"data sets, environments and large files out of it")
-            try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode) and name in dirs:
-                    (target / where / name).mkdir(exist_ok=True)
-                    entered.append(name)
-                elif stat.S_ISLNK(st.st_mode):
-                    os.symlink(os.readlink(name, dir_fd=dir_fd), target / where / name)
-                elif stat.S_ISREG(st.st_mode):
-                    total += _copy_at(dir_fd, name, target / where / name, MAX_BYTES - total)
-                else:
-                    notes.append(f"{(where / name).as_posix()} is not a file or a folder: left out")
-            except FileNotFoundError:
-                continue  # gone since it was listed
-        if entered and len(where.parts) >= MAX_DEPTH:
-            raise TooLarge(f"the submission's folders nest more than {MAX_DEPTH} deep: hand in the service's "
-                           f"folder without such a tree")
-        dirs[:] = entered
+    top = os.open(source, _FOLDER_FLAGS)
+    try:
+        _snapshot_folder(top, source, Path(), target, ignore, state, notes)
+    finally:
+        os.close(top)
     return notes + drop_links_out(target)
+
+
+#: How :func:`snapshot` opens a folder: never through a link, never waiting (a FIFO in its place).
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _snapshot_folder(fd: int, source: Path, where: Path, target: Path,
+                     ignore: Callable[[str, list[str]], set[str]] | None, state: dict[str, int],
+                     notes: list[str]) -> None:
+    """Copy the folder open as ``fd`` (``where`` in ``source``) into ``target / where``; one descriptor
+    per level is open at a time, and the levels are at most :data:`MAX_DEPTH`."""
+    with os.scandir(fd) as listing:
+        names = [entry.name for entry in listing]
+    skip = set(ignore(str(source / where), names)) if ignore else set()
+    for name in [n for n in names if n not in skip]:
+        state["entries"] += 1
+        if state["entries"] > MAX_FILES:
+            raise TooLarge(f"the submission holds more than {MAX_FILES} files, folders and links: leave "
+                           f"data sets, environments and large files out of it")
+        try:
+            listed = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(listed.st_mode):
+                if len(where.parts) >= MAX_DEPTH:
+                    raise TooLarge(f"the submission's folders nest more than {MAX_DEPTH} deep: hand in the "
+                                   f"service's folder without such a tree")
+                inner = os.open(name, _FOLDER_FLAGS, dir_fd=fd)
+                try:
+                    if not os.path.samestat(listed, os.fstat(inner)):
+                        continue  # another folder put in its place since it was listed: not entered
+                    (target / where / name).mkdir(exist_ok=True)
+                    _snapshot_folder(inner, source, where / name, target, ignore, state, notes)
+                finally:
+                    os.close(inner)
+            elif stat.S_ISLNK(listed.st_mode):
+                os.symlink(os.readlink(name, dir_fd=fd), target / where / name)
+            elif stat.S_ISREG(listed.st_mode):
+                state["bytes"] += _copy_at(fd, name, target / where / name, MAX_BYTES - state["bytes"])
+            else:
+                notes.append(f"{(where / name).as_posix()} is not a file or a folder: left out")
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # gone, or no longer a folder, since it was listed
+        except OSError as err:
+            if err.errno != errno.ELOOP:  # a link put in its place since it was listed: left out
+                raise
 
 
 def _copy_at(dir_fd: int, name: str, target: Path, room: int) -> int:

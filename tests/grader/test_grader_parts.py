@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -825,6 +826,42 @@ def test_a_snapshot_never_reads_through_a_folder_or_file_swapped_for_a_link(tmp_
     copied = [p for p in (tmp_path / "copy").rglob("*") if p.is_file()]
     assert [p.name for p in copied] == ["b.txt"] and "TOPSECRET" not in copied[0].read_text()
     assert len([n for n in notes if "outside the submission: left out" in n]) == 2, notes
+
+
+def test_a_folder_swapped_for_a_link_to_a_fifo_as_it_is_entered_never_holds_the_snapshot(tmp_path,
+                                                                                         monkeypatch) -> None:
+    """Listed as a folder, then swapped for a link to a FIFO just before it is opened: ``os.fwalk`` opened
+    it following the link, and waited for a writer that never came, holding the class run for good
+    (red-team round 44). The snapshot opens a folder without following a link or waiting."""
+    from grader.facts import files
+
+    source = tmp_path / "ann"
+    (source / "X").mkdir(parents=True)
+    (source / "X" / "x.py").write_text("x = 1")
+    (source / "service.py").write_text("print('hello')")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    real_stat = os.stat
+
+    def stat_then_swap(path, *args, **kwargs):
+        found = real_stat(path, *args, **kwargs)
+        if path == "X" and kwargs.get("dir_fd") is not None and (source / "X").is_dir():
+            shutil.rmtree(source / "X")
+            (source / "X").symlink_to(fifo)
+        return found
+
+    monkeypatch.setattr(files.os, "stat", stat_then_swap)
+    done: list[list[str]] = []
+    worker = threading.Thread(target=lambda: done.append(files.snapshot(source, tmp_path / "copy")),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    monkeypatch.undo()
+    if worker.is_alive():  # the old walk: let it go, then fail
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert done, "the snapshot waited on the FIFO"
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["service.py"]
 
 
 def test_a_file_grown_while_it_is_snapshotted_is_copied_only_to_the_limit(tmp_path, monkeypatch) -> None:
