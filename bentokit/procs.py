@@ -54,7 +54,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -843,14 +843,30 @@ def lock_dir() -> Path:
     return _roots_folder(LOCK_DIR, 0o755)
 
 
+def open_to_others_above(path: Path, owners: Collection[int] = (0,), sticky_above: bool = False
+                         ) -> Path | None:
+    """The first of ``path`` and the folders above it (those that exist, from ``/`` down) that is not a
+    folder of one of ``owners`` that no one else can write to; None when there is none. With
+    ``sticky_above``, a sticky folder above ``path`` (as /tmp) passes: others cannot move what is not
+    theirs in it."""
+    for folder in [*reversed(path.parents), path]:
+        try:
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            continue
+        sticky = sticky_above and folder != path and st.st_mode & stat.S_ISVTX
+        others_write = st.st_mode & 0o022 and not sticky
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in owners or others_write:
+            return folder
+    return None
+
+
 def rooms_dir() -> Path:
     """:data:`ROOMS`, made if missing and checked: root's, and neither it nor a folder above it writable
     by others (sandbox users pass through it to their rooms, and list nothing)."""
-    for above in reversed(ROOMS.parents):
-        st = os.lstat(above) if above.exists() else None
-        if st is not None and (not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022):
-            raise SandboxError(f"{above} must be a folder owned by root that others cannot write to: "
-                               f"sandboxes are made under {ROOMS}.")
+    if (above := open_to_others_above(ROOMS.parent)) is not None:
+        raise SandboxError(f"{above} must be a folder owned by root that others cannot write to: "
+                           f"sandboxes are made under {ROOMS}.")
     return _roots_folder(ROOMS, 0o711)
 
 

@@ -12,11 +12,12 @@ import contextlib
 import fcntl
 import json
 import os
-import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from bentokit import procs
 
 RECORD = "record.json"
 #: The class's own settings: the deadline and the late penalty every record is scored under.
@@ -98,17 +99,11 @@ def refuse_others_folder(out: Path) -> None:
     a file of root's through a ``.lock`` link, and wrote themselves a record of 100 points, kept as
     "unchanged" by every later run (red-team round 43)."""
     trusted = {0} | ({int(os.environ["SUDO_UID"])} if os.environ.get("SUDO_UID", "").isdigit() else set())
-    for folder in [*reversed(out.parents), out]:
-        try:
-            st = os.lstat(folder)
-        except FileNotFoundError:
-            continue  # made by root below
-        others_write = st.st_mode & 0o022 and not (st.st_mode & stat.S_ISVTX and folder != out)
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in trusted or others_write:
-            raise RuntimeError(
-                f"{folder} must be a folder of root's that no other user can write to: as root, the class's "
-                f"results go only where no learner can have put or changed anything (choose another --out, "
-                f"such as one in root's home)")
+    if (folder := procs.open_to_others_above(out, trusted, sticky_above=True)) is not None:
+        raise RuntimeError(
+            f"{folder} must be a folder of root's that no other user can write to: as root, the class's "
+            f"results go only where no learner can have put or changed anything (choose another --out, "
+            f"such as one in root's home)")
 
 
 @contextlib.contextmanager

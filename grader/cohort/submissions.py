@@ -366,8 +366,8 @@ FUTURE = re.compile(r"^from __future__ import [^\n]*$", re.MULTILINE)
 def _module_files(dotted: str) -> list[str]:
     """The files of the service's folder that importing ``dotted`` may run, as relative paths: the
     packages above it (``a/__init__.py``), then it as a module (``a/b.py``) or a package."""
-    if len(dotted) > MAX_DOTTED:  # each part's path repeats those above it: `import a.a.a...` of 121 KB
-        return []                  # took 3.6 GiB in the class run's process (red-team round 43)
+    if len(dotted) > MAX_DOTTED:  # each part's path repeats those above it (source.parse_python already
+        return []                  # refuses 50 parts; a text given to import_module is not parsed)
     parts = dotted.split(".")
     if not all(part.isidentifier() for part in parts):
         return []

@@ -766,17 +766,23 @@ def test_a_file_swapped_for_a_link_while_it_is_copied_is_never_read_through_it(t
     assert (tmp_path / "copy2" / "a.txt").stat().st_mtime_ns == (source / "a.txt").stat().st_mtime_ns
 
 
+def _private_and_source(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A folder of root's holding a secret, and a learner's folder ``name`` holding ``src/x.py``."""
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "id_rsa").write_text("TOPSECRET")
+    source = tmp_path / name
+    (source / "src").mkdir(parents=True)
+    (source / "src" / "x.py").write_text("x = 1")
+    return private, source
+
+
 def test_a_folder_swapped_for_a_link_copies_no_file_of_another_user(tmp_path) -> None:
     """A folder listed, then swapped for a link to a folder of root's: the copy walks into it (Python's
     copy follows the folder's link), and ``owners`` refuses every file that is not learner code's."""
     from grader.facts import files
 
-    private = tmp_path / "private"
-    private.mkdir()
-    (private / "id_rsa").write_text("TOPSECRET")
-    source = tmp_path / "bento"
-    (source / "src").mkdir(parents=True)
-    (source / "src" / "x.py").write_text("x = 1")
+    private, source = _private_and_source(tmp_path, "bento")
     mine = {os.getuid() + 1}  # learner code's users: not this process's, whose files these are
     with pytest.raises(OSError, match="could not be copied") as raised:
         files.copy_tree(source, tmp_path / "copy", _swap_after_listing("src", private), owners=mine)
@@ -807,12 +813,7 @@ def test_a_snapshot_never_reads_through_a_folder_or_file_swapped_for_a_link(tmp_
     The snapshot copies the links as links, then removes them: they lead out."""
     from grader.facts import files
 
-    private = tmp_path / "private"
-    private.mkdir()
-    (private / "id_rsa").write_text("TOPSECRET")
-    source = tmp_path / "ann"
-    (source / "src").mkdir(parents=True)
-    (source / "src" / "x.py").write_text("x = 1")
+    private, source = _private_and_source(tmp_path, "ann")
     (source / "a.txt").write_text("mine")
     (source / "b.txt").write_text("mine too")
 
